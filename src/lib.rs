@@ -1,0 +1,35 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_lossless,
+    clippy::checked_conversions,
+    unused_qualifications
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod password;
+pub mod secret;
+
+/// Any error of this crate: one variant per module, each wrapping that module's own enum.
+///
+/// # Examples
+/// ```
+/// fn login() -> Result<(), shopsafe::Error> {
+///     let _hash: shopsafe::password::PasswordHash = "$argon2id$v=19$bad".parse()?;
+///     Ok(())
+/// }
+/// assert!(matches!(login(), Err(shopsafe::Error::Password(_))));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// From [`password`].
+    #[error(transparent)]
+    Password(#[from] password::Error),
+}

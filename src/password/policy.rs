@@ -1,0 +1,344 @@
+//! Which new passwords to accept: NIST SP 800-63B §3.1.1.2 (rev. 4).
+//!
+//! Length, a blocklist and context words; no composition rules ("one digit, one symbol")
+//! and no periodic expiry, which NIST forbids because they push people to predictable
+//! variations. Every rejection is a [`Rejection`] a sign-up or reset form can explain.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use zeroize::Zeroizing;
+
+use super::Error;
+use super::input::{MAX_PASSWORD_BYTES, Password};
+
+/// NIST SP 800-63B-4 §3.1.1.2: at least 15 characters when the password is the only factor.
+pub const MIN_CHARS_SINGLE_FACTOR: usize = 15;
+/// NIST SP 800-63B-4 §3.1.1.2: at least 8 characters when it is part of multi-factor login.
+pub const MIN_CHARS_MULTI_FACTOR: usize = 8;
+/// Context words shorter than this are ignored (a two-letter surname would forbid half
+/// the dictionary).
+pub const MIN_CONTEXT_WORD_CHARS: usize = 4;
+
+static BLOCKLIST: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("data/common-passwords.txt").lines().collect());
+
+/// Why a new password was refused. The `Display` text is written for the customer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Fewer characters (Unicode code points, after normalization) than the minimum.
+    #[error("use at least {min_chars} characters (this one has {actual_chars})")]
+    TooShort {
+        /// The minimum.
+        min_chars: usize,
+        /// The length found.
+        actual_chars: usize,
+    },
+    /// Longer than the crate's cap.
+    #[error("use at most {max_bytes} bytes")]
+    TooLong {
+        /// The cap in bytes (after normalization).
+        max_bytes: usize,
+    },
+    /// In the list of common and breached passwords.
+    #[error("this password is too common: it appears in lists of breached passwords")]
+    Blocklisted,
+    /// A unit of up to 8 characters repeated, or a run like `abcdef…`/`987654…`.
+    #[error("this password is a repeated or sequential pattern")]
+    Repetitive,
+    /// Contains the shop's name, the email's local part or the customer's name.
+    #[error("do not use {kind} in your password")]
+    ContainsContextWord {
+        /// Which kind of word was found (the word itself is not repeated).
+        kind: ContextKind,
+    },
+    /// The password the credential had when it was declared compromised.
+    #[error("this password was exposed; choose a new one")]
+    Compromised,
+    /// One of the account's recent passwords.
+    #[error("choose a password you have not used recently")]
+    RecentlyUsed,
+}
+
+/// A kind of context word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextKind {
+    /// The shop's, brand's or site's name.
+    Brand,
+    /// The part of the customer's email before the `@`.
+    Email,
+    /// The customer's own name.
+    Name,
+    /// Another word the application supplied.
+    Other,
+}
+
+impl core::fmt::Display for ContextKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Brand => "the shop's name",
+            Self::Email => "your email address",
+            Self::Name => "your name",
+            Self::Other => "words from this site or your account",
+        })
+    }
+}
+
+/// Words a password must not contain: the site's and the customer's.
+///
+/// Matching ignores case and compatibility forms (NFKC, then lowercase); a word shorter
+/// than four characters is ignored.
+///
+/// # Examples
+/// ```
+/// use shopsafe::password::PasswordContext;
+///
+/// let ctx = PasswordContext::new()
+///     .brand("Shoebox")
+///     .email("jane.doe@example.com")
+///     .name("Jane Doe");
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct PasswordContext {
+    words: Vec<(String, ContextKind)>,
+}
+
+impl PasswordContext {
+    /// No context words.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A brand, shop or site name.
+    pub fn brand(self, name: &str) -> Self {
+        self.add(name, ContextKind::Brand)
+    }
+
+    /// The customer's email: its local part, whole and split on `. _ - +`.
+    pub fn email(self, email: &str) -> Self {
+        let local = email.rsplit_once('@').map_or(email, |(local, _)| local);
+        let mut this = self.add(local, ContextKind::Email);
+        for part in local.split(['.', '_', '-', '+']) {
+            this = this.add(part, ContextKind::Email);
+        }
+        this
+    }
+
+    /// The customer's name: each space-separated part.
+    pub fn name(self, name: &str) -> Self {
+        name.split_whitespace().fold(self, |this, part| this.add(part, ContextKind::Name))
+    }
+
+    /// Any other word.
+    pub fn word(self, word: &str) -> Self {
+        self.add(word, ContextKind::Other)
+    }
+
+    fn add(mut self, word: &str, kind: ContextKind) -> Self {
+        let folded = fold(word.trim());
+        if folded.chars().count() >= MIN_CONTEXT_WORD_CHARS {
+            self.words.push((folded.to_string(), kind));
+        }
+        self
+    }
+}
+
+/// The acceptance rules for new passwords.
+///
+/// # Examples
+/// ```
+/// use shopsafe::password::{AcceptancePolicy, Password, PasswordContext, Rejection};
+///
+/// let policy = AcceptancePolicy::single_factor();
+/// let ctx = PasswordContext::new().brand("Shoebox").email("jane.doe@example.com");
+/// assert!(policy.check(&Password::new("walnut cobbler lantern river"), &ctx).is_ok());
+/// assert!(matches!(policy.check(&Password::new("short"), &ctx), Err(Rejection::TooShort { .. })));
+/// assert!(matches!(
+///     policy.check(&Password::new("my shoebox password!"), &ctx),
+///     Err(Rejection::ContainsContextWord { .. })
+/// ));
+/// let mfa = AcceptancePolicy::multi_factor();
+/// assert_eq!(mfa.check(&Password::new("iloveyou"), &ctx), Err(Rejection::Blocklisted));
+/// ```
+#[derive(Clone, Debug)]
+pub struct AcceptancePolicy {
+    min_chars: usize,
+}
+
+impl AcceptancePolicy {
+    /// For accounts where the password is the only factor: at least 15 characters.
+    #[must_use]
+    pub const fn single_factor() -> Self {
+        Self { min_chars: MIN_CHARS_SINGLE_FACTOR }
+    }
+
+    /// For accounts with a second factor: at least 8 characters.
+    #[must_use]
+    pub const fn multi_factor() -> Self {
+        Self { min_chars: MIN_CHARS_MULTI_FACTOR }
+    }
+
+    /// A stricter minimum. Values below 8 are raised to 8 (NIST's floor for any password).
+    #[must_use]
+    pub fn with_min_chars(self, min_chars: usize) -> Self {
+        Self { min_chars: min_chars.max(MIN_CHARS_MULTI_FACTOR) }
+    }
+
+    /// The minimum length in characters.
+    #[must_use]
+    pub const fn min_chars(&self) -> usize {
+        self.min_chars
+    }
+
+    /// Checks a candidate new password. Cost: one NFKC pass, one hash-set lookup and a
+    /// substring search per context word; no hashing.
+    ///
+    /// # Errors
+    /// The first [`Rejection`] found, in this order: too long, too short, blocklisted,
+    /// repetitive, context word.
+    pub fn check(&self, password: &Password, context: &PasswordContext) -> Result<(), Rejection> {
+        let normalized = match password.normalized() {
+            Ok(n) => n,
+            Err(Error::PasswordTooLong { max_bytes }) => return Err(Rejection::TooLong { max_bytes }),
+            Err(_) => return Err(Rejection::TooLong { max_bytes: MAX_PASSWORD_BYTES }),
+        };
+        let chars = normalized.chars().count();
+        if chars < self.min_chars {
+            return Err(Rejection::TooShort { min_chars: self.min_chars, actual_chars: chars });
+        }
+        let folded = Zeroizing::new(normalized.to_lowercase());
+        if BLOCKLIST.contains(folded.as_str()) {
+            return Err(Rejection::Blocklisted);
+        }
+        if is_repetitive(&folded) {
+            return Err(Rejection::Repetitive);
+        }
+        if let Some((_, kind)) = context.words.iter().find(|(w, _)| folded.contains(w.as_str())) {
+            return Err(Rejection::ContainsContextWord { kind: *kind });
+        }
+        Ok(())
+    }
+}
+
+impl Default for AcceptancePolicy {
+    fn default() -> Self {
+        Self::single_factor()
+    }
+}
+
+/// The number of entries in the bundled blocklist.
+#[must_use]
+pub fn blocklist_len() -> usize {
+    BLOCKLIST.len()
+}
+
+fn fold(s: &str) -> Zeroizing<String> {
+    use unicode_normalization::UnicodeNormalization;
+    Zeroizing::new(s.nfkc().collect::<String>().to_lowercase())
+}
+
+/// A unit of at most 8 characters repeated over the whole password, at least twice
+/// ("aaaa…", "abab…", "1234 1234 …" with the space), or a run where each character is the previous plus or
+/// minus one ("abcdefghijklmno", "987654321…").
+fn is_repetitive(s: &str) -> bool {
+    let chars: Vec<char> = s.chars().collect();
+    let periodic = (1..=8).any(|period| {
+        chars.len() >= 2 * period && chars.iter().skip(period).zip(&chars).all(|(a, b)| a == b)
+    });
+    let sequential = |step: i64| {
+        chars.len() >= 3
+            && chars
+                .windows(2)
+                .all(|w| i64::from(u32::from(w[1])) - i64::from(u32::from(w[0])) == step)
+    };
+    periodic || sequential(1) || sequential(-1)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn check(policy: &AcceptancePolicy, pw: &str) -> Result<(), Rejection> {
+        policy.check(&Password::new(pw), &PasswordContext::new())
+    }
+
+    #[test]
+    fn bundled_blocklist_has_at_least_ten_thousand_entries() {
+        assert!(blocklist_len() >= 10_000, "{}", blocklist_len());
+    }
+
+    #[test]
+    fn length_counts_code_points_after_normalization() {
+        let single = AcceptancePolicy::single_factor();
+        assert!(matches!(check(&single, "fourteen chars"), Err(Rejection::TooShort { min_chars: 15, actual_chars: 14 })));
+        assert!(check(&single, "fifteen chars!!").is_ok());
+        // 15 four-byte characters: 15 code points, 60 bytes.
+        assert!(check(&single, "𝄞🎹🎻🎸🥁🎷🎺🪕🪗🎤🎧🎼🎵🎶🔔").is_ok());
+        // Decomposed "é" is two code points before NFKC, one after.
+        assert!(check(&single, "cafe\u{301}cafe\u{301}cafe\u{301}xy").is_err());
+    }
+
+    #[test]
+    fn at_least_64_characters_are_accepted_and_huge_input_is_refused() {
+        let policy = AcceptancePolicy::single_factor();
+        assert!(check(&policy, &"river stone lantern ".repeat(5)).is_ok());
+        assert!(matches!(check(&policy, &"river stone lantern ".repeat(60)), Err(Rejection::TooLong { max_bytes: 1024 })));
+    }
+
+    #[test]
+    fn multi_factor_allows_eight_but_not_common_passwords() {
+        let mfa = AcceptancePolicy::multi_factor();
+        assert!(check(&mfa, "w4lnut-k").is_ok());
+        for common in ["password", "PASSWORD1", "iloveyou", "qwertyuiop", "1q2w3e4r5t6y7u8i"] {
+            assert_eq!(check(&mfa, common), Err(Rejection::Blocklisted), "{common}");
+        }
+        assert_eq!(AcceptancePolicy::multi_factor().with_min_chars(3).min_chars(), 8);
+    }
+
+    #[test]
+    fn no_composition_rules() {
+        let policy = AcceptancePolicy::single_factor();
+        for ok in ["all lower case words", "ALLUPPERCASEWORDS", "🙂🙃😉😊😇🥰😍🤩😘😗😚😙🥲😋😛"] {
+            assert!(check(&policy, ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn repetitive_and_sequential_patterns_are_refused() {
+        let policy = AcceptancePolicy::single_factor();
+        for bad in ["aaaaaaaaaaaaaaaa", "abababababababab", "1234 1234 1234 1234", "abcdefghijklmnop"] {
+            assert_eq!(check(&policy, bad), Err(Rejection::Repetitive), "{bad}");
+        }
+        assert_eq!(check(&AcceptancePolicy::multi_factor(), "zyxwvutsrqpo"), Err(Rejection::Repetitive));
+    }
+
+    #[test]
+    fn context_words_are_refused_case_insensitively() {
+        let policy = AcceptancePolicy::single_factor();
+        let ctx = PasswordContext::new().brand("Shoebox").email("jane.doe+shop@example.com").name("Jane Q Doeling");
+        let cases = [
+            ("my SHOEBOX is the best", ContextKind::Brand),
+            ("Ｓｈｏｅｂｏｘ forever and ever", ContextKind::Brand),
+            ("hello jane.doe+shop friend", ContextKind::Email),
+            ("doeling family holiday 1999", ContextKind::Name),
+        ];
+        for (pw, kind) in cases {
+            assert_eq!(policy.check(&Password::new(pw), &ctx), Err(Rejection::ContainsContextWord { kind }), "{pw}");
+        }
+        // "Doe" and "Q" are shorter than four characters: ignored.
+        assert!(policy.check(&Password::new("a doe and a q in the woods"), &ctx).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_unicode_never_panics(s in any::<String>(), word in any::<String>()) {
+            let ctx = PasswordContext::new().brand(&word).email(&word).name(&word);
+            let _ = AcceptancePolicy::single_factor().check(&Password::new(s), &ctx);
+        }
+    }
+}
