@@ -404,7 +404,7 @@ impl Hasher {
         let two = Params::insecure_for_tests(m_kib, 2, 1)?;
         let mut blocks = vec![Block::new(); one.block_count()];
         let mut time = |params: Params, runs: usize| -> Result<Duration, Error> {
-            let ctx = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.to_argon2());
+            let ctx = context(None, params.to_argon2())?;
             let mut out = [0u8; OUTPUT_LEN];
             let mut samples: Vec<Duration> = (0..runs)
                 .map(|_| {
@@ -472,16 +472,48 @@ impl Hasher {
         pepper: Option<&Pepper>,
         out_len: usize,
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let argon2_params = params.to_argon2();
-        let ctx = match pepper {
-            Some(p) => Argon2::new_with_secret(p.expose_secret(), Algorithm::Argon2id, Version::V0x13, argon2_params)
-                .map_err(Error::Argon2)?,
-            None => Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params),
-        };
+        let ctx = context(pepper.map(Pepper::expose_secret), params.to_argon2())?;
         let mut permit = self.limiter.acquire(params.block_count())?;
         let mut out = Zeroizing::new(vec![0u8; out_len]);
         ctx.hash_password_into_with_memory(input, salt, &mut out, permit.blocks())
             .map_err(Error::Argon2)?;
         Ok(out)
+    }
+}
+
+/// The one place an argon2 context is made: argon2id, version 0x13, the pepper as the
+/// secret input `K` (RFC 9106 §3.1).
+fn context(secret: Option<&[u8]>, params: argon2::Params) -> Result<Argon2<'_>, Error> {
+    match secret {
+        Some(k) => Argon2::new_with_secret(k, Algorithm::Argon2id, Version::V0x13, params).map_err(Error::Argon2),
+        None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9106 §5.3, the Argon2id test vector: password 32 × 0x01, salt 16 × 0x02,
+    /// secret 8 × 0x03, associated data 12 × 0x04, m = 32, t = 3, p = 4, tag 32 bytes.
+    #[test]
+    fn rfc9106_argon2id_known_answer() {
+        let params = argon2::ParamsBuilder::new()
+            .m_cost(32)
+            .t_cost(3)
+            .p_cost(4)
+            .data(argon2::AssociatedData::new(&[0x04; 12]).expect("12 bytes fit"))
+            .build()
+            .expect("RFC parameters are valid");
+        let secret = [0x03u8; 8];
+        let ctx = context(Some(&secret), params).expect("8-byte secret is accepted");
+        let mut blocks = vec![Block::new(); 32];
+        let mut tag = [0u8; 32];
+        ctx.hash_password_into_with_memory(&[0x01; 32], &[0x02; 16], &mut tag, &mut blocks)
+            .expect("valid inputs");
+        assert_eq!(
+            base16ct::lower::encode_string(&tag),
+            "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
+        );
     }
 }
