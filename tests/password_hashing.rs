@@ -103,6 +103,19 @@ fn pepper_key_rotation_asks_for_a_rehash_under_the_new_key() {
 }
 
 #[test]
+fn pepper_rotation_never_lowers_the_cost_of_a_stronger_hash() {
+    let strong = peppered(stronger(), &[("k1", 1)]).hash(&pw("strong and old key")).expect("hash");
+    let rotated_with_lower_policy = peppered(weak(), &[("k1", 1), ("k2", 2)]);
+    match rotated_with_lower_policy.verify(&pw("strong and old key"), &strong).expect("verify") {
+        Verification::Match { rehash: Some(new) } => {
+            assert_eq!(new.params(), stronger());
+            assert_eq!(new.key_id().map(KeyId::as_str), Some("k2"));
+        }
+        other => panic!("expected a rehash under k2, got {other:?}"),
+    }
+}
+
+#[test]
 fn unknown_or_missing_pepper_is_an_error_not_a_mismatch() {
     let stored = peppered(weak(), &[("k1", 1)]).hash(&pw("peppered password")).expect("hash");
     let other_ring = peppered(weak(), &[("k9", 9)]);

@@ -242,16 +242,20 @@ impl Hasher {
     /// [`Error::PasswordTooLong`], [`Error::Overloaded`], [`Error::Rng`].
     pub fn hash(&self, password: &Password) -> Result<PasswordHash, Error> {
         let normalized = password.normalized()?;
-        self.hash_bytes(normalized.as_bytes(), Scheme::Argon2id)
+        self.hash_bytes(normalized.as_bytes(), Scheme::Argon2id, self.params)
     }
 
     /// Checks `password` against `stored` in constant time and says whether to rehash.
     ///
     /// A rehash is returned on a match when the stored hash is *below* the current policy
     /// (smaller `m` or `t`), was made under a pepper key that is no longer current (or
-    /// without a pepper while one is configured), or is a legacy onion wrapper. A stored
-    /// hash *above* the policy is left alone: lowering `params` never silently downgrades
-    /// existing hashes, and a rollback to an older release can still verify them.
+    /// without a pepper while one is configured), has a salt under 16 or a tag under 32
+    /// bytes, or is a legacy onion wrapper.
+    ///
+    /// Rehashing only ever goes up: the new hash takes the larger of the stored and the
+    /// policy value for `m` and for `t`, so a hash stronger than the policy is never
+    /// rewritten weaker (not even when a pepper rotation triggers the rehash), and a
+    /// stored hash above the policy is otherwise left alone.
     ///
     /// # Errors
     /// - [`Error::UnknownKeyId`] / [`Error::PepperMissing`]: the stored hash names a pepper
@@ -276,7 +280,12 @@ impl Hasher {
         if !bool::from(tag.ct_eq(&stored.tag)) {
             return Ok(Verification::Mismatch);
         }
-        let rehash = if self.needs_rehash(stored) { Some(self.hash(password)?) } else { None };
+        let rehash = if self.needs_rehash(stored) {
+            let params = self.upgrade_params(stored.params);
+            Some(self.hash_bytes(normalized.as_bytes(), Scheme::Argon2id, params)?)
+        } else {
+            None
+        };
         Ok(Verification::Match { rehash })
     }
 
@@ -314,7 +323,7 @@ impl Hasher {
     /// # Errors
     /// [`Error::Overloaded`], [`Error::Rng`].
     pub fn wrap_legacy(&self, legacy: &LegacyHash) -> Result<PasswordHash, Error> {
-        self.hash_bytes(&legacy.digest, Scheme::Onion(legacy.inner.clone()))
+        self.hash_bytes(&legacy.digest, Scheme::Onion(legacy.inner.clone()), self.params)
     }
 
     /// Wraps a whole table of legacy digests in one streaming pass on `workers` threads.
@@ -449,7 +458,15 @@ impl Hasher {
         Ok(())
     }
 
-    fn hash_bytes(&self, input: &[u8], scheme: Scheme) -> Result<PasswordHash, Error> {
+    /// The parameters a rehash of `stored` uses: never below the stored ones nor the policy.
+    fn upgrade_params(&self, stored: Params) -> Params {
+        let m = stored.m_kib().max(self.params.m_kib());
+        let t = stored.t().max(self.params.t());
+        // Both inputs passed the bounds check, so their maxima do as well (p is the policy's).
+        Params::from_stored(m, t, self.params.p()).unwrap_or(self.params)
+    }
+
+    fn hash_bytes(&self, input: &[u8], scheme: Scheme, params: Params) -> Result<PasswordHash, Error> {
         let mut salt = vec![0u8; SALT_LEN];
         fill_random(&mut salt)?;
         let (key_id, pepper): (Option<KeyId>, Option<&Pepper>) = match &self.keyring {
@@ -459,8 +476,8 @@ impl Hasher {
             }
             None => (None, None),
         };
-        let tag = self.compute(input, &salt, self.params, pepper, OUTPUT_LEN)?;
-        Ok(PasswordHash { scheme, params: self.params, key_id, salt, tag: tag.to_vec() })
+        let tag = self.compute(input, &salt, params, pepper, OUTPUT_LEN)?;
+        Ok(PasswordHash { scheme, params, key_id, salt, tag: tag.to_vec() })
     }
 
     /// argon2id into a pooled buffer held under a limiter permit.
