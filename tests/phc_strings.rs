@@ -1,7 +1,7 @@
 //! PHC strings: other implementations' hashes verify here, and the parser is total.
 
 use proptest::prelude::*;
-use shopsafe::password::{Hasher, Params, PasswordHash, Password, Verification};
+use shopsafe::password::{Hasher, Params, Password, PasswordHash, Verification};
 
 /// `tests/data/interop/foreign-hashes.tsv`: made by the reference `argon2` CLI,
 /// argon2-cffi and libsodium (see `generate_foreign.py` beside it).
@@ -12,11 +12,13 @@ fn foreign_vectors() -> Vec<(&'static str, String, &'static str)> {
         .lines()
         .map(|line| {
             let mut cols = line.split('\t');
-            let (Some(implementation), Some(password), Some(phc), None) = (cols.next(), cols.next(), cols.next(), cols.next())
+            let (Some(implementation), Some(password), Some(phc), None) =
+                (cols.next(), cols.next(), cols.next(), cols.next())
             else {
                 panic!("bad vector line: {line}");
             };
-            let password: String = serde_json::from_str(password).expect("password column is a JSON string");
+            let password: String =
+                serde_json::from_str(password).expect("password column is a JSON string");
             (implementation, password, phc)
         })
         .collect()
@@ -28,14 +30,29 @@ fn hashes_from_three_other_implementations_verify() {
     let hasher = Hasher::new(Params::insecure_for_tests(64, 1, 1).expect("valid"));
     let vectors = foreign_vectors();
     for implementation in ["argon2-cli", "argon2-cffi", "libsodium"] {
-        assert!(vectors.iter().filter(|v| v.0 == implementation).count() >= 10, "{implementation}");
+        assert!(
+            vectors.iter().filter(|v| v.0 == implementation).count() >= 10,
+            "{implementation}"
+        );
     }
     for (implementation, password, phc) in &vectors {
-        let parsed = PasswordHash::parse(phc).unwrap_or_else(|e| panic!("{implementation} {phc}: {e}"));
-        assert_eq!(&parsed.to_phc_string(), phc, "{implementation}: canonical form differs");
-        let ok = hasher.verify(&Password::new(password.clone()), &parsed).expect("verify");
-        assert!(matches!(ok, Verification::Match { .. }), "{implementation} {phc}");
-        let wrong = hasher.verify(&Password::new(format!("{password}!")), &parsed).expect("verify");
+        let parsed =
+            PasswordHash::parse(phc).unwrap_or_else(|e| panic!("{implementation} {phc}: {e}"));
+        assert_eq!(
+            &parsed.to_phc_string(),
+            phc,
+            "{implementation}: canonical form differs"
+        );
+        let ok = hasher
+            .verify(&Password::new(password.clone()), &parsed)
+            .expect("verify");
+        assert!(
+            matches!(ok, Verification::Match { .. }),
+            "{implementation} {phc}"
+        );
+        let wrong = hasher
+            .verify(&Password::new(format!("{password}!")), &parsed)
+            .expect("verify");
         assert_eq!(wrong, Verification::Mismatch, "{implementation} {phc}");
     }
 }
@@ -43,12 +60,16 @@ fn hashes_from_three_other_implementations_verify() {
 #[test]
 fn reference_implementation_test_vector() {
     // argon2 reference implementation, src/test.c: argon2id, v=0x13, t=2, m=2^16, p=1.
-    let phc = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
+    let phc =
+        "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc";
     let hasher = Hasher::new(Params::owasp());
     let parsed = PasswordHash::parse(phc).expect("valid");
     // Its 8-byte salt is below our 16: a rehash is due, and it must not lower m = 64 MiB
     // to the policy's 19 MiB.
-    match hasher.verify(&Password::new("password"), &parsed).expect("verify") {
+    match hasher
+        .verify(&Password::new("password"), &parsed)
+        .expect("verify")
+    {
         Verification::Match { rehash: Some(new) } => {
             assert_eq!((new.params().m_kib(), new.params().t()), (65_536, 2));
             assert!(!hasher.needs_rehash(&new));

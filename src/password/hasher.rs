@@ -87,7 +87,10 @@ impl fmt::Debug for Hasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hasher")
             .field("params", &self.params)
-            .field("pepper_key", &self.keyring.as_ref().map(PepperKeyring::current_id))
+            .field(
+                "pepper_key",
+                &self.keyring.as_ref().map(PepperKeyring::current_id),
+            )
             .field("limiter", &self.limiter)
             .finish_non_exhaustive()
     }
@@ -151,10 +154,9 @@ impl HasherBuilder {
     /// budget cannot hold even one hash at `params`.
     pub fn build(self) -> Result<Hasher, Error> {
         let params = self.params;
-        let (max_m, max_t) = self.max_verify.unwrap_or((
-            params.m_kib().max(64 * 1024),
-            params.t().max(10),
-        ));
+        let (max_m, max_t) = self
+            .max_verify
+            .unwrap_or((params.m_kib().max(64 * 1024), params.t().max(10)));
         let max_m = max_m.max(params.m_kib()).min(caps::MAX_M_KIB);
         let max_t = max_t.max(params.t()).min(caps::MAX_T);
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -262,7 +264,11 @@ impl Hasher {
     ///   this hasher does not hold. Not a mismatch: the password was never checked.
     /// - [`Error::TooExpensive`]: stored parameters beyond this deployment's limits.
     /// - [`Error::PasswordTooLong`], [`Error::Overloaded`], [`Error::Rng`].
-    pub fn verify(&self, password: &Password, stored: &PasswordHash) -> Result<Verification, Error> {
+    pub fn verify(
+        &self,
+        password: &Password,
+        stored: &PasswordHash,
+    ) -> Result<Verification, Error> {
         let pepper = self.pepper_for(stored)?;
         self.check_verify_cost(stored)?;
         // Normalize for every scheme: the same length rule applies to all of them.
@@ -308,7 +314,8 @@ impl Hasher {
     /// Whether a stored hash would be replaced on its next successful verify.
     #[must_use]
     pub fn needs_rehash(&self, stored: &PasswordHash) -> bool {
-        let weaker = stored.params.m_kib() < self.params.m_kib() || stored.params.t() < self.params.t();
+        let weaker =
+            stored.params.m_kib() < self.params.m_kib() || stored.params.t() < self.params.t();
         let stale_pepper = match (&self.keyring, &stored.key_id) {
             (Some(ring), Some(id)) => ring.current_id() != id,
             (Some(_), None) => true,
@@ -323,7 +330,11 @@ impl Hasher {
     /// # Errors
     /// [`Error::Overloaded`], [`Error::Rng`].
     pub fn wrap_legacy(&self, legacy: &LegacyHash) -> Result<PasswordHash, Error> {
-        self.hash_bytes(&legacy.digest, Scheme::Onion(legacy.inner.clone()), self.params)
+        self.hash_bytes(
+            &legacy.digest,
+            Scheme::Onion(legacy.inner.clone()),
+            self.params,
+        )
     }
 
     /// Wraps a whole table of legacy digests in one streaming pass on `workers` threads.
@@ -408,7 +419,10 @@ impl Hasher {
             .min(caps::MAX_M_KIB);
         let floor_t = (1..=caps::MAX_T)
             .find(|&t| Params::builder().m_kib(m_kib).t(t).build().is_ok())
-            .ok_or(Error::BelowOwaspFloor { m_kib, t: caps::MAX_T })?;
+            .ok_or(Error::BelowOwaspFloor {
+                m_kib,
+                t: caps::MAX_T,
+            })?;
         let one = Params::insecure_for_tests(m_kib, 1, 1)?;
         let two = Params::insecure_for_tests(m_kib, 2, 1)?;
         let mut blocks = vec![Block::new(); one.block_count()];
@@ -418,9 +432,14 @@ impl Hasher {
             let mut samples: Vec<Duration> = (0..runs)
                 .map(|_| {
                     let start = Instant::now();
-                    ctx.hash_password_into_with_memory(b"calibration", &[0u8; SALT_LEN], &mut out, &mut blocks)
-                        .map(|()| start.elapsed())
-                        .map_err(Error::Argon2)
+                    ctx.hash_password_into_with_memory(
+                        b"calibration",
+                        &[0u8; SALT_LEN],
+                        &mut out,
+                        &mut blocks,
+                    )
+                    .map(|()| start.elapsed())
+                    .map_err(Error::Argon2)
                 })
                 .collect::<Result<_, _>>()?;
             samples.sort();
@@ -432,7 +451,9 @@ impl Hasher {
         let per_pass = t2.saturating_sub(t1).max(Duration::from_micros(1));
         let fixed = t1.saturating_sub(per_pass);
         let passes = target_time.saturating_sub(fixed).as_nanos() / per_pass.as_nanos();
-        let t = u32::try_from(passes).unwrap_or(u32::MAX).clamp(floor_t, caps::MAX_T);
+        let t = u32::try_from(passes)
+            .unwrap_or(u32::MAX)
+            .clamp(floor_t, caps::MAX_T);
         Params::builder().m_kib(m_kib).t(t).p(1).build()
     }
 
@@ -466,7 +487,12 @@ impl Hasher {
         Params::from_stored(m, t, self.params.p()).unwrap_or(self.params)
     }
 
-    fn hash_bytes(&self, input: &[u8], scheme: Scheme, params: Params) -> Result<PasswordHash, Error> {
+    fn hash_bytes(
+        &self,
+        input: &[u8],
+        scheme: Scheme,
+        params: Params,
+    ) -> Result<PasswordHash, Error> {
         let mut salt = vec![0u8; SALT_LEN];
         fill_random(&mut salt)?;
         let (key_id, pepper): (Option<KeyId>, Option<&Pepper>) = match &self.keyring {
@@ -477,7 +503,13 @@ impl Hasher {
             None => (None, None),
         };
         let tag = self.compute(input, &salt, params, pepper, OUTPUT_LEN)?;
-        Ok(PasswordHash { scheme, params, key_id, salt, tag: tag.to_vec() })
+        Ok(PasswordHash {
+            scheme,
+            params,
+            key_id,
+            salt,
+            tag: tag.to_vec(),
+        })
     }
 
     /// argon2id into a pooled buffer held under a limiter permit.
@@ -502,7 +534,8 @@ impl Hasher {
 /// secret input `K` (RFC 9106 §3.1).
 fn context(secret: Option<&[u8]>, params: argon2::Params) -> Result<Argon2<'_>, Error> {
     match secret {
-        Some(k) => Argon2::new_with_secret(k, Algorithm::Argon2id, Version::V0x13, params).map_err(Error::Argon2),
+        Some(k) => Argon2::new_with_secret(k, Algorithm::Argon2id, Version::V0x13, params)
+            .map_err(Error::Argon2),
         None => Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
     }
 }

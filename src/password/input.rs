@@ -51,11 +51,15 @@ impl Password {
     pub(crate) fn normalized(&self) -> Result<Zeroizing<String>, Error> {
         let raw = self.expose_secret();
         if raw.len() > MAX_RAW_BYTES {
-            return Err(Error::PasswordTooLong { max_bytes: MAX_PASSWORD_BYTES });
+            return Err(Error::PasswordTooLong {
+                max_bytes: MAX_PASSWORD_BYTES,
+            });
         }
         let normalized = Zeroizing::new(raw.nfkc().collect::<String>());
         if normalized.len() > MAX_PASSWORD_BYTES {
-            return Err(Error::PasswordTooLong { max_bytes: MAX_PASSWORD_BYTES });
+            return Err(Error::PasswordTooLong {
+                max_bytes: MAX_PASSWORD_BYTES,
+            });
         }
         Ok(normalized)
     }
@@ -93,10 +97,16 @@ mod tests {
 
     #[test]
     fn length_caps_are_enforced() {
-        assert!(Password::new("a".repeat(MAX_PASSWORD_BYTES)).normalized().is_ok());
+        assert!(
+            Password::new("a".repeat(MAX_PASSWORD_BYTES))
+                .normalized()
+                .is_ok()
+        );
         assert!(matches!(
             Password::new("a".repeat(MAX_PASSWORD_BYTES + 1)).normalized(),
-            Err(Error::PasswordTooLong { max_bytes: MAX_PASSWORD_BYTES })
+            Err(Error::PasswordTooLong {
+                max_bytes: MAX_PASSWORD_BYTES
+            })
         ));
         // U+FDFA normalizes to 18 characters (33 bytes): the output cap catches growth.
         assert!(Password::new("\u{FDFA}".repeat(40)).normalized().is_err());

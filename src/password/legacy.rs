@@ -33,7 +33,10 @@ pub enum SaltPosition {
 pub(crate) enum Inner {
     Md5,
     Sha1,
-    Sha256Salted { salt: Vec<u8>, position: SaltPosition },
+    Sha256Salted {
+        salt: Vec<u8>,
+        position: SaltPosition,
+    },
 }
 
 impl Inner {
@@ -41,8 +44,14 @@ impl Inner {
         match self {
             Self::Md5 => "md5",
             Self::Sha1 => "sha1",
-            Self::Sha256Salted { position: SaltPosition::Prefix, .. } => "sha256-salt-prefix",
-            Self::Sha256Salted { position: SaltPosition::Suffix, .. } => "sha256-salt-suffix",
+            Self::Sha256Salted {
+                position: SaltPosition::Prefix,
+                ..
+            } => "sha256-salt-prefix",
+            Self::Sha256Salted {
+                position: SaltPosition::Suffix,
+                ..
+            } => "sha256-salt-suffix",
         }
     }
 
@@ -57,20 +66,28 @@ impl Inner {
         let inner = match (name, isalt) {
             ("md5", None) => Self::Md5,
             ("sha1", None) => Self::Sha1,
-            ("sha256-salt-prefix", Some(salt)) => {
-                Self::Sha256Salted { salt, position: SaltPosition::Prefix }
-            }
-            ("sha256-salt-suffix", Some(salt)) => {
-                Self::Sha256Salted { salt, position: SaltPosition::Suffix }
-            }
+            ("sha256-salt-prefix", Some(salt)) => Self::Sha256Salted {
+                salt,
+                position: SaltPosition::Prefix,
+            },
+            ("sha256-salt-suffix", Some(salt)) => Self::Sha256Salted {
+                salt,
+                position: SaltPosition::Suffix,
+            },
             ("md5" | "sha1", Some(_)) => {
-                return Err(Error::PhcMalformed { reason: "isalt= on an unsalted legacy scheme" });
+                return Err(Error::PhcMalformed {
+                    reason: "isalt= on an unsalted legacy scheme",
+                });
             }
             ("sha256-salt-prefix" | "sha256-salt-suffix", None) => {
-                return Err(Error::PhcMalformed { reason: "salted legacy scheme without isalt=" });
+                return Err(Error::PhcMalformed {
+                    reason: "salted legacy scheme without isalt=",
+                });
             }
             (other, _) => {
-                return Err(Error::UnsupportedAlgorithm { found: format!("inner={}", printable(other)) });
+                return Err(Error::UnsupportedAlgorithm {
+                    found: format!("inner={}", printable(other)),
+                });
             }
         };
         Ok(inner)
@@ -154,20 +171,38 @@ impl LegacyHash {
     /// # Errors
     /// [`Error::LegacyDigest`] when the digest is not 64 hex digits or the salt is empty or
     /// longer than 48 bytes (it must fit in the PHC string).
-    pub fn sha256_salted_hex(salt: &[u8], position: SaltPosition, hex: &str) -> Result<Self, Error> {
+    pub fn sha256_salted_hex(
+        salt: &[u8],
+        position: SaltPosition,
+        hex: &str,
+    ) -> Result<Self, Error> {
         if salt.is_empty() || salt.len() > MAX_LEGACY_SALT {
-            return Err(Error::LegacyDigest { scheme: "sha256", reason: "salt must be 1 to 48 bytes" });
+            return Err(Error::LegacyDigest {
+                scheme: "sha256",
+                reason: "salt must be 1 to 48 bytes",
+            });
         }
-        Self::from_hex(Inner::Sha256Salted { salt: salt.to_vec(), position }, hex)
+        Self::from_hex(
+            Inner::Sha256Salted {
+                salt: salt.to_vec(),
+                position,
+            },
+            hex,
+        )
     }
 
     fn from_hex(inner: Inner, hex: &str) -> Result<Self, Error> {
         let scheme = inner.name();
-        let digest = base16ct::mixed::decode_vec(hex.trim())
-            .map_err(|_| Error::LegacyDigest { scheme, reason: "not hexadecimal" })?;
+        let digest = base16ct::mixed::decode_vec(hex.trim()).map_err(|_| Error::LegacyDigest {
+            scheme,
+            reason: "not hexadecimal",
+        })?;
         let digest = Zeroizing::new(digest);
         if digest.len() != inner.digest_len() {
-            return Err(Error::LegacyDigest { scheme, reason: "wrong digest length" });
+            return Err(Error::LegacyDigest {
+                scheme,
+                reason: "wrong digest length",
+            });
         }
         Ok(Self { inner, digest })
     }
@@ -181,7 +216,6 @@ impl core::fmt::Debug for LegacyHash {
 
 /// Legacy salts are written into the PHC string as base64 (48 bytes → 64 characters).
 const MAX_LEGACY_SALT: usize = 48;
-
 
 #[cfg(test)]
 mod tests {
@@ -198,8 +232,14 @@ mod tests {
             base16ct::lower::encode_string(&Inner::Sha1.digest(b"abc")),
             "a9993e364706816aba3e25717850c26c9cd0d89d"
         );
-        let prefix = Inner::Sha256Salted { salt: b"a".to_vec(), position: SaltPosition::Prefix };
-        let suffix = Inner::Sha256Salted { salt: b"c".to_vec(), position: SaltPosition::Suffix };
+        let prefix = Inner::Sha256Salted {
+            salt: b"a".to_vec(),
+            position: SaltPosition::Prefix,
+        };
+        let suffix = Inner::Sha256Salted {
+            salt: b"c".to_vec(),
+            position: SaltPosition::Suffix,
+        };
         let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         assert_eq!(base16ct::lower::encode_string(&prefix.digest(b"bc")), abc);
         assert_eq!(base16ct::lower::encode_string(&suffix.digest(b"ab")), abc);
@@ -221,7 +261,9 @@ mod tests {
         }
         assert!(LegacyHash::sha1_hex("900150983cd24fb0d6963f7d28e17f72").is_err());
         assert!(LegacyHash::sha256_salted_hex(b"", SaltPosition::Prefix, &"0".repeat(64)).is_err());
-        assert!(LegacyHash::sha256_salted_hex(&[0; 49], SaltPosition::Prefix, &"0".repeat(64)).is_err());
+        assert!(
+            LegacyHash::sha256_salted_hex(&[0; 49], SaltPosition::Prefix, &"0".repeat(64)).is_err()
+        );
     }
 
     #[test]
@@ -229,8 +271,14 @@ mod tests {
         for inner in [
             Inner::Md5,
             Inner::Sha1,
-            Inner::Sha256Salted { salt: vec![1, 2], position: SaltPosition::Prefix },
-            Inner::Sha256Salted { salt: vec![3], position: SaltPosition::Suffix },
+            Inner::Sha256Salted {
+                salt: vec![1, 2],
+                position: SaltPosition::Prefix,
+            },
+            Inner::Sha256Salted {
+                salt: vec![3],
+                position: SaltPosition::Suffix,
+            },
         ] {
             let back = Inner::from_phc(inner.name(), inner.salt().map(<[u8]>::to_vec));
             assert!(back.is_ok_and(|b| b == inner));

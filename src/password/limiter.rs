@@ -121,7 +121,11 @@ impl Limiter {
     #[must_use]
     pub fn stats(&self) -> LimiterStats {
         let s = self.lock();
-        LimiterStats { in_use_bytes: s.in_use, pooled_bytes: s.idle_bytes, ..s.stats }
+        LimiterStats {
+            in_use_bytes: s.in_use,
+            pooled_bytes: s.idle_bytes,
+            ..s.stats
+        }
     }
 
     /// Drops every idle buffer (wiped first), returning their memory to the allocator.
@@ -139,7 +143,10 @@ impl Limiter {
     pub(crate) fn acquire(&self, blocks: usize) -> Result<Permit<'_>, Error> {
         let bytes = blocks.saturating_mul(BLOCK_BYTES);
         if bytes > self.budget {
-            return Err(Error::TooExpensive { needed_bytes: bytes, budget_bytes: self.budget });
+            return Err(Error::TooExpensive {
+                needed_bytes: bytes,
+                budget_bytes: self.budget,
+            });
         }
         let start = Instant::now();
         let deadline = start + self.timeout;
@@ -148,7 +155,9 @@ impl Limiter {
             let now = Instant::now();
             if now >= deadline || s.waiters >= self.max_waiters {
                 s.stats.overloaded += 1;
-                return Err(Error::Overloaded { waited: start.elapsed() });
+                return Err(Error::Overloaded {
+                    waited: start.elapsed(),
+                });
             }
             s.waiters += 1;
             let (guard, _) = self
@@ -168,7 +177,11 @@ impl Limiter {
             let buf = s.idle.swap_remove(i);
             s.idle_bytes -= bytes;
             s.record_peak();
-            return Ok(Permit { limiter: self, buf, bytes });
+            return Ok(Permit {
+                limiter: self,
+                buf,
+                bytes,
+            });
         }
         let mut evicted = Vec::new();
         while s.in_use + s.idle_bytes > self.budget {
@@ -181,7 +194,11 @@ impl Limiter {
         drop(s);
         drop(evicted);
         // Allocate outside the lock: faulting in tens of MiB takes milliseconds.
-        Ok(Permit { limiter: self, buf: vec![Block::new(); blocks], bytes })
+        Ok(Permit {
+            limiter: self,
+            buf: vec![Block::new(); blocks],
+            bytes,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -217,7 +234,8 @@ impl Permit<'_> {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.limiter.release(core::mem::take(&mut self.buf), self.bytes);
+        self.limiter
+            .release(core::mem::take(&mut self.buf), self.bytes);
     }
 }
 
@@ -277,7 +295,10 @@ mod tests {
         let limiter = Limiter::new(PERMIT, Duration::from_secs(60)).with_max_waiters(0);
         let _held = limiter.acquire(BLOCKS).expect("budget is free");
         let start = Instant::now();
-        assert!(matches!(limiter.acquire(BLOCKS), Err(Error::Overloaded { .. })));
+        assert!(matches!(
+            limiter.acquire(BLOCKS),
+            Err(Error::Overloaded { .. })
+        ));
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 
@@ -299,7 +320,12 @@ mod tests {
         }
         {
             let mut p = limiter.acquire(BLOCKS).expect("free");
-            assert!(p.blocks().iter().all(|b| b.as_ref().iter().all(|&w| w == 0)), "reused buffer not wiped");
+            assert!(
+                p.blocks()
+                    .iter()
+                    .all(|b| b.as_ref().iter().all(|&w| w == 0)),
+                "reused buffer not wiped"
+            );
         }
         // A different size must evict the idle buffer rather than exceed the budget.
         let _p = limiter.acquire(BLOCKS / 2).expect("fits after eviction");

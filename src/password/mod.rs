@@ -51,6 +51,6 @@ pub use params::{OUTPUT_LEN, Params, ParamsBuilder, SALT_LEN};
 pub use pepper::{KeyId, Pepper, PepperKeyring};
 pub use phc::PasswordHash;
 pub use policy::{
-    AcceptancePolicy, ContextKind, MIN_CHARS_MULTI_FACTOR, MIN_CHARS_SINGLE_FACTOR, PasswordContext, Rejection,
-    blocklist_len,
+    AcceptancePolicy, ContextKind, MIN_CHARS_MULTI_FACTOR, MIN_CHARS_SINGLE_FACTOR,
+    PasswordContext, Rejection, blocklist_len,
 };

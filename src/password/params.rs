@@ -15,7 +15,13 @@ pub const OUTPUT_LEN: usize = 32;
 
 /// The OWASP Password Storage Cheat Sheet's argon2id minimums: `(m KiB, t)` pairs with p = 1,
 /// each of equal strength. A configuration meets the floor when it is at least one row.
-const OWASP_FLOOR: [(u32, u32); 5] = [(47_104, 1), (19_456, 2), (12_288, 3), (9_216, 4), (7_168, 5)];
+const OWASP_FLOOR: [(u32, u32); 5] = [
+    (47_104, 1),
+    (19_456, 2),
+    (12_288, 3),
+    (9_216, 4),
+    (7_168, 5),
+];
 
 /// Hard caps a stored PHC string must respect before any work is done.
 ///
@@ -64,14 +70,22 @@ impl Params {
     /// The default. About 20 ms per hash on a current server core.
     #[must_use]
     pub const fn owasp() -> Self {
-        Self { m_kib: 19_456, t: 2, p: 1 }
+        Self {
+            m_kib: 19_456,
+            t: 2,
+            p: 1,
+        }
     }
 
     /// RFC 9106 §4 second recommended option, for memory-constrained settings:
     /// m = 64 MiB, t = 3, p = 4.
     #[must_use]
     pub const fn rfc9106_low_memory() -> Self {
-        Self { m_kib: 64 * 1024, t: 3, p: 4 }
+        Self {
+            m_kib: 64 * 1024,
+            t: 3,
+            p: 4,
+        }
     }
 
     /// RFC 9106 §4 first recommended option: m = 2 GiB, t = 1, p = 4.
@@ -80,7 +94,11 @@ impl Params {
     /// Each concurrent login holds 2 GiB: size the limiter budget for it, or logins queue.
     #[must_use]
     pub const fn rfc9106_first() -> Self {
-        Self { m_kib: 2 * 1024 * 1024, t: 1, p: 4 }
+        Self {
+            m_kib: 2 * 1024 * 1024,
+            t: 1,
+            p: 4,
+        }
     }
 
     /// Parameters below the OWASP floor, for tests that hash many times.
@@ -96,9 +114,10 @@ impl Params {
     }
 
     /// A builder starting from [`Params::owasp`].
-    #[must_use]
     pub const fn builder() -> ParamsBuilder {
-        ParamsBuilder { inner: Self::owasp() }
+        ParamsBuilder {
+            inner: Self::owasp(),
+        }
     }
 
     /// Memory cost in KiB (1 KiB argon2 blocks).
@@ -136,8 +155,11 @@ impl Params {
         self.to_argon2().block_count()
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "every constructor runs check_bounds, a superset of argon2's"
+    )]
     pub(crate) fn to_argon2(self) -> argon2::Params {
-        // Valid by construction: every constructor runs `check_bounds`.
         argon2::Params::new(self.m_kib, self.t, self.p, None)
             .expect("Params are validated against argon2's bounds at construction")
     }
@@ -235,7 +257,12 @@ fn check_bounds(m_kib: u32, t: u32, p: u32) -> Result<(), Error> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidParams { m_kib, t, p, reason })
+    Err(Error::InvalidParams {
+        m_kib,
+        t,
+        p,
+        reason,
+    })
 }
 
 #[cfg(test)]
@@ -270,13 +297,22 @@ mod tests {
         }
         assert!(matches!(
             Params::builder().m_kib(19_456).t(1).build(),
-            Err(Error::BelowOwaspFloor { m_kib: 19_456, t: 1 })
+            Err(Error::BelowOwaspFloor {
+                m_kib: 19_456,
+                t: 1
+            })
         ));
     }
 
     #[test]
     fn builder_refuses_values_argon2_cannot_run() {
-        for (m, t, p) in [(64, 0, 1), (64, 1, 0), (31, 1, 4), (u32::MAX, 1, 1), (64, 65, 1)] {
+        for (m, t, p) in [
+            (64, 0, 1),
+            (64, 1, 0),
+            (31, 1, 4),
+            (u32::MAX, 1, 1),
+            (64, 65, 1),
+        ] {
             assert!(matches!(
                 Params::insecure_for_tests(m, t, p),
                 Err(Error::InvalidParams { .. })

@@ -138,7 +138,10 @@ impl PepperKeyring {
     /// A keyring whose current key is `pepper`.
     #[must_use]
     pub fn new(id: KeyId, pepper: Pepper) -> Self {
-        Self { keys: vec![(id, pepper)], current: 0 }
+        Self {
+            keys: vec![(id, pepper)],
+            current: 0,
+        }
     }
 
     /// Adds an older key that stored hashes may still name.
@@ -163,7 +166,9 @@ impl PepperKeyring {
     /// # Errors
     /// [`Error::RemoveCurrentKey`] for the current key; [`Error::UnknownKeyId`] if absent.
     pub fn remove(&mut self, id: &KeyId) -> Result<(), Error> {
-        let index = self.index(id).ok_or_else(|| Error::UnknownKeyId { key_id: id.clone() })?;
+        let index = self
+            .index(id)
+            .ok_or_else(|| Error::UnknownKeyId { key_id: id.clone() })?;
         if index == self.current {
             return Err(Error::RemoveCurrentKey);
         }
@@ -228,8 +233,14 @@ mod tests {
 
     #[test]
     fn pepper_length_is_enforced_and_never_printed() {
-        assert!(matches!(Pepper::new(vec![1; 31]), Err(Error::PepperLength { len: 31 })));
-        assert!(matches!(Pepper::new(vec![1; 65]), Err(Error::PepperLength { len: 65 })));
+        assert!(matches!(
+            Pepper::new(vec![1; 31]),
+            Err(Error::PepperLength { len: 31 })
+        ));
+        assert!(matches!(
+            Pepper::new(vec![1; 65]),
+            Err(Error::PepperLength { len: 65 })
+        ));
         let p = Pepper::new(vec![0x41; 32]).expect("32 bytes is valid");
         assert_eq!(format!("{p:?}"), "Pepper([REDACTED])");
         let ring = PepperKeyring::new(id("k1"), p);
@@ -249,10 +260,16 @@ mod tests {
             ring.rotate(id("k1"), Pepper::new(vec![9; 32]).expect("valid")),
             Err(Error::DuplicateKeyId { .. })
         ));
-        assert!(matches!(ring.remove(&id("k2")), Err(Error::RemoveCurrentKey)));
+        assert!(matches!(
+            ring.remove(&id("k2")),
+            Err(Error::RemoveCurrentKey)
+        ));
         ring.remove(&id("k0")).expect("k0 present and not current");
         assert_eq!(ring.current_id(), &id("k2"));
-        assert_eq!(ring.get(&id("k1")).map(Pepper::expose_secret), Some(&[1u8; 32][..]));
+        assert_eq!(
+            ring.get(&id("k1")).map(Pepper::expose_secret),
+            Some(&[1u8; 32][..])
+        );
         assert!(ring.get(&id("k0")).is_none());
     }
 }

@@ -82,11 +82,15 @@ impl PasswordHash {
     /// No error message contains the salt or the tag.
     pub fn parse(s: &str) -> Result<Self, Error> {
         if s.len() > MAX_PHC_LEN {
-            return Err(Error::PhcMalformed { reason: "longer than 512 bytes" });
+            return Err(Error::PhcMalformed {
+                reason: "longer than 512 bytes",
+            });
         }
         let mut fields = s.split('$');
         if fields.next() != Some("") {
-            return Err(Error::PhcMalformed { reason: "does not start with '$'" });
+            return Err(Error::PhcMalformed {
+                reason: "does not start with '$'",
+            });
         }
         let (Some(id), Some(version), Some(param_field), Some(salt), Some(tag), None) = (
             fields.next(),
@@ -104,11 +108,15 @@ impl PasswordHash {
         let onion = match id {
             ID_PLAIN => false,
             ID_ONION => true,
-            other => return Err(Error::UnsupportedAlgorithm { found: printable(other) }),
+            other => {
+                return Err(Error::UnsupportedAlgorithm {
+                    found: printable(other),
+                });
+            }
         };
-        let version = version
-            .strip_prefix("v=")
-            .ok_or(Error::PhcMalformed { reason: "missing v= version field" })?;
+        let version = version.strip_prefix("v=").ok_or(Error::PhcMalformed {
+            reason: "missing v= version field",
+        })?;
         let version = decimal(version, "v")?;
         if version != u64::from(VERSION) {
             return Err(Error::UnsupportedVersion { found: version });
@@ -221,14 +229,17 @@ struct ParamList {
 impl ParamList {
     fn parse(field: &str, onion: bool) -> Result<Self, Error> {
         let mut pairs = field.split(',').map(|pair| {
-            pair.split_once('=')
-                .ok_or(Error::PhcMalformed { reason: "parameter without '='" })
+            pair.split_once('=').ok_or(Error::PhcMalformed {
+                reason: "parameter without '='",
+            })
         });
         let mut next = |name: &'static str| -> Result<&str, Error> {
             match pairs.next().transpose()? {
                 Some((n, v)) if n == name => Ok(v),
                 Some((n, _)) => Err(Error::UnknownParam { name: printable(n) }),
-                None => Err(Error::PhcMalformed { reason: "missing m, t or p parameter" }),
+                None => Err(Error::PhcMalformed {
+                    reason: "missing m, t or p parameter",
+                }),
             }
         };
         let m = decimal(next("m")?, "m")?;
@@ -259,7 +270,11 @@ impl ParamList {
                 "isalt" if onion && inner_name.is_some() && isalt.is_none() => {
                     isalt = Some(b64(value, "isalt")?);
                 }
-                other => return Err(Error::UnknownParam { name: printable(other) }),
+                other => {
+                    return Err(Error::UnknownParam {
+                        name: printable(other),
+                    });
+                }
             }
         }
         let scheme = if onion {
@@ -270,7 +285,11 @@ impl ParamList {
         } else {
             Scheme::Argon2id
         };
-        Ok(Self { scheme, params, key_id })
+        Ok(Self {
+            scheme,
+            params,
+            key_id,
+        })
     }
 }
 
@@ -327,35 +346,73 @@ mod tests {
     fn absurd_memory_is_refused_before_any_work() {
         // 4 TiB in KiB, and an 11-digit value.
         let s = GOOD.replace("m=19456", "m=4294967295");
-        assert!(matches!(err(&s), Error::MemoryTooMuch { m_kib: 4_294_967_295 }));
+        assert!(matches!(
+            err(&s),
+            Error::MemoryTooMuch {
+                m_kib: 4_294_967_295
+            }
+        ));
         let s = GOOD.replace("m=19456", "m=99999999999");
         assert!(matches!(err(&s), Error::PhcNumber { field: "m" }));
     }
 
     #[test]
     fn each_defect_has_its_own_error() {
-        let cases: Vec<(String, fn(&Error) -> bool)> = vec![
-            (GOOD.replace("argon2id", "argon2i"), |e| matches!(e, Error::UnsupportedAlgorithm { .. })),
-            (GOOD.replace("v=19", "v=16"), |e| matches!(e, Error::UnsupportedVersion { found: 16 })),
-            (GOOD.replace("v=19", "19"), |e| matches!(e, Error::PhcMalformed { .. })),
-            (GOOD.replace("t=2", "t=100"), |e| matches!(e, Error::TimeCostTooHigh { t: 100 })),
-            (GOOD.replace("p=1", "p=65"), |e| matches!(e, Error::ParallelismTooHigh { p: 65 })),
-            (GOOD.replace("t=2", "t=0"), |e| matches!(e, Error::InvalidParams { .. })),
-            (GOOD.replace("t=2", "t=02"), |e| matches!(e, Error::PhcNumber { field: "t" })),
-            (GOOD.replace("t=2", "t=+2"), |e| matches!(e, Error::PhcNumber { field: "t" })),
-            (GOOD.replace("m=19456,t=2", "t=2,m=19456"), |e| matches!(e, Error::UnknownParam { .. })),
-            (GOOD.replace("p=1", "p=1,data=YWJj"), |e| matches!(e, Error::UnknownParam { .. })),
-            (GOOD.replace("p=1", "p=1,inner=md5"), |e| matches!(e, Error::UnknownParam { .. })),
-            (GOOD.replace("c29tZXNhbHRzb21lc2FsdA", "c29tZQ"), |e| matches!(e, Error::SaltLength { len: 4 })),
-            (GOOD.replace("c29tZXNhbHRzb21lc2FsdA", "c29tZXNhbHRzb21lc2Fsd!"), |e| {
-                matches!(e, Error::InvalidBase64 { field: "salt" })
+        type Expect = fn(&Error) -> bool;
+        let cases: Vec<(String, Expect)> = vec![
+            (GOOD.replace("argon2id", "argon2i"), |e| {
+                matches!(e, Error::UnsupportedAlgorithm { .. })
             }),
-            (GOOD.replace("iz6R0ycPu0VtrQxCZWN6+lGSkV0fgUqLqlzshbkkfMI", "aGFzaA"), |e| {
-                matches!(e, Error::OutputLength { len: 4 })
+            (GOOD.replace("v=19", "v=16"), |e| {
+                matches!(e, Error::UnsupportedVersion { found: 16 })
             }),
-            (GOOD[..GOOD.len() - 44].to_owned(), |e| matches!(e, Error::PhcMalformed { .. })),
-            (format!("{GOOD}$extra"), |e| matches!(e, Error::PhcMalformed { .. })),
-            (GOOD[1..].to_owned(), |e| matches!(e, Error::PhcMalformed { .. })),
+            (GOOD.replace("v=19", "19"), |e| {
+                matches!(e, Error::PhcMalformed { .. })
+            }),
+            (GOOD.replace("t=2", "t=100"), |e| {
+                matches!(e, Error::TimeCostTooHigh { t: 100 })
+            }),
+            (GOOD.replace("p=1", "p=65"), |e| {
+                matches!(e, Error::ParallelismTooHigh { p: 65 })
+            }),
+            (GOOD.replace("t=2", "t=0"), |e| {
+                matches!(e, Error::InvalidParams { .. })
+            }),
+            (GOOD.replace("t=2", "t=02"), |e| {
+                matches!(e, Error::PhcNumber { field: "t" })
+            }),
+            (GOOD.replace("t=2", "t=+2"), |e| {
+                matches!(e, Error::PhcNumber { field: "t" })
+            }),
+            (GOOD.replace("m=19456,t=2", "t=2,m=19456"), |e| {
+                matches!(e, Error::UnknownParam { .. })
+            }),
+            (GOOD.replace("p=1", "p=1,data=YWJj"), |e| {
+                matches!(e, Error::UnknownParam { .. })
+            }),
+            (GOOD.replace("p=1", "p=1,inner=md5"), |e| {
+                matches!(e, Error::UnknownParam { .. })
+            }),
+            (GOOD.replace("c29tZXNhbHRzb21lc2FsdA", "c29tZQ"), |e| {
+                matches!(e, Error::SaltLength { len: 4 })
+            }),
+            (
+                GOOD.replace("c29tZXNhbHRzb21lc2FsdA", "c29tZXNhbHRzb21lc2Fsd!"),
+                |e| matches!(e, Error::InvalidBase64 { field: "salt" }),
+            ),
+            (
+                GOOD.replace("iz6R0ycPu0VtrQxCZWN6+lGSkV0fgUqLqlzshbkkfMI", "aGFzaA"),
+                |e| matches!(e, Error::OutputLength { len: 4 }),
+            ),
+            (GOOD[..GOOD.len() - 44].to_owned(), |e| {
+                matches!(e, Error::PhcMalformed { .. })
+            }),
+            (format!("{GOOD}$extra"), |e| {
+                matches!(e, Error::PhcMalformed { .. })
+            }),
+            (GOOD[1..].to_owned(), |e| {
+                matches!(e, Error::PhcMalformed { .. })
+            }),
             ("x".repeat(600), |e| matches!(e, Error::PhcMalformed { .. })),
         ];
         for (s, ok) in cases {

@@ -129,7 +129,8 @@ impl PasswordContext {
 
     /// The customer's name: each space-separated part.
     pub fn name(self, name: &str) -> Self {
-        name.split_whitespace().fold(self, |this, part| this.add(part, ContextKind::Name))
+        name.split_whitespace()
+            .fold(self, |this, part| this.add(part, ContextKind::Name))
     }
 
     /// Any other word.
@@ -172,19 +173,25 @@ impl AcceptancePolicy {
     /// For accounts where the password is the only factor: at least 15 characters.
     #[must_use]
     pub const fn single_factor() -> Self {
-        Self { min_chars: MIN_CHARS_SINGLE_FACTOR }
+        Self {
+            min_chars: MIN_CHARS_SINGLE_FACTOR,
+        }
     }
 
     /// For accounts with a second factor: at least 8 characters.
     #[must_use]
     pub const fn multi_factor() -> Self {
-        Self { min_chars: MIN_CHARS_MULTI_FACTOR }
+        Self {
+            min_chars: MIN_CHARS_MULTI_FACTOR,
+        }
     }
 
     /// A stricter minimum. Values below 8 are raised to 8 (NIST's floor for any password).
     #[must_use]
     pub fn with_min_chars(self, min_chars: usize) -> Self {
-        Self { min_chars: min_chars.max(MIN_CHARS_MULTI_FACTOR) }
+        Self {
+            min_chars: min_chars.max(MIN_CHARS_MULTI_FACTOR),
+        }
     }
 
     /// The minimum length in characters.
@@ -202,12 +209,21 @@ impl AcceptancePolicy {
     pub fn check(&self, password: &Password, context: &PasswordContext) -> Result<(), Rejection> {
         let normalized = match password.normalized() {
             Ok(n) => n,
-            Err(Error::PasswordTooLong { max_bytes }) => return Err(Rejection::TooLong { max_bytes }),
-            Err(_) => return Err(Rejection::TooLong { max_bytes: MAX_PASSWORD_BYTES }),
+            Err(Error::PasswordTooLong { max_bytes }) => {
+                return Err(Rejection::TooLong { max_bytes });
+            }
+            Err(_) => {
+                return Err(Rejection::TooLong {
+                    max_bytes: MAX_PASSWORD_BYTES,
+                });
+            }
         };
         let chars = normalized.chars().count();
         if chars < self.min_chars {
-            return Err(Rejection::TooShort { min_chars: self.min_chars, actual_chars: chars });
+            return Err(Rejection::TooShort {
+                min_chars: self.min_chars,
+                actual_chars: chars,
+            });
         }
         let folded = Zeroizing::new(normalized.to_lowercase());
         if BLOCKLIST.contains(folded.as_str()) {
@@ -216,7 +232,11 @@ impl AcceptancePolicy {
         if is_repetitive(&folded) {
             return Err(Rejection::Repetitive);
         }
-        if let Some((_, kind)) = context.words.iter().find(|(w, _)| folded.contains(w.as_str())) {
+        if let Some((_, kind)) = context
+            .words
+            .iter()
+            .find(|(w, _)| folded.contains(w.as_str()))
+        {
             return Err(Rejection::ContainsContextWord { kind: *kind });
         }
         Ok(())
@@ -275,7 +295,13 @@ mod tests {
     #[test]
     fn length_counts_code_points_after_normalization() {
         let single = AcceptancePolicy::single_factor();
-        assert!(matches!(check(&single, "fourteen chars"), Err(Rejection::TooShort { min_chars: 15, actual_chars: 14 })));
+        assert!(matches!(
+            check(&single, "fourteen chars"),
+            Err(Rejection::TooShort {
+                min_chars: 15,
+                actual_chars: 14
+            })
+        ));
         assert!(check(&single, "fifteen chars!!").is_ok());
         // 15 four-byte characters: 15 code points, 60 bytes.
         assert!(check(&single, "𝄞🎹🎻🎸🥁🎷🎺🪕🪗🎤🎧🎼🎵🎶🔔").is_ok());
@@ -287,23 +313,41 @@ mod tests {
     fn at_least_64_characters_are_accepted_and_huge_input_is_refused() {
         let policy = AcceptancePolicy::single_factor();
         assert!(check(&policy, &"river stone lantern ".repeat(5)).is_ok());
-        assert!(matches!(check(&policy, &"river stone lantern ".repeat(60)), Err(Rejection::TooLong { max_bytes: 1024 })));
+        assert!(matches!(
+            check(&policy, &"river stone lantern ".repeat(60)),
+            Err(Rejection::TooLong { max_bytes: 1024 })
+        ));
     }
 
     #[test]
     fn multi_factor_allows_eight_but_not_common_passwords() {
         let mfa = AcceptancePolicy::multi_factor();
         assert!(check(&mfa, "w4lnut-k").is_ok());
-        for common in ["password", "PASSWORD1", "iloveyou", "qwertyuiop", "1q2w3e4r5t6y7u8i"] {
+        for common in [
+            "password",
+            "PASSWORD1",
+            "iloveyou",
+            "qwertyuiop",
+            "1q2w3e4r5t6y7u8i",
+        ] {
             assert_eq!(check(&mfa, common), Err(Rejection::Blocklisted), "{common}");
         }
-        assert_eq!(AcceptancePolicy::multi_factor().with_min_chars(3).min_chars(), 8);
+        assert_eq!(
+            AcceptancePolicy::multi_factor()
+                .with_min_chars(3)
+                .min_chars(),
+            8
+        );
     }
 
     #[test]
     fn no_composition_rules() {
         let policy = AcceptancePolicy::single_factor();
-        for ok in ["all lower case words", "ALLUPPERCASEWORDS", "🙂🙃😉😊😇🥰😍🤩😘😗😚😙🥲😋😛"] {
+        for ok in [
+            "all lower case words",
+            "ALLUPPERCASEWORDS",
+            "🙂🙃😉😊😇🥰😍🤩😘😗😚😙🥲😋😛",
+        ] {
             assert!(check(&policy, ok).is_ok(), "{ok}");
         }
     }
@@ -311,16 +355,27 @@ mod tests {
     #[test]
     fn repetitive_and_sequential_patterns_are_refused() {
         let policy = AcceptancePolicy::single_factor();
-        for bad in ["aaaaaaaaaaaaaaaa", "abababababababab", "1234 1234 1234 1234", "abcdefghijklmnop"] {
+        for bad in [
+            "aaaaaaaaaaaaaaaa",
+            "abababababababab",
+            "1234 1234 1234 1234",
+            "abcdefghijklmnop",
+        ] {
             assert_eq!(check(&policy, bad), Err(Rejection::Repetitive), "{bad}");
         }
-        assert_eq!(check(&AcceptancePolicy::multi_factor(), "zyxwvutsrqpo"), Err(Rejection::Repetitive));
+        assert_eq!(
+            check(&AcceptancePolicy::multi_factor(), "zyxwvutsrqpo"),
+            Err(Rejection::Repetitive)
+        );
     }
 
     #[test]
     fn context_words_are_refused_case_insensitively() {
         let policy = AcceptancePolicy::single_factor();
-        let ctx = PasswordContext::new().brand("Shoebox").email("jane.doe+shop@example.com").name("Jane Q Doeling");
+        let ctx = PasswordContext::new()
+            .brand("Shoebox")
+            .email("jane.doe+shop@example.com")
+            .name("Jane Q Doeling");
         let cases = [
             ("my SHOEBOX is the best", ContextKind::Brand),
             ("Ｓｈｏｅｂｏｘ forever and ever", ContextKind::Brand),
@@ -328,10 +383,18 @@ mod tests {
             ("doeling family holiday 1999", ContextKind::Name),
         ];
         for (pw, kind) in cases {
-            assert_eq!(policy.check(&Password::new(pw), &ctx), Err(Rejection::ContainsContextWord { kind }), "{pw}");
+            assert_eq!(
+                policy.check(&Password::new(pw), &ctx),
+                Err(Rejection::ContainsContextWord { kind }),
+                "{pw}"
+            );
         }
         // "Doe" and "Q" are shorter than four characters: ignored.
-        assert!(policy.check(&Password::new("a doe and a q in the woods"), &ctx).is_ok());
+        assert!(
+            policy
+                .check(&Password::new("a doe and a q in the woods"), &ctx)
+                .is_ok()
+        );
     }
 
     proptest! {
