@@ -428,6 +428,44 @@ fn hasher_limiter_never_runs_more_than_its_budget() {
 }
 
 #[test]
+fn a_login_past_the_timeout_gets_overloaded_not_mismatch() {
+    let params = Params::insecure_for_tests(4096, 1, 1).expect("valid");
+    let h = Arc::new(
+        Hasher::builder()
+            .params(params)
+            .memory_budget(params.memory_bytes())
+            .max_verify(4096, 64)
+            .timeout(Duration::from_millis(10))
+            .build()
+            .expect("valid"),
+    );
+    // A stored hash with t = 64 holds the only permit for a long while.
+    let slow = Hasher::builder()
+        .params(Params::insecure_for_tests(4096, 64, 1).expect("valid"))
+        .build()
+        .expect("valid")
+        .hash(&pw("slow"))
+        .expect("hash");
+    let holder = {
+        let h = h.clone();
+        std::thread::spawn(move || {
+            h.verify(&Password::new("slow"), &slow)
+                .map(|v| v.is_match())
+        })
+    };
+    while h.limiter().stats().in_flight == 0 {
+        std::thread::yield_now();
+    }
+    let err = h.hash(&pw("meanwhile")).expect_err("the budget is held");
+    assert!(
+        matches!(err, Error::Overloaded { waited } if waited >= Duration::from_millis(10)),
+        "{err:?}"
+    );
+    assert!(holder.join().expect("holder").expect("verify"));
+    assert_eq!(h.limiter().stats().overloaded, 1);
+}
+
+#[test]
 fn a_budget_smaller_than_one_hash_is_refused_at_build() {
     assert!(matches!(
         Hasher::builder()

@@ -223,6 +223,23 @@ impl Hasher {
         }
     }
 
+    /// Allocates `count` block buffers at the policy's size now (as many as the memory
+    /// budget holds), so the first logins after start-up do not pay for allocating and
+    /// faulting in fresh memory. Returns how many buffers the pool holds.
+    ///
+    /// # Examples
+    /// ```
+    /// use shopsafe::password::{Hasher, Params};
+    ///
+    /// # let params = Params::insecure_for_tests(64, 1, 1)?;
+    /// let hasher = Hasher::builder().params(params).memory_budget(2 * params.memory_bytes()).build()?;
+    /// assert_eq!(hasher.preallocate(4), 2); // the budget holds two
+    /// # Ok::<(), shopsafe::password::Error>(())
+    /// ```
+    pub fn preallocate(&self, count: usize) -> usize {
+        self.limiter.preallocate(self.params.block_count(), count)
+    }
+
     /// The parameters new hashes are made with.
     #[must_use]
     pub fn params(&self) -> Params {

@@ -139,6 +139,23 @@ impl Limiter {
         drop(drained);
     }
 
+    /// Allocates up to `count` idle buffers of `blocks` blocks now, as far as the budget
+    /// allows, and returns how many the pool holds afterwards. Called at start-up, so it
+    /// allocates under the lock (no request is waiting yet).
+    pub(crate) fn preallocate(&self, blocks: usize, count: usize) -> usize {
+        let bytes = blocks.saturating_mul(BLOCK_BYTES);
+        let mut s = self.lock();
+        while s.idle.iter().filter(|b| b.len() == blocks).count() < count
+            && s.in_use + s.idle_bytes + bytes <= self.budget
+        {
+            s.idle.push(vec![Block::new(); blocks]);
+            s.idle_bytes += bytes;
+            s.stats.allocations += 1;
+            s.record_peak();
+        }
+        s.idle.iter().filter(|b| b.len() == blocks).count()
+    }
+
     /// Waits for room for `blocks` argon2 blocks and hands out a wiped buffer of that size.
     pub(crate) fn acquire(&self, blocks: usize) -> Result<Permit<'_>, Error> {
         let bytes = blocks.saturating_mul(BLOCK_BYTES);
@@ -300,6 +317,21 @@ mod tests {
             Err(Error::Overloaded { .. })
         ));
         assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn preallocation_fills_the_pool_within_the_budget() {
+        let limiter = Limiter::new(3 * PERMIT, Duration::from_secs(1));
+        assert_eq!(limiter.preallocate(BLOCKS, 5), 3, "the budget holds three");
+        assert_eq!(limiter.stats().pooled_bytes, 3 * PERMIT);
+        for _ in 0..3 {
+            drop(limiter.acquire(BLOCKS).expect("pooled"));
+        }
+        assert_eq!(
+            limiter.stats().allocations,
+            3,
+            "requests were served from the pool"
+        );
     }
 
     #[test]
