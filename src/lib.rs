@@ -14,7 +14,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod password;
+pub mod rotation;
 pub mod secret;
+pub mod store;
 
 /// Any error of this crate: one variant per module, each wrapping that module's own enum.
 ///
@@ -32,4 +34,10 @@ pub enum Error {
     /// From [`password`].
     #[error(transparent)]
     Password(#[from] password::Error),
+    /// From [`rotation`].
+    #[error(transparent)]
+    Rotation(#[from] rotation::Error),
+    /// From [`store`].
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
 }

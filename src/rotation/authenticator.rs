@@ -1,0 +1,386 @@
+//! The login path and the reset path: `Authenticator`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Error;
+use super::clock::{Clock, SystemClock};
+use super::ratelimit::{InMemoryRateLimiter, RateLimiter};
+use super::token::{BrandLinks, ResetLink, ResetToken};
+use crate::password::{
+    AcceptancePolicy, Error as PasswordError, Hasher, Password, PasswordContext, PasswordHash,
+    Rejection, Verification,
+};
+use crate::store::{
+    AccountId, BrandId, CredentialFlags, CredentialRecord, CredentialStore, IncidentId,
+    IncidentScope, IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, SecurityStamp,
+    TokenPurpose, TokenRecord,
+};
+
+/// Default lifetime of a token sent by an incident campaign (OWASP: short-lived; a breach
+/// notice may sit unread over a weekend, hence days, like one Python framework's default).
+pub const INCIDENT_TOKEN_TTL: Duration = Duration::from_secs(72 * 3600);
+/// Default lifetime of a "forgot password" token.
+pub const SELF_SERVICE_TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// Default number of previous passwords a reset may not reuse.
+pub const DEFAULT_HISTORY: usize = 5;
+
+/// What the login path decided.
+#[must_use = "a login decision that is not looked at lets everyone in or no one"]
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoginDecision {
+    /// The password is right and the credential is not compromised: start a session that
+    /// carries `session_stamp` and check it with [`Authenticator::validate_session`].
+    Accepted {
+        /// The credential's current security stamp.
+        session_stamp: SecurityStamp,
+        /// Whether an upgraded hash was written back.
+        rehashed: bool,
+    },
+    /// The credential must be reset before any login. Decided *without* checking the
+    /// password: a cracked copy of a compromised hash must be worth nothing.
+    ///
+    /// # Security
+    /// Show the same page as for [`LoginDecision::Rejected`] ("if this account exists, we
+    /// have sent a reset link"), or the answer tells anyone which accounts exist.
+    ResetRequired {
+        /// Why.
+        reason: ResetReason,
+    },
+    /// Wrong password, unknown or disabled account: the same answer and the same cost.
+    Rejected,
+    /// Too many failures for this account or source; try again later.
+    Throttled {
+        /// When to retry.
+        retry_after: Duration,
+    },
+}
+
+/// Why a reset is required.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResetReason {
+    /// The credential was set before this incident's cutoff and is in its scope.
+    Incident(IncidentId),
+    /// An operator flagged the account ([`CredentialFlags::MUST_RESET`]).
+    Flagged,
+}
+
+/// Login, session checks, self-service reset and token redemption over a store.
+///
+/// # Examples
+/// See `examples/login_flow.rs` and the README's "Operating on breach day".
+pub struct Authenticator<S> {
+    store: Arc<S>,
+    hasher: Arc<Hasher>,
+    policy: AcceptancePolicy,
+    rate: Arc<dyn RateLimiter>,
+    clock: Arc<dyn Clock>,
+    links: BrandLinks,
+    history: usize,
+    self_service_ttl: Duration,
+}
+
+impl<S> core::fmt::Debug for Authenticator<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("hasher", &self.hasher)
+            .field("history", &self.history)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
+    /// An authenticator with the single-factor acceptance policy, the in-memory rate
+    /// limiter, the system clock, a history of 5 and no reset links (set them with
+    /// [`with_links`](Self::with_links) before [`request_reset`](Self::request_reset)).
+    pub fn new(store: Arc<S>, hasher: Arc<Hasher>) -> Self {
+        Self {
+            store,
+            hasher,
+            policy: AcceptancePolicy::single_factor(),
+            rate: Arc::new(InMemoryRateLimiter::default()),
+            clock: Arc::new(SystemClock),
+            links: BrandLinks::new(),
+            history: DEFAULT_HISTORY,
+            self_service_ttl: SELF_SERVICE_TOKEN_TTL,
+        }
+    }
+
+    /// The acceptance policy for new passwords.
+    #[must_use]
+    pub fn with_policy(mut self, policy: AcceptancePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The rate-limiting hook.
+    #[must_use]
+    pub fn with_rate_limiter(mut self, rate: Arc<dyn RateLimiter>) -> Self {
+        self.rate = rate;
+        self
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Per-brand reset link templates, for self-service resets.
+    #[must_use]
+    pub fn with_links(mut self, links: BrandLinks) -> Self {
+        self.links = links;
+        self
+    }
+
+    /// How many previous passwords a reset may not reuse (0 turns the history off).
+    #[must_use]
+    pub fn with_history(mut self, history: usize) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The hasher.
+    #[must_use]
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    /// Creates an account's credential, after the acceptance policy.
+    ///
+    /// # Errors
+    /// [`Error::PasswordRejected`], [`Error::Store`] (e.g. the account exists),
+    /// [`Error::Password`].
+    pub fn register(
+        &self,
+        account: &AccountId,
+        brands: &[BrandId],
+        password: &Password,
+        context: &PasswordContext,
+    ) -> Result<(), Error> {
+        self.policy
+            .check(password, context)
+            .map_err(Error::PasswordRejected)?;
+        let hash = self.hasher.hash(password)?;
+        let stamp = SecurityStamp::generate()?;
+        self.store
+            .insert_credential(account, brands, &hash, &stamp, self.clock.now())?;
+        Ok(())
+    }
+
+    /// [`login_from`](Self::login_from) with no source (per-source limits then see one
+    /// shared source).
+    ///
+    /// # Errors
+    /// As [`login_from`](Self::login_from).
+    pub fn login(&self, account: &AccountId, password: &Password) -> Result<LoginDecision, Error> {
+        self.login_from(account, password, "")
+    }
+
+    /// Decides a login attempt from `source` (an IP address, a device id).
+    ///
+    /// Order: rate limit; load; compromised (open incident or flag) → `ResetRequired`
+    /// without checking the password; unknown or disabled → decoy verify, `Rejected`;
+    /// verify → `Accepted` (writing an upgraded hash back) or `Rejected`. Every path that
+    /// reads the password costs one argon2id at the current policy.
+    ///
+    /// # Errors
+    /// [`Error::Password`] with [`PasswordError::Overloaded`] when hashing is saturated
+    /// (answer 503, do not count a failure); [`Error::Store`].
+    pub fn login_from(
+        &self,
+        account: &AccountId,
+        password: &Password,
+        source: &str,
+    ) -> Result<LoginDecision, Error> {
+        let now = self.clock.now();
+        if let Some(retry_after) = self.rate.check(account, source, now) {
+            return Ok(LoginDecision::Throttled { retry_after });
+        }
+        let record = self.store.load_credential(account)?;
+        let Some(record) = record.filter(|r| !r.flags.contains(CredentialFlags::DISABLED)) else {
+            let _ = self.hasher.dummy_verify(password)?;
+            self.rate.record(account, source, false, now);
+            return Ok(LoginDecision::Rejected);
+        };
+        if let Some(reason) = self.reset_reason(&record)? {
+            // Same cost as a real verify, so the answer's timing says nothing more.
+            let _ = self.hasher.dummy_verify(password)?;
+            return Ok(LoginDecision::ResetRequired { reason });
+        }
+        match self.hasher.verify(password, &record.hash)? {
+            Verification::Mismatch => {
+                self.rate.record(account, source, false, now);
+                Ok(LoginDecision::Rejected)
+            }
+            Verification::Match { rehash } => {
+                let rehashed = match rehash {
+                    Some(new) => self.store.replace_hash(account, record.generation, &new)?,
+                    None => false,
+                };
+                self.rate.record(account, source, true, now);
+                Ok(LoginDecision::Accepted {
+                    session_stamp: record.stamp,
+                    rehashed,
+                })
+            }
+        }
+    }
+
+    /// Whether a session carrying `stamp` is still valid: false once the password changed
+    /// (by reset) or the account is unknown, disabled or must reset.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub fn validate_session(
+        &self,
+        account: &AccountId,
+        stamp: &SecurityStamp,
+    ) -> Result<bool, Error> {
+        let Some(record) = self.store.load_credential(account)? else {
+            return Ok(false);
+        };
+        Ok(record.stamp == *stamp
+            && !record.flags.contains(CredentialFlags::DISABLED)
+            && self.reset_reason(&record)?.is_none())
+    }
+
+    /// Why `record` must be reset, if it must: O(number of incidents), one indexed lookup
+    /// per account-list incident; nothing is rewritten when an incident is declared.
+    fn reset_reason(&self, record: &CredentialRecord) -> Result<Option<ResetReason>, Error> {
+        if record.flags.contains(CredentialFlags::MUST_RESET) {
+            return Ok(Some(ResetReason::Flagged));
+        }
+        for incident in self.store.incidents()? {
+            if record.set_at >= incident.cutoff {
+                continue;
+            }
+            let in_scope = match &incident.scope {
+                IncidentScope::All => true,
+                IncidentScope::Brand(b) => record.brands.contains(b),
+                IncidentScope::Accounts => self.store.is_listed(incident.id, &record.account)?,
+            };
+            if in_scope {
+                return Ok(Some(ResetReason::Incident(incident.id)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// "Forgot password": issues a one-hour token (replacing any earlier one) and returns
+    /// the link to email, or `None` for an unknown account.
+    ///
+    /// # Security
+    /// Answer the web request identically in both cases, and send the email off the
+    /// request path (a queue), so neither the page nor its timing says whether the
+    /// account exists. Asking for a reset never locks or changes the account.
+    ///
+    /// # Errors
+    /// [`Error::NoTemplateForBrand`], [`Error::Store`], [`Error::Rng`].
+    pub fn request_reset(
+        &self,
+        account: &AccountId,
+        brand: Option<&BrandId>,
+    ) -> Result<Option<ResetLink>, Error> {
+        let (token, digest) = ResetToken::generate()?;
+        let Some(record) = self.store.load_credential(account)? else {
+            return Ok(None);
+        };
+        let link = self.links.link(brand.or(record.brands.first()), &token)?;
+        let now = self.clock.now();
+        let rec = TokenRecord::new(
+            digest,
+            account.clone(),
+            record.generation,
+            TokenPurpose::SelfService,
+            now,
+            self.self_service_ttl,
+        );
+        self.store.issue_token(&rec)?;
+        Ok(Some(link))
+    }
+
+    /// Redeems a reset token: checks the new password (acceptance policy, not the current
+    /// — compromised — password, not one of the last N), then atomically writes it, bumps
+    /// the generation and the security stamp (every session and every older token dies).
+    /// Does not log the customer in (OWASP): send them to the login page, and send a
+    /// "your password was changed" email.
+    ///
+    /// # Errors
+    /// [`Error::TokenUnknown`], [`Error::TokenAlreadyUsed`], [`Error::TokenExpired`],
+    /// [`Error::TokenSuperseded`], [`Error::PasswordRejected`] (the token stays usable),
+    /// [`Error::Password`], [`Error::Store`]. None of them says whether an account exists.
+    pub fn redeem(
+        &self,
+        token: &ResetToken,
+        new_password: &Password,
+        context: &PasswordContext,
+    ) -> Result<AccountId, Error> {
+        let now = self.clock.now();
+        let digest = token.digest();
+        // Cheap checks first: a garbage token costs one indexed lookup, no hashing.
+        let found = self.store.find_token(&digest)?.ok_or(Error::TokenUnknown)?;
+        if found.used_at.is_some() {
+            return Err(Error::TokenAlreadyUsed);
+        }
+        if found.expires_at <= now {
+            return Err(Error::TokenExpired);
+        }
+        self.policy
+            .check(new_password, context)
+            .map_err(Error::PasswordRejected)?;
+        let record = self
+            .store
+            .load_credential(&found.account)?
+            .ok_or(Error::TokenUnknown)?;
+        if record.generation != found.generation {
+            return Err(Error::TokenSuperseded);
+        }
+        if self.matches(new_password, &record.hash)? {
+            let why = if self.reset_reason(&record)?.is_some() {
+                Rejection::Compromised
+            } else {
+                Rejection::RecentlyUsed
+            };
+            return Err(Error::PasswordRejected(why));
+        }
+        for old in self.store.password_history(&found.account, self.history)? {
+            if self.matches(new_password, &old)? {
+                return Err(Error::PasswordRejected(Rejection::RecentlyUsed));
+            }
+        }
+        let new_hash = self.hasher.hash(new_password)?;
+        let new_stamp = SecurityStamp::generate()?;
+        let outcome = self.store.redeem_token(&Redemption::new(
+            digest,
+            now,
+            &new_hash,
+            &new_stamp,
+            self.history,
+        ))?;
+        match outcome {
+            RedeemOutcome::Redeemed { account } => Ok(account),
+            RedeemOutcome::AlreadyUsed => Err(Error::TokenAlreadyUsed),
+            RedeemOutcome::Expired => Err(Error::TokenExpired),
+            RedeemOutcome::Superseded => Err(Error::TokenSuperseded),
+            _ => Err(Error::TokenUnknown),
+        }
+    }
+
+    /// Whether `password` matches an old hash; hashes under a retired pepper or beyond the
+    /// verify limits cannot be checked and count as no match.
+    fn matches(&self, password: &Password, hash: &PasswordHash) -> Result<bool, Error> {
+        match self.hasher.verify(password, hash) {
+            Ok(v) => Ok(v.is_match()),
+            Err(
+                PasswordError::UnknownKeyId { .. }
+                | PasswordError::PepperMissing { .. }
+                | PasswordError::TooExpensive { .. },
+            ) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

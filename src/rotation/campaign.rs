@@ -1,0 +1,400 @@
+//! The breach-day notification campaign: one reset notice per affected account, resumable.
+//!
+//! Accounts are taken in account-id order, a batch at a time. Claiming a batch stores a
+//! fresh reset token (its digest) for each account in one transaction: that is the
+//! outbox record of the notices due. Each notice then goes to the application's
+//! [`Notifier`]; progress is a cursor ("every account up to X was notified") written after
+//! each batch, after a notifier error, and while unwinding from a panic. A run that was
+//! stopped resumes at the cursor: accounts past it get a new token (the unsent one is
+//! replaced, so it never works), accounts before it are never sent again.
+//!
+//! # Security
+//! After a hard kill (no unwinding) between a successful `send` and the next checkpoint,
+//! at most one batch is sent again on resume. Every [`Notice`] has a stable
+//! [`NoticeId`]: pass it to the mail provider as the idempotency key / `Message-ID`, and
+//! keep the batch small where duplicates matter more than throughput.
+
+use core::fmt;
+use std::time::{Duration, Instant};
+
+use super::Error;
+use super::authenticator::INCIDENT_TOKEN_TTL;
+use super::clock::{Clock, SystemClock};
+use super::token::{BrandLinks, ResetLink, ResetToken};
+use crate::store::{
+    AccountId, BrandId, CampaignId, CampaignStore, Incident, IncidentId, StoreError, TokenPurpose,
+    TokenRecord,
+};
+
+/// The advice every notice carries: passwords reused elsewhere must change there too.
+pub const REUSE_ADVICE: &str = "If you used the same password on any other site, change it there too: \
+     whoever copied our data will try it on other services.";
+
+/// The stable identity of one notice: `incident-<id>/<account>`. Use it as the idempotency
+/// key of the delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NoticeId {
+    /// The incident.
+    pub incident: IncidentId,
+    /// The account.
+    pub account: AccountId,
+}
+
+impl fmt::Display for NoticeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.incident, self.account)
+    }
+}
+
+/// One customer's breach notice, for the application to render and send.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Notice {
+    /// Stable id: the idempotency key.
+    pub id: NoticeId,
+    /// The storefront to write as (the incident's brand, else the account's first brand).
+    pub brand: Option<BrandId>,
+    /// Whom (the application looks up the address; this crate never holds it).
+    pub account: AccountId,
+    /// The reset link (secret until sent).
+    pub link: ResetLink,
+    /// When the link stops working.
+    pub link_expires_at: crate::store::Timestamp,
+    /// What was exposed for this customer, from [`CampaignOptions::exposure`].
+    pub exposure: Option<String>,
+    /// [`REUSE_ADVICE`].
+    pub advice: &'static str,
+}
+
+/// A delivery failure; the campaign stops there and resumes at that account next run.
+#[derive(Debug, thiserror::Error)]
+#[error("notice delivery failed")]
+pub struct NotifyError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Delivers notices (an email queue, a message broker).
+pub trait Notifier {
+    /// Sends one notice. Return an error to stop the campaign (it resumes at this notice).
+    ///
+    /// # Errors
+    /// Whatever stops delivery.
+    fn send(&self, notice: &Notice) -> Result<(), NotifyError>;
+}
+
+impl<F: Fn(&Notice) -> Result<(), NotifyError>> Notifier for F {
+    fn send(&self, notice: &Notice) -> Result<(), NotifyError> {
+        self(notice)
+    }
+}
+
+/// Progress, reported after each batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Notices delivered, this run and earlier ones.
+    pub done: u64,
+    /// Accounts affected when the run started.
+    pub total: u64,
+    /// Notices per second in this run.
+    pub rate: f64,
+    /// Estimated time to finish at this rate.
+    pub eta: Option<Duration>,
+}
+
+type ExposureFn<'a> = dyn Fn(&AccountId) -> Option<String> + 'a;
+type ProgressFn<'a> = dyn FnMut(&Progress) + 'a;
+
+/// How a campaign runs.
+#[must_use]
+pub struct CampaignOptions<'a> {
+    batch_size: usize,
+    max_per_second: Option<f64>,
+    dry_run: bool,
+    token_ttl: Duration,
+    max_notices: Option<u64>,
+    exposure: Option<Box<ExposureFn<'a>>>,
+    progress: Option<Box<ProgressFn<'a>>>,
+}
+
+impl fmt::Debug for CampaignOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CampaignOptions")
+            .field("batch_size", &self.batch_size)
+            .field("max_per_second", &self.max_per_second)
+            .field("dry_run", &self.dry_run)
+            .field("token_ttl", &self.token_ttl)
+            .field("max_notices", &self.max_notices)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CampaignOptions<'_> {
+    fn default() -> Self {
+        Self {
+            batch_size: 2_000,
+            max_per_second: None,
+            dry_run: false,
+            token_ttl: INCIDENT_TOKEN_TTL,
+            max_notices: None,
+            exposure: None,
+            progress: None,
+        }
+    }
+}
+
+impl<'a> CampaignOptions<'a> {
+    /// Defaults: batches of 2,000, no throttle, 72 h tokens.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Accounts per batch (one transaction, one checkpoint). Clamped to 1..=100,000.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.clamp(1, 100_000);
+        self
+    }
+
+    /// At most this many notices per second (a mail provider's rate).
+    pub fn max_per_second(mut self, rate: f64) -> Self {
+        self.max_per_second = (rate > 0.0).then_some(rate);
+        self
+    }
+
+    /// Count what would be sent; issue no token, send nothing.
+    pub fn dry_run(mut self, yes: bool) -> Self {
+        self.dry_run = yes;
+        self
+    }
+
+    /// Lifetime of the tokens sent (default 72 h).
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl;
+        self
+    }
+
+    /// Stop after this many notices in this run (a staged roll-out; resume later).
+    pub fn max_notices(mut self, n: u64) -> Self {
+        self.max_notices = Some(n);
+        self
+    }
+
+    /// Fills each notice's exposure summary.
+    pub fn exposure(mut self, f: impl Fn(&AccountId) -> Option<String> + 'a) -> Self {
+        self.exposure = Some(Box::new(f));
+        self
+    }
+
+    /// Called after each batch.
+    pub fn progress(mut self, f: impl FnMut(&Progress) + 'a) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CampaignReport {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// Accounts affected when the run started.
+    pub affected: u64,
+    /// Notices sent by this run (in a dry run: that would be sent).
+    pub sent_this_run: u64,
+    /// Notices sent by every run so far.
+    pub sent_total: u64,
+    /// Whether every affected account has been notified.
+    pub finished: bool,
+    /// How long the run took.
+    pub elapsed: Duration,
+}
+
+/// Runs the notification campaign of an incident over a store.
+pub struct Campaign<'a, S> {
+    store: &'a S,
+    links: &'a BrandLinks,
+    clock: &'a dyn Clock,
+}
+
+impl<S> fmt::Debug for Campaign<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Campaign")
+            .field("links", self.links)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, S: CampaignStore> Campaign<'a, S> {
+    /// A campaign runner with the system clock.
+    pub fn new(store: &'a S, links: &'a BrandLinks) -> Self {
+        Self {
+            store,
+            links,
+            clock: &SystemClock,
+        }
+    }
+
+    /// The clock (tests, drills).
+    #[must_use]
+    pub fn with_clock(mut self, clock: &'a dyn Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sends (or resumes sending) one notice per affected account.
+    ///
+    /// # Errors
+    /// [`Error::Notify`] (progress so far is saved; run again to resume),
+    /// [`Error::NoTemplateForBrand`], [`Error::Store`], [`Error::Rng`].
+    pub fn run(
+        &self,
+        incident: &Incident,
+        notifier: &dyn Notifier,
+        mut options: CampaignOptions<'_>,
+    ) -> Result<CampaignReport, Error> {
+        let started = Instant::now();
+        let state = self.store.open_campaign(incident.id, self.clock.now())?;
+        let affected = self.store.count_affected(incident, None)?;
+        let mut report = CampaignReport {
+            campaign: state.id,
+            affected,
+            sent_this_run: 0,
+            sent_total: state.sent,
+            finished: state.finished_at.is_some(),
+            elapsed: Duration::ZERO,
+        };
+        if options.dry_run || report.finished {
+            // Affected accounts not yet past the cursor: still compromised and unsent.
+            if options.dry_run && !report.finished {
+                report.sent_this_run = self
+                    .store
+                    .count_affected(incident, state.sent_cursor.as_ref())?;
+            }
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+
+        let mut guard = Checkpoint {
+            store: self.store,
+            campaign: state.id,
+            cursor: state.sent_cursor,
+            sent: state.sent,
+            dirty: false,
+        };
+        let mut pacer = options
+            .max_per_second
+            .map(|r| (Instant::now(), Duration::from_secs_f64(1.0 / r)));
+        let budget = options.max_notices.unwrap_or(u64::MAX);
+        loop {
+            let now = self.clock.now();
+            let mut tokens = Vec::with_capacity(options.batch_size);
+            let ttl = options.token_ttl;
+            let limit = usize::try_from(budget - report.sent_this_run)
+                .unwrap_or(usize::MAX)
+                .min(options.batch_size);
+            if limit == 0 {
+                break;
+            }
+            let claimed = self.store.claim_batch(
+                incident,
+                guard.cursor.as_ref(),
+                limit,
+                &mut |account, generation| {
+                    let (token, digest) = ResetToken::generate()?;
+                    tokens.push(token);
+                    Ok(TokenRecord::new(
+                        digest,
+                        account.clone(),
+                        generation,
+                        TokenPurpose::Incident,
+                        now,
+                        ttl,
+                    ))
+                },
+            )?;
+            if claimed.is_empty() {
+                guard.flush()?;
+                self.store.finish_campaign(state.id, self.clock.now())?;
+                report.finished = true;
+                break;
+            }
+            for (claim, token) in claimed.into_iter().zip(tokens) {
+                let link = self.links.link(claim.brand.as_ref(), &token)?;
+                drop(token);
+                let notice = Notice {
+                    id: NoticeId {
+                        incident: incident.id,
+                        account: claim.account.clone(),
+                    },
+                    exposure: options.exposure.as_ref().and_then(|f| f(&claim.account)),
+                    brand: claim.brand,
+                    account: claim.account,
+                    link,
+                    link_expires_at: now.plus(ttl),
+                    advice: REUSE_ADVICE,
+                };
+                if let Some((next, step)) = pacer.as_mut() {
+                    let wait = next.saturating_duration_since(Instant::now());
+                    std::thread::sleep(wait);
+                    *next = (*next).max(Instant::now() - wait) + *step;
+                }
+                notifier.send(&notice).map_err(Error::Notify)?;
+                guard.advance(notice.account);
+                report.sent_this_run += 1;
+            }
+            guard.flush()?;
+            report.sent_total = guard.sent;
+            if let Some(progress) = options.progress.as_mut() {
+                let secs = started.elapsed().as_secs_f64();
+                let rate = if secs > 0.0 {
+                    report.sent_this_run as f64 / secs
+                } else {
+                    0.0
+                };
+                let left = affected.saturating_sub(guard.sent);
+                let eta = (rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / rate));
+                progress(&Progress {
+                    done: guard.sent,
+                    total: affected,
+                    rate,
+                    eta,
+                });
+            }
+        }
+        report.sent_total = guard.sent;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+}
+
+/// Progress not yet written; written on `flush`, and on drop (a panic unwinding through
+/// the notifier), so a restarted run never repeats a notice that was delivered.
+struct Checkpoint<'s, S: CampaignStore> {
+    store: &'s S,
+    campaign: CampaignId,
+    cursor: Option<AccountId>,
+    sent: u64,
+    dirty: bool,
+}
+
+impl<S: CampaignStore> Checkpoint<'_, S> {
+    fn advance(&mut self, account: AccountId) {
+        self.cursor = Some(account);
+        self.sent += 1;
+        self.dirty = true;
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if let (true, Some(cursor)) = (self.dirty, self.cursor.as_ref()) {
+            self.store.checkpoint(self.campaign, cursor, self.sent)?;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+impl<S: CampaignStore> Drop for Checkpoint<'_, S> {
+    fn drop(&mut self) {
+        // Best effort: if this write fails too, at most this batch is re-sent on resume.
+        let _ = self.flush();
+    }
+}

@@ -1,0 +1,87 @@
+//! Forced rotation after a compromise: incidents, login decisions, reset tokens and the
+//! breach-day notification campaign.
+//!
+//! - [`Incident::declare`](crate::store::Incident::declare) marks every credential set
+//!   before a cutoff (all, one brand, or a listed set of accounts) as compromised: O(1),
+//!   nothing is rewritten.
+//! - [`Authenticator::login`] answers [`LoginDecision::ResetRequired`] for those without
+//!   looking at the password, `Accepted` (with a write-back rehash) or `Rejected` for the
+//!   rest; unknown accounts cost the same decoy verify.
+//! - [`Campaign::run`] sends one [`Notice`] with a reset link per affected account,
+//!   resumable after a crash.
+//! - [`Authenticator::redeem`] turns a [`ResetToken`] into a new password: policy,
+//!   history, single use, every old session and token dead.
+//!
+//! The README's "Operating on breach day" walks through the calls in order.
+
+mod authenticator;
+mod campaign;
+mod clock;
+mod incident;
+mod ratelimit;
+mod token;
+
+pub use authenticator::{
+    Authenticator, DEFAULT_HISTORY, INCIDENT_TOKEN_TTL, LoginDecision, ResetReason,
+    SELF_SERVICE_TOKEN_TTL,
+};
+pub use campaign::{
+    Campaign, CampaignOptions, CampaignReport, Notice, NoticeId, Notifier, NotifyError, Progress,
+    REUSE_ADVICE,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use ratelimit::{InMemoryRateLimiter, RateLimiter};
+pub use token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, TOKEN_CHARS};
+
+use crate::password::Rejection;
+
+/// Errors of the rotation module. None says whether an account exists.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Not a reset token (wrong length or alphabet), or a link without one.
+    #[error("malformed reset token")]
+    TokenMalformed,
+    /// No such token: never issued, or replaced by a newer one.
+    #[error("unknown reset token")]
+    TokenUnknown,
+    /// The token was already used.
+    #[error("reset token already used")]
+    TokenAlreadyUsed,
+    /// The token is past its lifetime.
+    #[error("reset token expired")]
+    TokenExpired,
+    /// The password changed after the token was issued.
+    #[error("reset token superseded by a later password change")]
+    TokenSuperseded,
+    /// The new password was refused; the token stays usable.
+    #[error("new password refused: {0}")]
+    PasswordRejected(Rejection),
+    /// `declare` was given the account-list scope; use `declare_accounts`.
+    #[error("an account-list incident is declared with Incident::declare_accounts")]
+    ScopeNeedsList,
+    /// A reset URL template is unusable.
+    #[error("invalid reset URL template: {reason}")]
+    InvalidTemplate {
+        /// Why.
+        reason: &'static str,
+    },
+    /// No reset URL template for this brand and no default.
+    #[error("no reset URL template for brand {brand:?} and no default")]
+    NoTemplateForBrand {
+        /// The brand, if the account has one.
+        brand: Option<String>,
+    },
+    /// The notifier failed; progress up to the previous notice is saved.
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    /// From the password module (hashing overloaded, ...).
+    #[error(transparent)]
+    Password(#[from] crate::password::Error),
+    /// From the store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The OS random generator failed.
+    #[error(transparent)]
+    Rng(#[from] crate::secret::RngError),
+}

@@ -1,0 +1,242 @@
+//! Persistence behind small traits, with a SQLite implementation (feature `sqlite`).
+//!
+//! The domain modules talk to these traits only; one backend struct implements them all
+//! over one database, so that a redemption (token + credential + history) or a campaign
+//! batch (tokens + progress) is one transaction. A conformance suite, written once
+//! against the traits, runs for every backend.
+//!
+//! | trait | holds |
+//! |---|---|
+//! | [`CredentialStore`] | credential records, brands, password history |
+//! | [`IncidentStore`] | declared incidents and their explicit account lists |
+//! | [`ResetTokenStore`] | reset token digests; atomic redemption |
+//! | [`CampaignStore`] | notification campaigns: batches claimed, progress |
+
+mod types;
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(all(test, feature = "sqlite"))]
+pub(crate) mod conformance;
+
+pub use types::{
+    AccountId, BrandId, CampaignId, CampaignState, ClaimedAccount, CredentialFlags,
+    CredentialRecord, Incident, IncidentId, IncidentScope, RedeemOutcome, Redemption,
+    SecurityStamp, Timestamp, TokenPurpose, TokenRecord,
+};
+
+use crate::password::PasswordHash;
+
+/// A store failed. The backend's own error is the `source`; messages hold no secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (I/O, locking, SQL).
+    #[error("store backend failed during {operation}")]
+    Backend {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored value could not be read back (a corrupt or foreign row).
+    #[error("corrupt stored {what}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+    },
+    /// An id that does not meet its format.
+    #[error("invalid {kind} id")]
+    InvalidId {
+        /// `account`, `brand`, ...
+        kind: &'static str,
+    },
+    /// The account already has a credential.
+    #[error("account already exists")]
+    AlreadyExists,
+    /// The operation needs an incident that does not exist (or has another scope).
+    #[error("no such incident, or wrong scope for this operation")]
+    NoSuchIncident,
+    /// The database was written by a newer release of this crate.
+    #[error("database schema version {found} is newer than this release supports ({supported})")]
+    SchemaTooNew {
+        /// The version found.
+        found: i64,
+        /// The newest this release knows.
+        supported: i64,
+    },
+    /// The OS random generator failed.
+    #[error(transparent)]
+    Rng(#[from] crate::secret::RngError),
+}
+
+/// Credential records.
+pub trait CredentialStore: Send + Sync {
+    /// Creates the credential of a new account (generation 0).
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`], or a backend failure.
+    fn insert_credential(
+        &self,
+        account: &AccountId,
+        brands: &[BrandId],
+        hash: &PasswordHash,
+        stamp: &SecurityStamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Loads a credential, `None` for an unknown account.
+    ///
+    /// # Errors
+    /// A backend failure or a corrupt row.
+    fn load_credential(&self, account: &AccountId) -> Result<Option<CredentialRecord>, StoreError>;
+
+    /// Replaces the hash in place (a rehash on login) if the generation is still
+    /// `generation`; returns whether it did. The stamp and set-at time do not change.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn replace_hash(
+        &self,
+        account: &AccountId,
+        generation: u64,
+        hash: &PasswordHash,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets or clears flags.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn set_flags(&self, account: &AccountId, flags: CredentialFlags) -> Result<bool, StoreError>;
+
+    /// The last `limit` previous hashes of the account, newest first.
+    ///
+    /// # Errors
+    /// A backend failure or a corrupt row.
+    fn password_history(
+        &self,
+        account: &AccountId,
+        limit: usize,
+    ) -> Result<Vec<PasswordHash>, StoreError>;
+}
+
+/// Incidents.
+pub trait IncidentStore: Send + Sync {
+    /// Records an incident. O(1): nothing else is written.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn declare_incident(
+        &self,
+        scope: &IncidentScope,
+        cutoff: Timestamp,
+        declared_at: Timestamp,
+        reason: &str,
+    ) -> Result<Incident, StoreError>;
+
+    /// Adds accounts to an [`IncidentScope::Accounts`] incident, streaming, in batches;
+    /// returns how many were added (repeats count once).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchIncident`], or a backend failure.
+    fn add_incident_accounts(
+        &self,
+        incident: IncidentId,
+        accounts: &mut dyn Iterator<Item = AccountId>,
+    ) -> Result<u64, StoreError>;
+
+    /// Every incident, oldest first (a short list: one row per incident).
+    ///
+    /// # Errors
+    /// A backend failure or a corrupt row.
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError>;
+
+    /// Whether `account` is on the list of an [`IncidentScope::Accounts`] incident.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn is_listed(&self, incident: IncidentId, account: &AccountId) -> Result<bool, StoreError>;
+}
+
+/// Reset token digests.
+pub trait ResetTokenStore: Send + Sync {
+    /// Stores a token record. An account has at most one live token: a new one replaces
+    /// the previous, which stops working.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn issue_token(&self, record: &TokenRecord) -> Result<(), StoreError>;
+
+    /// Looks a token up by digest.
+    ///
+    /// # Errors
+    /// A backend failure or a corrupt row.
+    fn find_token(&self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Atomically: marks the token used (only if unused, unexpired and issued for the
+    /// current generation), moves the old hash into the history (keeping
+    /// `history_keep`), writes the new hash, bumps the generation, sets a new stamp and
+    /// set-at time. Two concurrent redemptions of one token: exactly one succeeds.
+    ///
+    /// # Errors
+    /// A backend failure (then nothing was changed).
+    fn redeem_token(&self, redemption: &Redemption<'_>) -> Result<RedeemOutcome, StoreError>;
+}
+
+/// Notification campaigns.
+pub trait CampaignStore: Send + Sync {
+    /// The campaign of `incident`: created on first call, loaded afterwards (one per incident).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchIncident`], or a backend failure.
+    fn open_campaign(
+        &self,
+        incident: IncidentId,
+        now: Timestamp,
+    ) -> Result<CampaignState, StoreError>;
+
+    /// How many accounts the incident affects now, past `after` in account order if given
+    /// (one counting pass).
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn count_affected(
+        &self,
+        incident: &Incident,
+        after: Option<&AccountId>,
+    ) -> Result<u64, StoreError>;
+
+    /// In one transaction: the next `limit` affected accounts after `after` in account
+    /// order, with a token record from `issue(account, generation)` stored for each (the
+    /// outbox intent: a notice is due for every account holding a campaign token past the
+    /// sent cursor).
+    ///
+    /// # Errors
+    /// A backend failure (then no token of the batch was stored).
+    fn claim_batch(
+        &self,
+        incident: &Incident,
+        after: Option<&AccountId>,
+        limit: usize,
+        issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
+    ) -> Result<Vec<ClaimedAccount>, StoreError>;
+
+    /// Records that every account up to `sent_cursor` was notified, `sent` in all.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn checkpoint(
+        &self,
+        campaign: CampaignId,
+        sent_cursor: &AccountId,
+        sent: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Marks the campaign finished.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError>;
+}

@@ -1,0 +1,970 @@
+//! SQLite stores (bundled SQLite): one database file holds credentials, incidents, reset
+//! tokens and campaigns, so that every multi-row change is one transaction.
+//!
+//! Opened in WAL mode with `synchronous = NORMAL` (a power loss can lose the last
+//! commits but never corrupts), a 5 s busy timeout, and versioned migrations tracked in
+//! `PRAGMA user_version`. Several processes may open the same file; each `SqliteStore`
+//! keeps a small pool of connections, so threads do not serialize on one.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{
+    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
+    CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
+    RedeemOutcome, Redemption, ResetTokenStore, SecurityStamp, StoreError, Timestamp, TokenPurpose,
+    TokenRecord,
+};
+use crate::password::PasswordHash;
+
+/// Schema migrations, applied in order; the database's `user_version` is how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: credentials, brands, history, incidents, reset tokens, campaigns.
+    "CREATE TABLE credentials (
+        account TEXT PRIMARY KEY,
+        phc TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        set_at INTEGER NOT NULL,
+        stamp BLOB NOT NULL,
+        flags INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TABLE account_brands (
+        account TEXT NOT NULL,
+        brand TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (account, brand)
+    ) WITHOUT ROWID;
+    CREATE INDEX account_brands_by_brand ON account_brands (brand, account);
+    CREATE TABLE password_history (
+        account TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        phc TEXT NOT NULL,
+        PRIMARY KEY (account, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        scope TEXT NOT NULL CHECK (scope IN ('all', 'brand', 'accounts')),
+        brand TEXT,
+        cutoff INTEGER NOT NULL,
+        declared_at INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE TABLE incident_accounts (
+        incident INTEGER NOT NULL,
+        account TEXT NOT NULL,
+        PRIMARY KEY (incident, account)
+    ) WITHOUT ROWID;
+    CREATE TABLE reset_tokens (
+        account TEXT PRIMARY KEY,
+        digest BLOB NOT NULL UNIQUE,
+        generation INTEGER NOT NULL,
+        purpose TEXT NOT NULL CHECK (purpose IN ('incident', 'self-service')),
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY,
+        incident INTEGER NOT NULL UNIQUE,
+        sent_cursor TEXT,
+        sent INTEGER NOT NULL DEFAULT 0,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER
+    );",
+];
+
+const MAX_IDLE_CONNECTIONS: usize = 8;
+const LIST_BATCH: usize = 10_000;
+
+/// All four stores over one SQLite file.
+///
+/// # Examples
+/// ```
+/// use shopsafe::store::sqlite::SqliteStore;
+///
+/// let dir = std::env::temp_dir().join(format!("shopsafe-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let store = SqliteStore::open(dir.join("customers.db"))?;
+/// assert_eq!(store.schema_version()?, 1);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    ///
+    /// # Errors
+    /// A backend failure, or [`StoreError::SchemaTooNew`] for a database written by a
+    /// newer release.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = connect(&path)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            path,
+            idle: Mutex::new(vec![conn]),
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version (number of migrations applied).
+    ///
+    /// # Errors
+    /// A backend failure.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.with(|c| {
+            c.pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(be("read schema version"))
+        })
+    }
+
+    /// Number of credential records.
+    ///
+    /// # Errors
+    /// A backend failure.
+    pub fn count_credentials(&self) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let n: i64 = c
+                .query_row("SELECT count(*) FROM credentials", [], |r| r.get(0))
+                .map_err(be("count"))?;
+            Ok(to_u64(n))
+        })
+    }
+
+    /// Inserts many credentials in one transaction (seeding, imports). Each item is
+    /// `(account, brands, hash, set_at)`; stamps are generated.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] if any account exists (then none is inserted).
+    pub fn insert_credentials_bulk<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a AccountId, &'a [BrandId], &'a PasswordHash, Timestamp)>,
+    ) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(be("begin"))?;
+            let mut n = 0;
+            for (account, brands, hash, set_at) in items {
+                insert_credential_in(
+                    &tx,
+                    account,
+                    brands,
+                    hash,
+                    &SecurityStamp::generate()?,
+                    set_at,
+                )?;
+                n += 1;
+            }
+            tx.commit().map_err(be("commit bulk insert"))?;
+            Ok(n)
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let result = f(&mut conn);
+        // A connection left inside a transaction (a panic mid-way) is dropped, not reused.
+        if conn.is_autocommit() {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE_CONNECTIONS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(be("open database"))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(be("set busy timeout"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(be("enable WAL"))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(be("set synchronous"))?;
+    conn.pragma_update(None, "cache_size", -16_384)
+        .map_err(be("set cache size"))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(be("begin migration"))?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(be("read schema version"))?;
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if version > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported,
+        });
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.execute_batch(sql).map_err(be("apply migration"))?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )
+        .map_err(be("set schema version"))?;
+    }
+    tx.commit().map_err(be("commit migration"))
+}
+
+fn be(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Backend {
+        operation,
+        source: Box::new(e),
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn insert_credential_in(
+    tx: &Connection,
+    account: &AccountId,
+    brands: &[BrandId],
+    hash: &PasswordHash,
+    stamp: &SecurityStamp,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO credentials (account, phc, generation, set_at, stamp, flags) VALUES (?1, ?2, 0, ?3, ?4, 0)
+             ON CONFLICT (account) DO NOTHING",
+        )
+        .and_then(|mut s| s.execute(params![account.as_str(), hash.to_phc_string(), now.as_millis(), &stamp.as_bytes()[..]]))
+        .map_err(be("insert credential"))?;
+    if inserted == 0 {
+        return Err(StoreError::AlreadyExists);
+    }
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO account_brands (account, brand, position) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(be("insert brand"))?;
+    for (pos, brand) in brands.iter().enumerate() {
+        stmt.execute(params![
+            account.as_str(),
+            brand.as_str(),
+            to_i64(pos as u64)
+        ])
+        .map_err(be("insert brand"))?;
+    }
+    Ok(())
+}
+
+fn parse_phc(s: &str) -> Result<PasswordHash, StoreError> {
+    PasswordHash::parse(s).map_err(|_| StoreError::Corrupt {
+        what: "password hash",
+    })
+}
+
+fn stamp_from(blob: &[u8]) -> Result<SecurityStamp, StoreError> {
+    let bytes: [u8; 16] = blob.try_into().map_err(|_| StoreError::Corrupt {
+        what: "security stamp",
+    })?;
+    Ok(SecurityStamp::from_bytes(bytes))
+}
+
+fn purpose_str(p: TokenPurpose) -> &'static str {
+    match p {
+        TokenPurpose::Incident => "incident",
+        TokenPurpose::SelfService => "self-service",
+    }
+}
+
+type TokenRow = (String, Vec<u8>, i64, String, i64, i64, Option<i64>);
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn token_record(row: TokenRow) -> Result<TokenRecord, StoreError> {
+    let (account, digest, generation, purpose, issued_at, expires_at, used_at) = row;
+    let digest: [u8; 32] = digest
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt {
+            what: "token digest",
+        })?;
+    let purpose = match purpose.as_str() {
+        "incident" => TokenPurpose::Incident,
+        "self-service" => TokenPurpose::SelfService,
+        _ => {
+            return Err(StoreError::Corrupt {
+                what: "token purpose",
+            });
+        }
+    };
+    Ok(TokenRecord {
+        digest,
+        account: AccountId::new(account).map_err(|_| StoreError::Corrupt { what: "account id" })?,
+        generation: to_u64(generation),
+        purpose,
+        issued_at: Timestamp::from_millis(issued_at),
+        expires_at: Timestamp::from_millis(expires_at),
+        used_at: used_at.map(Timestamp::from_millis),
+    })
+}
+
+impl CredentialStore for SqliteStore {
+    fn insert_credential(
+        &self,
+        account: &AccountId,
+        brands: &[BrandId],
+        hash: &PasswordHash,
+        stamp: &SecurityStamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(be("begin"))?;
+            insert_credential_in(&tx, account, brands, hash, stamp, now)?;
+            tx.commit().map_err(be("commit credential"))
+        })
+    }
+
+    fn load_credential(&self, account: &AccountId) -> Result<Option<CredentialRecord>, StoreError> {
+        self.with(|c| {
+            let row = c
+                .prepare_cached("SELECT phc, generation, set_at, stamp, flags FROM credentials WHERE account = ?1")
+                .and_then(|mut s| {
+                    s.query_row([account.as_str()], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?, r.get::<_, i64>(4)?))
+                    })
+                    .optional()
+                })
+                .map_err(be("load credential"))?;
+            let Some((phc, generation, set_at, stamp, flags)) = row else { return Ok(None) };
+            let mut stmt = c
+                .prepare_cached("SELECT brand FROM account_brands WHERE account = ?1 ORDER BY position")
+                .map_err(be("load brands"))?;
+            let brands = stmt
+                .query_map([account.as_str()], |r| r.get::<_, String>(0))
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(be("load brands"))?
+                .into_iter()
+                .map(|b| BrandId::new(b).map_err(|_| StoreError::Corrupt { what: "brand id" }))
+                .collect::<Result<_, _>>()?;
+            Ok(Some(CredentialRecord {
+                account: account.clone(),
+                hash: parse_phc(&phc)?,
+                generation: to_u64(generation),
+                set_at: Timestamp::from_millis(set_at),
+                stamp: stamp_from(&stamp)?,
+                flags: CredentialFlags::from_bits(u32::try_from(flags).unwrap_or(0)),
+                brands,
+            }))
+        })
+    }
+
+    fn replace_hash(
+        &self,
+        account: &AccountId,
+        generation: u64,
+        hash: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "UPDATE credentials SET phc = ?3 WHERE account = ?1 AND generation = ?2",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    account.as_str(),
+                    to_i64(generation),
+                    hash.to_phc_string()
+                ])
+            })
+            .map(|n| n == 1)
+            .map_err(be("replace hash"))
+        })
+    }
+
+    fn set_flags(&self, account: &AccountId, flags: CredentialFlags) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE credentials SET flags = ?2 WHERE account = ?1",
+                params![account.as_str(), i64::from(flags.bits())],
+            )
+            .map(|n| n == 1)
+            .map_err(be("set flags"))
+        })
+    }
+
+    fn password_history(
+        &self,
+        account: &AccountId,
+        limit: usize,
+    ) -> Result<Vec<PasswordHash>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT phc FROM password_history WHERE account = ?1 ORDER BY seq DESC LIMIT ?2")
+                .map_err(be("load history"))?;
+            let rows = stmt
+                .query_map(params![account.as_str(), to_i64(limit as u64)], |r| r.get::<_, String>(0))
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(be("load history"))?;
+            rows.iter().map(|s| parse_phc(s)).collect()
+        })
+    }
+}
+
+impl IncidentStore for SqliteStore {
+    fn declare_incident(
+        &self,
+        scope: &IncidentScope,
+        cutoff: Timestamp,
+        declared_at: Timestamp,
+        reason: &str,
+    ) -> Result<Incident, StoreError> {
+        let (kind, brand) = match scope {
+            IncidentScope::All => ("all", None),
+            IncidentScope::Brand(b) => ("brand", Some(b.as_str())),
+            IncidentScope::Accounts => ("accounts", None),
+        };
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO incidents (scope, brand, cutoff, declared_at, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![kind, brand, cutoff.as_millis(), declared_at.as_millis(), reason],
+            )
+            .map_err(be("declare incident"))?;
+            Ok(Incident {
+                id: IncidentId(c.last_insert_rowid()),
+                scope: scope.clone(),
+                cutoff,
+                declared_at,
+                reason: reason.to_owned(),
+            })
+        })
+    }
+
+    fn add_incident_accounts(
+        &self,
+        incident: IncidentId,
+        accounts: &mut dyn Iterator<Item = AccountId>,
+    ) -> Result<u64, StoreError> {
+        let listed = self
+            .incidents()?
+            .iter()
+            .any(|i| i.id == incident && i.scope == IncidentScope::Accounts);
+        if !listed {
+            return Err(StoreError::NoSuchIncident);
+        }
+        let mut added = 0u64;
+        loop {
+            let batch: Vec<AccountId> = (&mut *accounts).take(LIST_BATCH).collect();
+            if batch.is_empty() {
+                return Ok(added);
+            }
+            added += self.with(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(be("begin"))?;
+                let mut n = 0u64;
+                {
+                    let mut stmt = tx
+                        .prepare_cached("INSERT OR IGNORE INTO incident_accounts (incident, account) VALUES (?1, ?2)")
+                        .map_err(be("list account"))?;
+                    for a in &batch {
+                        n += stmt.execute(params![incident.0, a.as_str()]).map_err(be("list account"))? as u64;
+                    }
+                }
+                tx.commit().map_err(be("commit account list"))?;
+                Ok(n)
+            })?;
+        }
+    }
+
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT id, scope, brand, cutoff, declared_at, reason FROM incidents ORDER BY id")
+                .map_err(be("load incidents"))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                })
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(be("load incidents"))?;
+            rows.into_iter()
+                .map(|(id, scope, brand, cutoff, declared_at, reason)| {
+                    let scope = match (scope.as_str(), brand) {
+                        ("all", _) => IncidentScope::All,
+                        ("accounts", _) => IncidentScope::Accounts,
+                        ("brand", Some(b)) => {
+                            IncidentScope::Brand(BrandId::new(b).map_err(|_| StoreError::Corrupt { what: "brand id" })?)
+                        }
+                        _ => return Err(StoreError::Corrupt { what: "incident scope" }),
+                    };
+                    Ok(Incident {
+                        id: IncidentId(id),
+                        scope,
+                        cutoff: Timestamp::from_millis(cutoff),
+                        declared_at: Timestamp::from_millis(declared_at),
+                        reason,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn is_listed(&self, incident: IncidentId, account: &AccountId) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.prepare_cached("SELECT 1 FROM incident_accounts WHERE incident = ?1 AND account = ?2")
+                .and_then(|mut s| s.exists(params![incident.0, account.as_str()]))
+                .map_err(be("check incident list"))
+        })
+    }
+}
+
+impl ResetTokenStore for SqliteStore {
+    fn issue_token(&self, record: &TokenRecord) -> Result<(), StoreError> {
+        self.with(|c| upsert_token(c, record))
+    }
+
+    fn find_token(&self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT account, digest, generation, purpose, issued_at, expires_at, used_at FROM reset_tokens WHERE digest = ?1",
+            )
+            .and_then(|mut s| s.query_row([&digest[..]], token_from_row).optional())
+            .map_err(be("find token"))?
+            .map(token_record)
+            .transpose()
+        })
+    }
+
+    fn redeem_token(&self, r: &Redemption<'_>) -> Result<RedeemOutcome, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(be("begin redemption"))?;
+            let row = tx
+                .prepare_cached(
+                    "SELECT t.account, t.generation, t.expires_at, t.used_at, c.generation, c.phc
+                     FROM reset_tokens t JOIN credentials c ON c.account = t.account WHERE t.digest = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([&r.digest[..]], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, i64>(2)?,
+                            row.get::<_, Option<i64>>(3)?,
+                            row.get::<_, i64>(4)?,
+                            row.get::<_, String>(5)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(be("find token"))?;
+            let Some((account, token_gen, expires_at, used_at, cred_gen, old_phc)) = row else {
+                return Ok(RedeemOutcome::Unknown);
+            };
+            if used_at.is_some() {
+                return Ok(RedeemOutcome::AlreadyUsed);
+            }
+            if expires_at <= r.now.as_millis() {
+                return Ok(RedeemOutcome::Expired);
+            }
+            if token_gen != cred_gen {
+                return Ok(RedeemOutcome::Superseded);
+            }
+            tx.execute("UPDATE reset_tokens SET used_at = ?2 WHERE digest = ?1", params![&r.digest[..], r.now.as_millis()])
+                .map_err(be("mark token used"))?;
+            let keep = to_i64(r.history_keep as u64);
+            if keep > 0 {
+                tx.execute(
+                    "INSERT INTO password_history (account, seq, phc)
+                     VALUES (?1, coalesce((SELECT max(seq) FROM password_history WHERE account = ?1), 0) + 1, ?2)",
+                    params![account, old_phc],
+                )
+                .map_err(be("record history"))?;
+            }
+            tx.execute(
+                "DELETE FROM password_history WHERE account = ?1 AND seq <=
+                   coalesce((SELECT max(seq) FROM password_history WHERE account = ?1), 0) - ?2",
+                params![account, keep],
+            )
+            .map_err(be("trim history"))?;
+            tx.execute(
+                "UPDATE credentials SET phc = ?2, generation = generation + 1, set_at = ?3, stamp = ?4,
+                   flags = flags & ~?5 WHERE account = ?1",
+                params![
+                    account,
+                    r.new_hash.to_phc_string(),
+                    r.now.as_millis(),
+                    &r.new_stamp.as_bytes()[..],
+                    i64::from(CredentialFlags::MUST_RESET.bits())
+                ],
+            )
+            .map_err(be("write new password"))?;
+            tx.commit().map_err(be("commit redemption"))?;
+            Ok(RedeemOutcome::Redeemed { account: AccountId::new(account).map_err(|_| StoreError::Corrupt { what: "account id" })? })
+        })
+    }
+}
+
+fn upsert_token(c: &Connection, record: &TokenRecord) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO reset_tokens (account, digest, generation, purpose, issued_at, expires_at, used_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)
+         ON CONFLICT (account) DO UPDATE SET digest = excluded.digest, generation = excluded.generation,
+           purpose = excluded.purpose, issued_at = excluded.issued_at, expires_at = excluded.expires_at, used_at = NULL",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            record.account.as_str(),
+            &record.digest[..],
+            to_i64(record.generation),
+            purpose_str(record.purpose),
+            record.issued_at.as_millis(),
+            record.expires_at.as_millis()
+        ])
+    })
+    .map(drop)
+    .map_err(be("issue token"))
+}
+
+/// The affected-accounts query for an incident: `?1` = after, `?2` = cutoff, then for the
+/// batch `?3` = limit and `?4` = brand or incident id (rows: account, generation, brand),
+/// for the count `?3` = brand or incident id.
+fn affected_sql(scope: &IncidentScope, count: bool) -> &'static str {
+    match (scope, count) {
+        (IncidentScope::All, false) => {
+            "SELECT c.account, c.generation,
+               (SELECT b.brand FROM account_brands b WHERE b.account = c.account ORDER BY b.position LIMIT 1)
+             FROM credentials c WHERE c.account > ?1 AND c.set_at < ?2 ORDER BY c.account LIMIT ?3"
+        }
+        (IncidentScope::Brand(_), false) => {
+            "SELECT c.account, c.generation, b.brand FROM account_brands b JOIN credentials c ON c.account = b.account
+             WHERE b.brand = ?4 AND b.account > ?1 AND c.set_at < ?2 ORDER BY b.account LIMIT ?3"
+        }
+        (IncidentScope::Accounts, false) => {
+            "SELECT c.account, c.generation,
+               (SELECT b.brand FROM account_brands b WHERE b.account = c.account ORDER BY b.position LIMIT 1)
+             FROM incident_accounts i JOIN credentials c ON c.account = i.account
+             WHERE i.incident = ?4 AND i.account > ?1 AND c.set_at < ?2 ORDER BY i.account LIMIT ?3"
+        }
+        (IncidentScope::All, true) => "SELECT count(*) FROM credentials c WHERE c.account > ?1 AND c.set_at < ?2",
+        (IncidentScope::Brand(_), true) => {
+            "SELECT count(*) FROM account_brands b JOIN credentials c ON c.account = b.account
+             WHERE b.brand = ?3 AND b.account > ?1 AND c.set_at < ?2"
+        }
+        (IncidentScope::Accounts, true) => {
+            "SELECT count(*) FROM incident_accounts i JOIN credentials c ON c.account = i.account
+             WHERE i.incident = ?3 AND i.account > ?1 AND c.set_at < ?2"
+        }
+    }
+}
+
+fn scope_param(incident: &Incident) -> rusqlite::types::Value {
+    match &incident.scope {
+        IncidentScope::Brand(b) => rusqlite::types::Value::Text(b.as_str().to_owned()),
+        IncidentScope::All | IncidentScope::Accounts => {
+            rusqlite::types::Value::Integer(incident.id.0)
+        }
+    }
+}
+
+impl CampaignStore for SqliteStore {
+    fn open_campaign(
+        &self,
+        incident: IncidentId,
+        now: Timestamp,
+    ) -> Result<CampaignState, StoreError> {
+        if !self.incidents()?.iter().any(|i| i.id == incident) {
+            return Err(StoreError::NoSuchIncident);
+        }
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO campaigns (incident, started_at) VALUES (?1, ?2) ON CONFLICT (incident) DO NOTHING",
+                params![incident.0, now.as_millis()],
+            )
+            .map_err(be("open campaign"))?;
+            let (id, cursor, sent, finished): (i64, Option<String>, i64, Option<i64>) = c
+                .query_row(
+                    "SELECT id, sent_cursor, sent, finished_at FROM campaigns WHERE incident = ?1",
+                    [incident.0],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .map_err(be("load campaign"))?;
+            Ok(CampaignState {
+                id: CampaignId(id),
+                incident,
+                sent_cursor: cursor
+                    .map(AccountId::new)
+                    .transpose()
+                    .map_err(|_| StoreError::Corrupt { what: "campaign cursor" })?,
+                sent: to_u64(sent),
+                finished_at: finished.map(Timestamp::from_millis),
+            })
+        })
+    }
+
+    fn count_affected(
+        &self,
+        incident: &Incident,
+        after: Option<&AccountId>,
+    ) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let sql = affected_sql(&incident.scope, true);
+            let mut stmt = c.prepare_cached(sql).map_err(be("count affected"))?;
+            let after = after.map_or("", AccountId::as_str);
+            let n: i64 = if matches!(incident.scope, IncidentScope::All) {
+                stmt.query_row(params![after, incident.cutoff.as_millis()], |r| r.get(0))
+            } else {
+                stmt.query_row(
+                    params![after, incident.cutoff.as_millis(), scope_param(incident)],
+                    |r| r.get(0),
+                )
+            }
+            .map_err(be("count affected"))?;
+            Ok(to_u64(n))
+        })
+    }
+
+    fn claim_batch(
+        &self,
+        incident: &Incident,
+        after: Option<&AccountId>,
+        limit: usize,
+        issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
+    ) -> Result<Vec<ClaimedAccount>, StoreError> {
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(be("begin claim"))?;
+            let rows: Vec<(String, i64, Option<String>)> = {
+                let sql = affected_sql(&incident.scope, false);
+                let mut stmt = tx.prepare_cached(sql).map_err(be("select batch"))?;
+                let after = after.map_or("", AccountId::as_str);
+                let limit = to_i64(limit as u64);
+                let mapped = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+                if matches!(incident.scope, IncidentScope::All) {
+                    stmt.query_map(params![after, incident.cutoff.as_millis(), limit], mapped)
+                } else {
+                    stmt.query_map(
+                        params![
+                            after,
+                            incident.cutoff.as_millis(),
+                            limit,
+                            scope_param(incident)
+                        ],
+                        mapped,
+                    )
+                }
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(be("select batch"))?
+            };
+            let mut claimed = Vec::with_capacity(rows.len());
+            for (account, generation, brand) in rows {
+                let account = AccountId::new(account)
+                    .map_err(|_| StoreError::Corrupt { what: "account id" })?;
+                let record = issue(&account, to_u64(generation))?;
+                upsert_token(&tx, &record)?;
+                let brand = brand
+                    .map(BrandId::new)
+                    .transpose()
+                    .map_err(|_| StoreError::Corrupt { what: "brand id" })?;
+                claimed.push(ClaimedAccount { account, brand });
+            }
+            tx.commit().map_err(be("commit claim"))?;
+            Ok(claimed)
+        })
+    }
+
+    fn checkpoint(
+        &self,
+        campaign: CampaignId,
+        sent_cursor: &AccountId,
+        sent: u64,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.prepare_cached("UPDATE campaigns SET sent_cursor = ?2, sent = ?3 WHERE id = ?1")
+                .and_then(|mut s| {
+                    s.execute(params![campaign.0, sent_cursor.as_str(), to_i64(sent)])
+                })
+                .map(drop)
+                .map_err(be("checkpoint campaign"))
+        })
+    }
+
+    fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE campaigns SET finished_at = ?2 WHERE id = ?1",
+                params![campaign.0, now.as_millis()],
+            )
+            .map(drop)
+            .map_err(be("finish campaign"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn temp_db() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("customers.db");
+        (dir, path)
+    }
+
+    #[test]
+    fn sqlite_passes_the_store_conformance_suite() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let n = AtomicUsize::new(0);
+        let fresh = || {
+            let i = n.fetch_add(1, Ordering::SeqCst);
+            SqliteStore::open(root.path().join(format!("conformance-{i}.db"))).expect("open")
+        };
+        crate::store::conformance::run_all(&fresh);
+        assert_eq!(
+            n.load(Ordering::SeqCst),
+            10,
+            "every check ran on its own database"
+        );
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_schema_version() {
+        let (_dir, path) = temp_db();
+        let store = SqliteStore::open(&path).expect("open");
+        let incident = store.declare_incident(
+            &IncidentScope::All,
+            Timestamp::from_millis(1),
+            Timestamp::from_millis(2),
+            "x",
+        );
+        let incident = incident.expect("declare");
+        drop(store);
+        let store = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(
+            store.schema_version().expect("version"),
+            i64::try_from(MIGRATIONS.len()).expect("small")
+        );
+        assert_eq!(store.incidents().expect("list"), vec![incident]);
+        let mode: String = store
+            .with(|c| {
+                c.pragma_query_value(None, "journal_mode", |r| r.get(0))
+                    .map_err(be("mode"))
+            })
+            .expect("mode");
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_release_is_refused() {
+        let (_dir, path) = temp_db();
+        drop(SqliteStore::open(&path).expect("open"));
+        Connection::open(&path)
+            .and_then(|c| c.pragma_update(None, "user_version", 99))
+            .expect("bump version");
+        let err = SqliteStore::open(&path).expect_err("newer schema");
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn corrupt_rows_are_typed_errors_not_panics() {
+        let (_dir, path) = temp_db();
+        let store = SqliteStore::open(&path).expect("open");
+        let c = Connection::open(&path).expect("raw connection");
+        c.execute(
+            "INSERT INTO credentials (account, phc, generation, set_at, stamp, flags) VALUES ('bad', '$argon2id$nope', 0, 0, x'00', 0)",
+            [],
+        )
+        .expect("raw insert");
+        let err = store
+            .load_credential(&AccountId::new("bad").expect("valid"))
+            .expect_err("corrupt");
+        assert!(
+            matches!(
+                err,
+                StoreError::Corrupt {
+                    what: "password hash"
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bulk_insert_is_all_or_nothing() {
+        let (_dir, path) = temp_db();
+        let store = SqliteStore::open(&path).expect("open");
+        let hash = crate::password::Hasher::new(
+            crate::password::Params::insecure_for_tests(64, 1, 1).expect("params"),
+        )
+        .hash(&crate::password::Password::new("bulk insert password"))
+        .expect("hash");
+        let ids: Vec<AccountId> = ["a", "b", "a"]
+            .into_iter()
+            .map(|s| AccountId::new(s).expect("valid"))
+            .collect();
+        let brands = [BrandId::new("shoes").expect("valid")];
+        let items = ids
+            .iter()
+            .map(|a| (a, &brands[..], &hash, Timestamp::from_millis(5)));
+        assert!(matches!(
+            store.insert_credentials_bulk(items),
+            Err(StoreError::AlreadyExists)
+        ));
+        assert_eq!(store.count_credentials().expect("count"), 0, "rolled back");
+        let items = ids[..2]
+            .iter()
+            .map(|a| (a, &brands[..], &hash, Timestamp::from_millis(5)));
+        assert_eq!(store.insert_credentials_bulk(items).expect("insert"), 2);
+        assert_eq!(store.count_credentials().expect("count"), 2);
+    }
+}

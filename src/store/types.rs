@@ -1,0 +1,422 @@
+//! The plain data the stores persist: ids, times, credential records, incidents, tokens.
+
+use core::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use subtle::ConstantTimeEq;
+
+use super::StoreError;
+use crate::password::PasswordHash;
+use crate::secret::{RngError, fill_random};
+
+/// The application's customer id (an opaque string: a UUID, a database key, ...).
+///
+/// 1 to 128 bytes without control characters. Not personal data by itself: do not use the
+/// email address as the account id.
+///
+/// # Examples
+/// ```
+/// use shopsafe::store::AccountId;
+///
+/// let id = AccountId::new("c-000042")?;
+/// assert_eq!(id.as_str(), "c-000042");
+/// assert!(AccountId::new("").is_err());
+/// # Ok::<(), shopsafe::store::StoreError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// Validates an account id.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidId`] when empty, longer than 128 bytes or with control characters.
+    pub fn new(id: impl Into<String>) -> Result<Self, StoreError> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+            return Err(StoreError::InvalidId { kind: "account" });
+        }
+        Ok(Self(id))
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountId({})", self.0)
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A storefront (brand) of the company: 1 to 32 characters of `a-z 0-9 _ -`.
+///
+/// # Examples
+/// ```
+/// use shopsafe::store::BrandId;
+///
+/// assert!(BrandId::new("shoes").is_ok());
+/// assert!(BrandId::new("Shoes & More").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BrandId(String);
+
+impl BrandId {
+    /// Validates a brand id.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidId`] unless 1 to 32 characters of `a-z 0-9 _ -`.
+    pub fn new(id: impl Into<String>) -> Result<Self, StoreError> {
+        let id = id.into();
+        let ok = (1..=32).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(id))
+        } else {
+            Err(StoreError::InvalidId { kind: "brand" })
+        }
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BrandId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BrandId({})", self.0)
+    }
+}
+
+impl fmt::Display for BrandId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A point in time: milliseconds since the Unix epoch (UTC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The current system time.
+    #[must_use]
+    pub fn now() -> Self {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self(ms)
+    }
+
+    /// From milliseconds since the epoch.
+    #[must_use]
+    pub const fn from_millis(ms: i64) -> Self {
+        Self(ms)
+    }
+
+    /// Milliseconds since the epoch.
+    #[must_use]
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// This time plus `d` (saturating).
+    #[must_use]
+    pub fn plus(self, d: Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
+    }
+}
+
+/// A random 128-bit value that changes whenever the credential does; sessions carry it and
+/// die when it changes.
+///
+/// Compared in constant time; `Debug` does not print it.
+#[derive(Clone)]
+pub struct SecurityStamp([u8; 16]);
+
+impl SecurityStamp {
+    /// A fresh random stamp.
+    ///
+    /// # Errors
+    /// [`RngError`] when the OS generator fails.
+    pub fn generate() -> Result<Self, RngError> {
+        let mut b = [0u8; 16];
+        fill_random(&mut b)?;
+        Ok(Self(b))
+    }
+
+    /// From its 16 bytes (as stored).
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// Its 16 bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl PartialEq for SecurityStamp {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for SecurityStamp {}
+
+impl fmt::Debug for SecurityStamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecurityStamp([REDACTED])")
+    }
+}
+
+/// Flags on a credential record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CredentialFlags(u32);
+
+impl CredentialFlags {
+    /// No flags.
+    pub const NONE: Self = Self(0);
+    /// The account is disabled: every login is rejected.
+    pub const DISABLED: Self = Self(1);
+    /// A reset is required for this account alone (set by an operator).
+    pub const MUST_RESET: Self = Self(2);
+
+    /// Whether every flag in `other` is set.
+    #[must_use]
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The union of two flag sets.
+    #[must_use]
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// The raw bits (as stored).
+    #[must_use]
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// From raw bits (unknown bits are kept, so a newer release's flags survive a rollback).
+    #[must_use]
+    pub const fn from_bits(bits: u32) -> Self {
+        Self(bits)
+    }
+}
+
+/// A stored credential.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CredentialRecord {
+    /// Whose.
+    pub account: AccountId,
+    /// The argon2id hash.
+    pub hash: PasswordHash,
+    /// Bumped each time the password is set by reset; reset tokens are bound to it.
+    pub generation: u64,
+    /// When the current password was set.
+    pub set_at: Timestamp,
+    /// Changes with every password change; sessions carry it.
+    pub stamp: SecurityStamp,
+    /// Flags.
+    pub flags: CredentialFlags,
+    /// The storefronts this account belongs to, the one it signed up on first.
+    pub brands: Vec<BrandId>,
+}
+
+/// A declared incident's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IncidentId(pub i64);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "incident-{}", self.0)
+    }
+}
+
+/// Which credentials an incident compromises (those set before its cutoff, in scope).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IncidentScope {
+    /// Every account.
+    All,
+    /// Every account of one brand.
+    Brand(BrandId),
+    /// An explicit list of accounts, added to the store as a stream.
+    Accounts,
+}
+
+/// A declared incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Incident {
+    /// Its id.
+    pub id: IncidentId,
+    /// Its scope.
+    pub scope: IncidentScope,
+    /// Credentials set before this time (and in scope) are compromised.
+    pub cutoff: Timestamp,
+    /// When it was declared.
+    pub declared_at: Timestamp,
+    /// Operator's note (not shown to customers).
+    pub reason: String,
+}
+
+/// Why a reset token was issued (sets its default lifetime).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// Sent by a notification campaign after an incident.
+    Incident,
+    /// Asked for by the customer ("forgot password").
+    SelfService,
+}
+
+/// What is stored of a reset token: its SHA-256 digest, never the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenRecord {
+    /// SHA-256 of the token's 32 random bytes.
+    pub digest: [u8; 32],
+    /// Whose.
+    pub account: AccountId,
+    /// The credential generation it was issued for; redeeming needs the same one.
+    pub generation: u64,
+    /// Why.
+    pub purpose: TokenPurpose,
+    /// When.
+    pub issued_at: Timestamp,
+    /// Until when it can be redeemed.
+    pub expires_at: Timestamp,
+    /// When it was redeemed, if it was.
+    pub used_at: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    /// A record for a token issued now.
+    #[must_use]
+    pub fn new(
+        digest: [u8; 32],
+        account: AccountId,
+        generation: u64,
+        purpose: TokenPurpose,
+        issued_at: Timestamp,
+        ttl: Duration,
+    ) -> Self {
+        Self {
+            digest,
+            account,
+            generation,
+            purpose,
+            issued_at,
+            expires_at: issued_at.plus(ttl),
+            used_at: None,
+        }
+    }
+}
+
+/// A password change by reset token, applied atomically by [`ResetTokenStore::redeem_token`](super::ResetTokenStore::redeem_token).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Redemption<'a> {
+    /// The token's digest.
+    pub digest: [u8; 32],
+    /// The time of redemption (expiry is checked against it).
+    pub now: Timestamp,
+    /// The new password's hash.
+    pub new_hash: &'a PasswordHash,
+    /// The new security stamp.
+    pub new_stamp: &'a SecurityStamp,
+    /// How many previous hashes to keep in the password history.
+    pub history_keep: usize,
+}
+
+impl<'a> Redemption<'a> {
+    /// Describes a redemption.
+    #[must_use]
+    pub fn new(
+        digest: [u8; 32],
+        now: Timestamp,
+        new_hash: &'a PasswordHash,
+        new_stamp: &'a SecurityStamp,
+        history_keep: usize,
+    ) -> Self {
+        Self {
+            digest,
+            now,
+            new_hash,
+            new_stamp,
+            history_keep,
+        }
+    }
+}
+
+/// The store's verdict on a redemption.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum RedeemOutcome {
+    /// Done: the password is replaced, the generation bumped, the stamp changed.
+    Redeemed {
+        /// Whose password changed.
+        account: AccountId,
+    },
+    /// No such token (never issued, or replaced by a newer one).
+    Unknown,
+    /// Redeemed before.
+    AlreadyUsed,
+    /// Past its lifetime.
+    Expired,
+    /// The password changed since the token was issued.
+    Superseded,
+}
+
+/// A campaign's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CampaignId(pub i64);
+
+/// The durable state of a notification campaign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CampaignState {
+    /// Its id.
+    pub id: CampaignId,
+    /// The incident it notifies.
+    pub incident: IncidentId,
+    /// Every account up to and including this one has been notified.
+    pub sent_cursor: Option<AccountId>,
+    /// Notices delivered so far.
+    pub sent: u64,
+    /// When it finished, if it has.
+    pub finished_at: Option<Timestamp>,
+}
+
+/// An account claimed for notification, with the token record issued for it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClaimedAccount {
+    /// Whose.
+    pub account: AccountId,
+    /// The brand to write as: the incident's brand, else the account's first brand.
+    pub brand: Option<BrandId>,
+}
