@@ -337,7 +337,17 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
             .load_credential(&found.account)?
             .ok_or(Error::TokenUnknown)?;
         if record.generation != found.generation {
-            return Err(Error::TokenSuperseded);
+            // A concurrent redemption of this very token may have bumped the generation
+            // between the two reads: then the truthful answer is "already used".
+            let used = self
+                .store
+                .find_token(&digest)?
+                .is_some_and(|t| t.used_at.is_some());
+            return Err(if used {
+                Error::TokenAlreadyUsed
+            } else {
+                Error::TokenSuperseded
+            });
         }
         if self.matches(new_password, &record.hash)? {
             let why = if self.reset_reason(&record)?.is_some() {

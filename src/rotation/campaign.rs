@@ -3,16 +3,18 @@
 //! Accounts are taken in account-id order, a batch at a time. Claiming a batch stores a
 //! fresh reset token (its digest) for each account in one transaction: that is the
 //! outbox record of the notices due. Each notice then goes to the application's
-//! [`Notifier`]; progress is a cursor ("every account up to X was notified") written after
-//! each batch, after a notifier error, and while unwinding from a panic. A run that was
-//! stopped resumes at the cursor: accounts past it get a new token (the unsent one is
-//! replaced, so it never works), accounts before it are never sent again.
+//! [`Notifier`]; progress is a cursor ("every account up to X was notified") written
+//! after each successful `send`, before the next one. A run that was stopped (notifier
+//! error, panic, killed process) resumes at the cursor: accounts past it get a new token
+//! (the unsent one is replaced, so it never works), accounts up to it are never sent
+//! again.
 //!
 //! # Security
-//! After a hard kill (no unwinding) between a successful `send` and the next checkpoint,
-//! at most one batch is sent again on resume. Every [`Notice`] has a stable
-//! [`NoticeId`]: pass it to the mail provider as the idempotency key / `Message-ID`, and
-//! keep the batch small where duplicates matter more than throughput.
+//! No store can be atomic with an external mail system: a process killed after `send`
+//! returned and before its checkpoint was written (a window of one store write) sends
+//! that one notice again on resume. Every [`Notice`] has a stable [`NoticeId`]: pass it
+//! to the mail provider as the idempotency key / `Message-ID` and that repeat is
+//! dropped there. A `send` that fails or panics is not counted as sent.
 
 use core::fmt;
 use std::time::{Duration, Instant};
@@ -22,8 +24,7 @@ use super::authenticator::INCIDENT_TOKEN_TTL;
 use super::clock::{Clock, SystemClock};
 use super::token::{BrandLinks, ResetLink, ResetToken};
 use crate::store::{
-    AccountId, BrandId, CampaignId, CampaignStore, Incident, IncidentId, StoreError, TokenPurpose,
-    TokenRecord,
+    AccountId, BrandId, CampaignId, CampaignStore, Incident, IncidentId, TokenPurpose, TokenRecord,
 };
 
 /// The advice every notice carries: passwords reused elsewhere must change there too.
@@ -273,13 +274,7 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
             return Ok(report);
         }
 
-        let mut guard = Checkpoint {
-            store: self.store,
-            campaign: state.id,
-            cursor: state.sent_cursor,
-            sent: state.sent,
-            dirty: false,
-        };
+        let (mut cursor, mut sent) = (state.sent_cursor, state.sent);
         let mut pacer = options
             .max_per_second
             .map(|r| (Instant::now(), Duration::from_secs_f64(1.0 / r)));
@@ -296,7 +291,7 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
             }
             let claimed = self.store.claim_batch(
                 incident,
-                guard.cursor.as_ref(),
+                cursor.as_ref(),
                 limit,
                 &mut |account, generation| {
                     let (token, digest) = ResetToken::generate()?;
@@ -312,7 +307,6 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
                 },
             )?;
             if claimed.is_empty() {
-                guard.flush()?;
                 self.store.finish_campaign(state.id, self.clock.now())?;
                 report.finished = true;
                 break;
@@ -333,16 +327,17 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
                     advice: REUSE_ADVICE,
                 };
                 if let Some((next, step)) = pacer.as_mut() {
-                    let wait = next.saturating_duration_since(Instant::now());
-                    std::thread::sleep(wait);
-                    *next = (*next).max(Instant::now() - wait) + *step;
+                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                    *next = (*next).max(Instant::now()) + *step;
                 }
                 notifier.send(&notice).map_err(Error::Notify)?;
-                guard.advance(notice.account);
+                // Written before the next send: a kill can repeat at most this one notice.
+                sent += 1;
+                self.store.checkpoint(state.id, &notice.account, sent)?;
+                cursor = Some(notice.account);
                 report.sent_this_run += 1;
             }
-            guard.flush()?;
-            report.sent_total = guard.sent;
+            report.sent_total = sent;
             if let Some(progress) = options.progress.as_mut() {
                 let secs = started.elapsed().as_secs_f64();
                 let rate = if secs > 0.0 {
@@ -350,51 +345,18 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
                 } else {
                     0.0
                 };
-                let left = affected.saturating_sub(guard.sent);
+                let left = affected.saturating_sub(sent);
                 let eta = (rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / rate));
                 progress(&Progress {
-                    done: guard.sent,
+                    done: sent,
                     total: affected,
                     rate,
                     eta,
                 });
             }
         }
-        report.sent_total = guard.sent;
+        report.sent_total = sent;
         report.elapsed = started.elapsed();
         Ok(report)
-    }
-}
-
-/// Progress not yet written; written on `flush`, and on drop (a panic unwinding through
-/// the notifier), so a restarted run never repeats a notice that was delivered.
-struct Checkpoint<'s, S: CampaignStore> {
-    store: &'s S,
-    campaign: CampaignId,
-    cursor: Option<AccountId>,
-    sent: u64,
-    dirty: bool,
-}
-
-impl<S: CampaignStore> Checkpoint<'_, S> {
-    fn advance(&mut self, account: AccountId) {
-        self.cursor = Some(account);
-        self.sent += 1;
-        self.dirty = true;
-    }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if let (true, Some(cursor)) = (self.dirty, self.cursor.as_ref()) {
-            self.store.checkpoint(self.campaign, cursor, self.sent)?;
-        }
-        self.dirty = false;
-        Ok(())
-    }
-}
-
-impl<S: CampaignStore> Drop for Checkpoint<'_, S> {
-    fn drop(&mut self) {
-        // Best effort: if this write fails too, at most this batch is re-sent on resume.
-        let _ = self.flush();
     }
 }

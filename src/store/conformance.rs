@@ -500,6 +500,30 @@ fn campaign_claims_in_account_order_and_resumes_from_the_checkpoint(s: &impl Ful
         "earlier token kept"
     );
 
+    // Claimed again (a resume after a crash that followed a delivery): both tokens work
+    // until either is redeemed.
+    let again = s
+        .claim_batch(&incident, None, 1, &mut issue)
+        .expect("claim");
+    assert_eq!(again[0].account, acct("c0000"));
+    let newest = u8::try_from(issued.len()).expect("small");
+    assert!(
+        s.find_token(&[1; 32]).expect("find").is_some(),
+        "the delivered token still works"
+    );
+    let [_, h1, _] = hashes();
+    assert_eq!(
+        redeem(s, 1, 150, h1, 2),
+        RedeemOutcome::Redeemed {
+            account: acct("c0000")
+        }
+    );
+    assert_eq!(
+        redeem(s, newest, 151, h1, 2),
+        RedeemOutcome::Superseded,
+        "one redemption ends the others"
+    );
+
     s.finish_campaign(state.id, t(400)).expect("finish");
     assert_eq!(
         s.open_campaign(incident.id, t(500))

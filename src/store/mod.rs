@@ -162,8 +162,8 @@ pub trait IncidentStore: Send + Sync {
 
 /// Reset token digests.
 pub trait ResetTokenStore: Send + Sync {
-    /// Stores a token record. An account has at most one live token: a new one replaces
-    /// the previous, which stops working.
+    /// Stores a token record (self-service). It replaces the account's earlier unused
+    /// tokens, which stop working; used ones are kept, so a second use says "already used".
     ///
     /// # Errors
     /// A backend failure.
@@ -212,6 +212,10 @@ pub trait CampaignStore: Send + Sync {
     /// order, with a token record from `issue(account, generation)` stored for each (the
     /// outbox intent: a notice is due for every account holding a campaign token past the
     /// sent cursor).
+    ///
+    /// Earlier tokens of those accounts stay valid: a notice delivered just before a
+    /// crash, and claimed again on resume, must still work. Redeeming any one token bumps
+    /// the generation, which ends all the others.
     ///
     /// # Errors
     /// A backend failure (then no token of the batch was stored).

@@ -58,14 +58,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (incident, account)
     ) WITHOUT ROWID;
     CREATE TABLE reset_tokens (
-        account TEXT PRIMARY KEY,
-        digest BLOB NOT NULL UNIQUE,
+        digest BLOB PRIMARY KEY,
+        account TEXT NOT NULL,
         generation INTEGER NOT NULL,
         purpose TEXT NOT NULL CHECK (purpose IN ('incident', 'self-service')),
         issued_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
         used_at INTEGER
     ) WITHOUT ROWID;
+    CREATE INDEX reset_tokens_by_account ON reset_tokens (account);
     CREATE TABLE campaigns (
         id INTEGER PRIMARY KEY,
         incident INTEGER NOT NULL UNIQUE,
@@ -565,7 +566,16 @@ impl IncidentStore for SqliteStore {
 
 impl ResetTokenStore for SqliteStore {
     fn issue_token(&self, record: &TokenRecord) -> Result<(), StoreError> {
-        self.with(|c| upsert_token(c, record))
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(be("begin"))?;
+            tx.prepare_cached("DELETE FROM reset_tokens WHERE account = ?1 AND used_at IS NULL")
+                .and_then(|mut s| s.execute([record.account.as_str()]))
+                .map_err(be("replace earlier tokens"))?;
+            insert_token(&tx, record)?;
+            tx.commit().map_err(be("commit token"))
+        })
     }
 
     fn find_token(&self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
@@ -649,12 +659,10 @@ impl ResetTokenStore for SqliteStore {
     }
 }
 
-fn upsert_token(c: &Connection, record: &TokenRecord) -> Result<(), StoreError> {
+fn insert_token(c: &Connection, record: &TokenRecord) -> Result<(), StoreError> {
     c.prepare_cached(
         "INSERT INTO reset_tokens (account, digest, generation, purpose, issued_at, expires_at, used_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)
-         ON CONFLICT (account) DO UPDATE SET digest = excluded.digest, generation = excluded.generation,
-           purpose = excluded.purpose, issued_at = excluded.issued_at, expires_at = excluded.expires_at, used_at = NULL",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -806,7 +814,7 @@ impl CampaignStore for SqliteStore {
                 let account = AccountId::new(account)
                     .map_err(|_| StoreError::Corrupt { what: "account id" })?;
                 let record = issue(&account, to_u64(generation))?;
-                upsert_token(&tx, &record)?;
+                insert_token(&tx, &record)?;
                 let brand = brand
                     .map(BrandId::new)
                     .transpose()

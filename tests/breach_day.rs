@@ -1,0 +1,832 @@
+//! Breach day through the public API: incidents, login decisions, reset tokens, history,
+//! sessions, and the notification campaign over the SQLite store.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use shopsafe::password::{Hasher, Params, Password, PasswordContext, Rejection};
+use shopsafe::rotation::{
+    Authenticator, BrandLinks, Campaign, CampaignOptions, Clock, Error, LoginDecision, ManualClock,
+    Notice, NotifyError, ResetReason, ResetToken, ResetUrlTemplate,
+};
+use shopsafe::store::sqlite::SqliteStore;
+use shopsafe::store::{
+    AccountId, BrandId, CredentialFlags, CredentialStore, Incident, IncidentScope, Timestamp,
+};
+
+const T0: i64 = 1_700_000_000_000;
+
+fn weak_hasher() -> Arc<Hasher> {
+    Arc::new(Hasher::new(
+        Params::insecure_for_tests(64, 1, 1).expect("valid test params"),
+    ))
+}
+
+fn acct(s: &str) -> AccountId {
+    AccountId::new(s).expect("valid account id")
+}
+
+fn brand(s: &str) -> BrandId {
+    BrandId::new(s).expect("valid brand id")
+}
+
+fn pw(s: &str) -> Password {
+    Password::new(s)
+}
+
+fn links() -> BrandLinks {
+    BrandLinks::new()
+        .brand(
+            brand("shoes"),
+            ResetUrlTemplate::new("https://shoes.example/reset?token={token}").expect("template"),
+        )
+        .brand(
+            brand("boots"),
+            ResetUrlTemplate::new("https://boots.example/r/{token}").expect("template"),
+        )
+}
+
+struct Shop {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    clock: Arc<ManualClock>,
+    auth: Authenticator<SqliteStore>,
+}
+
+fn shop() -> Shop {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("customers.db")).expect("open"));
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
+    let auth = Authenticator::new(Arc::clone(&store), weak_hasher())
+        .with_clock(clock.clone())
+        .with_links(links());
+    Shop {
+        _dir: dir,
+        store,
+        clock,
+        auth,
+    }
+}
+
+impl Shop {
+    fn register(&self, id: &str, brands: &[&str], password: &str) {
+        let brands: Vec<BrandId> = brands.iter().map(|b| brand(b)).collect();
+        self.auth
+            .register(&acct(id), &brands, &pw(password), &PasswordContext::new())
+            .expect("register");
+    }
+
+    fn login(&self, id: &str, password: &str) -> LoginDecision {
+        self.auth
+            .login_from(&acct(id), &pw(password), id)
+            .expect("login")
+    }
+
+    fn reset_link(&self, id: &str) -> ResetToken {
+        let link = self
+            .auth
+            .request_reset(&acct(id), None)
+            .expect("request")
+            .expect("known account");
+        ResetToken::from_link(link.expose_secret()).expect("link holds a token")
+    }
+}
+
+fn accepted(d: &LoginDecision) -> bool {
+    matches!(d, LoginDecision::Accepted { .. })
+}
+
+#[test]
+fn an_incident_makes_old_passwords_worthless_without_checking_them() {
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    s.register("omar", &["boots"], "quiet harbour copper kettle");
+    assert!(accepted(&s.login("jane", "walnut cobbler lantern river")));
+
+    s.clock.advance(Duration::from_secs(60));
+    let incident = Incident::declare(
+        &*s.store,
+        IncidentScope::All,
+        s.clock.now(),
+        "customer db copied",
+    )
+    .expect("declare");
+    let expect = LoginDecision::ResetRequired {
+        reason: ResetReason::Incident(incident.id),
+    };
+    // The right password and a wrong one get the same answer: nothing was verified.
+    assert_eq!(s.login("jane", "walnut cobbler lantern river"), expect);
+    assert_eq!(s.login("jane", "not the password at all"), expect);
+    assert_eq!(s.login("omar", "quiet harbour copper kettle"), expect);
+    assert_eq!(
+        s.login("nobody", "walnut cobbler lantern river"),
+        LoginDecision::Rejected
+    );
+    assert_eq!(
+        s.store
+            .load_credential(&acct("jane"))
+            .expect("load")
+            .expect("known")
+            .generation,
+        0,
+        "nothing rewritten"
+    );
+
+    // A credential set after the cutoff is not affected.
+    s.register("late", &["shoes"], "amber meadow tractor violin");
+    assert!(accepted(&s.login("late", "amber meadow tractor violin")));
+}
+
+#[test]
+fn brand_and_list_scopes_reach_only_their_accounts() {
+    let s = shop();
+    s.register("a-shoes", &["shoes"], "walnut cobbler lantern river");
+    s.register(
+        "b-both",
+        &["shoes", "boots"],
+        "walnut cobbler lantern river",
+    );
+    s.register("c-boots", &["boots"], "walnut cobbler lantern river");
+    s.register("d-listed", &["shoes"], "walnut cobbler lantern river");
+    s.clock.advance(Duration::from_secs(1));
+    Incident::declare(
+        &*s.store,
+        IncidentScope::Brand(brand("boots")),
+        s.clock.now(),
+        "boots db",
+    )
+    .expect("declare");
+    let (listed, n) = Incident::declare_accounts(
+        &*s.store,
+        [acct("d-listed"), acct("ghost")],
+        s.clock.now(),
+        "list",
+    )
+    .expect("list");
+    assert_eq!(n, 2);
+    assert_eq!(listed.scope, IncidentScope::Accounts);
+    let reset = |id| {
+        matches!(
+            s.login(id, "walnut cobbler lantern river"),
+            LoginDecision::ResetRequired { .. }
+        )
+    };
+    assert!(!reset("a-shoes"));
+    assert!(reset("b-both"));
+    assert!(reset("c-boots"));
+    assert!(reset("d-listed"));
+    assert!(matches!(
+        Incident::declare(&*s.store, IncidentScope::Accounts, s.clock.now(), "x"),
+        Err(Error::ScopeNeedsList)
+    ));
+}
+
+#[test]
+fn a_reset_sets_a_new_password_and_kills_every_session_and_token() {
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    let LoginDecision::Accepted { session_stamp, .. } =
+        s.login("jane", "walnut cobbler lantern river")
+    else {
+        panic!("login failed")
+    };
+    assert!(
+        s.auth
+            .validate_session(&acct("jane"), &session_stamp)
+            .expect("validate")
+    );
+    s.clock.advance(Duration::from_secs(1));
+    Incident::declare(&*s.store, IncidentScope::All, s.clock.now(), "copied").expect("declare");
+    assert!(
+        !s.auth
+            .validate_session(&acct("jane"), &session_stamp)
+            .expect("validate"),
+        "sessions end at once"
+    );
+
+    let token = s.reset_link("jane");
+    let ctx = PasswordContext::new().brand("shoes");
+    // Refusals leave the token usable.
+    let short = s.auth.redeem(&token, &pw("too short"), &ctx);
+    assert!(
+        matches!(
+            short,
+            Err(Error::PasswordRejected(Rejection::TooShort { .. }))
+        ),
+        "{short:?}"
+    );
+    let same = s
+        .auth
+        .redeem(&token, &pw("walnut cobbler lantern river"), &ctx);
+    assert!(
+        matches!(same, Err(Error::PasswordRejected(Rejection::Compromised))),
+        "{same:?}"
+    );
+
+    s.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        s.auth
+            .redeem(&token, &pw("granite otter saffron bell"), &ctx)
+            .expect("redeem"),
+        acct("jane")
+    );
+    assert!(matches!(
+        s.auth.redeem(&token, &pw("another fresh passphrase"), &ctx),
+        Err(Error::TokenAlreadyUsed)
+    ));
+    assert_eq!(
+        s.login("jane", "walnut cobbler lantern river"),
+        LoginDecision::Rejected,
+        "old password is dead"
+    );
+    let LoginDecision::Accepted {
+        session_stamp: new_stamp,
+        ..
+    } = s.login("jane", "granite otter saffron bell")
+    else {
+        panic!("new password refused")
+    };
+    assert_ne!(new_stamp, session_stamp);
+    assert!(
+        !s.auth
+            .validate_session(&acct("jane"), &session_stamp)
+            .expect("validate")
+    );
+    assert!(
+        s.auth
+            .validate_session(&acct("jane"), &new_stamp)
+            .expect("validate")
+    );
+}
+
+#[test]
+fn tokens_expire_are_replaced_and_garbage_is_unknown() {
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    let ctx = PasswordContext::new();
+    let first = s.reset_link("jane");
+    let second = s.reset_link("jane");
+    assert!(matches!(
+        s.auth
+            .redeem(&first, &pw("granite otter saffron bell"), &ctx),
+        Err(Error::TokenUnknown)
+    ));
+    s.clock.advance(Duration::from_secs(3600));
+    assert!(matches!(
+        s.auth
+            .redeem(&second, &pw("granite otter saffron bell"), &ctx),
+        Err(Error::TokenExpired)
+    ));
+    let garbage = ResetToken::parse(&"Q".repeat(42).chars().chain(['A']).collect::<String>())
+        .expect("well formed");
+    assert!(matches!(
+        s.auth
+            .redeem(&garbage, &pw("granite otter saffron bell"), &ctx),
+        Err(Error::TokenUnknown)
+    ));
+    assert!(
+        s.auth
+            .request_reset(&acct("nobody"), None)
+            .expect("request")
+            .is_none()
+    );
+    // Asking for a reset changes nothing about the account.
+    assert!(accepted(&s.login("jane", "walnut cobbler lantern river")));
+}
+
+#[test]
+fn recent_passwords_cannot_come_back() {
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    let ctx = PasswordContext::new();
+    for next in ["granite otter saffron bell", "velvet compass orchard lime"] {
+        let t = s.reset_link("jane");
+        s.clock.advance(Duration::from_secs(1));
+        s.auth.redeem(&t, &pw(next), &ctx).expect("redeem");
+    }
+    let t = s.reset_link("jane");
+    let again = s.auth.redeem(&t, &pw("walnut cobbler lantern river"), &ctx);
+    assert!(
+        matches!(again, Err(Error::PasswordRejected(Rejection::RecentlyUsed))),
+        "{again:?}"
+    );
+    let current = s.auth.redeem(&t, &pw("velvet compass orchard lime"), &ctx);
+    assert!(
+        matches!(
+            current,
+            Err(Error::PasswordRejected(Rejection::RecentlyUsed))
+        ),
+        "{current:?}"
+    );
+    s.auth
+        .redeem(&t, &pw("harvest pebble tangerine dune"), &ctx)
+        .expect("a new one is fine");
+}
+
+#[test]
+fn login_upgrades_weak_hashes_and_refuses_disabled_accounts() {
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    let before = s
+        .store
+        .load_credential(&acct("jane"))
+        .expect("load")
+        .expect("known")
+        .hash;
+    let stronger = Arc::new(Hasher::new(
+        Params::insecure_for_tests(128, 2, 1).expect("params"),
+    ));
+    let auth = Authenticator::new(Arc::clone(&s.store), stronger).with_clock(s.clock.clone());
+    let first = auth
+        .login(&acct("jane"), &pw("walnut cobbler lantern river"))
+        .expect("login");
+    assert!(
+        matches!(first, LoginDecision::Accepted { rehashed: true, .. }),
+        "{first:?}"
+    );
+    let after = s
+        .store
+        .load_credential(&acct("jane"))
+        .expect("load")
+        .expect("known")
+        .hash;
+    assert_ne!(after, before);
+    assert_eq!(after.params().m_kib(), 128);
+    let second = auth
+        .login(&acct("jane"), &pw("walnut cobbler lantern river"))
+        .expect("login");
+    assert!(
+        matches!(
+            second,
+            LoginDecision::Accepted {
+                rehashed: false,
+                ..
+            }
+        ),
+        "{second:?}"
+    );
+
+    s.store
+        .set_flags(&acct("jane"), CredentialFlags::DISABLED)
+        .expect("flag");
+    assert_eq!(
+        s.login("jane", "walnut cobbler lantern river"),
+        LoginDecision::Rejected
+    );
+    s.store
+        .set_flags(&acct("jane"), CredentialFlags::MUST_RESET)
+        .expect("flag");
+    assert_eq!(
+        s.login("jane", "walnut cobbler lantern river"),
+        LoginDecision::ResetRequired {
+            reason: ResetReason::Flagged
+        }
+    );
+}
+
+#[test]
+fn repeated_failures_are_throttled_for_known_and_unknown_accounts_alike() {
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    for id in ["jane", "nobody"] {
+        for _ in 0..10 {
+            assert_eq!(
+                s.login(id, "wrong guess number one"),
+                LoginDecision::Rejected
+            );
+        }
+        assert!(
+            matches!(
+                s.login(id, "walnut cobbler lantern river"),
+                LoginDecision::Throttled { .. }
+            ),
+            "{id}"
+        );
+    }
+    s.clock.advance(Duration::from_secs(15 * 60));
+    assert!(accepted(&s.login("jane", "walnut cobbler lantern river")));
+}
+
+#[test]
+fn two_threads_redeeming_one_token_succeed_exactly_once_each_time() {
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    let auth = Arc::new(s.auth);
+    let ctx = Arc::new(PasswordContext::new());
+    let rounds = 1_000;
+    let mut already_used = 0;
+    for round in 0..rounds {
+        let link = auth
+            .request_reset(&acct("jane"), None)
+            .expect("request")
+            .expect("known");
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let racers: Vec<_> = (0..2)
+            .map(|i| {
+                let (auth, ctx, barrier) =
+                    (Arc::clone(&auth), Arc::clone(&ctx), Arc::clone(&barrier));
+                let token = ResetToken::from_link(link.expose_secret()).expect("token");
+                // Each racer sets a password of its own, fresh for every round.
+                let new = format!("round {round} racer {i} chooses walnut");
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    auth.redeem(&token, &pw(&new), &ctx)
+                })
+            })
+            .collect();
+        let results: Vec<_> = racers
+            .into_iter()
+            .map(|r| r.join().expect("no panic"))
+            .collect();
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        for r in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert!(matches!(r, Error::TokenAlreadyUsed), "round {round}: {r:?}");
+            already_used += 1;
+        }
+    }
+    assert_eq!(already_used, rounds);
+    let generation = s
+        .store
+        .load_credential(&acct("jane"))
+        .expect("load")
+        .expect("known")
+        .generation;
+    assert_eq!(generation, rounds, "one password change per round");
+}
+
+// ---------------------------------------------------------------------------------------
+// The campaign: crash and resume.
+// ---------------------------------------------------------------------------------------
+
+/// A mail provider that honours idempotency keys, as the campaign docs ask of one: a
+/// repeated `NoticeId` is accepted and dropped.
+#[derive(Default)]
+struct MailProvider {
+    delivered: HashMap<String, (Option<String>, String)>,
+    repeats: u64,
+}
+
+#[test]
+fn campaign_reaches_every_account_once_across_twenty_five_crashes() {
+    use shopsafe::store::{
+        CampaignId, CampaignState, CampaignStore, ClaimedAccount, IncidentId, StoreError,
+        TokenRecord,
+    };
+
+    /// How the "process" dies: at the n-th notice of a run.
+    #[derive(Clone, Copy, Debug)]
+    enum Crash {
+        /// The notifier panics before delivering (unwinding).
+        PanicBeforeDelivery,
+        /// The notifier reports a failure.
+        NotifierError,
+        /// Killed right after the provider accepted the notice, before the checkpoint.
+        KillAfterDelivery,
+        /// Killed inside the next claim, after its transaction committed.
+        KillAfterClaimCommit,
+        /// Killed while writing the checkpoint (the write never happens).
+        KillInCheckpoint,
+    }
+
+    /// The store as one process sees it: dead after a kill, nothing more is written.
+    struct Process<'a> {
+        store: &'a SqliteStore,
+        dead: AtomicBool,
+        kill_in_next_claim: AtomicBool,
+        kill_in_checkpoint: AtomicBool,
+    }
+
+    impl Process<'_> {
+        fn alive(&self) -> Result<(), StoreError> {
+            if self.dead.load(SeqCst) {
+                panic!("process killed")
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl CampaignStore for Process<'_> {
+        fn open_campaign(
+            &self,
+            incident: IncidentId,
+            now: Timestamp,
+        ) -> Result<CampaignState, StoreError> {
+            self.alive()?;
+            self.store.open_campaign(incident, now)
+        }
+        fn count_affected(
+            &self,
+            incident: &Incident,
+            after: Option<&AccountId>,
+        ) -> Result<u64, StoreError> {
+            self.alive()?;
+            self.store.count_affected(incident, after)
+        }
+        fn claim_batch(
+            &self,
+            incident: &Incident,
+            after: Option<&AccountId>,
+            limit: usize,
+            issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
+        ) -> Result<Vec<ClaimedAccount>, StoreError> {
+            self.alive()?;
+            let claimed = self.store.claim_batch(incident, after, limit, issue)?;
+            if self.kill_in_next_claim.load(SeqCst) {
+                self.dead.store(true, SeqCst);
+            }
+            self.alive()?;
+            Ok(claimed)
+        }
+        fn checkpoint(
+            &self,
+            campaign: CampaignId,
+            cursor: &AccountId,
+            sent: u64,
+        ) -> Result<(), StoreError> {
+            if self.kill_in_checkpoint.load(SeqCst) {
+                self.dead.store(true, SeqCst);
+            }
+            self.alive()?;
+            self.store.checkpoint(campaign, cursor, sent)
+        }
+        fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError> {
+            self.alive()?;
+            self.store.finish_campaign(campaign, now)
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("customers.db");
+    let hasher = weak_hasher();
+    let customers = 10_000usize;
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        let hash = hasher
+            .hash(&pw("seeded password for every account"))
+            .expect("hash");
+        let ids: Vec<AccountId> = (0..customers)
+            .map(|i| acct(&format!("cust-{i:06}")))
+            .collect();
+        let (shoes, boots, both) = (
+            [brand("shoes")],
+            [brand("boots")],
+            [brand("boots"), brand("shoes")],
+        );
+        let items = ids.iter().enumerate().map(|(i, a)| {
+            let brands: &[BrandId] = match i % 3 {
+                0 => &shoes,
+                1 => &boots,
+                _ => &both,
+            };
+            (a, brands, &hash, Timestamp::from_millis(T0))
+        });
+        assert_eq!(
+            store.insert_credentials_bulk(items).expect("seed"),
+            customers as u64
+        );
+    }
+    let incident = {
+        let store = SqliteStore::open(&path).expect("open");
+        Incident::declare(
+            &store,
+            IncidentScope::All,
+            Timestamp::from_millis(T0 + 1),
+            "drill",
+        )
+        .expect("declare")
+    };
+
+    // 25 crash points at pseudo-random notice counts (fixed seed), each mode five times.
+    let modes = [
+        Crash::PanicBeforeDelivery,
+        Crash::NotifierError,
+        Crash::KillAfterDelivery,
+        Crash::KillAfterClaimCommit,
+        Crash::KillInCheckpoint,
+    ];
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mail = Mutex::new(MailProvider::default());
+    let links = links();
+    let (mut runs, mut kills_after_delivery, mut panics, mut notifier_errors) = (0, 0, 0, 0);
+    for (i, mode) in modes.iter().cycle().take(25).copied().enumerate() {
+        let crash_at = 1 + next() % 600; // notices into this run
+        let store = SqliteStore::open(&path).expect("a new process opens the database");
+        let process = Process {
+            store: &store,
+            dead: AtomicBool::new(false),
+            kill_in_next_claim: AtomicBool::new(false),
+            kill_in_checkpoint: AtomicBool::new(false),
+        };
+        let sent_in_run = std::cell::Cell::new(0u64);
+        let notifier = |n: &Notice| -> Result<(), NotifyError> {
+            let k = sent_in_run.get() + 1;
+            if k == crash_at {
+                match mode {
+                    Crash::PanicBeforeDelivery => panic!("notifier crashed"),
+                    Crash::NotifierError => return Err(NotifyError("smtp 451".into())),
+                    Crash::KillAfterDelivery => {
+                        deliver(&mail, n);
+                        process.dead.store(true, SeqCst);
+                        panic!("killed after delivery");
+                    }
+                    Crash::KillAfterClaimCommit => process.kill_in_next_claim.store(true, SeqCst),
+                    Crash::KillInCheckpoint => process.kill_in_checkpoint.store(true, SeqCst),
+                }
+            }
+            deliver(&mail, n);
+            sent_in_run.set(k);
+            Ok(())
+        };
+        let campaign = Campaign::new(&process, &links);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            campaign.run(&incident, &notifier, CampaignOptions::new().batch_size(97))
+        }));
+        runs += 1;
+        // Both kill the process between a delivery and its checkpoint.
+        if matches!(mode, Crash::KillAfterDelivery | Crash::KillInCheckpoint) {
+            kills_after_delivery += 1;
+        }
+        match outcome {
+            Ok(Ok(report)) => {
+                panic!("crash {i} ({mode:?}) at {crash_at} did not stop the run: {report:?}")
+            }
+            Ok(Err(e)) => {
+                assert!(matches!(e, Error::Notify(_)), "crash {i}: {e:?}");
+                notifier_errors += 1;
+            }
+            Err(_) => panics += 1, // as planned
+        }
+    }
+    // Resume to the end in a clean process.
+    let store = SqliteStore::open(&path).expect("open");
+    let notifier = |n: &Notice| -> Result<(), NotifyError> {
+        deliver(&mail, n);
+        Ok(())
+    };
+    let report = Campaign::new(&store, &links)
+        .run(&incident, &notifier, CampaignOptions::new().batch_size(97))
+        .expect("final run");
+    assert!(report.finished, "{report:?}");
+    assert_eq!(report.affected, customers as u64);
+    assert_eq!(report.sent_total, customers as u64, "{report:?}");
+    assert!(runs >= 20);
+
+    let mail = mail.into_inner().expect("not poisoned");
+    assert_eq!(mail.delivered.len(), customers, "0 accounts missed");
+    // Exactly one repeat per kill between a delivery and its checkpoint (the provider
+    // drops it by its idempotency key), none for any other kind of stop.
+    assert_eq!(
+        mail.repeats, kills_after_delivery,
+        "repeats beyond the one-notice window"
+    );
+    assert_eq!(
+        (panics, notifier_errors),
+        (20, 5),
+        "every crash stopped its run"
+    );
+    // Every delivered link still works: its token is stored, unused and current.
+    for (id, (brand_name, link)) in &mail.delivered {
+        let account = id.rsplit('/').next().expect("notice id has an account");
+        let n: usize = account
+            .trim_start_matches("cust-")
+            .parse()
+            .expect("numbered");
+        let expected_brand = if n.is_multiple_of(3) {
+            "shoes"
+        } else {
+            "boots"
+        };
+        assert_eq!(brand_name.as_deref(), Some(expected_brand), "{id}");
+        let host = if expected_brand == "shoes" {
+            "https://shoes.example/"
+        } else {
+            "https://boots.example/"
+        };
+        assert!(link.starts_with(host), "{id}: link for the wrong brand");
+    }
+    let auth = Authenticator::new(Arc::new(store), Arc::clone(&hasher));
+    for (id, (_, link)) in mail.delivered.iter().step_by(97) {
+        let token = ResetToken::from_link(link).expect("token");
+        let account = auth.redeem(
+            &token,
+            &pw("brand new passphrase after the breach"),
+            &PasswordContext::new(),
+        );
+        assert_eq!(
+            account.expect("delivered link redeems").as_str(),
+            id.rsplit('/').next().expect("account")
+        );
+    }
+
+    // A finished campaign sends nothing more.
+    let again = Campaign::new(&SqliteStore::open(&path).expect("open"), &links)
+        .run(
+            &incident,
+            &|_: &Notice| -> Result<(), NotifyError> { panic!("nothing to send") },
+            CampaignOptions::new(),
+        )
+        .expect("rerun");
+    assert_eq!((again.sent_this_run, again.finished), (0, true));
+}
+
+fn deliver(mail: &Mutex<MailProvider>, n: &Notice) {
+    let mut mail = mail
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let key = n.id.to_string();
+    match mail.delivered.entry(key) {
+        std::collections::hash_map::Entry::Occupied(_) => mail.repeats += 1,
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert((
+                n.brand.as_ref().map(|b| b.as_str().to_owned()),
+                n.link.expose_secret().to_owned(),
+            ));
+        }
+    }
+}
+
+#[test]
+fn dry_run_counts_and_throttle_and_budget_are_honoured() {
+    let s = shop();
+    for i in 0..30 {
+        s.register(
+            &format!("c{i:02}"),
+            &["shoes"],
+            "walnut cobbler lantern river",
+        );
+    }
+    s.clock.advance(Duration::from_secs(1));
+    let incident =
+        Incident::declare(&*s.store, IncidentScope::All, s.clock.now(), "drill").expect("declare");
+    let links = links();
+    let campaign = Campaign::new(&*s.store, &links).with_clock(&*s.clock);
+    let never = |_: &Notice| -> Result<(), NotifyError> { panic!("dry run sends nothing") };
+    let dry = campaign
+        .run(&incident, &never, CampaignOptions::new().dry_run(true))
+        .expect("dry run");
+    assert_eq!(
+        (
+            dry.affected,
+            dry.sent_this_run,
+            dry.sent_total,
+            dry.finished
+        ),
+        (30, 30, 0, false)
+    );
+
+    let count = std::cell::Cell::new(0);
+    let notifier = |n: &Notice| -> Result<(), NotifyError> {
+        assert_eq!(n.advice, shopsafe::rotation::REUSE_ADVICE);
+        assert_eq!(n.exposure.as_deref(), Some("email, hashed password"));
+        count.set(count.get() + 1);
+        Ok(())
+    };
+    let mut seen = Vec::new();
+    let staged = campaign
+        .run(
+            &incident,
+            &notifier,
+            CampaignOptions::new()
+                .batch_size(4)
+                .max_notices(10)
+                .max_per_second(200.0)
+                .exposure(|_| Some("email, hashed password".to_owned()))
+                .progress(|p| seen.push(p.done)),
+        )
+        .expect("staged run");
+    assert_eq!(
+        (staged.sent_this_run, staged.finished, count.get()),
+        (10, false, 10)
+    );
+    assert_eq!(seen, vec![4, 8, 10]);
+    assert!(
+        staged.elapsed >= Duration::from_millis(40),
+        "10 notices at 200/s take ≥ 45 ms: {:?}",
+        staged.elapsed
+    );
+    let rest = campaign.run(
+        &incident,
+        &notifier,
+        CampaignOptions::new().exposure(|_| Some("email, hashed password".into())),
+    );
+    let rest = rest.expect("rest");
+    assert_eq!(
+        (
+            rest.sent_this_run,
+            rest.sent_total,
+            rest.finished,
+            count.get()
+        ),
+        (20, 30, true, 30)
+    );
+}
