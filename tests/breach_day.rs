@@ -1,5 +1,6 @@
 //! Breach day through the public API: incidents, login decisions, reset tokens, history,
 //! sessions, and the notification campaign over the SQLite store.
+#![cfg(feature = "sqlite")]
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;

@@ -15,12 +15,14 @@ impl Incident {
     ///
     /// # Examples
     /// ```
-    /// # use shopsafe::store::{sqlite::SqliteStore, Incident, IncidentScope, Timestamp};
-    /// # let dir = std::env::temp_dir().join(format!("shopsafe-inc-{}", std::process::id()));
-    /// # std::fs::create_dir_all(&dir)?;
-    /// # let store = SqliteStore::open(dir.join("c.db"))?;
+    /// # #[cfg(feature = "sqlite")] {
+    /// use shopsafe::store::{sqlite::SqliteStore, Incident, IncidentScope, Timestamp};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = SqliteStore::open(dir.path().join("customers.db"))?;
     /// let incident = Incident::declare(&store, IncidentScope::All, Timestamp::now(), "db copied via web-7")?;
-    /// # std::fs::remove_dir_all(&dir)?;
+    /// assert_eq!(incident.scope, IncidentScope::All);
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn declare(

@@ -975,4 +975,30 @@ mod tests {
         assert_eq!(store.insert_credentials_bulk(items).expect("insert"), 2);
         assert_eq!(store.count_credentials().expect("count"), 2);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_valid_account_id_and_times_round_trip_through_sqlite(
+            id in "[^\\p{Cc}]{1,40}",
+            set_at in proptest::prelude::any::<i64>(),
+            flags in proptest::prelude::any::<u32>(),
+        ) {
+            let (_dir, path) = temp_db();
+            let store = SqliteStore::open(&path).expect("open");
+            let account = AccountId::new(id).expect("generated ids are valid");
+            let hash = PasswordHash::parse(
+                "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$ZxzuUbUsq8PBrbsMvrjJfDQuNcnfiFnVL9F9sIKTZAI",
+            )
+            .expect("valid phc");
+            let stamp = SecurityStamp::from_bytes([3; 16]);
+            store.insert_credential(&account, &[], &hash, &stamp, Timestamp::from_millis(set_at)).expect("insert");
+            store.set_flags(&account, CredentialFlags::from_bits(flags)).expect("flags");
+            let r = store.load_credential(&account).expect("load").expect("present");
+            proptest::prop_assert_eq!(r.account, account);
+            proptest::prop_assert_eq!(r.set_at, Timestamp::from_millis(set_at));
+            proptest::prop_assert_eq!(r.flags.bits(), flags);
+            proptest::prop_assert_eq!(r.hash, hash);
+        }
+    }
 }

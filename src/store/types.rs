@@ -420,3 +420,72 @@ pub struct ClaimedAccount {
     /// The brand to write as: the incident's brand, else the account's first brand.
     pub brand: Option<BrandId>,
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn ids_reject_what_they_promise_to_reject() {
+        assert!(AccountId::new("x".repeat(128)).is_ok());
+        assert!(AccountId::new("x".repeat(129)).is_err());
+        assert!(AccountId::new("a\nb").is_err());
+        assert!(AccountId::new("ünïcode-ok").is_ok());
+        assert!(BrandId::new("x".repeat(33)).is_err());
+        assert!(BrandId::new("shoes_2-eu").is_ok());
+        assert!(BrandId::new("Shoes").is_err());
+    }
+
+    #[test]
+    fn timestamps_saturate_instead_of_overflowing() {
+        let end = Timestamp::from_millis(i64::MAX - 1).plus(Duration::from_secs(10));
+        assert_eq!(end, Timestamp::from_millis(i64::MAX));
+        assert_eq!(
+            Timestamp::from_millis(5)
+                .plus(Duration::from_millis(7))
+                .as_millis(),
+            12
+        );
+    }
+
+    #[test]
+    fn stamps_compare_by_value_and_never_print() {
+        let a = SecurityStamp::from_bytes([7; 16]);
+        assert_eq!(a, SecurityStamp::from_bytes([7; 16]));
+        assert_ne!(a, SecurityStamp::from_bytes([8; 16]));
+        assert_eq!(format!("{a:?}"), "SecurityStamp([REDACTED])");
+        assert_ne!(
+            SecurityStamp::generate().expect("rng"),
+            SecurityStamp::generate().expect("rng")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn account_ids_accept_exactly_short_control_free_text(s in any::<String>()) {
+            let ok = !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control);
+            let parsed = AccountId::new(s.clone());
+            prop_assert_eq!(parsed.is_ok(), ok);
+            if let Ok(id) = parsed {
+                prop_assert_eq!(id.as_str(), s.as_str());
+                prop_assert_eq!(id.to_string(), s);
+            }
+        }
+
+        #[test]
+        fn brand_ids_accept_exactly_their_alphabet(s in "[a-zA-Z0-9_ &-]{0,40}") {
+            let ok = (1..=32).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            prop_assert_eq!(BrandId::new(s.clone()).map(|b| b.as_str().to_owned()).ok(), ok.then_some(s));
+        }
+
+        #[test]
+        fn flags_bits_round_trip(bits in any::<u32>()) {
+            let f = CredentialFlags::from_bits(bits);
+            prop_assert_eq!(f.bits(), bits);
+            prop_assert!(f.union(CredentialFlags::DISABLED).contains(CredentialFlags::DISABLED));
+        }
+    }
+}
