@@ -136,7 +136,10 @@ fn an_incident_makes_old_passwords_worthless_without_checking_them() {
         "nothing rewritten"
     );
 
-    // A credential set after the cutoff is not affected.
+    // A credential set at the cutoff is affected; one set after it is not.
+    s.register("edge", &["shoes"], "amber meadow tractor violin");
+    assert_eq!(s.login("edge", "amber meadow tractor violin"), expect);
+    s.clock.advance(Duration::from_millis(1));
     s.register("late", &["shoes"], "amber meadow tractor violin");
     assert!(accepted(&s.login("late", "amber meadow tractor violin")));
 }

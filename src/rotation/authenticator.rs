@@ -61,7 +61,7 @@ pub enum LoginDecision {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ResetReason {
-    /// The credential was set before this incident's cutoff and is in its scope.
+    /// The credential was set at or before this incident's cutoff and is in its scope.
     Incident(IncidentId),
     /// An operator flagged the account ([`CredentialFlags::MUST_RESET`]).
     Flagged,
@@ -255,7 +255,7 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
             return Ok(Some(ResetReason::Flagged));
         }
         for incident in self.store.incidents()? {
-            if record.set_at >= incident.cutoff {
+            if !incident.compromises_set_at(record.set_at) {
                 continue;
             }
             let in_scope = match &incident.scope {

@@ -4,7 +4,7 @@ use super::Error;
 use crate::store::{AccountId, Incident, IncidentScope, IncidentStore, Timestamp};
 
 impl Incident {
-    /// Declares that every credential in `scope` set before `cutoff` is compromised.
+    /// Declares that every credential in `scope` set at or before `cutoff` is compromised.
     ///
     /// O(1) for [`IncidentScope::All`] and [`IncidentScope::Brand`]: one row is written and
     /// nothing is rewritten; from the next login on, affected credentials get

@@ -2,7 +2,7 @@
 //! breach-day notification campaign.
 //!
 //! - [`Incident::declare`](crate::store::Incident::declare) marks every credential set
-//!   before a cutoff (all, one brand, or a listed set of accounts) as compromised: O(1),
+//!   at or before a cutoff (all, one brand, or a listed set of accounts) as compromised: O(1),
 //!   nothing is rewritten.
 //! - [`Authenticator::login`] answers [`LoginDecision::ResetRequired`] for those without
 //!   looking at the password, `Accepted` (with a write-back rehash) or `Rejected` for the

@@ -535,8 +535,11 @@ fn campaign_claims_in_account_order_and_resumes_from_the_checkpoint(s: &impl Ful
 
 fn affected_accounts_follow_the_scope(s: &impl FullStore) {
     seed(s, 30, 10);
-    // c0000..c0029 set at 10; c0100 set later (after every cutoff).
+    // c0000..c0029 set at 10; c0099 at the cutoff itself (compromised, as
+    // Incident::compromises_set_at says); c0100 set after every cutoff.
     let [h0, ..] = hashes();
+    s.insert_credential(&acct("c0099"), &[brand("boots")], h0, &stamp(), t(100))
+        .expect("insert");
     s.insert_credential(&acct("c0100"), &[brand("boots")], h0, &stamp(), t(1_000))
         .expect("insert");
     let all = s
@@ -553,23 +556,25 @@ fn affected_accounts_follow_the_scope(s: &impl FullStore) {
     let listed = s
         .declare_incident(&IncidentScope::Accounts, t(100), t(100), "list")
         .expect("declare");
-    let mut list = ["c0003", "c0004", "c0100", "ghost"].into_iter().map(acct);
+    let mut list = ["c0003", "c0004", "c0099", "c0100", "ghost"]
+        .into_iter()
+        .map(acct);
     s.add_incident_accounts(listed.id, &mut list).expect("add");
 
     assert_eq!(
         s.count_affected(&all, None).expect("count"),
-        30,
-        "c0100 was set after the cutoff"
+        31,
+        "c0099 at the cutoff counts, c0100 after it does not"
     );
     assert_eq!(
         s.count_affected(&boots, None).expect("count"),
-        10,
-        "every third account is on boots"
+        11,
+        "every third account, and c0099, is on boots"
     );
     assert_eq!(
         s.count_affected(&listed, None).expect("count"),
-        2,
-        "listed, known and set before the cutoff"
+        3,
+        "listed, known and set at or before the cutoff"
     );
 
     let mut n = 0u8;
@@ -585,7 +590,7 @@ fn affected_accounts_follow_the_scope(s: &impl FullStore) {
         ))
     };
     let claimed = s.claim_batch(&boots, None, 100, &mut issue).expect("claim");
-    assert_eq!(claimed.len(), 10);
+    assert_eq!(claimed.len(), 11);
     assert!(
         claimed.iter().all(|c| c.brand == Some(brand("boots"))),
         "the incident's brand"
@@ -594,5 +599,5 @@ fn affected_accounts_follow_the_scope(s: &impl FullStore) {
         .claim_batch(&listed, None, 100, &mut issue)
         .expect("claim");
     let names: Vec<_> = claimed.iter().map(|c| c.account.as_str()).collect();
-    assert_eq!(names, ["c0003", "c0004"]);
+    assert_eq!(names, ["c0003", "c0004", "c0099"]);
 }

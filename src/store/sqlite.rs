@@ -678,7 +678,8 @@ fn insert_token(c: &Connection, record: &TokenRecord) -> Result<(), StoreError> 
     .map_err(be("issue token"))
 }
 
-/// The affected-accounts query for an incident: `?1` = after, `?2` = cutoff, then for the
+/// The affected-accounts query for an incident (`set_at <= cutoff` mirrors
+/// [`Incident::compromises_set_at`]): `?1` = after, `?2` = cutoff, then for the
 /// batch `?3` = limit and `?4` = brand or incident id (rows: account, generation, brand),
 /// for the count `?3` = brand or incident id.
 fn affected_sql(scope: &IncidentScope, count: bool) -> &'static str {
@@ -686,26 +687,26 @@ fn affected_sql(scope: &IncidentScope, count: bool) -> &'static str {
         (IncidentScope::All, false) => {
             "SELECT c.account, c.generation,
                (SELECT b.brand FROM account_brands b WHERE b.account = c.account ORDER BY b.position LIMIT 1)
-             FROM credentials c WHERE c.account > ?1 AND c.set_at < ?2 ORDER BY c.account LIMIT ?3"
+             FROM credentials c WHERE c.account > ?1 AND c.set_at <= ?2 ORDER BY c.account LIMIT ?3"
         }
         (IncidentScope::Brand(_), false) => {
             "SELECT c.account, c.generation, b.brand FROM account_brands b JOIN credentials c ON c.account = b.account
-             WHERE b.brand = ?4 AND b.account > ?1 AND c.set_at < ?2 ORDER BY b.account LIMIT ?3"
+             WHERE b.brand = ?4 AND b.account > ?1 AND c.set_at <= ?2 ORDER BY b.account LIMIT ?3"
         }
         (IncidentScope::Accounts, false) => {
             "SELECT c.account, c.generation,
                (SELECT b.brand FROM account_brands b WHERE b.account = c.account ORDER BY b.position LIMIT 1)
              FROM incident_accounts i JOIN credentials c ON c.account = i.account
-             WHERE i.incident = ?4 AND i.account > ?1 AND c.set_at < ?2 ORDER BY i.account LIMIT ?3"
+             WHERE i.incident = ?4 AND i.account > ?1 AND c.set_at <= ?2 ORDER BY i.account LIMIT ?3"
         }
-        (IncidentScope::All, true) => "SELECT count(*) FROM credentials c WHERE c.account > ?1 AND c.set_at < ?2",
+        (IncidentScope::All, true) => "SELECT count(*) FROM credentials c WHERE c.account > ?1 AND c.set_at <= ?2",
         (IncidentScope::Brand(_), true) => {
             "SELECT count(*) FROM account_brands b JOIN credentials c ON c.account = b.account
-             WHERE b.brand = ?3 AND b.account > ?1 AND c.set_at < ?2"
+             WHERE b.brand = ?3 AND b.account > ?1 AND c.set_at <= ?2"
         }
         (IncidentScope::Accounts, true) => {
             "SELECT count(*) FROM incident_accounts i JOIN credentials c ON c.account = i.account
-             WHERE i.incident = ?3 AND i.account > ?1 AND c.set_at < ?2"
+             WHERE i.incident = ?3 AND i.account > ?1 AND c.set_at <= ?2"
         }
     }
 }

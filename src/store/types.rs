@@ -255,7 +255,7 @@ impl fmt::Display for IncidentId {
     }
 }
 
-/// Which credentials an incident compromises (those set before its cutoff, in scope).
+/// Which credentials an incident compromises (those set at or before its cutoff, in scope).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IncidentScope {
@@ -275,12 +275,23 @@ pub struct Incident {
     pub id: IncidentId,
     /// Its scope.
     pub scope: IncidentScope,
-    /// Credentials set before this time (and in scope) are compromised.
+    /// Credentials set at or before this time (and in scope) are compromised.
     pub cutoff: Timestamp,
     /// When it was declared.
     pub declared_at: Timestamp,
     /// Operator's note (not shown to customers).
     pub reason: String,
+}
+
+impl Incident {
+    /// Whether a credential set at `set_at` falls before this incident's cutoff. The
+    /// cutoff itself counts as compromised: a password set in the very millisecond an
+    /// incident is declared at "now" may predate the operator's knowledge of it, and an
+    /// extra reset is the cheaper mistake. (Scope is checked separately.)
+    #[must_use]
+    pub fn compromises_set_at(&self, set_at: Timestamp) -> bool {
+        set_at <= self.cutoff
+    }
 }
 
 /// Why a reset token was issued (sets its default lifetime).
