@@ -1,13 +1,18 @@
 //! Breach-day throughput on SQLite, side by side in one run so the figures read as ratios.
 //!
-//! - `campaign/run`: `Campaign::run` over N affected accounts (claim + token per account,
-//!   link, notice, per-notice checkpoint) with a notifier that does nothing.
-//! - `campaign/claim_only`: the same claims (tokens generated, digests stored) with no
-//!   notice and no checkpoint: the floor the campaign's own bookkeeping sits on.
-//! - `login/*`: one login decision: `reset_required` (compromised: decoy verify) against
-//!   `accepted` (a real verify) at OWASP parameters; they should cost the same.
+//! - `campaign/run/N`: `Campaign::run` over N affected accounts on two brands (claim with
+//!   a token per account, link, notice, a checkpoint every 64 notices) with a notifier
+//!   that does nothing; at 20,000 and 1,000,000 accounts.
+//! - `campaign/run_checkpoint_every_1`: the same with a checkpoint after every notice.
+//! - `campaign/claim_only`: the claims alone (digests stored, no RNG, no notice, no
+//!   checkpoint): the floor the campaign's own work sits on.
+//! - `declare_all/N`: `Incident::declare` for every credential at 1,000 and 1,000,000
+//!   credentials: one row either way.
+//! - `login/*`: `bare_verify` (the hasher alone) against `accepted` (the whole login
+//!   decision: rate limit, load, incidents, verify) and `reset_required` (a compromised
+//!   credential: decoy verify) at OWASP parameters.
 //!
-//! `cargo bench --bench campaign`. Each campaign sample seeds a fresh database (not timed).
+//! `cargo bench --bench campaign` (about 6 minutes; seeds a 1M-account database once).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -24,79 +29,131 @@ use shopsafe::store::{
     TokenRecord,
 };
 
-const ACCOUNTS: usize = 20_000;
-
-fn seeded(
-    dir: &std::path::Path,
-    n: usize,
-    hash: &shopsafe::password::PasswordHash,
-) -> (SqliteStore, Incident) {
-    let path = dir.join(format!("bench-{}.db", rand_suffix()));
-    let store = SqliteStore::open(path).expect("open");
-    let ids: Vec<AccountId> = (0..n)
-        .map(|i| AccountId::new(format!("cust-{i:08}")).expect("id"))
-        .collect();
-    let brands = [BrandId::new("shoes").expect("brand")];
-    let items = ids
-        .iter()
-        .map(|a| (a, &brands[..], hash, Timestamp::from_millis(1)));
-    store.insert_credentials_bulk(items).expect("seed");
-    let incident = Incident::declare(
-        &store,
-        IncidentScope::All,
-        Timestamp::from_millis(2),
-        "bench",
-    )
-    .expect("declare");
-    (store, incident)
+/// A database of `n` credentials (one brand, one shared hash), made once per size and
+/// copied for each sample, so a sample's setup is a file copy.
+struct Template {
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    copies: std::cell::Cell<u32>,
 }
 
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
+impl Template {
+    fn new(n: usize) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(format!("template-{n}.db"));
+        let hash = Hasher::new(Params::insecure_for_tests(64, 1, 1).expect("params"))
+            .hash(&Password::new("bench password"))
+            .expect("hash");
+        let store = SqliteStore::open(&path).expect("open");
+        let brands = [
+            BrandId::new("shoes").expect("brand"),
+            BrandId::new("boots").expect("brand"),
+        ];
+        for chunk in (0..n).collect::<Vec<_>>().chunks(100_000) {
+            let ids: Vec<AccountId> = chunk
+                .iter()
+                .map(|i| AccountId::new(format!("cust-{i:08}")).expect("id"))
+                .collect();
+            let items = ids
+                .iter()
+                .enumerate()
+                .map(|(k, a)| (a, &brands[k % 2..=k % 2], &hash, Timestamp::from_millis(1)));
+            store.insert_credentials_bulk(items).expect("seed");
+        }
+        // Fold the WAL into the main file so a copy of that one file is the whole database.
+        drop(store);
+        Self {
+            dir,
+            path,
+            copies: 0.into(),
+        }
+    }
+
+    /// A fresh copy with an "all" incident declared on it.
+    fn copy(&self) -> (SqliteStore, Incident) {
+        self.copies.set(self.copies.get() + 1);
+        let path = self
+            .dir
+            .path()
+            .join(format!("copy-{}.db", self.copies.get()));
+        std::fs::copy(&self.path, &path).expect("copy");
+        let store = SqliteStore::open(&path).expect("open");
+        let incident = Incident::declare(
+            &store,
+            IncidentScope::All,
+            Timestamp::from_millis(2),
+            "bench",
+        )
+        .expect("declare");
+        (store, incident)
+    }
+}
+
+fn remove(store: SqliteStore) {
+    let path = store.path().to_path_buf();
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        std::fs::remove_file(p).ok();
+    }
+}
+
+fn links() -> BrandLinks {
+    BrandLinks::new()
+        .brand(
+            BrandId::new("shoes").expect("brand"),
+            ResetUrlTemplate::new("https://shoes.example/reset?token={token}").expect("template"),
+        )
+        .brand(
+            BrandId::new("boots").expect("brand"),
+            ResetUrlTemplate::new("https://boots.example/reset?token={token}").expect("template"),
+        )
+}
+
+/// Times `Campaign::run` over fresh copies of `template`.
+fn time_runs(
+    template: &Template,
+    iters: u64,
+    options: impl Fn() -> CampaignOptions<'static>,
+) -> Duration {
+    let links = links();
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let (store, incident) = template.copy();
+        let notifier = |n: &Notice| -> Result<(), NotifyError> {
+            black_box(n.link.expose_secret().len());
+            Ok(())
+        };
+        let start = Instant::now();
+        let report = Campaign::new(&store, &links)
+            .run(&incident, &notifier, options())
+            .expect("run");
+        total += start.elapsed();
+        assert!(report.finished);
+        remove(store);
+    }
+    total
 }
 
 fn campaign(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let hash = Hasher::new(Params::insecure_for_tests(64, 1, 1).expect("params"))
-        .hash(&Password::new("bench password"))
-        .expect("hash");
-    let links = BrandLinks::new().default_template(
-        ResetUrlTemplate::new("https://shoes.example/reset?token={token}").expect("template"),
-    );
     let mut g = c.benchmark_group("campaign");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(20));
-    g.throughput(Throughput::Elements(ACCOUNTS as u64));
-
-    g.bench_function(BenchmarkId::new("run", ACCOUNTS), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let (store, incident) = seeded(dir.path(), ACCOUNTS, &hash);
-                let notifier = |n: &Notice| -> Result<(), NotifyError> {
-                    black_box(n.link.expose_secret().len());
-                    Ok(())
-                };
-                let start = Instant::now();
-                let report = Campaign::new(&store, &links)
-                    .run(&incident, &notifier, CampaignOptions::new())
-                    .expect("run");
-                total += start.elapsed();
-                assert_eq!(report.sent_total, ACCOUNTS as u64);
-                std::fs::remove_file(store.path()).ok();
-            }
-            total
-        });
+        .measurement_time(Duration::from_secs(15));
+    let small = Template::new(20_000);
+    g.throughput(Throughput::Elements(20_000));
+    g.bench_function(BenchmarkId::new("run", 20_000), |b| {
+        b.iter_custom(|i| time_runs(&small, i, CampaignOptions::new))
     });
-
-    g.bench_function(BenchmarkId::new("claim_only", ACCOUNTS), |b| {
+    g.bench_function(BenchmarkId::new("run_checkpoint_every_1", 20_000), |b| {
+        b.iter_custom(|i| time_runs(&small, i, || CampaignOptions::new().checkpoint_every(1)))
+    });
+    g.bench_function(BenchmarkId::new("claim_only", 20_000), |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let (store, incident) = seeded(dir.path(), ACCOUNTS, &hash);
+                let (store, incident) = small.copy();
                 let start = Instant::now();
                 let mut after: Option<AccountId> = None;
                 let mut n = 0u64;
@@ -121,11 +178,42 @@ fn campaign(c: &mut Criterion) {
                     after = Some(last.account.clone());
                 }
                 total += start.elapsed();
-                std::fs::remove_file(store.path()).ok();
+                remove(store);
             }
             total
         });
     });
+    drop(small);
+
+    let big = Template::new(1_000_000);
+    g.throughput(Throughput::Elements(1_000_000));
+    g.measurement_time(Duration::from_secs(60));
+    g.bench_function(BenchmarkId::new("run", 1_000_000), |b| {
+        b.iter_custom(|i| time_runs(&big, i, CampaignOptions::new))
+    });
+    g.finish();
+
+    // Declaring is one row whatever the number of credentials.
+    let mut g = c.benchmark_group("declare_all");
+    g.sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let tiny = Template::new(1_000);
+    for (n, template) in [(1_000, &tiny), (1_000_000, &big)] {
+        let (store, _) = template.copy();
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                Incident::declare(
+                    &store,
+                    IncidentScope::All,
+                    Timestamp::from_millis(5),
+                    "bench",
+                )
+                .expect("declare")
+            })
+        });
+        remove(store);
+    }
     g.finish();
 }
 

@@ -284,13 +284,16 @@ fn tokens_expire_are_replaced_and_garbage_is_unknown() {
             .redeem(&second, &pw("granite otter saffron bell"), &ctx),
         Err(Error::TokenExpired)
     ));
-    let garbage = ResetToken::parse(&"Q".repeat(42).chars().chain(['A']).collect::<String>())
-        .expect("well formed");
-    assert!(matches!(
-        s.auth
-            .redeem(&garbage, &pw("granite otter saffron bell"), &ctx),
-        Err(Error::TokenUnknown)
-    ));
+    // Well formed but never issued, for a known ("amFuZQ" = "jane") and an unknown
+    // ("bm9ib2R5" = "nobody") account: the same answer.
+    for forged in ["amFuZQ", "bm9ib2R5"] {
+        let text = format!("{forged}.{}A", "Q".repeat(42));
+        let garbage = ResetToken::parse(&text).expect("well formed");
+        let answer = s
+            .auth
+            .redeem(&garbage, &pw("granite otter saffron bell"), &ctx);
+        assert!(matches!(answer, Err(Error::TokenUnknown)), "{answer:?}");
+    }
     assert!(
         s.auth
             .request_reset(&acct("nobody"), None)
@@ -474,95 +477,111 @@ struct MailProvider {
     repeats: u64,
 }
 
-#[test]
-fn campaign_reaches_every_account_once_across_twenty_five_crashes() {
-    use shopsafe::store::{
-        CampaignId, CampaignState, CampaignStore, ClaimedAccount, IncidentId, StoreError,
-        TokenRecord,
-    };
+use shopsafe::store::{
+    CampaignId, CampaignState, CampaignStore, ClaimedAccount, IncidentId, StoreError, TokenRecord,
+};
 
-    /// How the "process" dies: at the n-th notice of a run.
-    #[derive(Clone, Copy, Debug)]
-    enum Crash {
-        /// The notifier panics before delivering (unwinding).
-        PanicBeforeDelivery,
-        /// The notifier reports a failure.
-        NotifierError,
-        /// Killed right after the provider accepted the notice, before the checkpoint.
-        KillAfterDelivery,
-        /// Killed inside the next claim, after its transaction committed.
-        KillAfterClaimCommit,
-        /// Killed while writing the checkpoint (the write never happens).
-        KillInCheckpoint,
-    }
+/// How the "process" stops, at the n-th notice of a run.
+#[derive(Clone, Copy, Debug)]
+enum Crash {
+    /// The notifier panics before delivering (unwinding).
+    PanicBeforeDelivery,
+    /// The notifier reports a failure.
+    NotifierError,
+    /// Killed hard right after the provider accepted the notice.
+    KillAfterDelivery,
+    /// Killed hard inside the next claim, after its transaction committed.
+    KillAfterClaimCommit,
+    /// Killed hard at the next checkpoint write (which never happens).
+    KillInCheckpoint,
+}
 
-    /// The store as one process sees it: dead after a kill, nothing more is written.
-    struct Process<'a> {
-        store: &'a SqliteStore,
-        dead: AtomicBool,
-        kill_in_next_claim: AtomicBool,
-        kill_in_checkpoint: AtomicBool,
-    }
+/// The store as one process sees it: once killed, no write of it reaches the database.
+struct Process<'a> {
+    store: &'a SqliteStore,
+    dead: AtomicBool,
+    kill_in_next_claim: AtomicBool,
+    kill_in_checkpoint: AtomicBool,
+}
 
-    impl Process<'_> {
-        fn alive(&self) -> Result<(), StoreError> {
-            if self.dead.load(SeqCst) {
-                panic!("process killed")
-            } else {
-                Ok(())
-            }
+impl Process<'_> {
+    fn alive(&self) -> Result<(), StoreError> {
+        if self.dead.load(SeqCst) {
+            Err(StoreError::Corrupt {
+                what: "nothing: the process was killed",
+            })
+        } else {
+            Ok(())
         }
     }
+}
 
-    impl CampaignStore for Process<'_> {
-        fn open_campaign(
-            &self,
-            incident: IncidentId,
-            now: Timestamp,
-        ) -> Result<CampaignState, StoreError> {
-            self.alive()?;
-            self.store.open_campaign(incident, now)
-        }
-        fn count_affected(
-            &self,
-            incident: &Incident,
-            after: Option<&AccountId>,
-        ) -> Result<u64, StoreError> {
-            self.alive()?;
-            self.store.count_affected(incident, after)
-        }
-        fn claim_batch(
-            &self,
-            incident: &Incident,
-            after: Option<&AccountId>,
-            limit: usize,
-            issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
-        ) -> Result<Vec<ClaimedAccount>, StoreError> {
-            self.alive()?;
-            let claimed = self.store.claim_batch(incident, after, limit, issue)?;
-            if self.kill_in_next_claim.load(SeqCst) {
-                self.dead.store(true, SeqCst);
-            }
-            self.alive()?;
-            Ok(claimed)
-        }
-        fn checkpoint(
-            &self,
-            campaign: CampaignId,
-            cursor: &AccountId,
-            sent: u64,
-        ) -> Result<(), StoreError> {
-            if self.kill_in_checkpoint.load(SeqCst) {
-                self.dead.store(true, SeqCst);
-            }
-            self.alive()?;
-            self.store.checkpoint(campaign, cursor, sent)
-        }
-        fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError> {
-            self.alive()?;
-            self.store.finish_campaign(campaign, now)
-        }
+impl CampaignStore for Process<'_> {
+    fn open_campaign(
+        &self,
+        incident: IncidentId,
+        now: Timestamp,
+    ) -> Result<CampaignState, StoreError> {
+        self.alive()?;
+        self.store.open_campaign(incident, now)
     }
+    fn count_affected(
+        &self,
+        incident: &Incident,
+        after: Option<&AccountId>,
+    ) -> Result<u64, StoreError> {
+        self.alive()?;
+        self.store.count_affected(incident, after)
+    }
+    fn claim_batch(
+        &self,
+        incident: &Incident,
+        after: Option<&AccountId>,
+        limit: usize,
+        issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
+    ) -> Result<Vec<ClaimedAccount>, StoreError> {
+        self.alive()?;
+        let claimed = self.store.claim_batch(incident, after, limit, issue)?;
+        if self.kill_in_next_claim.load(SeqCst) {
+            self.dead.store(true, SeqCst);
+        }
+        self.alive()?;
+        Ok(claimed)
+    }
+    fn checkpoint(
+        &self,
+        campaign: CampaignId,
+        cursor: &AccountId,
+        sent: u64,
+    ) -> Result<(), StoreError> {
+        if self.kill_in_checkpoint.load(SeqCst) {
+            self.dead.store(true, SeqCst);
+        }
+        self.alive()?;
+        self.store.checkpoint(campaign, cursor, sent)
+    }
+    fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError> {
+        self.alive()?;
+        self.store.finish_campaign(campaign, now)
+    }
+}
+
+/// What 25 stopped runs and a final one left behind.
+struct CrashOutcome {
+    /// Each crash, with the repeats the run after it sent (the provider dropped them).
+    repeats_after: Vec<(Crash, u64)>,
+}
+
+fn repeats(mail: &Mutex<MailProvider>) -> u64 {
+    mail.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .repeats
+}
+
+/// Seeds 10,000 accounts on two brands, declares an incident, runs the campaign and
+/// stops it at 25 pseudo-random points (each way five times), each run in a "new
+/// process"; then resumes it to the end and checks every account was reached once.
+fn crash_and_resume(options: impl Fn() -> CampaignOptions<'static>) -> CrashOutcome {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("customers.db");
     let hasher = weak_hasher();
@@ -593,18 +612,14 @@ fn campaign_reaches_every_account_once_across_twenty_five_crashes() {
             customers as u64
         );
     }
-    let incident = {
-        let store = SqliteStore::open(&path).expect("open");
-        Incident::declare(
-            &store,
-            IncidentScope::All,
-            Timestamp::from_millis(T0 + 1),
-            "drill",
-        )
-        .expect("declare")
-    };
+    let incident = Incident::declare(
+        &SqliteStore::open(&path).expect("open"),
+        IncidentScope::All,
+        Timestamp::from_millis(T0 + 1),
+        "drill",
+    )
+    .expect("declare");
 
-    // 25 crash points at pseudo-random notice counts (fixed seed), each mode five times.
     let modes = [
         Crash::PanicBeforeDelivery,
         Crash::NotifierError,
@@ -621,7 +636,9 @@ fn campaign_reaches_every_account_once_across_twenty_five_crashes() {
     };
     let mail = Mutex::new(MailProvider::default());
     let links = links();
-    let (mut runs, mut kills_after_delivery, mut panics, mut notifier_errors) = (0, 0, 0, 0);
+    let (mut panics, mut notify_errors, mut store_errors) = (0, 0, 0);
+    let mut repeats_after: Vec<(Crash, u64)> = Vec::new();
+    let mut repeats_before = 0;
     for (i, mode) in modes.iter().cycle().take(25).copied().enumerate() {
         let crash_at = 1 + next() % 600; // notices into this run
         let store = SqliteStore::open(&path).expect("a new process opens the database");
@@ -653,24 +670,31 @@ fn campaign_reaches_every_account_once_across_twenty_five_crashes() {
         };
         let campaign = Campaign::new(&process, &links);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            campaign.run(&incident, &notifier, CampaignOptions::new().batch_size(97))
+            campaign.run(&incident, &notifier, options().batch_size(97))
         }));
-        runs += 1;
-        // Both kill the process between a delivery and its checkpoint.
-        if matches!(mode, Crash::KillAfterDelivery | Crash::KillInCheckpoint) {
-            kills_after_delivery += 1;
+        // This run's repeats resend what the previous crash left unrecorded.
+        let now_repeated = repeats(&mail);
+        if let Some(last) = repeats_after.last_mut() {
+            last.1 = now_repeated - repeats_before;
         }
+        repeats_after.push((mode, 0));
+        repeats_before = now_repeated;
         match outcome {
             Ok(Ok(report)) => {
                 panic!("crash {i} ({mode:?}) at {crash_at} did not stop the run: {report:?}")
             }
-            Ok(Err(e)) => {
-                assert!(matches!(e, Error::Notify(_)), "crash {i}: {e:?}");
-                notifier_errors += 1;
-            }
-            Err(_) => panics += 1, // as planned
+            Ok(Err(Error::Notify(_))) => notify_errors += 1,
+            Ok(Err(Error::Store(_))) => store_errors += 1,
+            Ok(Err(e)) => panic!("crash {i}: unexpected {e:?}"),
+            Err(_) => panics += 1,
         }
     }
+    assert_eq!(
+        (panics, notify_errors, store_errors),
+        (10, 5, 10),
+        "every crash stopped its run as planned"
+    );
+
     // Resume to the end in a clean process.
     let store = SqliteStore::open(&path).expect("open");
     let notifier = |n: &Notice| -> Result<(), NotifyError> {
@@ -678,46 +702,38 @@ fn campaign_reaches_every_account_once_across_twenty_five_crashes() {
         Ok(())
     };
     let report = Campaign::new(&store, &links)
-        .run(&incident, &notifier, CampaignOptions::new().batch_size(97))
+        .run(&incident, &notifier, options().batch_size(97))
         .expect("final run");
     assert!(report.finished, "{report:?}");
-    assert_eq!(report.affected, customers as u64);
-    assert_eq!(report.sent_total, customers as u64, "{report:?}");
-    assert!(runs >= 20);
+    assert_eq!(
+        (report.affected, report.sent_total),
+        (customers as u64, customers as u64),
+        "{report:?}"
+    );
 
+    let last = repeats_after.last_mut().expect("25 crashes");
+    last.1 = repeats(&mail) - repeats_before;
     let mail = mail.into_inner().expect("not poisoned");
     assert_eq!(mail.delivered.len(), customers, "0 accounts missed");
-    // Exactly one repeat per kill between a delivery and its checkpoint (the provider
-    // drops it by its idempotency key), none for any other kind of stop.
-    assert_eq!(
-        mail.repeats, kills_after_delivery,
-        "repeats beyond the one-notice window"
-    );
-    assert_eq!(
-        (panics, notifier_errors),
-        (20, 5),
-        "every crash stopped its run"
-    );
-    // Every delivered link still works: its token is stored, unused and current.
+    // Each account's first delivered notice was written as the right brand...
     for (id, (brand_name, link)) in &mail.delivered {
-        let account = id.rsplit('/').next().expect("notice id has an account");
-        let n: usize = account
-            .trim_start_matches("cust-")
-            .parse()
-            .expect("numbered");
-        let expected_brand = if n.is_multiple_of(3) {
+        let n: usize = id
+            .rsplit("/cust-")
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("numbered account");
+        let expected = if n.is_multiple_of(3) {
             "shoes"
         } else {
             "boots"
         };
-        assert_eq!(brand_name.as_deref(), Some(expected_brand), "{id}");
-        let host = if expected_brand == "shoes" {
-            "https://shoes.example/"
-        } else {
-            "https://boots.example/"
-        };
-        assert!(link.starts_with(host), "{id}: link for the wrong brand");
+        assert_eq!(brand_name.as_deref(), Some(expected), "{id}");
+        assert!(
+            link.starts_with(&format!("https://{expected}.example/")),
+            "{id}: link for the wrong brand"
+        );
     }
+    // ...and its link works, even where a later (dropped) repeat carried another token.
     let auth = Authenticator::new(Arc::new(store), Arc::clone(&hasher));
     for (id, (_, link)) in mail.delivered.iter().step_by(97) {
         let token = ResetToken::from_link(link).expect("token");
@@ -727,8 +743,8 @@ fn campaign_reaches_every_account_once_across_twenty_five_crashes() {
             &PasswordContext::new(),
         );
         assert_eq!(
-            account.expect("delivered link redeems").as_str(),
-            id.rsplit('/').next().expect("account")
+            Some(account.expect("delivered link redeems").as_str()),
+            id.rsplit('/').next()
         );
     }
 
@@ -737,10 +753,48 @@ fn campaign_reaches_every_account_once_across_twenty_five_crashes() {
         .run(
             &incident,
             &|_: &Notice| -> Result<(), NotifyError> { panic!("nothing to send") },
-            CampaignOptions::new(),
+            options(),
         )
         .expect("rerun");
     assert_eq!((again.sent_this_run, again.finished), (0, true));
+    CrashOutcome { repeats_after }
+}
+
+impl CrashOutcome {
+    /// Checks every crash's repeats against what it may cost: nothing for a stop the
+    /// process survives (panic, error, kill before any unrecorded delivery), between 1
+    /// and `window` for a hard kill after deliveries the checkpoint had not recorded.
+    fn assert_repeats_within(&self, window: u64) {
+        for (i, (mode, n)) in self.repeats_after.iter().enumerate() {
+            match mode {
+                Crash::PanicBeforeDelivery | Crash::NotifierError | Crash::KillAfterClaimCommit => {
+                    assert_eq!(*n, 0, "crash {i} ({mode:?})");
+                }
+                Crash::KillAfterDelivery | Crash::KillInCheckpoint => {
+                    assert!(
+                        (1..=window).contains(n),
+                        "crash {i} ({mode:?}): {n} repeats"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn campaign_checkpointing_every_notice_repeats_only_the_notice_a_kill_interrupted() {
+    crash_and_resume(|| CampaignOptions::new().checkpoint_every(1)).assert_repeats_within(1);
+}
+
+#[test]
+fn campaign_with_default_checkpoints_repeats_at_most_one_interval_per_hard_kill() {
+    let out = crash_and_resume(CampaignOptions::new);
+    out.assert_repeats_within(shopsafe::rotation::DEFAULT_CHECKPOINT_EVERY);
+    let total: u64 = out.repeats_after.iter().map(|(_, n)| n).sum();
+    assert!(
+        total > 10,
+        "the default interval is wider than one notice: {total}"
+    );
 }
 
 fn deliver(mail: &Mutex<MailProvider>, n: &Notice) {

@@ -285,7 +285,8 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         account: &AccountId,
         brand: Option<&BrandId>,
     ) -> Result<Option<ResetLink>, Error> {
-        let (token, digest) = ResetToken::generate()?;
+        // Made before the lookup, so known and unknown accounts cost the same up to here.
+        let (token, digest) = ResetToken::generate(account)?;
         let Some(record) = self.store.load_credential(account)? else {
             return Ok(None);
         };
@@ -322,7 +323,10 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         let now = self.clock.now();
         let digest = token.digest();
         // Cheap checks first: a garbage token costs one indexed lookup, no hashing.
-        let found = self.store.find_token(&digest)?.ok_or(Error::TokenUnknown)?;
+        let found = self
+            .store
+            .find_token(token.account(), &digest)?
+            .ok_or(Error::TokenUnknown)?;
         if found.used_at.is_some() {
             return Err(Error::TokenAlreadyUsed);
         }
@@ -341,7 +345,7 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
             // between the two reads: then the truthful answer is "already used".
             let used = self
                 .store
-                .find_token(&digest)?
+                .find_token(token.account(), &digest)?
                 .is_some_and(|t| t.used_at.is_some());
             return Err(if used {
                 Error::TokenAlreadyUsed
@@ -365,6 +369,7 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         let new_hash = self.hasher.hash(new_password)?;
         let new_stamp = SecurityStamp::generate()?;
         let outcome = self.store.redeem_token(&Redemption::new(
+            token.account(),
             digest,
             now,
             &new_hash,

@@ -26,12 +26,12 @@ pub use authenticator::{
     SELF_SERVICE_TOKEN_TTL,
 };
 pub use campaign::{
-    Campaign, CampaignOptions, CampaignReport, Notice, NoticeId, Notifier, NotifyError, Progress,
-    REUSE_ADVICE,
+    Campaign, CampaignOptions, CampaignReport, DEFAULT_CHECKPOINT_EVERY, Notice, NoticeId,
+    Notifier, NotifyError, Progress, REUSE_ADVICE,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ratelimit::{InMemoryRateLimiter, RateLimiter};
-pub use token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, TOKEN_CHARS};
+pub use token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, SECRET_CHARS};
 
 use crate::password::Rejection;
 

@@ -204,21 +204,33 @@ fn a_new_token_replaces_the_previous_one(s: &impl FullStore) {
         .expect("insert");
     let first = token(1, "a1", 0, 20);
     s.issue_token(&first).expect("issue");
-    assert_eq!(s.find_token(&[1; 32]).expect("find"), Some(first));
+    assert_eq!(
+        s.find_token(&acct("a1"), &[1; 32]).expect("find"),
+        Some(first)
+    );
     let second = token(2, "a1", 0, 30);
     s.issue_token(&second).expect("issue");
-    assert_eq!(s.find_token(&[1; 32]).expect("find"), None, "replaced");
-    assert_eq!(s.find_token(&[2; 32]).expect("find"), Some(second));
+    assert_eq!(
+        s.find_token(&acct("a1"), &[1; 32]).expect("find"),
+        None,
+        "replaced"
+    );
+    assert_eq!(
+        s.find_token(&acct("a1"), &[2; 32]).expect("find"),
+        Some(second)
+    );
 }
 
 fn redeem(
     s: &impl FullStore,
+    account: &str,
     digest: u8,
     now: i64,
     new_hash: &PasswordHash,
     keep: usize,
 ) -> RedeemOutcome {
     s.redeem_token(&Redemption::new(
+        &acct(account),
         [digest; 32],
         t(now),
         new_hash,
@@ -234,11 +246,11 @@ fn redemption_outcomes_are_precise(s: &impl FullStore) {
         .expect("insert");
     s.insert_credential(&acct("a2"), &[], h0, &stamp(), t(10))
         .expect("insert");
-    assert_eq!(redeem(s, 9, 20, h1, 5), RedeemOutcome::Unknown);
+    assert_eq!(redeem(s, "a1", 9, 20, h1, 5), RedeemOutcome::Unknown);
 
     s.issue_token(&token(1, "a1", 0, 20)).expect("issue");
     assert_eq!(
-        redeem(s, 1, 20 + 3_600_000, h1, 5),
+        redeem(s, "a1", 1, 20 + 3_600_000, h1, 5),
         RedeemOutcome::Expired,
         "expiry is inclusive"
     );
@@ -253,21 +265,26 @@ fn redemption_outcomes_are_precise(s: &impl FullStore) {
 
     s.issue_token(&token(2, "a2", 7, 20)).expect("issue");
     assert_eq!(
-        redeem(s, 2, 30, h1, 5),
+        redeem(s, "a2", 2, 30, h1, 5),
         RedeemOutcome::Superseded,
         "issued for another generation"
     );
 
     s.issue_token(&token(3, "a1", 0, 20)).expect("issue");
     assert_eq!(
-        redeem(s, 3, 30, h1, 5),
+        redeem(s, "a2", 3, 30, h1, 5),
+        RedeemOutcome::Unknown,
+        "a token belongs to its account"
+    );
+    assert_eq!(
+        redeem(s, "a1", 3, 30, h1, 5),
         RedeemOutcome::Redeemed {
             account: acct("a1")
         }
     );
-    assert_eq!(redeem(s, 3, 31, h0, 5), RedeemOutcome::AlreadyUsed);
+    assert_eq!(redeem(s, "a1", 3, 31, h0, 5), RedeemOutcome::AlreadyUsed);
     let used = s
-        .find_token(&[3; 32])
+        .find_token(&acct("a1"), &[3; 32])
         .expect("find")
         .expect("kept for audit");
     assert_eq!(used.used_at, Some(t(30)));
@@ -292,6 +309,7 @@ fn redemption_bumps_generation_stamp_and_keeps_history(s: &impl FullStore) {
         let new_stamp = stamp();
         let outcome = s
             .redeem_token(&Redemption::new(
+                &acct("a1"),
                 [digest; 32],
                 t(100 + i as i64),
                 new_hash,
@@ -341,7 +359,7 @@ fn redemption_bumps_generation_stamp_and_keeps_history(s: &impl FullStore) {
     // A history of 0 keeps nothing.
     s.issue_token(&token(99, "a1", 5, 20)).expect("issue");
     assert!(matches!(
-        redeem(s, 99, 200, h0, 0),
+        redeem(s, "a1", 99, 200, h0, 0),
         RedeemOutcome::Redeemed { .. }
     ));
     assert!(
@@ -366,8 +384,15 @@ fn concurrent_redemption_has_one_winner<S: FullStore>(s: Arc<S>) {
                 let (s, barrier, h) = (Arc::clone(&s), Arc::clone(&barrier), h.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    s.redeem_token(&Redemption::new([digest; 32], t(30), &h, &stamp(), 2))
-                        .expect("redeem")
+                    s.redeem_token(&Redemption::new(
+                        &acct("a1"),
+                        [digest; 32],
+                        t(30),
+                        &h,
+                        &stamp(),
+                        2,
+                    ))
+                    .expect("redeem")
                 })
             })
             .collect();
@@ -459,7 +484,9 @@ fn campaign_claims_in_account_order_and_resumes_from_the_checkpoint(s: &impl Ful
     );
     assert_eq!(batch[1].brand, Some(brand("shoes")));
     assert_eq!(
-        s.find_token(&[1; 32]).expect("find").map(|r| r.account),
+        s.find_token(&acct("c0000"), &[1; 32])
+            .expect("find")
+            .map(|r| r.account),
         Some(acct("c0000")),
         "token stored"
     );
@@ -495,7 +522,9 @@ fn campaign_claims_in_account_order_and_resumes_from_the_checkpoint(s: &impl Ful
             .is_err()
     );
     assert_eq!(
-        s.find_token(&[21; 32]).expect("find").map(|r| r.account),
+        s.find_token(&acct("c0020"), &[21; 32])
+            .expect("find")
+            .map(|r| r.account),
         Some(acct("c0020")),
         "earlier token kept"
     );
@@ -508,18 +537,20 @@ fn campaign_claims_in_account_order_and_resumes_from_the_checkpoint(s: &impl Ful
     assert_eq!(again[0].account, acct("c0000"));
     let newest = u8::try_from(issued.len()).expect("small");
     assert!(
-        s.find_token(&[1; 32]).expect("find").is_some(),
+        s.find_token(&acct("c0000"), &[1; 32])
+            .expect("find")
+            .is_some(),
         "the delivered token still works"
     );
     let [_, h1, _] = hashes();
     assert_eq!(
-        redeem(s, 1, 150, h1, 2),
+        redeem(s, "c0000", 1, 150, h1, 2),
         RedeemOutcome::Redeemed {
             account: acct("c0000")
         }
     );
     assert_eq!(
-        redeem(s, newest, 151, h1, 2),
+        redeem(s, "c0000", newest, 151, h1, 2),
         RedeemOutcome::Superseded,
         "one redemption ends the others"
     );

@@ -169,11 +169,15 @@ pub trait ResetTokenStore: Send + Sync {
     /// A backend failure.
     fn issue_token(&self, record: &TokenRecord) -> Result<(), StoreError>;
 
-    /// Looks a token up by digest.
+    /// Looks a token up by its account and digest.
     ///
     /// # Errors
     /// A backend failure or a corrupt row.
-    fn find_token(&self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError>;
+    fn find_token(
+        &self,
+        account: &AccountId,
+        digest: &[u8; 32],
+    ) -> Result<Option<TokenRecord>, StoreError>;
 
     /// Atomically: marks the token used (only if unused, unexpired and issued for the
     /// current generation), moves the old hash into the history (keeping

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
@@ -58,15 +58,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (incident, account)
     ) WITHOUT ROWID;
     CREATE TABLE reset_tokens (
-        digest BLOB PRIMARY KEY,
         account TEXT NOT NULL,
+        digest BLOB NOT NULL,
         generation INTEGER NOT NULL,
         purpose TEXT NOT NULL CHECK (purpose IN ('incident', 'self-service')),
         issued_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
-        used_at INTEGER
+        used_at INTEGER,
+        PRIMARY KEY (account, digest)
     ) WITHOUT ROWID;
-    CREATE INDEX reset_tokens_by_account ON reset_tokens (account);
     CREATE TABLE campaigns (
         id INTEGER PRIMARY KEY,
         incident INTEGER NOT NULL UNIQUE,
@@ -155,9 +155,7 @@ impl SqliteStore {
         items: impl IntoIterator<Item = (&'a AccountId, &'a [BrandId], &'a PasswordHash, Timestamp)>,
     ) -> Result<u64, StoreError> {
         self.with(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(be("begin"))?;
+            let tx = begin(c, "begin")?;
             let mut n = 0;
             for (account, brands, hash, set_at) in items {
                 insert_credential_in(
@@ -215,9 +213,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(be("begin migration"))?;
+    let tx = begin(conn, "begin migration")?;
     let version: i64 = tx
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(be("read schema version"))?;
@@ -242,6 +238,16 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         .map_err(be("set schema version"))?;
     }
     tx.commit().map_err(be("commit migration"))
+}
+
+/// An immediate transaction: it takes the write lock at once, so two writers queue on the
+/// busy timeout instead of failing later with a lock upgrade error.
+fn begin<'c>(
+    conn: &'c mut Connection,
+    operation: &'static str,
+) -> Result<Transaction<'c>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(be(operation))
 }
 
 fn be(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -365,9 +371,7 @@ impl CredentialStore for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         self.with(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(be("begin"))?;
+            let tx = begin(c, "begin")?;
             insert_credential_in(&tx, account, brands, hash, stamp, now)?;
             tx.commit().map_err(be("commit credential"))
         })
@@ -506,7 +510,7 @@ impl IncidentStore for SqliteStore {
                 return Ok(added);
             }
             added += self.with(|c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(be("begin"))?;
+                let tx = begin(c, "begin")?;
                 let mut n = 0u64;
                 {
                     let mut stmt = tx
@@ -567,9 +571,7 @@ impl IncidentStore for SqliteStore {
 impl ResetTokenStore for SqliteStore {
     fn issue_token(&self, record: &TokenRecord) -> Result<(), StoreError> {
         self.with(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(be("begin"))?;
+            let tx = begin(c, "begin")?;
             tx.prepare_cached("DELETE FROM reset_tokens WHERE account = ?1 AND used_at IS NULL")
                 .and_then(|mut s| s.execute([record.account.as_str()]))
                 .map_err(be("replace earlier tokens"))?;
@@ -578,12 +580,16 @@ impl ResetTokenStore for SqliteStore {
         })
     }
 
-    fn find_token(&self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+    fn find_token(
+        &self,
+        account: &AccountId,
+        digest: &[u8; 32],
+    ) -> Result<Option<TokenRecord>, StoreError> {
         self.with(|c| {
             c.prepare_cached(
-                "SELECT account, digest, generation, purpose, issued_at, expires_at, used_at FROM reset_tokens WHERE digest = ?1",
+                "SELECT account, digest, generation, purpose, issued_at, expires_at, used_at FROM reset_tokens WHERE account = ?1 AND digest = ?2",
             )
-            .and_then(|mut s| s.query_row([&digest[..]], token_from_row).optional())
+            .and_then(|mut s| s.query_row(params![account.as_str(), &digest[..]], token_from_row).optional())
             .map_err(be("find token"))?
             .map(token_record)
             .transpose()
@@ -592,14 +598,14 @@ impl ResetTokenStore for SqliteStore {
 
     fn redeem_token(&self, r: &Redemption<'_>) -> Result<RedeemOutcome, StoreError> {
         self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(be("begin redemption"))?;
+            let tx = begin(c, "begin redemption")?;
             let row = tx
                 .prepare_cached(
                     "SELECT t.account, t.generation, t.expires_at, t.used_at, c.generation, c.phc
-                     FROM reset_tokens t JOIN credentials c ON c.account = t.account WHERE t.digest = ?1",
+                     FROM reset_tokens t JOIN credentials c ON c.account = t.account WHERE t.account = ?1 AND t.digest = ?2",
                 )
                 .and_then(|mut s| {
-                    s.query_row([&r.digest[..]], |row| {
+                    s.query_row(params![r.account.as_str(), &r.digest[..]], |row| {
                         Ok((
                             row.get::<_, String>(0)?,
                             row.get::<_, i64>(1)?,
@@ -624,7 +630,10 @@ impl ResetTokenStore for SqliteStore {
             if token_gen != cred_gen {
                 return Ok(RedeemOutcome::Superseded);
             }
-            tx.execute("UPDATE reset_tokens SET used_at = ?2 WHERE digest = ?1", params![&r.digest[..], r.now.as_millis()])
+            tx.execute(
+                "UPDATE reset_tokens SET used_at = ?3 WHERE account = ?1 AND digest = ?2",
+                params![r.account.as_str(), &r.digest[..], r.now.as_millis()],
+            )
                 .map_err(be("mark token used"))?;
             let keep = to_i64(r.history_keep as u64);
             if keep > 0 {
@@ -785,9 +794,7 @@ impl CampaignStore for SqliteStore {
         issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
     ) -> Result<Vec<ClaimedAccount>, StoreError> {
         self.with(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(be("begin claim"))?;
+            let tx = begin(c, "begin claim")?;
             let rows: Vec<(String, i64, Option<String>)> = {
                 let sql = affected_sql(&incident.scope, false);
                 let mut stmt = tx.prepare_cached(sql).map_err(be("select batch"))?;

@@ -303,7 +303,8 @@ pub enum TokenPurpose {
     SelfService,
 }
 
-/// What is stored of a reset token: its SHA-256 digest, never the token.
+/// What is stored of a reset token: its account and the SHA-256 digest of its secret,
+/// never the secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TokenRecord {
@@ -350,7 +351,9 @@ impl TokenRecord {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Redemption<'a> {
-    /// The token's digest.
+    /// Whose token.
+    pub account: &'a AccountId,
+    /// The digest of the token's secret.
     pub digest: [u8; 32],
     /// The time of redemption (expiry is checked against it).
     pub now: Timestamp,
@@ -366,6 +369,7 @@ impl<'a> Redemption<'a> {
     /// Describes a redemption.
     #[must_use]
     pub fn new(
+        account: &'a AccountId,
         digest: [u8; 32],
         now: Timestamp,
         new_hash: &'a PasswordHash,
@@ -373,6 +377,7 @@ impl<'a> Redemption<'a> {
         history_keep: usize,
     ) -> Self {
         Self {
+            account,
             digest,
             now,
             new_hash,
