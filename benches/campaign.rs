@@ -245,6 +245,13 @@ fn login(c: &mut Criterion) {
     g.sample_size(20)
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(8));
+    g.bench_function("bare_verify", |b| {
+        b.iter(|| {
+            auth.hasher()
+                .verify(black_box(&password), &hash)
+                .expect("verify")
+        })
+    });
     g.bench_function("accepted", |b| {
         b.iter(|| auth.login(black_box(&ok), &password).expect("login"))
     });

@@ -13,6 +13,7 @@
 )]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod card;
 pub mod password;
 pub mod rotation;
 pub mod secret;
@@ -34,6 +35,9 @@ pub enum Error {
     /// From [`password`].
     #[error(transparent)]
     Password(#[from] password::Error),
+    /// From [`card`].
+    #[error(transparent)]
+    Card(#[from] card::Error),
     /// From [`rotation`].
     #[error(transparent)]
     Rotation(#[from] rotation::Error),

@@ -11,6 +11,9 @@
 //! | [`IncidentStore`] | declared incidents and their explicit account lists |
 //! | [`ResetTokenStore`] | reset token digests; atomic redemption |
 //! | [`CampaignStore`] | notification campaigns: batches claimed, progress |
+//! | [`CardOnFileStore`] | the customer side's [`CardOnFile`](crate::card::CardOnFile) rows |
+//! | [`VaultStore`] | sealed card numbers (a separate database) |
+//! | [`AuditSink`] | the vault's detokenize audit trail |
 
 mod types;
 
@@ -25,6 +28,9 @@ pub use types::{
     CredentialRecord, Incident, IncidentId, IncidentScope, RedeemOutcome, Redemption,
     SecurityStamp, Timestamp, TokenPurpose, TokenRecord,
 };
+pub use vault_types::{AuditRecord, SealedCard};
+
+mod vault_types;
 
 use crate::password::PasswordHash;
 
@@ -66,6 +72,17 @@ pub enum StoreError {
         found: i64,
         /// The newest this release knows.
         supported: i64,
+    },
+    /// The file belongs to another store: the vault refuses the customer database and
+    /// the customer store refuses the vault, so the two can never share a file.
+    #[error("{path} is not a {expected} database (it holds {found})")]
+    WrongDatabase {
+        /// The file.
+        path: String,
+        /// What the caller opened it as.
+        expected: &'static str,
+        /// What it is.
+        found: &'static str,
     },
     /// The OS random generator failed.
     #[error(transparent)]
@@ -247,4 +264,84 @@ pub trait CampaignStore: Send + Sync {
     /// # Errors
     /// A backend failure.
     fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError>;
+}
+
+/// The customer side's cards on file: token, brand, last four, expiry, fingerprint. Never
+/// a card number: there is no column for one.
+pub trait CardOnFileStore: Send + Sync {
+    /// Stores a card on an account (again: replaces the earlier row of that token).
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn save_card(
+        &self,
+        account: &AccountId,
+        card: &crate::card::CardOnFile,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The account's cards, oldest first.
+    ///
+    /// # Errors
+    /// A backend failure or a corrupt row.
+    fn cards(&self, account: &AccountId) -> Result<Vec<crate::card::CardOnFile>, StoreError>;
+}
+
+/// Sealed card numbers, in a store of their own.
+pub trait VaultStore: Send + Sync {
+    /// Stores sealed cards, all or none (one transaction).
+    ///
+    /// # Errors
+    /// A backend failure (a token that exists already is one).
+    fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError>;
+
+    /// The token whose fingerprint under `key_id` is `mac`, if any.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn find_by_fingerprint(
+        &self,
+        key_id: &str,
+        mac: &[u8; 32],
+    ) -> Result<Option<String>, StoreError>;
+
+    /// One sealed card by token.
+    ///
+    /// # Errors
+    /// A backend failure or a corrupt row.
+    fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError>;
+
+    /// Up to `limit` cards sealed under a key other than `key_id`, in token order after
+    /// `after`: the streaming input of a rewrap.
+    ///
+    /// # Errors
+    /// A backend failure or a corrupt row.
+    fn sealed_not_under(
+        &self,
+        key_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedCard>, StoreError>;
+
+    /// Replaces the sealed value and fingerprint of existing tokens, all or none.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn replace_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError>;
+
+    /// How many cards are sealed under `key_id`.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn count_under(&self, key_id: &str) -> Result<u64, StoreError>;
+}
+
+/// Where the vault writes who revealed which card, and why. A detokenize whose record
+/// cannot be written returns no card number.
+pub trait AuditSink: Send + Sync {
+    /// Appends a record.
+    ///
+    /// # Errors
+    /// Whatever kept it from being written.
+    fn record(&self, entry: &AuditRecord) -> Result<(), StoreError>;
 }

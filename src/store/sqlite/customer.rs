@@ -1,24 +1,19 @@
-//! SQLite stores (bundled SQLite): one database file holds credentials, incidents, reset
-//! tokens and campaigns, so that every multi-row change is one transaction.
-//!
-//! Opened in WAL mode with `synchronous = NORMAL` (a power loss can lose the last
-//! commits but never corrupts), a 5 s busy timeout, and versioned migrations tracked in
-//! `PRAGMA user_version`. Several processes may open the same file; each `SqliteStore`
-//! keeps a small pool of connections, so threads do not serialize on one.
+//! The customer-side SQLite store: credentials, incidents, reset tokens, campaigns and
+//! cards on file, in one file so that every multi-row change is one transaction.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{
-    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
-    CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
-    RedeemOutcome, Redemption, ResetTokenStore, SecurityStamp, StoreError, Timestamp, TokenPurpose,
-    TokenRecord,
-};
+use super::{Pool, Schema, be, begin, to_i64, to_u64};
+use crate::card::{Brand, CardOnFile, CardToken, Expiry, Fingerprint, Last4, VaultKeyId};
 use crate::password::PasswordHash;
+use crate::store::{
+    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
+    CredentialFlags, CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope,
+    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, SecurityStamp, StoreError,
+    Timestamp, TokenPurpose, TokenRecord,
+};
 
 /// Schema migrations, applied in order; the database's `user_version` is how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -75,9 +70,22 @@ const MIGRATIONS: &[&str] = &[
         started_at INTEGER NOT NULL,
         finished_at INTEGER
     );",
+    // 2: cards on file (token, brand, last four, expiry, fingerprint: never a number).
+    "CREATE TABLE cards_on_file (
+        account TEXT NOT NULL,
+        token TEXT NOT NULL,
+        brand TEXT NOT NULL,
+        last4 TEXT NOT NULL CHECK (length(last4) = 4),
+        exp_month INTEGER NOT NULL,
+        exp_year INTEGER NOT NULL,
+        fingerprint_key TEXT NOT NULL,
+        fingerprint BLOB NOT NULL,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (account, token)
+    ) WITHOUT ROWID;
+    CREATE INDEX cards_on_file_by_fingerprint ON cards_on_file (fingerprint);",
 ];
 
-const MAX_IDLE_CONNECTIONS: usize = 8;
 const LIST_BATCH: usize = 10_000;
 
 /// All four stores over one SQLite file.
@@ -95,9 +103,15 @@ const LIST_BATCH: usize = 10_000;
 /// ```
 #[derive(Debug)]
 pub struct SqliteStore {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    pool: Pool,
 }
+
+const SCHEMA: Schema = Schema {
+    kind: "customer",
+    application_id: super::CUSTOMER_APPLICATION_ID,
+    migrations: MIGRATIONS,
+    dedicated: false,
+};
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`.
@@ -106,19 +120,15 @@ impl SqliteStore {
     /// A backend failure, or [`StoreError::SchemaTooNew`] for a database written by a
     /// newer release.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        let mut conn = connect(&path)?;
-        migrate(&mut conn)?;
         Ok(Self {
-            path,
-            idle: Mutex::new(vec![conn]),
+            pool: Pool::open(path.as_ref(), &SCHEMA)?,
         })
     }
 
     /// The database file.
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.path
+        self.pool.path()
     }
 
     /// The schema version (number of migrations applied).
@@ -126,10 +136,7 @@ impl SqliteStore {
     /// # Errors
     /// A backend failure.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.with(|c| {
-            c.pragma_query_value(None, "user_version", |r| r.get(0))
-                .map_err(be("read schema version"))
-        })
+        self.pool.schema_version()
     }
 
     /// Number of credential records.
@@ -177,92 +184,8 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => connect(&self.path)?,
-        };
-        let result = f(&mut conn);
-        // A connection left inside a transaction (a panic mid-way) is dropped, not reused.
-        if conn.is_autocommit() {
-            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < MAX_IDLE_CONNECTIONS {
-                idle.push(conn);
-            }
-        }
-        result
+        self.pool.with(f)
     }
-}
-
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(be("open database"))?;
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(be("set busy timeout"))?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(be("enable WAL"))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(be("set synchronous"))?;
-    conn.pragma_update(None, "cache_size", -16_384)
-        .map_err(be("set cache size"))?;
-    conn.set_prepared_statement_cache_capacity(32);
-    Ok(conn)
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = begin(conn, "begin migration")?;
-    let version: i64 = tx
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(be("read schema version"))?;
-    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    if version > supported {
-        return Err(StoreError::SchemaTooNew {
-            found: version,
-            supported,
-        });
-    }
-    for (i, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(version).unwrap_or(0))
-    {
-        tx.execute_batch(sql).map_err(be("apply migration"))?;
-        tx.pragma_update(
-            None,
-            "user_version",
-            i64::try_from(i + 1).unwrap_or(i64::MAX),
-        )
-        .map_err(be("set schema version"))?;
-    }
-    tx.commit().map_err(be("commit migration"))
-}
-
-/// An immediate transaction: it takes the write lock at once, so two writers queue on the
-/// busy timeout instead of failing later with a lock upgrade error.
-fn begin<'c>(
-    conn: &'c mut Connection,
-    operation: &'static str,
-) -> Result<Transaction<'c>, StoreError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(be(operation))
-}
-
-fn be(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |e| StoreError::Backend {
-        operation,
-        source: Box::new(e),
-    }
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 fn insert_credential_in(
@@ -862,8 +785,121 @@ impl CampaignStore for SqliteStore {
     }
 }
 
+fn brand_str(b: Brand) -> &'static str {
+    match b {
+        Brand::Visa => "visa",
+        Brand::Mastercard => "mastercard",
+        Brand::Amex => "amex",
+        Brand::Discover => "discover",
+        Brand::Jcb => "jcb",
+        Brand::DinersClub => "diners",
+        Brand::UnionPay => "unionpay",
+        Brand::Maestro => "maestro",
+    }
+}
+
+fn brand_from(s: &str) -> Option<Brand> {
+    [
+        Brand::Visa,
+        Brand::Mastercard,
+        Brand::Amex,
+        Brand::Discover,
+        Brand::Jcb,
+        Brand::DinersClub,
+        Brand::UnionPay,
+        Brand::Maestro,
+    ]
+    .into_iter()
+    .find(|b| brand_str(*b) == s)
+}
+
+type CardRow = (String, String, String, i64, i64, String, Vec<u8>);
+
+fn card_from_row(row: CardRow) -> Result<CardOnFile, StoreError> {
+    let (token, brand, last4, month, year, fp_key, fp) = row;
+    let corrupt = |what| move |_| StoreError::Corrupt { what };
+    let expiry = u8::try_from(month)
+        .ok()
+        .zip(u16::try_from(year).ok())
+        .and_then(|(m, y)| Expiry::new(m, y).ok())
+        .ok_or(StoreError::Corrupt {
+            what: "card expiry",
+        })?;
+    Ok(CardOnFile::new(
+        CardToken::parse(&token).map_err(corrupt("card token"))?,
+        brand_from(&brand).ok_or(StoreError::Corrupt { what: "card brand" })?,
+        Last4::try_from(last4).map_err(corrupt("card last four"))?,
+        expiry,
+        Fingerprint {
+            key_id: VaultKeyId::new(&fp_key).map_err(corrupt("fingerprint key id"))?,
+            mac: fp.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+                what: "fingerprint",
+            })?,
+        },
+    ))
+}
+
+impl CardOnFileStore for SqliteStore {
+    fn save_card(
+        &self,
+        account: &AccountId,
+        card: &CardOnFile,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO cards_on_file
+                 (account, token, brand, last4, exp_month, exp_year, fingerprint_key, fingerprint, added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    account.as_str(),
+                    card.token.as_str(),
+                    brand_str(card.brand),
+                    card.last4.as_str(),
+                    i64::from(card.expiry.month()),
+                    i64::from(card.expiry.year()),
+                    card.fingerprint.key_id.as_str(),
+                    &card.fingerprint.mac[..],
+                    now.as_millis()
+                ])
+            })
+            .map(drop)
+            .map_err(be("save card on file"))
+        })
+    }
+
+    fn cards(&self, account: &AccountId) -> Result<Vec<CardOnFile>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT token, brand, last4, exp_month, exp_year, fingerprint_key, fingerprint
+                     FROM cards_on_file WHERE account = ?1 ORDER BY added_at, token",
+                )
+                .map_err(be("load cards on file"))?;
+            let rows = stmt
+                .query_map([account.as_str()], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })
+                .and_then(Iterator::collect::<Result<Vec<CardRow>, _>>)
+                .map_err(be("load cards on file"))?;
+            rows.into_iter().map(card_from_row).collect()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;

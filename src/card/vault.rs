@@ -1,0 +1,591 @@
+//! The vault: tokenize, detokenize with a grant and an audit record, rotate, rewrap, shred.
+
+use core::fmt;
+use std::sync::{PoisonError, RwLock};
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::Error;
+use super::keys::{KeyPair, KeySource, Keyring, VaultKey, VaultKeyId};
+use super::pan::{Brand, Expiry, Last4, Pan};
+use crate::secret::fill_random;
+use crate::store::{AuditRecord, AuditSink, SealedCard, Timestamp, VaultStore};
+
+const TOKEN_PREFIX: &str = "card_";
+const AAD_LABEL: &[u8] = b"shopsafe/vault/v1";
+
+/// A card token: `card_` and 128 random bits in base64url. Not derived from the number,
+/// so it says nothing about it; safe to keep in the customer database and in logs.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "String", into = "String"))]
+pub struct CardToken(String);
+
+impl CardToken {
+    fn generate() -> Result<Self, Error> {
+        let mut b = [0u8; 16];
+        fill_random(&mut b)?;
+        Ok(Self(format!(
+            "{TOKEN_PREFIX}{}",
+            Base64UrlUnpadded::encode_string(&b)
+        )))
+    }
+
+    /// Parses a token as stored.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] unless `card_` and 22 characters of canonical base64url.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let body = s.strip_prefix(TOKEN_PREFIX).ok_or(Error::InvalidToken)?;
+        let mut buf = [0u8; 16];
+        match Base64UrlUnpadded::decode(body, &mut buf) {
+            Ok(b) if b.len() == 16 && body.len() == 22 => Ok(Self(s.to_owned())),
+            _ => Err(Error::InvalidToken),
+        }
+    }
+
+    /// The token's text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CardToken {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self, Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<CardToken> for String {
+    fn from(t: CardToken) -> Self {
+        t.0
+    }
+}
+
+impl fmt::Debug for CardToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CardToken({})", self.0)
+    }
+}
+
+impl fmt::Display for CardToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A keyed fingerprint of a whole card number (PCI DSS 3.5.1.1): HMAC-SHA-256 under a
+/// vault key's fingerprint key, with that key's id. Recognises a card without storing it;
+/// useless without the vault's key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Fingerprint {
+    /// The vault key it was made under.
+    pub key_id: VaultKeyId,
+    /// The MAC.
+    #[cfg_attr(feature = "serde", serde(with = "hex32"))]
+    pub mac: [u8; 32],
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex = base16ct::lower::encode_string(&self.mac[..8]);
+        write!(f, "Fingerprint({}:{hex}…)", self.key_id)
+    }
+}
+
+#[cfg(feature = "serde")]
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(super) fn serialize<S: Serializer>(mac: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base16ct::lower::encode_string(mac))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        let n = base16ct::lower::decode(text.as_bytes(), &mut out)
+            .map_err(D::Error::custom)?
+            .len();
+        if n == 32 {
+            Ok(out)
+        } else {
+            Err(D::Error::custom("a fingerprint is 32 bytes"))
+        }
+    }
+}
+
+/// What the customer database keeps of a card: no number, nothing to reverse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct CardOnFile {
+    /// The vault's token for the card.
+    pub token: CardToken,
+    /// The brand.
+    pub brand: Brand,
+    /// The last four digits, for "Visa ending 1111".
+    pub last4: Last4,
+    /// Expiry month and year.
+    pub expiry: Expiry,
+    /// Keyed fingerprint, to recognise the same card on another account or checkout.
+    pub fingerprint: Fingerprint,
+}
+
+impl CardOnFile {
+    /// Reassembles a card on file read back from a store.
+    #[must_use]
+    pub fn new(
+        token: CardToken,
+        brand: Brand,
+        last4: Last4,
+        expiry: Expiry,
+        fingerprint: Fingerprint,
+    ) -> Self {
+        Self {
+            token,
+            brand,
+            last4,
+            expiry,
+            fingerprint,
+        }
+    }
+}
+
+/// Why a card number is revealed: goes into the audit record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Purpose {
+    /// To charge the card.
+    Charge,
+    /// To refund to the card.
+    Refund,
+    /// To move the card to another processor or vault.
+    Migrate,
+}
+
+impl Purpose {
+    /// The purpose's name in the audit trail.
+    #[must_use]
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Charge => "charge",
+            Self::Refund => "refund",
+            Self::Migrate => "migrate",
+        }
+    }
+}
+
+/// The capability to reveal card numbers: made only by [`Vault::grant`], for one purpose
+/// and one caller, and valid only with the vault that made it.
+pub struct DetokenizeGrant {
+    vault: [u8; 16],
+    purpose: Purpose,
+    caller: String,
+}
+
+impl DetokenizeGrant {
+    /// Its purpose.
+    #[must_use]
+    pub fn purpose(&self) -> &Purpose {
+        &self.purpose
+    }
+
+    /// Who it was granted to.
+    #[must_use]
+    pub fn caller(&self) -> &str {
+        &self.caller
+    }
+}
+
+impl fmt::Debug for DetokenizeGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DetokenizeGrant")
+            .field("purpose", &self.purpose)
+            .field("caller", &self.caller)
+            .finish()
+    }
+}
+
+/// What a rewrap did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RewrapReport {
+    /// Cards re-sealed (and re-fingerprinted) under the current key.
+    pub rewrapped: u64,
+    /// Cards that could not be opened (sealed under a key no longer in the keyring).
+    pub unreadable: u64,
+}
+
+/// The card vault: seals card numbers under the current key in its own store, hands out
+/// [`CardOnFile`] values for the customer database, and reveals a number only with a
+/// [`DetokenizeGrant`] and after writing an audit record.
+///
+/// # Security
+/// The vault belongs in the payment service, with its own database file (or database and
+/// role) and its own keys. The customer side holds `CardOnFile` values only; nothing in
+/// them turns back into a number without this vault *and* a grant. The vault does not
+/// store CVVs (PCI DSS 3.3.1: never after authorization) and has no field for one.
+pub struct Vault<S> {
+    store: S,
+    audit: Box<dyn AuditSink>,
+    source: Box<dyn KeySource>,
+    keys: RwLock<Keyring>,
+    id: [u8; 16],
+}
+
+impl<S> fmt::Debug for Vault<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vault").finish_non_exhaustive()
+    }
+}
+
+impl<S: VaultStore> Vault<S> {
+    /// A vault over `store`, with keys from `source` and the audit trail in `audit`.
+    ///
+    /// # Errors
+    /// [`Error::NoKeys`] and the source's own errors.
+    pub fn new(
+        store: S,
+        source: Box<dyn KeySource>,
+        audit: Box<dyn AuditSink>,
+    ) -> Result<Self, Error> {
+        let keys = RwLock::new(Keyring::new(source.keys()?)?);
+        let mut id = [0u8; 16];
+        fill_random(&mut id)?;
+        Ok(Self {
+            store,
+            audit,
+            source,
+            keys,
+            id,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The current key's id.
+    #[must_use]
+    pub fn current_key(&self) -> VaultKeyId {
+        self.ring().current().id.clone()
+    }
+
+    fn ring(&self) -> std::sync::RwLockReadGuard<'_, Keyring> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tokenizes a card: the same card (by fingerprint, under any key still held) gets its
+    /// existing token back; a new one is sealed under the current key.
+    ///
+    /// # Errors
+    /// [`Error::Store`], [`Error::Rng`].
+    ///
+    /// # Examples
+    /// See `examples/card_vault.rs` and `tests/card_vault.rs`.
+    pub fn tokenize(&self, pan: &Pan, expiry: Expiry) -> Result<CardOnFile, Error> {
+        let ring = self.ring();
+        for key in ring.newest_first() {
+            let mac = fingerprint_mac(key, pan);
+            if let Some(token) = self.store.find_by_fingerprint(key.id.as_str(), &mac)? {
+                let fingerprint = Fingerprint {
+                    key_id: key.id.clone(),
+                    mac,
+                };
+                return Ok(card_on_file(
+                    CardToken::parse(&token)?,
+                    pan,
+                    expiry,
+                    fingerprint,
+                ));
+            }
+        }
+        let (sealed, card) = self.seal_new(&ring, pan, expiry)?;
+        self.store.insert_sealed(std::slice::from_ref(&sealed))?;
+        Ok(card)
+    }
+
+    /// Tokenizes with a fresh token even for a card already in the vault (a second card
+    /// on file the customer wants kept apart).
+    ///
+    /// # Errors
+    /// [`Error::Store`], [`Error::Rng`].
+    pub fn tokenize_fresh(&self, pan: &Pan, expiry: Expiry) -> Result<CardOnFile, Error> {
+        let (sealed, card) = self.seal_new(&self.ring(), pan, expiry)?;
+        self.store.insert_sealed(std::slice::from_ref(&sealed))?;
+        Ok(card)
+    }
+
+    /// Tokenizes many new cards in one transaction (an import): each gets a fresh token,
+    /// no fingerprint lookup.
+    ///
+    /// # Errors
+    /// [`Error::Store`] (then none is stored), [`Error::Rng`].
+    pub fn tokenize_batch<'p>(
+        &self,
+        cards: impl IntoIterator<Item = (&'p Pan, Expiry)>,
+    ) -> Result<Vec<CardOnFile>, Error> {
+        let ring = self.ring();
+        let (sealed, out): (Vec<_>, Vec<_>) = cards
+            .into_iter()
+            .map(|(pan, expiry)| self.seal_new(&ring, pan, expiry))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .unzip();
+        self.store.insert_sealed(&sealed)?;
+        Ok(out)
+    }
+
+    fn seal_new(
+        &self,
+        ring: &Keyring,
+        pan: &Pan,
+        expiry: Expiry,
+    ) -> Result<(SealedCard, CardOnFile), Error> {
+        let key = ring.current();
+        let token = CardToken::generate()?;
+        let (nonce, ciphertext) = seal(key, &token, pan.digits())?;
+        let mac = fingerprint_mac(key, pan);
+        let sealed = SealedCard::new(
+            token.as_str().to_owned(),
+            key.id.as_str().to_owned(),
+            nonce,
+            ciphertext,
+            key.id.as_str().to_owned(),
+            mac,
+            Timestamp::now(),
+        );
+        Ok((
+            sealed,
+            card_on_file(
+                token,
+                pan,
+                expiry,
+                Fingerprint {
+                    key_id: key.id.clone(),
+                    mac,
+                },
+            ),
+        ))
+    }
+
+    /// The fingerprint of a card under the current key (to look for it in the customer
+    /// database without tokenizing it).
+    #[must_use]
+    pub fn fingerprint(&self, pan: &Pan) -> Fingerprint {
+        let ring = self.ring();
+        let key = ring.current();
+        Fingerprint {
+            key_id: key.id.clone(),
+            mac: fingerprint_mac(key, pan),
+        }
+    }
+
+    /// A capability to reveal card numbers for `purpose`, recorded as `caller`. Only the
+    /// vault's owner can make one.
+    #[must_use]
+    pub fn grant(&self, purpose: Purpose, caller: &str) -> DetokenizeGrant {
+        DetokenizeGrant {
+            vault: self.id,
+            purpose,
+            caller: caller.to_owned(),
+        }
+    }
+
+    /// Reveals a card number: checks the grant, writes the audit record, then opens the
+    /// sealed value. The returned [`Pan`] is wiped when dropped.
+    ///
+    /// # Errors
+    /// [`Error::ForeignGrant`], [`Error::UnknownToken`], [`Error::KeyShredded`] (its key
+    /// is gone), [`Error::Tampered`] (the row was edited, swapped or damaged),
+    /// [`Error::Store`] (the audit record could not be written: no number is returned).
+    pub fn detokenize(&self, token: &CardToken, grant: &DetokenizeGrant) -> Result<Pan, Error> {
+        if !bool::from(grant.vault.ct_eq(&self.id)) {
+            return Err(Error::ForeignGrant);
+        }
+        let sealed = self
+            .store
+            .load_sealed(token.as_str())?
+            .ok_or(Error::UnknownToken)?;
+        let record = AuditRecord::new(
+            token.as_str().to_owned(),
+            grant.purpose.as_str().to_owned(),
+            grant.caller.clone(),
+            Timestamp::now(),
+        );
+        self.audit.record(&record)?;
+        self.open(&self.ring(), &sealed)
+    }
+
+    fn open(&self, ring: &Keyring, sealed: &SealedCard) -> Result<Pan, Error> {
+        let key_id = VaultKeyId::new(&sealed.key_id).map_err(|_| Error::Tampered)?;
+        let key = ring.get(&key_id).ok_or(Error::KeyShredded { id: key_id })?;
+        let token = CardToken::parse(&sealed.token).map_err(|_| Error::Tampered)?;
+        let digits = open(key, &token, &sealed.nonce, &sealed.ciphertext)?;
+        // A number that opened but does not parse was sealed by no vault of ours.
+        Pan::from_digits(digits).map_err(|_| Error::Tampered)
+    }
+
+    /// Adds a fresh random key under `id` (through the key source) and makes it current.
+    /// New cards are sealed under it; run [`rewrap`](Self::rewrap) to move the old ones.
+    ///
+    /// # Errors
+    /// [`Error::DuplicateKeyId`], the source's errors, [`Error::Rng`].
+    pub fn rotate(&self, id: VaultKeyId) -> Result<(), Error> {
+        let key = VaultKey::generate()?;
+        let mut ring = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if ring.get(&id).is_some() {
+            return Err(Error::DuplicateKeyId { id });
+        }
+        self.source.add(&id, &key)?;
+        ring.push(id, &key)
+    }
+
+    /// Re-seals and re-fingerprints, under the current key, every card sealed under
+    /// another, `batch` cards per transaction. The numbers never leave this function.
+    /// Resumable: stopped at any point, a second call carries on (each batch commits).
+    ///
+    /// # Errors
+    /// [`Error::Store`], [`Error::Rng`], [`Error::Tampered`] for a row that fails to open.
+    pub fn rewrap(&self, batch: usize) -> Result<RewrapReport, Error> {
+        let ring = self.ring();
+        let current = ring.current();
+        let mut report = RewrapReport::default();
+        let mut after: Option<String> = None;
+        loop {
+            let rows =
+                self.store
+                    .sealed_not_under(current.id.as_str(), after.as_deref(), batch.max(1))?;
+            let Some(last) = rows.last() else {
+                return Ok(report);
+            };
+            after = Some(last.token.clone());
+            let mut resealed = Vec::with_capacity(rows.len());
+            for row in rows {
+                let pan = match self.open(&ring, &row) {
+                    Ok(pan) => pan,
+                    Err(Error::KeyShredded { .. }) => {
+                        report.unreadable += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                let token = CardToken::parse(&row.token).map_err(|_| Error::Tampered)?;
+                let (nonce, ciphertext) = seal(current, &token, pan.digits())?;
+                let mac = fingerprint_mac(current, &pan);
+                let id = current.id.as_str().to_owned();
+                resealed.push(SealedCard::new(
+                    row.token,
+                    id.clone(),
+                    nonce,
+                    ciphertext,
+                    id,
+                    mac,
+                    row.created_at,
+                ));
+            }
+            self.store.replace_sealed(&resealed)?;
+            report.rewrapped += resealed.len() as u64;
+        }
+    }
+
+    /// Destroys a key (in the key source and in memory): every card still sealed under it
+    /// becomes unreadable for good. Returns how many. The current key cannot be shredded.
+    ///
+    /// # Errors
+    /// [`Error::ShredCurrentKey`], [`Error::UnknownKeyId`], the source's errors.
+    pub fn shred(&self, id: &VaultKeyId) -> Result<u64, Error> {
+        let mut ring = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if ring.current().id == *id {
+            return Err(Error::ShredCurrentKey);
+        }
+        if ring.get(id).is_none() {
+            return Err(Error::UnknownKeyId { id: id.clone() });
+        }
+        let lost = self.store.count_under(id.as_str())?;
+        self.source.destroy(id)?;
+        ring.remove(id)?;
+        Ok(lost)
+    }
+}
+
+fn card_on_file(
+    token: CardToken,
+    pan: &Pan,
+    expiry: Expiry,
+    fingerprint: Fingerprint,
+) -> CardOnFile {
+    CardOnFile {
+        token,
+        brand: pan.brand(),
+        last4: pan.last4(),
+        expiry,
+        fingerprint,
+    }
+}
+
+fn fingerprint_mac(key: &KeyPair, pan: &Pan) -> [u8; 32] {
+    #[allow(clippy::expect_used, reason = "an invariant of HMAC, not of the input")]
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.fingerprint.as_ref())
+        .expect("HMAC accepts keys of every length");
+    mac.update(pan.digits());
+    mac.finalize().into_bytes().into()
+}
+
+/// Associated data: the label, the token and the key id, so a row moved to another token
+/// or relabelled with another key fails to open.
+fn aad(token: &CardToken, key_id: &VaultKeyId) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(64);
+    aad.extend_from_slice(AAD_LABEL);
+    aad.push(0);
+    aad.extend_from_slice(token.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(key_id.as_str().as_bytes());
+    aad
+}
+
+fn seal(key: &KeyPair, token: &CardToken, digits: &[u8]) -> Result<([u8; 24], Vec<u8>), Error> {
+    let mut nonce = [0u8; 24];
+    fill_random(&mut nonce)?;
+    let cipher = XChaCha20Poly1305::new((&*key.seal).into());
+    let ciphertext = cipher
+        .encrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: digits,
+                aad: &aad(token, &key.id),
+            },
+        )
+        .map_err(|_| Error::Tampered)?;
+    Ok((nonce, ciphertext))
+}
+
+fn open(
+    key: &KeyPair,
+    token: &CardToken,
+    nonce: &[u8; 24],
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let cipher = XChaCha20Poly1305::new((&*key.seal).into());
+    cipher
+        .decrypt(
+            &XNonce::from(*nonce),
+            Payload {
+                msg: ciphertext,
+                aad: &aad(token, &key.id),
+            },
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| Error::Tampered)
+}

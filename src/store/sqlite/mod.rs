@@ -1,0 +1,255 @@
+//! SQLite stores (bundled SQLite): [`SqliteStore`] for the customer side, [`SqliteVault`]
+//! for sealed card numbers, each in a file of its own.
+//!
+//! Opened in WAL mode with `synchronous = NORMAL` (a power loss can lose the last
+//! commits but never corrupts), a 5 s busy timeout, and versioned migrations tracked in
+//! `PRAGMA user_version`. Each file is marked with its kind in `PRAGMA application_id`,
+//! and each store refuses the other's file: the vault can never be opened on the customer
+//! database by a configuration slip. Several processes may open the same file; each store
+//! keeps a small pool of connections, so threads do not serialize on one.
+
+mod customer;
+mod vault;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+pub use customer::SqliteStore;
+pub use vault::SqliteVault;
+
+use super::StoreError;
+
+/// `PRAGMA application_id` of a customer database: "SSCU".
+const CUSTOMER_APPLICATION_ID: i32 = 0x5353_4355;
+/// `PRAGMA application_id` of a vault database: "SSVT".
+const VAULT_APPLICATION_ID: i32 = 0x5353_5654;
+const MAX_IDLE_CONNECTIONS: usize = 8;
+
+/// What a store expects of its file.
+struct Schema {
+    /// "customer" or "vault", for error messages.
+    kind: &'static str,
+    application_id: i32,
+    migrations: &'static [&'static str],
+    /// Whether the file must hold nothing but this store (the vault).
+    dedicated: bool,
+}
+
+/// One database file and a few idle connections to it.
+#[derive(Debug)]
+struct Pool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Pool {
+    /// Opens (creating if needed), checks the file's kind, and migrates.
+    fn open(path: &Path, schema: &Schema) -> Result<Self, StoreError> {
+        let mut conn = connect(path)?;
+        claim(&mut conn, path, schema)?;
+        migrate(&mut conn, schema.migrations)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            idle: Mutex::new(vec![conn]),
+        })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.with(|c| {
+            c.pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(be("read schema version"))
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let result = f(&mut conn);
+        // A connection left inside a transaction (a panic mid-way) is dropped, not reused.
+        if conn.is_autocommit() {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE_CONNECTIONS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(be("open database"))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(be("set busy timeout"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(be("enable WAL"))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(be("set synchronous"))?;
+    conn.pragma_update(None, "cache_size", -16_384)
+        .map_err(be("set cache size"))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Checks that the file is of this store's kind (or new), and marks it so.
+fn claim(conn: &mut Connection, path: &Path, schema: &Schema) -> Result<(), StoreError> {
+    let tx = begin(conn, "begin claim of database")?;
+    let id: i32 = tx
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(be("read application id"))?;
+    let wrong = |found| StoreError::WrongDatabase {
+        path: path.display().to_string(),
+        expected: schema.kind,
+        found,
+    };
+    match id {
+        x if x == schema.application_id => return Ok(()),
+        CUSTOMER_APPLICATION_ID => return Err(wrong("shopsafe customer data")),
+        VAULT_APPLICATION_ID => return Err(wrong("a shopsafe card vault")),
+        0 => {}
+        _ => return Err(wrong("another application's data")),
+    }
+    if schema.dedicated {
+        let tables: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(be("list tables"))?;
+        if tables > 0 {
+            return Err(wrong("other tables"));
+        }
+    }
+    tx.pragma_update(None, "application_id", schema.application_id)
+        .map_err(be("set application id"))?;
+    tx.commit().map_err(be("commit claim of database"))
+}
+
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
+    let tx = begin(conn, "begin migration")?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(be("read schema version"))?;
+    let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+    if version > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported,
+        });
+    }
+    for (i, sql) in migrations
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.execute_batch(sql).map_err(be("apply migration"))?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )
+        .map_err(be("set schema version"))?;
+    }
+    tx.commit().map_err(be("commit migration"))
+}
+
+/// An immediate transaction: it takes the write lock at once, so two writers queue on the
+/// busy timeout instead of failing later with a lock upgrade error.
+fn begin<'c>(
+    conn: &'c mut Connection,
+    operation: &'static str,
+) -> Result<Transaction<'c>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(be(operation))
+}
+
+fn be(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Backend {
+        operation,
+        source: Box::new(e),
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_store_refuses_the_others_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (customers, vault) = (dir.path().join("customers.db"), dir.path().join("vault.db"));
+        drop(SqliteStore::open(&customers).expect("customer db"));
+        drop(SqliteVault::open(&vault).expect("vault db"));
+        let err = SqliteVault::open(&customers).expect_err("vault on the customer file");
+        assert!(
+            matches!(
+                err,
+                StoreError::WrongDatabase {
+                    expected: "vault",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = SqliteStore::open(&vault).expect_err("customer store on the vault file");
+        assert!(
+            matches!(
+                err,
+                StoreError::WrongDatabase {
+                    expected: "customer",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // An unmarked file with tables of its own is no place for a vault.
+        let other = dir.path().join("app.db");
+        Connection::open(&other)
+            .and_then(|c| c.execute_batch("CREATE TABLE orders (id INTEGER)"))
+            .expect("app db");
+        assert!(matches!(
+            SqliteVault::open(&other),
+            Err(StoreError::WrongDatabase {
+                found: "other tables",
+                ..
+            })
+        ));
+        assert!(
+            SqliteStore::open(&other).is_ok(),
+            "the customer store may share the application's database"
+        );
+        let foreign = dir.path().join("foreign.db");
+        Connection::open(&foreign)
+            .and_then(|c| c.pragma_update(None, "application_id", 7))
+            .expect("foreign db");
+        assert!(matches!(
+            SqliteStore::open(&foreign),
+            Err(StoreError::WrongDatabase { .. })
+        ));
+    }
+}

@@ -1,0 +1,250 @@
+//! The card vault's SQLite store: sealed card numbers and the detokenize audit trail, in
+//! a file that holds nothing else (it refuses the customer database's file).
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Pool, Schema, be, begin, to_i64, to_u64};
+use crate::store::{AuditRecord, AuditSink, SealedCard, StoreError, Timestamp, VaultStore};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: sealed cards and the audit trail.
+    "CREATE TABLE sealed_cards (
+        token TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        nonce BLOB NOT NULL CHECK (length(nonce) = 24),
+        ciphertext BLOB NOT NULL,
+        fingerprint_key TEXT NOT NULL,
+        fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sealed_cards_by_fingerprint ON sealed_cards (fingerprint_key, fingerprint);
+    CREATE INDEX sealed_cards_by_key ON sealed_cards (key_id, token);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        token TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );",
+];
+
+const SCHEMA: Schema = Schema {
+    kind: "vault",
+    application_id: super::VAULT_APPLICATION_ID,
+    migrations: MIGRATIONS,
+    dedicated: true,
+};
+
+/// The vault store and audit sink over one SQLite file of its own.
+///
+/// # Examples
+/// ```
+/// use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
+///
+/// let dir = tempfile::tempdir()?;
+/// let customers = SqliteStore::open(dir.path().join("customers.db"))?;
+/// let vault = SqliteVault::open(dir.path().join("vault.db"))?;
+/// assert!(SqliteVault::open(customers.path()).is_err(), "never the customer file");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SqliteVault {
+    pool: Pool,
+}
+
+impl SqliteVault {
+    /// Opens (creating if needed) and migrates the vault database at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongDatabase`] for a customer database or any file with other
+    /// tables, [`StoreError::SchemaTooNew`], or a backend failure.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Ok(Self {
+            pool: Pool::open(path.as_ref(), &SCHEMA)?,
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        self.pool.path()
+    }
+
+    /// The audit trail, oldest first, at most `limit` records.
+    ///
+    /// # Errors
+    /// A backend failure.
+    pub fn audit_trail(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.pool.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT token, purpose, caller, at FROM audit ORDER BY id LIMIT ?1")
+                .map_err(be("read audit trail"))?;
+            stmt.query_map([to_i64(limit as u64)], |r| {
+                Ok(AuditRecord::new(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    Timestamp::from_millis(r.get(3)?),
+                ))
+            })
+            .and_then(Iterator::collect)
+            .map_err(be("read audit trail"))
+        })
+    }
+}
+
+type SealedRow = (String, String, Vec<u8>, Vec<u8>, String, Vec<u8>, i64);
+
+fn sealed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn sealed(row: SealedRow) -> Result<SealedCard, StoreError> {
+    let (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at) = row;
+    Ok(SealedCard::new(
+        token,
+        key_id,
+        nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt { what: "nonce" })?,
+        ciphertext,
+        fingerprint_key,
+        fingerprint
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt {
+                what: "fingerprint",
+            })?,
+        Timestamp::from_millis(created_at),
+    ))
+}
+
+const SELECT_SEALED: &str = "SELECT token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at FROM sealed_cards";
+
+fn write_all(
+    c: &mut Connection,
+    cards: &[SealedCard],
+    sql: &str,
+    what: &'static str,
+) -> Result<(), StoreError> {
+    let tx = begin(c, what)?;
+    {
+        let mut stmt = tx.prepare_cached(sql).map_err(be(what))?;
+        for card in cards {
+            stmt.execute(params![
+                card.token,
+                card.key_id,
+                &card.nonce[..],
+                card.ciphertext,
+                card.fingerprint_key,
+                &card.fingerprint[..],
+                card.created_at.as_millis()
+            ])
+            .map_err(be(what))?;
+        }
+    }
+    tx.commit().map_err(be(what))
+}
+
+impl VaultStore for SqliteVault {
+    fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            let sql = "INSERT INTO sealed_cards (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at)
+                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+            write_all(c, cards, sql, "insert sealed cards")
+        })
+    }
+
+    fn find_by_fingerprint(
+        &self,
+        key_id: &str,
+        mac: &[u8; 32],
+    ) -> Result<Option<String>, StoreError> {
+        self.pool.with(|c| {
+            c.prepare_cached("SELECT token FROM sealed_cards WHERE fingerprint_key = ?1 AND fingerprint = ?2 LIMIT 1")
+                .and_then(|mut s| s.query_row(params![key_id, &mac[..]], |r| r.get(0)).optional())
+                .map_err(be("find by fingerprint"))
+        })
+    }
+
+    fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError> {
+        self.pool.with(|c| {
+            c.prepare_cached(&format!("{SELECT_SEALED} WHERE token = ?1"))
+                .and_then(|mut s| s.query_row([token], sealed_from_row).optional())
+                .map_err(be("load sealed card"))?
+                .map(sealed)
+                .transpose()
+        })
+    }
+
+    fn sealed_not_under(
+        &self,
+        key_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedCard>, StoreError> {
+        self.pool.with(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "{SELECT_SEALED} WHERE key_id <> ?1 AND token > ?2 ORDER BY token LIMIT ?3"
+                ))
+                .map_err(be("select rows to rewrap"))?;
+            let rows = stmt
+                .query_map(
+                    params![key_id, after.unwrap_or(""), to_i64(limit as u64)],
+                    sealed_from_row,
+                )
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(be("select rows to rewrap"))?;
+            rows.into_iter().map(sealed).collect()
+        })
+    }
+
+    fn replace_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            let sql = "UPDATE sealed_cards SET key_id = ?2, nonce = ?3, ciphertext = ?4, fingerprint_key = ?5,
+                       fingerprint = ?6, created_at = ?7 WHERE token = ?1";
+            write_all(c, cards, sql, "replace sealed cards")
+        })
+    }
+
+    fn count_under(&self, key_id: &str) -> Result<u64, StoreError> {
+        self.pool.with(|c| {
+            c.prepare_cached("SELECT count(*) FROM sealed_cards WHERE key_id = ?1")
+                .and_then(|mut s| s.query_row([key_id], |r| r.get::<_, i64>(0)))
+                .map(to_u64)
+                .map_err(be("count sealed cards"))
+        })
+    }
+}
+
+impl AuditSink for SqliteVault {
+    fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO audit (token, purpose, caller, at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    entry.token,
+                    entry.purpose,
+                    entry.caller,
+                    entry.at.as_millis()
+                ])
+            })
+            .map(drop)
+            .map_err(be("write audit record"))
+        })
+    }
+}
