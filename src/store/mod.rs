@@ -345,3 +345,39 @@ pub trait AuditSink: Send + Sync {
     /// Whatever kept it from being written.
     fn record(&self, entry: &AuditRecord) -> Result<(), StoreError>;
 }
+
+impl<T: VaultStore + ?Sized> VaultStore for std::sync::Arc<T> {
+    fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
+        (**self).insert_sealed(cards)
+    }
+    fn find_by_fingerprint(
+        &self,
+        key_id: &str,
+        mac: &[u8; 32],
+    ) -> Result<Option<String>, StoreError> {
+        (**self).find_by_fingerprint(key_id, mac)
+    }
+    fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError> {
+        (**self).load_sealed(token)
+    }
+    fn sealed_not_under(
+        &self,
+        key_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedCard>, StoreError> {
+        (**self).sealed_not_under(key_id, after, limit)
+    }
+    fn replace_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
+        (**self).replace_sealed(cards)
+    }
+    fn count_under(&self, key_id: &str) -> Result<u64, StoreError> {
+        (**self).count_under(key_id)
+    }
+}
+
+impl<T: AuditSink + ?Sized> AuditSink for std::sync::Arc<T> {
+    fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
+        (**self).record(entry)
+    }
+}

@@ -97,7 +97,7 @@ const LIST_BATCH: usize = 10_000;
 /// let dir = std::env::temp_dir().join(format!("shopsafe-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// let store = SqliteStore::open(dir.join("customers.db"))?;
-/// assert_eq!(store.schema_version()?, 1);
+/// assert_eq!(store.schema_version()?, 2);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -1,0 +1,531 @@
+//! The card vault through the public API: the brand table against published test cards,
+//! customer/vault separation, tamper detection, rotation, shredding, grants and audit.
+#![cfg(feature = "sqlite")]
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, params};
+use shopsafe::card::{
+    Brand, CardToken, Error, Expiry, FileKeySource, Pan, Purpose, Vault, VaultKeyId, luhn_valid,
+};
+use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
+use shopsafe::store::{
+    AccountId, AuditRecord, AuditSink, CardOnFileStore, SealedCard, StoreError, Timestamp,
+    VaultStore,
+};
+
+fn key(s: &str) -> VaultKeyId {
+    VaultKeyId::new(s).expect("valid key id")
+}
+
+struct Payments {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteVault>,
+    vault: Vault<Arc<SqliteVault>>,
+}
+
+fn payments() -> Payments {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(SqliteVault::open(dir.path().join("vault.db")).expect("vault db"));
+    let keys =
+        FileKeySource::open_or_create(dir.path().join("vault.keys"), &key("k1")).expect("keys");
+    let vault = Vault::new(
+        Arc::clone(&store),
+        Box::new(keys),
+        Box::new(Arc::clone(&store)),
+    )
+    .expect("vault");
+    Payments { dir, store, vault }
+}
+
+fn expiry() -> Expiry {
+    Expiry::new(8, 2029).expect("valid")
+}
+
+/// Deterministic valid PANs across brands (xorshift; check digit computed).
+fn generated_pans(n: usize) -> Vec<String> {
+    let prefixes = [
+        "4", "51", "55", "2221", "2720", "34", "37", "6011", "644", "65", "3528", "36", "62",
+    ];
+    let lengths = [16, 16, 16, 16, 16, 15, 15, 16, 19, 16, 16, 14, 17];
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    (0..n)
+        .map(|i| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let k = i % prefixes.len();
+            let mut digits: Vec<u8> = prefixes[k].bytes().collect();
+            let mut s = seed;
+            while digits.len() < lengths[k] - 1 {
+                digits.push(b'0' + u8::try_from(s % 10).expect("digit"));
+                s /= 10;
+            }
+            digits.push(b'0');
+            let last = digits.len() - 1;
+            for d in b'0'..=b'9' {
+                digits[last] = d;
+                if luhn_valid(&digits) {
+                    break;
+                }
+            }
+            String::from_utf8(digits).expect("ascii")
+        })
+        .collect()
+}
+
+/// Every run of 12–19 ASCII digits that passes Luhn (runs longer than 19 are scanned by
+/// every 12–19 window inside them).
+fn luhn_runs(bytes: &[u8]) -> usize {
+    let mut found = 0;
+    for run in bytes
+        .split(|b| !b.is_ascii_digit())
+        .filter(|r| r.len() >= 12)
+    {
+        for len in 12..=19.min(run.len()) {
+            found += run.windows(len).filter(|w| luhn_valid(w)).count();
+        }
+    }
+    found
+}
+
+fn file_and_wal(path: &std::path::Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).expect("main file");
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    bytes.extend(std::fs::read(wal).unwrap_or_default());
+    bytes
+}
+
+#[test]
+fn published_test_cards_parse_with_their_brand() {
+    let table = include_str!("data/cards/test-cards.tsv");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut count = 0;
+    for line in table
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let mut cols = line.split('\t');
+        let (brand, number) = (cols.next().expect("brand"), cols.next().expect("number"));
+        let pan = Pan::parse(number).unwrap_or_else(|e| panic!("{number}: {e}"));
+        let expected = match brand {
+            "visa" => Brand::Visa,
+            "mastercard" => Brand::Mastercard,
+            "amex" => Brand::Amex,
+            "discover" => Brand::Discover,
+            "diners" => Brand::DinersClub,
+            "jcb" => Brand::Jcb,
+            "unionpay" => Brand::UnionPay,
+            "maestro" => Brand::Maestro,
+            other => panic!("unknown brand {other}"),
+        };
+        assert_eq!(pan.brand(), expected, "{number}");
+        assert_eq!(pan.last4().as_str(), &number[number.len() - 4..]);
+        seen.insert(expected);
+        count += 1;
+    }
+    assert!(count >= 20, "{count} published numbers");
+    assert_eq!(seen.len(), 8, "every brand: {seen:?}");
+}
+
+#[test]
+fn ten_thousand_cards_leave_no_card_number_on_the_customer_side() {
+    let p = payments();
+    let customers = SqliteStore::open(p.dir.path().join("customers.db")).expect("customer db");
+    let pans = generated_pans(10_000);
+    let now = Timestamp::now();
+    for (i, number) in pans.iter().enumerate() {
+        let pan = Pan::parse(number).expect("generated pans are valid");
+        let card = p.vault.tokenize(&pan, expiry()).expect("tokenize");
+        assert_eq!(card.last4, pan.last4());
+        let account = AccountId::new(format!("cust-{i:05}")).expect("id");
+        customers.save_card(&account, &card, now).expect("save");
+    }
+    let back = customers
+        .cards(&AccountId::new("cust-00042").expect("id"))
+        .expect("cards");
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].last4.as_str(), &pans[42][pans[42].len() - 4..]);
+
+    let customer_bytes = file_and_wal(customers.path());
+    assert!(
+        customer_bytes.len() > 500_000,
+        "the scan read the data: {} bytes",
+        customer_bytes.len()
+    );
+    assert_eq!(
+        luhn_runs(&customer_bytes),
+        0,
+        "card-number-like digit runs in the customer database"
+    );
+    let vault_bytes = file_and_wal(p.store.path());
+    assert_eq!(
+        luhn_runs(&vault_bytes),
+        0,
+        "plaintext card numbers in the vault file"
+    );
+    // And the scanner does find a number where there is one.
+    assert_eq!(luhn_runs(b"order 4111111111111111 paid"), 1);
+}
+
+#[test]
+fn the_same_card_gets_the_same_token_unless_asked_otherwise() {
+    let p = payments();
+    let pan = Pan::parse("4242 4242 4242 4242").expect("visa");
+    let a = p.vault.tokenize(&pan, expiry()).expect("tokenize");
+    let b = p.vault.tokenize(&pan, expiry()).expect("tokenize");
+    assert_eq!(a.token, b.token);
+    assert_eq!(a.fingerprint, p.vault.fingerprint(&pan));
+    let c = p.vault.tokenize_fresh(&pan, expiry()).expect("tokenize");
+    assert_ne!(a.token, c.token);
+    let other = p
+        .vault
+        .tokenize(&Pan::parse("5555555555554444").expect("mc"), expiry())
+        .expect("tokenize");
+    assert_ne!(other.fingerprint, a.fingerprint);
+    assert!(a.token.as_str().starts_with("card_") && !a.token.as_str().contains("4242"));
+}
+
+#[test]
+fn detokenize_needs_a_grant_of_this_vault_and_leaves_an_audit_record_first() {
+    let p = payments();
+    let card = p
+        .vault
+        .tokenize(&Pan::parse("378282246310005").expect("amex"), expiry())
+        .expect("tokenize");
+    let grant = p.vault.grant(Purpose::Charge, "checkout-svc");
+    let pan = p.vault.detokenize(&card.token, &grant).expect("detokenize");
+    assert_eq!(pan.expose_secret(), "378282246310005");
+    assert_eq!(format!("{pan:?}"), "Pan(American Express ••••0005)");
+    let trail = p.store.audit_trail(10).expect("audit");
+    assert_eq!(trail.len(), 1);
+    assert_eq!(
+        (
+            trail[0].token.as_str(),
+            trail[0].purpose.as_str(),
+            trail[0].caller.as_str()
+        ),
+        (card.token.as_str(), "charge", "checkout-svc")
+    );
+
+    let other = payments();
+    let foreign = other.vault.grant(Purpose::Refund, "intruder");
+    assert!(matches!(
+        p.vault.detokenize(&card.token, &foreign),
+        Err(Error::ForeignGrant)
+    ));
+    let unknown = CardToken::parse("card_AAAAAAAAAAAAAAAAAAAAAA").expect("well formed");
+    assert!(matches!(
+        p.vault.detokenize(&unknown, &grant),
+        Err(Error::UnknownToken)
+    ));
+    assert_eq!(
+        p.store.audit_trail(10).expect("audit").len(),
+        1,
+        "refusals reveal nothing and log nothing"
+    );
+
+    // No audit record, no number.
+    struct Broken;
+    impl AuditSink for Broken {
+        fn record(&self, _: &AuditRecord) -> Result<(), StoreError> {
+            Err(StoreError::Corrupt {
+                what: "audit disk full",
+            })
+        }
+    }
+    let keys =
+        FileKeySource::open_or_create(p.dir.path().join("vault.keys"), &key("k1")).expect("keys");
+    let blind = Vault::new(Arc::clone(&p.store), Box::new(keys), Box::new(Broken)).expect("vault");
+    let grant = blind.grant(Purpose::Charge, "checkout-svc");
+    assert!(matches!(
+        blind.detokenize(&card.token, &grant),
+        Err(Error::Store(_))
+    ));
+}
+
+fn raw(p: &Payments) -> Connection {
+    Connection::open(p.store.path()).expect("raw connection")
+}
+
+#[test]
+fn edited_swapped_or_relabelled_rows_are_rejected() {
+    let p = payments();
+    let grant = p.vault.grant(Purpose::Charge, "test");
+    let a = p
+        .vault
+        .tokenize(&Pan::parse("4111111111111111").expect("visa"), expiry())
+        .expect("a");
+    let b = p
+        .vault
+        .tokenize(&Pan::parse("5105105105105100").expect("mc"), expiry())
+        .expect("b");
+    let db = raw(&p);
+
+    // One flipped bit in the ciphertext.
+    let original: Vec<u8> = db
+        .query_row(
+            "SELECT ciphertext FROM sealed_cards WHERE token = ?1",
+            [a.token.as_str()],
+            |r| r.get(0),
+        )
+        .expect("row");
+    let mut flipped = original.clone();
+    flipped[3] ^= 0x01;
+    db.execute(
+        "UPDATE sealed_cards SET ciphertext = ?2 WHERE token = ?1",
+        params![a.token.as_str(), flipped],
+    )
+    .expect("edit");
+    assert!(matches!(
+        p.vault.detokenize(&a.token, &grant),
+        Err(Error::Tampered)
+    ));
+    db.execute(
+        "UPDATE sealed_cards SET ciphertext = ?2 WHERE token = ?1",
+        params![a.token.as_str(), original],
+    )
+    .expect("undo");
+    assert_eq!(
+        p.vault
+            .detokenize(&a.token, &grant)
+            .expect("restored")
+            .expose_secret(),
+        "4111111111111111"
+    );
+
+    // Two rows' sealed values swapped (nonce and ciphertext together).
+    db.execute_batch(&format!(
+        "CREATE TEMP TABLE s AS SELECT token, nonce, ciphertext FROM sealed_cards;
+         UPDATE sealed_cards SET nonce = (SELECT nonce FROM s WHERE token = '{b}'), ciphertext = (SELECT ciphertext FROM s WHERE token = '{b}') WHERE token = '{a}';
+         UPDATE sealed_cards SET nonce = (SELECT nonce FROM s WHERE token = '{a}'), ciphertext = (SELECT ciphertext FROM s WHERE token = '{a}') WHERE token = '{b}';",
+        a = a.token,
+        b = b.token
+    ))
+    .expect("swap");
+    assert!(matches!(
+        p.vault.detokenize(&a.token, &grant),
+        Err(Error::Tampered)
+    ));
+    assert!(matches!(
+        p.vault.detokenize(&b.token, &grant),
+        Err(Error::Tampered)
+    ));
+
+    // A key id changed to another key the vault holds, and to one it does not.
+    let c = p
+        .vault
+        .tokenize(&Pan::parse("6011111111111117").expect("discover"), expiry())
+        .expect("c");
+    p.vault.rotate(key("k2")).expect("rotate");
+    db.execute(
+        "UPDATE sealed_cards SET key_id = 'k2' WHERE token = ?1",
+        [c.token.as_str()],
+    )
+    .expect("relabel");
+    assert!(matches!(
+        p.vault.detokenize(&c.token, &grant),
+        Err(Error::Tampered)
+    ));
+    db.execute(
+        "UPDATE sealed_cards SET key_id = 'k9' WHERE token = ?1",
+        [c.token.as_str()],
+    )
+    .expect("relabel");
+    assert!(matches!(
+        p.vault.detokenize(&c.token, &grant),
+        Err(Error::KeyShredded { .. })
+    ));
+    db.execute(
+        "UPDATE sealed_cards SET key_id = 'k1' WHERE token = ?1",
+        [c.token.as_str()],
+    )
+    .expect("undo");
+    assert_eq!(
+        p.vault
+            .detokenize(&c.token, &grant)
+            .expect("restored")
+            .expose_secret(),
+        "6011111111111117"
+    );
+
+    // A row moved to another token.
+    db.execute(
+        "UPDATE sealed_cards SET token = 'card_BBBBBBBBBBBBBBBBBBBBBA' WHERE token = ?1",
+        [c.token.as_str()],
+    )
+    .expect("move");
+    assert!(matches!(
+        p.vault.detokenize(&c.token, &grant),
+        Err(Error::UnknownToken)
+    ));
+    let moved = CardToken::parse("card_BBBBBBBBBBBBBBBBBBBBBA").expect("token");
+    assert!(matches!(
+        p.vault.detokenize(&moved, &grant),
+        Err(Error::Tampered)
+    ));
+}
+
+/// A vault store that fails on the n-th `replace_sealed` (a rewrap killed midway).
+struct FailingReplace {
+    inner: Arc<SqliteVault>,
+    fail_at: usize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl VaultStore for FailingReplace {
+    fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
+        self.inner.insert_sealed(cards)
+    }
+    fn find_by_fingerprint(
+        &self,
+        key_id: &str,
+        mac: &[u8; 32],
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.find_by_fingerprint(key_id, mac)
+    }
+    fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError> {
+        self.inner.load_sealed(token)
+    }
+    fn sealed_not_under(
+        &self,
+        key_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedCard>, StoreError> {
+        self.inner.sealed_not_under(key_id, after, limit)
+    }
+    fn replace_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(StoreError::Corrupt {
+                what: "simulated crash",
+            });
+        }
+        self.inner.replace_sealed(cards)
+    }
+    fn count_under(&self, key_id: &str) -> Result<u64, StoreError> {
+        self.inner.count_under(key_id)
+    }
+}
+
+#[test]
+fn rotate_rewrap_ten_thousand_then_shred_and_every_card_still_opens() {
+    let p = payments();
+    let pans = generated_pans(10_000);
+    let parsed: Vec<Pan> = pans.iter().map(|n| Pan::parse(n).expect("valid")).collect();
+    let cards = p
+        .vault
+        .tokenize_batch(parsed.iter().map(|pan| (pan, expiry())))
+        .expect("batch");
+    assert_eq!(p.store.count_under("k1").expect("count"), 10_000);
+
+    p.vault.rotate(key("k2")).expect("rotate");
+    assert_eq!(p.vault.current_key(), key("k2"));
+    // A rewrap that dies on its third batch, then resumes in a new process.
+    let keys =
+        FileKeySource::open_or_create(p.dir.path().join("vault.keys"), &key("k1")).expect("keys");
+    let failing = FailingReplace {
+        inner: Arc::clone(&p.store),
+        fail_at: 3,
+        calls: 0.into(),
+    };
+    let crashy =
+        Vault::new(failing, Box::new(keys), Box::new(Arc::clone(&p.store))).expect("vault");
+    assert!(crashy.rewrap(1_000).is_err());
+    assert_eq!(
+        p.store.count_under("k2").expect("count"),
+        2_000,
+        "two batches committed before the crash"
+    );
+    let report = p.vault.rewrap(1_000).expect("resume");
+    assert_eq!((report.rewrapped, report.unreadable), (8_000, 0));
+    assert_eq!(p.store.count_under("k1").expect("count"), 0);
+
+    assert_eq!(
+        p.vault.shred(&key("k1")).expect("shred"),
+        0,
+        "nothing was left under k1"
+    );
+    assert!(matches!(
+        p.vault.shred(&key("k2")),
+        Err(Error::ShredCurrentKey)
+    ));
+    let grant = p.vault.grant(Purpose::Migrate, "rotation-test");
+    for (card, number) in cards.iter().zip(&pans) {
+        assert_eq!(
+            p.vault
+                .detokenize(&card.token, &grant)
+                .expect("opens under k2")
+                .expose_secret(),
+            number
+        );
+    }
+    // Recognition survives: fingerprints were remade under k2.
+    let again = p.vault.tokenize(&parsed[7], expiry()).expect("tokenize");
+    assert_eq!(again.token, cards[7].token);
+    assert_eq!(again.fingerprint.key_id, key("k2"));
+    // The key file no longer holds k1.
+    let text = std::fs::read_to_string(p.dir.path().join("vault.keys")).expect("key file");
+    assert!(!text.contains("k1 ") && text.contains("k2 "));
+}
+
+#[test]
+fn shredding_a_key_makes_its_cards_unreadable_and_says_how_many() {
+    let p = payments();
+    let grant = p.vault.grant(Purpose::Charge, "test");
+    let old = p
+        .vault
+        .tokenize(&Pan::parse("3566002020360505").expect("jcb"), expiry())
+        .expect("old");
+    p.vault
+        .tokenize(&Pan::parse("3530111333300000").expect("jcb"), expiry())
+        .expect("old");
+    p.vault.rotate(key("k2")).expect("rotate");
+    let new = p
+        .vault
+        .tokenize(&Pan::parse("6200000000000005").expect("unionpay"), expiry())
+        .expect("new");
+    assert_eq!(p.vault.shred(&key("k1")).expect("shred"), 2);
+    assert!(matches!(
+        p.vault.detokenize(&old.token, &grant),
+        Err(Error::KeyShredded { .. })
+    ));
+    assert_eq!(
+        p.vault
+            .detokenize(&new.token, &grant)
+            .expect("k2")
+            .expose_secret(),
+        "6200000000000005"
+    );
+    assert!(matches!(
+        p.vault.shred(&key("k1")),
+        Err(Error::UnknownKeyId { .. })
+    ));
+    let report = p.vault.rewrap(100).expect("rewrap");
+    assert_eq!(
+        (report.rewrapped, report.unreadable),
+        (0, 2),
+        "shredded rows stay unreadable"
+    );
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn card_on_file_serializes_without_a_number() {
+    let p = payments();
+    let card = p
+        .vault
+        .tokenize(&Pan::parse("4000056655665556").expect("visa"), expiry())
+        .expect("tokenize");
+    let json = serde_json::to_string(&card).expect("serialize");
+    assert!(
+        json.contains("\"last4\":\"5556\"") && json.contains("\"brand\":\"visa\""),
+        "{json}"
+    );
+    assert_eq!(luhn_runs(json.as_bytes()), 0, "{json}");
+    let back: shopsafe::card::CardOnFile = serde_json::from_str(&json).expect("deserialize");
+    assert_eq!(back, card);
+    let forged = json.replace("card_", "cerd_");
+    assert!(serde_json::from_str::<shopsafe::card::CardOnFile>(&forged).is_err());
+}
