@@ -215,7 +215,7 @@ fn detokenize_needs_a_grant_of_this_vault_and_leaves_an_audit_record_first() {
         p.vault.detokenize(&card.token, &foreign),
         Err(Error::ForeignGrant)
     ));
-    let unknown = CardToken::parse("card_AAAAAAAAAAAAAAAAAAAAAA").expect("well formed");
+    let unknown = CardToken::parse("card_AAAAAAAAAAAAAAAAAAAAAAAAAA").expect("well formed");
     assert!(matches!(
         p.vault.detokenize(&unknown, &grant),
         Err(Error::UnknownToken)
@@ -352,7 +352,7 @@ fn edited_swapped_or_relabelled_rows_are_rejected() {
 
     // A row moved to another token.
     db.execute(
-        "UPDATE sealed_cards SET token = 'card_BBBBBBBBBBBBBBBBBBBBBA' WHERE token = ?1",
+        "UPDATE sealed_cards SET token = 'card_BBBBBBBBBBBBBBBBBBBBBBBBBA' WHERE token = ?1",
         [c.token.as_str()],
     )
     .expect("move");
@@ -360,7 +360,7 @@ fn edited_swapped_or_relabelled_rows_are_rejected() {
         p.vault.detokenize(&c.token, &grant),
         Err(Error::UnknownToken)
     ));
-    let moved = CardToken::parse("card_BBBBBBBBBBBBBBBBBBBBBA").expect("token");
+    let moved = CardToken::parse("card_BBBBBBBBBBBBBBBBBBBBBBBBBA").expect("token");
     assert!(matches!(
         p.vault.detokenize(&moved, &grant),
         Err(Error::Tampered)
@@ -378,12 +378,12 @@ impl VaultStore for FailingReplace {
     fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
         self.inner.insert_sealed(cards)
     }
-    fn find_by_fingerprint(
+    fn find_or_insert(
         &self,
-        key_id: &str,
-        mac: &[u8; 32],
-    ) -> Result<Option<String>, StoreError> {
-        self.inner.find_by_fingerprint(key_id, mac)
+        fingerprints: &[(String, [u8; 32])],
+        card: &SealedCard,
+    ) -> Result<String, StoreError> {
+        self.inner.find_or_insert(fingerprints, card)
     }
     fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError> {
         self.inner.load_sealed(token)

@@ -139,7 +139,7 @@ impl StepUp {
     /// ```
     /// use shopsafe::card::{Order, ShippingAddress, StepUp, StepUpReason};
     /// # use shopsafe::card::*;
-    /// # let card = CardOnFile::new(CardToken::parse("card_AAAAAAAAAAAAAAAAAAAAAA")?, Brand::Visa,
+    /// # let card = CardOnFile::new(CardToken::parse("card_AAAAAAAAAAAAAAAAAAAAAAAAAA")?, Brand::Visa,
     /// #     "1111".to_owned().try_into()?, Expiry::parse("08/29")?,
     /// #     Fingerprint { key_id: VaultKeyId::new("k1")?, mac: [0; 32] });
     /// let home = ShippingAddress::new(&["12 Main St.", "Springfield 12345"]);
@@ -186,7 +186,7 @@ mod tests {
 
     fn card() -> CardOnFile {
         CardOnFile::new(
-            CardToken::parse("card_AAAAAAAAAAAAAAAAAAAAAA").expect("token"),
+            CardToken::parse("card_AAAAAAAAAAAAAAAAAAAAAAAAAA").expect("token"),
             Brand::Visa,
             "1111".to_owned().try_into().expect("last4"),
             Expiry::new(8, 2029).expect("expiry"),

@@ -13,7 +13,7 @@
 //! | [`CampaignStore`] | notification campaigns: batches claimed, progress |
 //! | [`CardOnFileStore`] | the customer side's [`CardOnFile`](crate::card::CardOnFile) rows |
 //! | [`VaultStore`] | sealed card numbers (a separate database) |
-//! | [`AuditSink`] | the vault's detokenize audit trail |
+//! | [`AuditSink`] | the vault's detokenize audit trail ([`AuditLog`]: a hash-chained file) |
 
 mod types;
 
@@ -23,6 +23,7 @@ pub mod sqlite;
 #[cfg(all(test, feature = "sqlite"))]
 pub(crate) mod conformance;
 
+pub use audit_log::AuditLog;
 pub use types::{
     AccountId, BrandId, CampaignId, CampaignState, ClaimedAccount, CredentialFlags,
     CredentialRecord, Incident, IncidentId, IncidentScope, RedeemOutcome, Redemption,
@@ -30,6 +31,7 @@ pub use types::{
 };
 pub use vault_types::{AuditRecord, SealedCard};
 
+mod audit_log;
 mod vault_types;
 
 use crate::password::PasswordHash;
@@ -295,15 +297,17 @@ pub trait VaultStore: Send + Sync {
     /// A backend failure (a token that exists already is one).
     fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError>;
 
-    /// The token whose fingerprint under `key_id` is `mac`, if any.
+    /// In one transaction: the token of a card whose fingerprint matches one of
+    /// `fingerprints` (key id, MAC), else `card` inserted and its token. Two checkouts
+    /// storing the same new card at once get one token.
     ///
     /// # Errors
     /// A backend failure.
-    fn find_by_fingerprint(
+    fn find_or_insert(
         &self,
-        key_id: &str,
-        mac: &[u8; 32],
-    ) -> Result<Option<String>, StoreError>;
+        fingerprints: &[(String, [u8; 32])],
+        card: &SealedCard,
+    ) -> Result<String, StoreError>;
 
     /// One sealed card by token.
     ///
@@ -350,12 +354,12 @@ impl<T: VaultStore + ?Sized> VaultStore for std::sync::Arc<T> {
     fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
         (**self).insert_sealed(cards)
     }
-    fn find_by_fingerprint(
+    fn find_or_insert(
         &self,
-        key_id: &str,
-        mac: &[u8; 32],
-    ) -> Result<Option<String>, StoreError> {
-        (**self).find_by_fingerprint(key_id, mac)
+        fingerprints: &[(String, [u8; 32])],
+        card: &SealedCard,
+    ) -> Result<String, StoreError> {
+        (**self).find_or_insert(fingerprints, card)
     }
     fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError> {
         (**self).load_sealed(token)

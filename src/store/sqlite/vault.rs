@@ -132,16 +132,20 @@ fn sealed(row: SealedRow) -> Result<SealedCard, StoreError> {
 
 const SELECT_SEALED: &str = "SELECT token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at FROM sealed_cards";
 
-fn write_all(
-    c: &mut Connection,
-    cards: &[SealedCard],
+const INSERT_SEALED: &str = "INSERT INTO sealed_cards
+    (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const REPLACE_SEALED: &str =
+    "UPDATE sealed_cards SET key_id = ?2, nonce = ?3, ciphertext = ?4, fingerprint_key = ?5,
+    fingerprint = ?6, created_at = ?7 WHERE token = ?1";
+
+fn write_in(
+    tx: &Connection,
+    card: &SealedCard,
     sql: &str,
     what: &'static str,
 ) -> Result<(), StoreError> {
-    let tx = begin(c, what)?;
-    {
-        let mut stmt = tx.prepare_cached(sql).map_err(be(what))?;
-        for card in cards {
+    tx.prepare_cached(sql)
+        .and_then(|mut stmt| {
             stmt.execute(params![
                 card.token,
                 card.key_id,
@@ -151,30 +155,56 @@ fn write_all(
                 &card.fingerprint[..],
                 card.created_at.as_millis()
             ])
-            .map_err(be(what))?;
-        }
+        })
+        .map(drop)
+        .map_err(be(what))
+}
+
+fn insert_in(tx: &Connection, card: &SealedCard) -> Result<(), StoreError> {
+    write_in(tx, card, INSERT_SEALED, "insert sealed card")
+}
+
+fn write_all(
+    c: &mut Connection,
+    cards: &[SealedCard],
+    sql: &str,
+    what: &'static str,
+) -> Result<(), StoreError> {
+    let tx = begin(c, what)?;
+    for card in cards {
+        write_in(&tx, card, sql, what)?;
     }
     tx.commit().map_err(be(what))
 }
 
 impl VaultStore for SqliteVault {
     fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
-        self.pool.with(|c| {
-            let sql = "INSERT INTO sealed_cards (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at)
-                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-            write_all(c, cards, sql, "insert sealed cards")
-        })
+        self.pool
+            .with(|c| write_all(c, cards, INSERT_SEALED, "insert sealed cards"))
     }
 
-    fn find_by_fingerprint(
+    fn find_or_insert(
         &self,
-        key_id: &str,
-        mac: &[u8; 32],
-    ) -> Result<Option<String>, StoreError> {
+        fingerprints: &[(String, [u8; 32])],
+        card: &SealedCard,
+    ) -> Result<String, StoreError> {
         self.pool.with(|c| {
-            c.prepare_cached("SELECT token FROM sealed_cards WHERE fingerprint_key = ?1 AND fingerprint = ?2 LIMIT 1")
-                .and_then(|mut s| s.query_row(params![key_id, &mac[..]], |r| r.get(0)).optional())
-                .map_err(be("find by fingerprint"))
+            let tx = begin(c, "begin tokenize")?;
+            {
+                let mut find = tx
+                    .prepare_cached("SELECT token FROM sealed_cards WHERE fingerprint_key = ?1 AND fingerprint = ?2 LIMIT 1")
+                    .map_err(be("find by fingerprint"))?;
+                for (key_id, mac) in fingerprints {
+                    let found: Option<String> =
+                        find.query_row(params![key_id, &mac[..]], |r| r.get(0)).optional().map_err(be("find by fingerprint"))?;
+                    if let Some(token) = found {
+                        return Ok(token);
+                    }
+                }
+            }
+            insert_in(&tx, card)?;
+            tx.commit().map_err(be("commit tokenize"))?;
+            Ok(card.token.clone())
         })
     }
 
@@ -212,11 +242,8 @@ impl VaultStore for SqliteVault {
     }
 
     fn replace_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
-        self.pool.with(|c| {
-            let sql = "UPDATE sealed_cards SET key_id = ?2, nonce = ?3, ciphertext = ?4, fingerprint_key = ?5,
-                       fingerprint = ?6, created_at = ?7 WHERE token = ?1";
-            write_all(c, cards, sql, "replace sealed cards")
-        })
+        self.pool
+            .with(|c| write_all(c, cards, REPLACE_SEALED, "replace sealed cards"))
     }
 
     fn count_under(&self, key_id: &str) -> Result<u64, StoreError> {
