@@ -164,9 +164,10 @@ impl<'a> CampaignOptions<'a> {
         self
     }
 
-    /// At most this many notices per second (a mail provider's rate).
+    /// At most this many notices per second (a mail provider's rate). Rates below one
+    /// notice in 1,000 s count as that; zero, negative, infinite or NaN rates mean no limit.
     pub fn max_per_second(mut self, rate: f64) -> Self {
-        self.max_per_second = (rate > 0.0).then_some(rate);
+        self.max_per_second = (rate.is_finite() && rate > 0.0).then_some(rate.max(0.001));
         self
     }
 
@@ -421,5 +422,48 @@ impl<S: CampaignStore> Drop for Checkpoint<'_, S> {
         // Unwinding (a panicking notifier) or an early return: best effort. If this write
         // fails too, the notices since the last checkpoint are sent again on resume.
         let _ = self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_rates_and_sizes_are_clamped_not_fatal() {
+        for (rate, expected) in [
+            (0.0, None),
+            (-1.0, None),
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+            (1e-300, Some(0.001)),
+            (50.0, Some(50.0)),
+        ] {
+            let o = CampaignOptions::new().max_per_second(rate);
+            assert_eq!(o.max_per_second, expected, "{rate}");
+            if let Some(r) = o.max_per_second {
+                let _ = Duration::from_secs_f64(1.0 / r); // would panic on overflow
+            }
+        }
+        assert_eq!(CampaignOptions::new().batch_size(0).batch_size, 1);
+        assert_eq!(
+            CampaignOptions::new().checkpoint_every(0).checkpoint_every,
+            1
+        );
+        assert_eq!(
+            CampaignOptions::new()
+                .checkpoint_every(u64::MAX)
+                .checkpoint_every,
+            100_000
+        );
+    }
+
+    #[test]
+    fn notice_ids_are_stable_text() {
+        let id = NoticeId {
+            incident: IncidentId(7),
+            account: AccountId::new("cust-1").expect("valid"),
+        };
+        assert_eq!(id.to_string(), "incident-7/cust-1");
     }
 }
