@@ -10,17 +10,24 @@ use crate::store::{AuditRecord, AuditSink, SealedCard, StoreError, Timestamp, Va
 
 const MIGRATIONS: &[&str] = &[
     // 1: sealed cards and the audit trail.
+    //
+    // Rows append in rowid order (tokens are time-ordered too); the one index that takes
+    // random writes, by fingerprint, holds only its first 8 bytes as an integer: about
+    // 15 bytes an entry against 70 for (key id, fingerprint, token), so a batch of
+    // inserts dirties fewer pages.
     "CREATE TABLE sealed_cards (
-        token TEXT PRIMARY KEY,
+        id INTEGER PRIMARY KEY,
+        token TEXT NOT NULL UNIQUE,
         key_id TEXT NOT NULL,
         nonce BLOB NOT NULL CHECK (length(nonce) = 24),
         ciphertext BLOB NOT NULL,
         fingerprint_key TEXT NOT NULL,
         fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
+        fingerprint8 INTEGER NOT NULL,
         created_at INTEGER NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX sealed_cards_by_fingerprint ON sealed_cards (fingerprint_key, fingerprint);
-    CREATE INDEX sealed_cards_by_key ON sealed_cards (key_id, token);
+    );
+    CREATE INDEX sealed_cards_by_fingerprint8 ON sealed_cards (fingerprint8);
+    CREATE INDEX sealed_cards_by_key ON sealed_cards (key_id);
     CREATE TABLE audit (
         id INTEGER PRIMARY KEY,
         token TEXT NOT NULL,
@@ -133,10 +140,18 @@ fn sealed(row: SealedRow) -> Result<SealedCard, StoreError> {
 const SELECT_SEALED: &str = "SELECT token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at FROM sealed_cards";
 
 const INSERT_SEALED: &str = "INSERT INTO sealed_cards
-    (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at, fingerprint8)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const REPLACE_SEALED: &str =
     "UPDATE sealed_cards SET key_id = ?2, nonce = ?3, ciphertext = ?4, fingerprint_key = ?5,
-    fingerprint = ?6, created_at = ?7 WHERE token = ?1";
+    fingerprint = ?6, created_at = ?7, fingerprint8 = ?8 WHERE token = ?1";
+
+/// The indexed part of a fingerprint: its first 8 bytes as an integer.
+fn fingerprint8(mac: &[u8; 32]) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&mac[..8]);
+    i64::from_be_bytes(b)
+}
 
 fn write_in(
     tx: &Connection,
@@ -153,7 +168,8 @@ fn write_in(
                 card.ciphertext,
                 card.fingerprint_key,
                 &card.fingerprint[..],
-                card.created_at.as_millis()
+                card.created_at.as_millis(),
+                fingerprint8(&card.fingerprint)
             ])
         })
         .map(drop)
@@ -192,11 +208,14 @@ impl VaultStore for SqliteVault {
             let tx = begin(c, "begin tokenize")?;
             {
                 let mut find = tx
-                    .prepare_cached("SELECT token FROM sealed_cards WHERE fingerprint_key = ?1 AND fingerprint = ?2 LIMIT 1")
+                    .prepare_cached(
+                        "SELECT token FROM sealed_cards
+                         WHERE fingerprint8 = ?3 AND fingerprint_key = ?1 AND fingerprint = ?2 LIMIT 1",
+                    )
                     .map_err(be("find by fingerprint"))?;
                 for (key_id, mac) in fingerprints {
                     let found: Option<String> =
-                        find.query_row(params![key_id, &mac[..]], |r| r.get(0)).optional().map_err(be("find by fingerprint"))?;
+                        find.query_row(params![key_id, &mac[..], fingerprint8(mac)], |r| r.get(0)).optional().map_err(be("find by fingerprint"))?;
                     if let Some(token) = found {
                         return Ok(token);
                     }
