@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod card;
+pub mod minimize;
 pub mod password;
 pub mod rotation;
 pub mod secret;
@@ -38,6 +39,9 @@ pub enum Error {
     /// From [`card`].
     #[error(transparent)]
     Card(#[from] card::Error),
+    /// From [`minimize`].
+    #[error(transparent)]
+    Minimize(#[from] minimize::Error),
     /// From [`rotation`].
     #[error(transparent)]
     Rotation(#[from] rotation::Error),
