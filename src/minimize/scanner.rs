@@ -38,6 +38,34 @@ const MAX_CANDIDATE_BYTES: usize = 37;
 /// A streaming writer holds back at most this much of a trailing digit run.
 const MAX_HELD: usize = 256;
 
+/// Groups a run is cut into at most (a card needs at most 19).
+const MAX_GROUPS: usize = 64;
+
+/// The index of the next ASCII digit at or after `from`: eight bytes at a time while
+/// none of them is a digit (SWAR: a byte is a digit when its low 7 bits are in
+/// 0x30..0x3A and its high bit is clear), then byte by byte.
+fn next_digit(bytes: &[u8], mut from: usize) -> Option<usize> {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(from..from + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let x = w & LOW7;
+        let at_least_0 = x + 0x5050_5050_5050_5050; // high bit set where x >= 0x30
+        let above_9 = x + 0x4646_4646_4646_4646; // high bit set where x >= 0x3a
+        if at_least_0 & !above_9 & !w & HIGH != 0 {
+            break;
+        }
+        from += 8;
+    }
+    bytes
+        .get(from..)?
+        .iter()
+        .position(u8::is_ascii_digit)
+        .map(|k| from + k)
+}
+
 fn is_sep(b: u8) -> bool {
     b == b' ' || b == b'-'
 }
@@ -92,26 +120,36 @@ fn scan_with(bytes: &[u8], before: Option<u8>, after: &[u8], found: &mut dyn FnM
     let mut i = 0;
     while i < n {
         // Fast path: skip to the next digit.
-        match bytes[i..].iter().position(u8::is_ascii_digit) {
-            Some(k) => i += k,
+        match next_digit(bytes, i) {
+            Some(k) => i = k,
             None => return,
         }
         let start = i;
-        // The run: digits with single separators between them.
-        let mut groups: Vec<(usize, usize)> = Vec::with_capacity(6);
+        // The run: digits with single separators between them (at most MAX_GROUPS groups;
+        // a longer run is scanned on from where it was cut).
+        let mut groups = [(0usize, 0usize); MAX_GROUPS];
+        let mut count = 0;
         let mut g = i;
+        let mut digits = 0;
         loop {
             while i < n && bytes[i].is_ascii_digit() {
                 i += 1;
             }
-            groups.push((g, i));
-            if i + 1 < n && is_sep(bytes[i]) && bytes[i + 1].is_ascii_digit() && groups.len() < 64 {
+            groups[count] = (g, i);
+            count += 1;
+            digits += i - g;
+            if i + 1 < n && is_sep(bytes[i]) && bytes[i + 1].is_ascii_digit() && count < MAX_GROUPS
+            {
                 i += 1;
                 g = i;
             } else {
                 break;
             }
         }
+        if digits < 12 {
+            continue;
+        }
+        let groups = &groups[..count];
         let end = i;
         let at = |k: usize| {
             if k < n {
@@ -133,19 +171,17 @@ fn scan_with(bytes: &[u8], before: Option<u8>, after: &[u8], found: &mut dyn FnM
             None
         };
         let (next, next2) = (at(end), at(end + 1));
-        let digits: usize = groups.iter().map(|(a, b)| b - a).sum();
         // Glued: to a word, or by a dash to one (the last group of a UUID, `ORD-...`).
         let hyphenated =
             |dash: Option<u8>, beyond: Option<u8>| dash == Some(b'-') && !is_boundary(beyond);
-        if digits < 12
-            || !is_boundary(prev)
+        if !is_boundary(prev)
             || !is_boundary(next)
             || hyphenated(prev, prev2)
             || hyphenated(next, next2)
         {
             continue;
         }
-        check_run(bytes, &groups, found);
+        check_run(bytes, groups, found);
     }
 }
 

@@ -1,0 +1,94 @@
+//! The card-number scanner on synthetic log text, beside a straightforward `regex` + Luhn
+//! baseline in the same run.
+//!
+//! Corpora (100 MB each): `clean` (log lines with timestamps, ids, amounts, no card),
+//! `one_percent` (1% of lines carry a card number), `dense` (every line does).
+//! `cargo bench --bench scanner`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use regex::bytes::Regex;
+use shopsafe::card::{Brand, luhn_valid};
+use shopsafe::minimize::scan;
+
+const SIZE: usize = 100 * 1024 * 1024;
+
+fn corpus(every: usize) -> Vec<u8> {
+    let cards = [
+        "4111 1111 1111 1111",
+        "5555-5555-5555-4444",
+        "378282246310005",
+        "6011000990139424",
+    ];
+    let mut out = Vec::with_capacity(SIZE + 256);
+    let mut i = 0usize;
+    while out.len() < SIZE {
+        let line = if every > 0 && i.is_multiple_of(every) {
+            format!(
+                "2026-11-25T10:{:02}:{:02}.{:03}Z INFO checkout order=ORD-{:08} card={} amount={}.{:02}\n",
+                i % 60,
+                (i / 60) % 60,
+                i % 1000,
+                i,
+                cards[i % cards.len()],
+                i % 500,
+                i % 100
+            )
+        } else {
+            format!(
+                "2026-11-25T10:{:02}:{:02}.{:03}Z INFO request id=req-{:012} user=cust-{:06} path=/api/cart/items status=200 ms={}\n",
+                i % 60,
+                (i / 60) % 60,
+                i % 1000,
+                i * 7919,
+                i % 1_000_000,
+                i % 250
+            )
+        };
+        out.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    out
+}
+
+/// The baseline a team would write first: a regex for digit runs with optional single
+/// separators, then Luhn and the brand table on each match.
+fn baseline(re: &Regex, bytes: &[u8]) -> usize {
+    re.find_iter(bytes)
+        .filter(|m| {
+            let digits: Vec<u8> = m
+                .as_bytes()
+                .iter()
+                .copied()
+                .filter(u8::is_ascii_digit)
+                .collect();
+            luhn_valid(&digits) && matches!(Brand::detect(&digits), Some((_, true)))
+        })
+        .count()
+}
+
+fn bench(c: &mut Criterion) {
+    let re = Regex::new(r"\b(?:\d[ -]?){11,18}\d\b").expect("valid regex");
+    let mut g = c.benchmark_group("scanner");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
+    g.throughput(Throughput::Bytes(SIZE as u64));
+    for (name, every) in [("clean", 0), ("one_percent", 100), ("dense", 1)] {
+        let text = corpus(every);
+        let (ours, theirs) = (scan(&text).len(), baseline(&re, &text));
+        assert_eq!(ours, theirs, "{name}: both find the same cards");
+        g.bench_with_input(BenchmarkId::new("shopsafe", name), &text, |b, t| {
+            b.iter(|| scan(black_box(t)).len())
+        });
+        g.bench_with_input(BenchmarkId::new("regex_luhn", name), &text, |b, t| {
+            b.iter(|| baseline(&re, black_box(t)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
