@@ -3,6 +3,9 @@
 //!
 //! Corpora (100 MB each): `clean` (log lines with timestamps, ids, amounts, no card),
 //! `one_percent` (1% of lines carry a card number), `dense` (every line does).
+//! `retention/plan_1m`: `RetentionPolicy::plan` over a million records (cloned from
+//! memory, so the figure includes one clone of each).
+//!
 //! `cargo bench --bench scanner`.
 
 use std::hint::black_box;
@@ -90,5 +93,50 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn retention(c: &mut Criterion) {
+    use shopsafe::minimize::{Category, CategoryRule, RecordMeta, RetentionPolicy, Summary};
+    use shopsafe::store::Timestamp;
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    let cat = |s: &str| Category::new(s).expect("category");
+    let policy = RetentionPolicy::new()
+        .rule(
+            cat("account_profile"),
+            CategoryRule::purge_when_dormant(3 * YEAR),
+        )
+        .and_then(|p| {
+            p.rule(
+                cat("order_records"),
+                CategoryRule::strip_after(10 * YEAR, &["name", "address"]),
+            )
+        })
+        .expect("policy");
+    let now = Timestamp::from_millis(1_795_000_000_000);
+    let records: Vec<RecordMeta> = (0..1_000_000i64)
+        .map(|i| {
+            let category = if i % 3 == 0 {
+                cat("order_records")
+            } else {
+                cat("account_profile")
+            };
+            let created = Timestamp::from_millis(1_480_000_000_000 + i * 300_000);
+            RecordMeta::new(format!("r{i}"), category, created)
+                .last_activity(created)
+                .legal_hold(i % 997 == 0)
+        })
+        .collect();
+    let mut g = c.benchmark_group("retention");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.throughput(Throughput::Elements(records.len() as u64));
+    g.bench_function("plan_1m", |b| {
+        b.iter(|| {
+            let mut summary = Summary::default();
+            policy
+                .plan(records.iter().cloned(), now, &mut summary)
+                .count()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, retention);
 criterion_main!(benches);

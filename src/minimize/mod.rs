@@ -7,7 +7,12 @@
 //! - [`scan`], [`redact`], [`redact_bytes`] and [`RedactingWriter`] find card numbers in
 //!   text (12–19 digits, plausible grouping, Luhn, known IIN) and write `[PAN:…1234]`.
 //!
-//! Retention planning and the breach exposure report are not here yet.
+//! - [`RetentionPolicy`]: per-category rules (age, dormancy, a statutory minimum), legal
+//!   holds and in-flight records; decisions [`Action::Purge`], [`Action::StripPii`],
+//!   [`Action::Keep`] for a stream of [`RecordMeta`], with a [`Summary`]. It deletes
+//!   nothing.
+//!
+//! Applying a plan to a store and the breach exposure report are not here yet.
 //!
 //! # Security
 //! The scanner finds card numbers written as digits; it cannot find one spelled out in
@@ -17,10 +22,15 @@
 pub mod mask;
 mod pii;
 mod pseudonym;
+mod retention;
 mod scanner;
 
 pub use pii::{Pii, PiiKind};
 pub use pseudonym::Pseudonymizer;
+pub use retention::{
+    Action, Category, CategoryRule, KeepReason, OnExpiry, Planned, RecordMeta, RetentionPolicy,
+    Summary,
+};
 pub use scanner::{
     PanMatch, RedactStyle, RedactingWriter, redact, redact_bytes, redact_with, scan,
 };
@@ -35,4 +45,16 @@ pub enum Error {
     /// A key id must be 1–16 characters of `a-z 0-9 _ -`.
     #[error("invalid pseudonymizer key id")]
     InvalidKeyId,
+    /// A category name must be 1–32 characters of `a-z 0-9 _`.
+    #[error("invalid data category name")]
+    InvalidCategory,
+    /// A retention rule needs a maximum age, a dormancy, or both.
+    #[error("a retention rule needs a maximum age or a dormancy")]
+    EmptyRule,
+    /// The rule would expire records before the minimum it says the law requires.
+    #[error("retention rule for {category} is shorter than its statutory minimum")]
+    BelowStatutoryMinimum {
+        /// The category.
+        category: String,
+    },
 }
