@@ -12,19 +12,25 @@
 //!   [`Action::Keep`] for a stream of [`RecordMeta`], with a [`Summary`]. It deletes
 //!   nothing.
 //!
-//! Applying a plan to a store and the breach exposure report are not here yet.
+//! - [`DataMap`] and [`ExposureReport`]: which stores hold which fields in what form;
+//!   after an incident, per customer what was exposed and how, what was not, the notice
+//!   paragraph, and counts for the public statement.
+//!
+//! Applying a retention plan to a store is not here yet.
 //!
 //! # Security
 //! The scanner finds card numbers written as digits; it cannot find one spelled out in
 //! words, split across lines, or encoded (base64, hex). Masks are for display, not for
 //! storage: a masked email still says who a customer probably is.
 
+mod exposure;
 pub mod mask;
 mod pii;
 mod pseudonym;
 mod retention;
 mod scanner;
 
+pub use exposure::{CustomerExposure, DataMap, ExposureReport, Form, Holding};
 pub use pii::{Pii, PiiKind};
 pub use pseudonym::Pseudonymizer;
 pub use retention::{
