@@ -16,13 +16,17 @@
 //!   after an incident, per customer what was exposed and how, what was not, the notice
 //!   paragraph, and counts for the public statement.
 //!
-//! Applying a retention plan to a store is not here yet.
+//! - [`apply_plan`] applies a plan through a
+//!   [`RetentionStore`](crate::store::RetentionStore) to a table the application
+//!   describes ([`TableSpec`]): batches in transactions, resumable, leaving a
+//!   [`RunReport`].
 //!
 //! # Security
 //! The scanner finds card numbers written as digits; it cannot find one spelled out in
 //! words, split across lines, or encoded (base64, hex). Masks are for display, not for
 //! storage: a masked email still says who a customer probably is.
 
+mod apply;
 mod exposure;
 pub mod mask;
 mod pii;
@@ -30,6 +34,7 @@ mod pseudonym;
 mod retention;
 mod scanner;
 
+pub use apply::{RunReport, TableSpec, apply_plan};
 pub use exposure::{CustomerExposure, DataMap, ExposureReport, Form, Holding};
 pub use pii::{Pii, PiiKind};
 pub use pseudonym::Pseudonymizer;
@@ -57,6 +62,25 @@ pub enum Error {
     /// A retention rule needs a maximum age, a dormancy, or both.
     #[error("a retention rule needs a maximum age or a dormancy")]
     EmptyRule,
+    /// Not a plain SQL identifier.
+    #[error("invalid SQL identifier {name:?}")]
+    InvalidIdentifier {
+        /// The name (at most 64 characters of it).
+        name: String,
+    },
+    /// A strip names a column the table spec does not declare as personal data.
+    #[error("column {field} is not declared as personal data")]
+    FieldNotPii {
+        /// The column.
+        field: String,
+    },
+    /// Planned records must come in ascending key order (that is what makes a run
+    /// resumable).
+    #[error("planned records are not in ascending key order")]
+    OutOfOrder,
+    /// From the store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The rule would expire records before the minimum it says the law requires.
     #[error("retention rule for {category} is shorter than its statutory minimum")]
     BelowStatutoryMinimum {

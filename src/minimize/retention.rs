@@ -303,6 +303,14 @@ pub struct Planned {
     pub action: Action,
 }
 
+impl Planned {
+    /// A decision made elsewhere (by hand, or by another planner), to apply.
+    #[must_use]
+    pub fn new(record: RecordMeta, action: Action) -> Self {
+        Self { record, action }
+    }
+}
+
 /// Counts per category and action: the dry run's answer, and the run's record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -385,3 +385,40 @@ impl<T: AuditSink + ?Sized> AuditSink for std::sync::Arc<T> {
         (**self).record(entry)
     }
 }
+
+/// Where retention plans are applied: the application's own tables, described by
+/// [`TableSpec`](crate::minimize::TableSpec), and a record of each run.
+pub trait RetentionStore: Send + Sync {
+    /// The last key a run applied to `table`, if it started.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn resume_point(
+        &self,
+        run: &str,
+        table: &crate::minimize::TableSpec,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Applies a batch in one transaction, together with the run's counts and resume
+    /// point.
+    ///
+    /// # Errors
+    /// A backend failure (then nothing of the batch was applied).
+    fn apply_batch(
+        &self,
+        run: &str,
+        table: &crate::minimize::TableSpec,
+        batch: &[crate::minimize::Planned],
+    ) -> Result<(), StoreError>;
+
+    /// Marks the run finished and returns its record.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn finish_run(
+        &self,
+        run: &str,
+        table: &crate::minimize::TableSpec,
+        now: Timestamp,
+    ) -> Result<crate::minimize::RunReport, StoreError>;
+}

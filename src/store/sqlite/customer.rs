@@ -7,12 +7,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Pool, Schema, be, begin, to_i64, to_u64};
 use crate::card::{Brand, CardOnFile, CardToken, Expiry, Fingerprint, Last4, VaultKeyId};
+use crate::minimize::{Action, Planned, RunReport, TableSpec};
 use crate::password::PasswordHash;
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
     CredentialFlags, CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope,
-    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, SecurityStamp, StoreError,
-    Timestamp, TokenPurpose, TokenRecord,
+    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, RetentionStore, SecurityStamp,
+    StoreError, Timestamp, TokenPurpose, TokenRecord,
 };
 
 /// Schema migrations, applied in order; the database's `user_version` is how many ran.
@@ -84,6 +85,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account, token)
     ) WITHOUT ROWID;
     CREATE INDEX cards_on_file_by_fingerprint ON cards_on_file (fingerprint);",
+    // 3: retention runs: counts and resume point per run, the proof a run leaves.
+    "CREATE TABLE retention_runs (
+        run TEXT NOT NULL,
+        table_name TEXT NOT NULL,
+        last_key TEXT,
+        purged INTEGER NOT NULL DEFAULT 0,
+        stripped INTEGER NOT NULL DEFAULT 0,
+        kept INTEGER NOT NULL DEFAULT 0,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        PRIMARY KEY (run, table_name)
+    ) WITHOUT ROWID;",
 ];
 
 const LIST_BATCH: usize = 10_000;
@@ -97,7 +110,7 @@ const LIST_BATCH: usize = 10_000;
 /// let dir = std::env::temp_dir().join(format!("shopsafe-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// let store = SqliteStore::open(dir.join("customers.db"))?;
-/// assert_eq!(store.schema_version()?, 2);
+/// assert_eq!(store.schema_version()?, 3);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -893,6 +906,106 @@ impl CardOnFileStore for SqliteStore {
                 .and_then(Iterator::collect::<Result<Vec<CardRow>, _>>)
                 .map_err(be("load cards on file"))?;
             rows.into_iter().map(card_from_row).collect()
+        })
+    }
+}
+
+impl RetentionStore for SqliteStore {
+    fn resume_point(&self, run: &str, table: &TableSpec) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT last_key FROM retention_runs WHERE run = ?1 AND table_name = ?2",
+                params![run, table.name()],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(be("read retention run"))
+        })
+    }
+
+    fn apply_batch(
+        &self,
+        run: &str,
+        table: &TableSpec,
+        batch: &[Planned],
+    ) -> Result<(), StoreError> {
+        // Identifiers were validated by TableSpec (letters, digits, `_`), so quoting them
+        // is enough; every value is a bound parameter.
+        let delete = format!(
+            "DELETE FROM \"{}\" WHERE \"{}\" = ?1",
+            table.name(),
+            table.key()
+        );
+        self.with(|c| {
+            let tx = begin(c, "begin retention batch")?;
+            tx.execute(
+                "INSERT OR IGNORE INTO retention_runs (run, table_name, started_at) VALUES (?1, ?2, ?3)",
+                params![run, table.name(), Timestamp::now().as_millis()],
+            )
+            .map_err(be("start retention run"))?;
+            let (mut purged, mut stripped, mut kept) = (0i64, 0i64, 0i64);
+            for p in batch {
+                match &p.action {
+                    Action::Purge => {
+                        tx.prepare_cached(&delete)
+                            .and_then(|mut s| s.execute([&p.record.id]))
+                            .map_err(be("purge record"))?;
+                        purged += 1;
+                    }
+                    Action::StripPii { fields } => {
+                        let sets: Vec<String> = fields.iter().map(|f| format!("\"{f}\" = NULL")).collect();
+                        let sql = format!("UPDATE \"{}\" SET {} WHERE \"{}\" = ?1", table.name(), sets.join(", "), table.key());
+                        tx.prepare_cached(&sql)
+                            .and_then(|mut s| s.execute([&p.record.id]))
+                            .map_err(be("strip record"))?;
+                        stripped += 1;
+                    }
+                    _ => kept += 1,
+                }
+            }
+            let last = batch.last().map(|p| p.record.id.as_str());
+            tx.execute(
+                "UPDATE retention_runs SET last_key = ?3, purged = purged + ?4, stripped = stripped + ?5,
+                   kept = kept + ?6 WHERE run = ?1 AND table_name = ?2",
+                params![run, table.name(), last, purged, stripped, kept],
+            )
+            .map_err(be("record retention progress"))?;
+            tx.commit().map_err(be("commit retention batch"))
+        })
+    }
+
+    fn finish_run(
+        &self,
+        run: &str,
+        table: &TableSpec,
+        now: Timestamp,
+    ) -> Result<RunReport, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO retention_runs (run, table_name, started_at) VALUES (?1, ?2, ?3)",
+                params![run, table.name(), now.as_millis()],
+            )
+            .map_err(be("start retention run"))?;
+            c.execute(
+                "UPDATE retention_runs SET finished_at = coalesce(finished_at, ?3) WHERE run = ?1 AND table_name = ?2",
+                params![run, table.name(), now.as_millis()],
+            )
+            .map_err(be("finish retention run"))?;
+            c.query_row(
+                "SELECT last_key, purged, stripped, kept, finished_at FROM retention_runs WHERE run = ?1 AND table_name = ?2",
+                params![run, table.name()],
+                |r| {
+                    Ok(RunReport::new(
+                        run.to_owned(),
+                        table.name().to_owned(),
+                        [to_u64(r.get(1)?), to_u64(r.get(2)?), to_u64(r.get(3)?)],
+                        r.get(0)?,
+                        r.get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
+                    ))
+                },
+            )
+            .map_err(be("read retention run"))
         })
     }
 }
