@@ -5,7 +5,9 @@
 //!   and `Display` print a mask ([`mask`]), reading takes [`Pii::expose`].
 //! - [`Pseudonymizer`]: HMAC-SHA-256 pseudonyms per key and kind, for analytics joins.
 //! - [`scan`], [`redact`], [`redact_bytes`] and [`RedactingWriter`] find card numbers in
-//!   text (12–19 digits, plausible grouping, Luhn, known IIN) and write `[PAN:…1234]`.
+//!   text (12–19 digits, plausible grouping, Luhn, known IIN) and write `[PAN:…1234]`;
+//!   with the `tracing` feature, `RedactingMakeWriter` puts that in front of a
+//!   tracing-subscriber writer.
 //!
 //! - [`RetentionPolicy`]: per-category rules (age, dormancy, a statutory minimum), legal
 //!   holds and in-flight records; decisions [`Action::Purge`], [`Action::StripPii`],
@@ -33,6 +35,8 @@ mod pii;
 mod pseudonym;
 mod retention;
 mod scanner;
+#[cfg(feature = "tracing")]
+mod tracing_writer;
 
 pub use apply::{RunReport, TableSpec, apply_plan};
 pub use exposure::{CustomerExposure, DataMap, ExposureReport, Form, Holding};
@@ -45,6 +49,8 @@ pub use retention::{
 pub use scanner::{
     PanMatch, RedactStyle, RedactingWriter, redact, redact_bytes, redact_with, scan,
 };
+#[cfg(feature = "tracing")]
+pub use tracing_writer::RedactingMakeWriter;
 
 /// Errors of the minimize module.
 #[derive(Debug, thiserror::Error)]
