@@ -249,28 +249,31 @@ fn replacement(style: &RedactStyle, bytes: &[u8], m: &PanMatch, out: &mut Vec<u8
 /// ```
 #[must_use]
 pub fn redact_bytes<'a>(bytes: &'a [u8], style: &RedactStyle) -> Cow<'a, [u8]> {
-    redact_bytes_between(bytes, None, &[], style)
+    redact_bytes_between(bytes, None, &[], style).0
 }
 
+/// Redacts `bytes` (with the bytes around it, for a streaming caller) and says how many
+/// numbers it replaced.
 fn redact_bytes_between<'a>(
     bytes: &'a [u8],
     before: Option<u8>,
     after: &[u8],
     style: &RedactStyle,
-) -> Cow<'a, [u8]> {
+) -> (Cow<'a, [u8]>, u64) {
     let mut out: Option<Vec<u8>> = None;
-    let mut copied = 0;
+    let (mut copied, mut found) = (0, 0);
     scan_with(bytes, before, after, &mut |m| {
         let buf = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
         buf.extend_from_slice(&bytes[copied..m.start]);
         replacement(style, bytes, &m, buf);
         copied = m.end;
+        found += 1;
     });
     match out {
-        None => Cow::Borrowed(bytes),
+        None => (Cow::Borrowed(bytes), 0),
         Some(mut buf) => {
             buf.extend_from_slice(&bytes[copied..]);
-            Cow::Owned(buf)
+            (Cow::Owned(buf), found)
         }
     }
 }
@@ -366,8 +369,7 @@ impl<W: Write> RedactingWriter<W> {
             return Ok(());
         }
         let (chunk, after) = self.held.split_at(upto);
-        let found = scan_count(chunk, self.before, after);
-        let out = redact_bytes_between(chunk, self.before, after, &self.style);
+        let (out, found) = redact_bytes_between(chunk, self.before, after, &self.style);
         if let Some(inner) = self.inner.as_mut() {
             inner.write_all(&out)?;
         }
@@ -376,12 +378,6 @@ impl<W: Write> RedactingWriter<W> {
         self.held.drain(..upto);
         Ok(())
     }
-}
-
-fn scan_count(bytes: &[u8], before: Option<u8>, after: &[u8]) -> u64 {
-    let mut n = 0;
-    scan_with(bytes, before, after, &mut |_| n += 1);
-    n
 }
 
 impl<W: Write> Write for RedactingWriter<W> {
