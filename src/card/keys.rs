@@ -11,12 +11,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64ct::{Base64, Encoding};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::Error;
-use crate::secret::fill_random;
+use crate::secret::{fill_random, hmac_sha256, is_slug};
 
 /// A vault key's id: 1 to 16 characters of `a-z 0-9 _ -`, stored beside every row it seals.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,11 +28,7 @@ impl VaultKeyId {
     /// # Errors
     /// [`Error::InvalidKeyId`].
     pub fn new(id: &str) -> Result<Self, Error> {
-        let ok = (1..=16).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if ok {
+        if is_slug(id, 16, true) {
             Ok(Self(id.to_owned()))
         } else {
             Err(Error::InvalidKeyId)
@@ -98,13 +92,10 @@ impl VaultKey {
 
     fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
         // SP 800-108 counter mode, one block: PRF(K, [1] || label || 0x00 || [256]).
-        #[allow(clippy::expect_used, reason = "an invariant of HMAC, not of the input")]
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_ref())
-            .expect("HMAC accepts keys of every length");
-        mac.update(&[0, 0, 0, 1]);
-        mac.update(label);
-        mac.update(&[0, 0, 0, 1, 0]);
-        Zeroizing::new(mac.finalize().into_bytes().into())
+        Zeroizing::new(hmac_sha256(
+            self.0.as_ref(),
+            &[&[0, 0, 0, 1], label, &[0, 0, 0, 1, 0]],
+        ))
     }
 }
 
@@ -350,6 +341,17 @@ mod tests {
         assert_eq!(
             format!("{:?}", VaultKey::from_bytes(&[1; 32]).expect("key")),
             "VaultKey([REDACTED])"
+        );
+    }
+
+    #[test]
+    fn subkey_derivation_matches_an_independent_hmac() {
+        // Python: hmac.new(bytes([1]*32), b"\0\0\0\x01shopsafe/vault/seal/v1\0\0\0\x01\0", sha256)
+        let key = VaultKey::from_bytes(&[1; 32]).expect("32 bytes");
+        let seal = key.derive(b"shopsafe/vault/seal/v1");
+        assert_eq!(
+            base16ct::lower::encode_string(seal.as_ref()),
+            "348c35ee71cdbadee9c4bd76dbfcf196848f17d0d828ff73994058e7ebae705c"
         );
     }
 

@@ -5,15 +5,13 @@ use std::sync::{PoisonError, RwLock};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::Error;
 use super::keys::{KeyPair, KeySource, Keyring, VaultKey, VaultKeyId};
 use super::pan::{Brand, Expiry, Last4, Pan};
-use crate::secret::fill_random;
+use crate::secret::{fill_random, hmac_sha256};
 use crate::store::{AuditRecord, AuditSink, SealedCard, Timestamp, VaultStore};
 
 const TOKEN_PREFIX: &str = "card_";
@@ -566,11 +564,7 @@ fn card_on_file(
 }
 
 fn fingerprint_mac(key: &KeyPair, pan: &Pan) -> [u8; 32] {
-    #[allow(clippy::expect_used, reason = "an invariant of HMAC, not of the input")]
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.fingerprint.as_ref())
-        .expect("HMAC accepts keys of every length");
-    mac.update(pan.digits());
-    mac.finalize().into_bytes().into()
+    hmac_sha256(key.fingerprint.as_ref(), &[pan.digits()])
 }
 
 /// Associated data: the label, the token and the key id, so a row moved to another token

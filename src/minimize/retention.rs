@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Error;
+use crate::secret::is_slug;
 use crate::store::Timestamp;
 
 /// A category of data with its own retention rule (`account_profile`, `order_records`,
@@ -21,11 +22,7 @@ impl Category {
     /// # Errors
     /// [`Error::InvalidCategory`].
     pub fn new(name: &str) -> Result<Self, Error> {
-        let ok = (1..=32).contains(&name.len())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if ok {
+        if is_slug(name, 32, false) {
             Ok(Self(name.to_owned()))
         } else {
             Err(Error::InvalidCategory)

@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 
 use super::StoreError;
 use crate::password::PasswordHash;
-use crate::secret::{RngError, fill_random};
+use crate::secret::{RngError, fill_random, is_slug};
 
 /// The application's customer id (an opaque string: a UUID, a database key, ...).
 ///
@@ -77,11 +77,7 @@ impl BrandId {
     /// [`StoreError::InvalidId`] unless 1 to 32 characters of `a-z 0-9 _ -`.
     pub fn new(id: impl Into<String>) -> Result<Self, StoreError> {
         let id = id.into();
-        let ok = (1..=32).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if ok {
+        if is_slug(&id, 32, true) {
             Ok(Self(id))
         } else {
             Err(StoreError::InvalidId { kind: "brand" })
