@@ -38,34 +38,6 @@ const MAX_CANDIDATE_BYTES: usize = 37;
 /// A streaming writer holds back at most this much of a trailing digit run.
 const MAX_HELD: usize = 256;
 
-/// Groups a run is cut into at most (a card needs at most 19).
-const MAX_GROUPS: usize = 64;
-
-/// The index of the next ASCII digit at or after `from`: eight bytes at a time while
-/// none of them is a digit (SWAR: a byte is a digit when its low 7 bits are in
-/// 0x30..0x3A and its high bit is clear), then byte by byte.
-fn next_digit(bytes: &[u8], mut from: usize) -> Option<usize> {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = bytes.get(from..from + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(word);
-        let x = w & LOW7;
-        let at_least_0 = x + 0x5050_5050_5050_5050; // high bit set where x >= 0x30
-        let above_9 = x + 0x4646_4646_4646_4646; // high bit set where x >= 0x3a
-        if at_least_0 & !above_9 & !w & HIGH != 0 {
-            break;
-        }
-        from += 8;
-    }
-    bytes
-        .get(from..)?
-        .iter()
-        .position(u8::is_ascii_digit)
-        .map(|k| from + k)
-}
-
 fn is_sep(b: u8) -> bool {
     b == b' ' || b == b'-'
 }
@@ -112,36 +84,88 @@ pub fn scan(bytes: &[u8]) -> Vec<PanMatch> {
     out
 }
 
+/// Bytes a card number is written with: digits and the two separators.
+const RUN_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        t[b as usize] = true;
+        b += 1;
+    }
+    t[b' ' as usize] = true;
+    t[b'-' as usize] = true;
+    t
+};
+
+/// The fewest bytes a card number takes: 12 digits.
+const MIN_SPAN: usize = 12;
+
 /// The scanner itself: calls `found` for each match. A streaming caller passes the byte
 /// before `bytes` and the bytes after it (two suffice), which decide whether a run at
 /// either edge is glued to a word.
+///
+/// A card number lies inside a span of at least [`MIN_SPAN`] bytes that are all digits,
+/// spaces or dashes, and any such span covers one of the positions `MIN_SPAN - 1`,
+/// `2 * MIN_SPAN - 1`, … So the scanner probes one byte in twelve; where a probe lands
+/// in a run byte it widens to the span, and only a span of twelve bytes or more is
+/// scanned digit by digit, exactly as [`scan_runs`] scans a whole text. Log text, full of
+/// short digit runs (times, ids, status codes), is mostly skipped without being read.
 fn scan_with(bytes: &[u8], before: Option<u8>, after: &[u8], found: &mut dyn FnMut(PanMatch)) {
     let n = bytes.len();
-    let mut i = 0;
-    while i < n {
-        // Fast path: skip to the next digit.
-        match next_digit(bytes, i) {
-            Some(k) => i = k,
-            None => return,
+    let mut probe = MIN_SPAN - 1;
+    while probe < n {
+        if !RUN_BYTE[usize::from(bytes[probe])] {
+            probe += MIN_SPAN;
+            continue;
+        }
+        let mut lo = probe;
+        while lo > 0 && RUN_BYTE[usize::from(bytes[lo - 1])] {
+            lo -= 1;
+        }
+        // Most spans in logs are short (times, ids): look no further than twelve bytes.
+        let mut hi = probe + 1;
+        while hi < n && hi - lo < MIN_SPAN && RUN_BYTE[usize::from(bytes[hi])] {
+            hi += 1;
+        }
+        if hi - lo >= MIN_SPAN {
+            hi = scan_runs(bytes, lo, before, after, found);
+        }
+        // `hi` is not a run byte (or the end): spans after it start at `hi + 1` or later.
+        probe = hi + MIN_SPAN;
+    }
+}
+
+/// Scans the runs of the span of run bytes that starts at `from` (no run byte just before
+/// it) and returns where the span ends: each run of digits with single separators is
+/// checked by [`check_run`].
+fn scan_runs(
+    bytes: &[u8],
+    from: usize,
+    before: Option<u8>,
+    after: &[u8],
+    found: &mut dyn FnMut(PanMatch),
+) -> usize {
+    let n = bytes.len();
+    let mut i = from;
+    loop {
+        // Separators between runs (`1 - 2`, a trailing dash) belong to the span.
+        while i < n && is_sep(bytes[i]) {
+            i += 1;
+        }
+        if i == n || !bytes[i].is_ascii_digit() {
+            return i;
         }
         let start = i;
-        // The run: digits with single separators between them (at most MAX_GROUPS groups;
-        // a longer run is scanned on from where it was cut).
-        let mut groups = [(0usize, 0usize); MAX_GROUPS];
-        let mut count = 0;
-        let mut g = i;
+        // The run: digits with single separators between them, however long.
         let mut digits = 0;
         loop {
+            let g = i;
             while i < n && bytes[i].is_ascii_digit() {
                 i += 1;
             }
-            groups[count] = (g, i);
-            count += 1;
             digits += i - g;
-            if i + 1 < n && is_sep(bytes[i]) && bytes[i + 1].is_ascii_digit() && count < MAX_GROUPS
-            {
+            if i + 1 < n && is_sep(bytes[i]) && bytes[i + 1].is_ascii_digit() {
                 i += 1;
-                g = i;
             } else {
                 break;
             }
@@ -149,7 +173,6 @@ fn scan_with(bytes: &[u8], before: Option<u8>, after: &[u8], found: &mut dyn FnM
         if digits < 12 {
             continue;
         }
-        let groups = &groups[..count];
         let end = i;
         let at = |k: usize| {
             if k < n {
@@ -181,30 +204,51 @@ fn scan_with(bytes: &[u8], before: Option<u8>, after: &[u8], found: &mut dyn FnM
         {
             continue;
         }
-        check_run(bytes, groups, found);
+        check_run(bytes, start, end, found);
     }
 }
 
-/// Tries windows of consecutive groups of one run, longest first from each start; a
-/// window of one group is an unbroken number.
-fn check_run(bytes: &[u8], groups: &[(usize, usize)], found: &mut dyn FnMut(PanMatch)) {
+/// The group of digits that starts at `at` in a run ending at `end`, and where the next
+/// group starts (after one separator), if there is one.
+fn group_at(bytes: &[u8], at: usize, end: usize) -> ((usize, usize), Option<usize>) {
+    let stop = bytes[at..end]
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .map_or(end, |k| at + k);
+    ((at, stop), (stop < end).then_some(stop + 1))
+}
+
+/// Tries windows of consecutive groups of the run `bytes[start..end]`, longest first from
+/// each group, left to right; a window of one group is an unbroken number. A window spans
+/// at most 19 groups, so only those after the current group are cut out.
+fn check_run(bytes: &[u8], start: usize, end: usize, found: &mut dyn FnMut(PanMatch)) {
     let mut digits = [0u8; 19];
-    let mut first = 0;
-    'starts: while first < groups.len() {
-        for last in (first..groups.len()).rev() {
-            let window = &groups[first..=last];
-            let (start, end) = (window[0].0, window[window.len() - 1].1);
-            if end - start > MAX_CANDIDATE_BYTES {
-                continue;
+    let mut next = Some(start);
+    'starts: while let Some(first) = next {
+        // The groups from `first` on that a window can reach.
+        let mut groups = [(0usize, 0usize); 19];
+        let mut count = 0;
+        let mut at = Some(first);
+        while let Some(g) = at {
+            let (group, following) = group_at(bytes, g, end);
+            if count == groups.len() || group.1 - first > MAX_CANDIDATE_BYTES {
+                break;
             }
+            groups[count] = group;
+            count += 1;
+            at = following;
+        }
+        next = group_at(bytes, first, end).1;
+        for last in (0..count).rev() {
+            let window = &groups[..=last];
+            let (from, to) = (window[0].0, window[last].1);
             let mut lens = [0usize; 19];
             let mut total = 0;
             for (slot, (x, y)) in lens.iter_mut().zip(window) {
                 *slot = y - x;
                 total += y - x;
             }
-            let lens = &lens[..window.len().min(19)];
-            if !(12..=19).contains(&total) || (window.len() > 1 && !plausible(lens)) {
+            if !(12..=19).contains(&total) || (last > 0 && !plausible(&lens[..=last])) {
                 continue;
             }
             let mut k = 0;
@@ -213,12 +257,15 @@ fn check_run(bytes: &[u8], groups: &[(usize, usize)], found: &mut dyn FnMut(PanM
                 k += y - x;
             }
             if let Some(brand) = card_brand(&digits[..k]) {
-                found(PanMatch { start, end, brand });
-                first = last + 1;
+                found(PanMatch {
+                    start: from,
+                    end: to,
+                    brand,
+                });
+                next = (to < end).then_some(to + 1);
                 continue 'starts;
             }
         }
-        first += 1;
     }
 }
 
@@ -496,6 +543,20 @@ mod tests {
     }
 
     #[test]
+    fn a_card_at_the_end_of_a_long_list_of_numbers_is_found() {
+        // Runs used to be cut after 64 groups, which split a card in this position.
+        for before in [0, 1, 62, 63, 64, 65, 200] {
+            let list = "7 ".repeat(before);
+            let line = format!("ids {list}4111 1111 1111 1111 end");
+            assert_eq!(
+                redact(&line),
+                format!("ids {list}[PAN:…1111] end"),
+                "{before} numbers before it"
+            );
+        }
+    }
+
+    #[test]
     fn fixed_style_replaces_the_whole_number() {
         let style = RedactStyle::Fixed("[REDACTED]".into());
         assert_eq!(
@@ -516,6 +577,29 @@ mod tests {
             w.write_all(&bytes[..at]).expect("write");
             w.write_all(&bytes[at..]).expect("write");
             prop_assert_eq!(w.into_inner().expect("inner"), one);
+        }
+
+        #[test]
+        fn probing_finds_what_a_full_scan_finds(
+            bytes in prop::collection::vec(
+                prop::sample::select(b"0123456789012345678901234567890123456789 -a+4_\n".to_vec()),
+                0..400,
+            ),
+            before in prop::option::of(prop::sample::select(b"a 1-".to_vec())),
+            after in prop::collection::vec(prop::sample::select(b"a 1-".to_vec()), 0..3),
+        ) {
+            let (mut probed, mut full) = (Vec::new(), Vec::new());
+            scan_with(&bytes, before, &after, &mut |m| probed.push(m));
+            // Every span, without probing.
+            let mut i = 0;
+            while i < bytes.len() {
+                if RUN_BYTE[usize::from(bytes[i])] {
+                    i = scan_runs(&bytes, i, before, &after, &mut |m| full.push(m));
+                } else {
+                    i += 1;
+                }
+            }
+            prop_assert_eq!(probed, full);
         }
 
         #[test]
