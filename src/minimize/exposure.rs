@@ -1,7 +1,7 @@
 //! The breach exposure report: from the data map and the stores an incident reached, what
 //! each customer lost, in what form, and what they did not lose.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// How a field is held in a store, from most to least revealing.
@@ -21,6 +21,12 @@ pub enum Form {
 }
 
 impl Form {
+    /// Whether the whole value is there (as entered, or encrypted): a token, a mask or a
+    /// hash is not.
+    fn is_whole(self) -> bool {
+        matches!(self, Self::Plain | Self::EncryptedElsewhere)
+    }
+
     fn phrase(self) -> &'static str {
         match self {
             Self::Plain => "as entered",
@@ -83,17 +89,26 @@ impl DataMap {
 
     /// The exposure of an incident that reached `stores`.
     pub fn incident(&self, stores: &[&str]) -> ExposureReport {
-        let mut exposed: BTreeMap<String, Form> = BTreeMap::new();
-        let mut elsewhere: BTreeMap<String, Form> = BTreeMap::new();
+        let mut exposed: BTreeMap<String, Vec<Form>> = BTreeMap::new();
+        let mut elsewhere = BTreeSet::new();
         for h in &self.holdings {
-            let side = if stores.contains(&h.store.as_str()) {
-                &mut exposed
-            } else {
-                &mut elsewhere
-            };
-            // Per field, the most revealing form counts.
-            let form = side.entry(h.field.clone()).or_insert(h.form);
-            *form = (*form).min(h.form);
+            if stores.contains(&h.store.as_str()) {
+                exposed.entry(h.field.clone()).or_default().push(h.form);
+            } else if h.form.is_whole() {
+                elsewhere.insert(h.field.clone());
+            }
+        }
+        for forms in exposed.values_mut() {
+            forms.sort();
+            forms.dedup();
+            // As entered says it all; a token says nothing beside any other form. Other
+            // forms each add something (the last four digits, and the whole number
+            // encrypted), so each is told.
+            if forms[0] == Form::Plain {
+                forms.truncate(1);
+            } else if forms.len() > 1 {
+                forms.retain(|f| *f != Form::Tokenized);
+            }
         }
         let reached = stores.iter().map(|s| (*s).to_owned()).collect();
         ExposureReport {
@@ -107,10 +122,11 @@ impl DataMap {
 /// What an incident exposed, field by field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExposureReport {
-    /// The most revealing form of each field among the stores reached.
-    exposed: BTreeMap<String, Form>,
-    /// The most revealing form of each field among the stores not reached.
-    elsewhere: BTreeMap<String, Form>,
+    /// The forms of each field among the stores reached, most revealing first, without
+    /// the ones another form makes moot.
+    exposed: BTreeMap<String, Vec<Form>>,
+    /// Fields that a store not reached holds whole (as entered or encrypted).
+    elsewhere: BTreeSet<String>,
     reached: Vec<String>,
 }
 
@@ -121,8 +137,9 @@ pub struct CustomerExposure {
     /// Fields the customer has that were in a reached store, with the form they were in,
     /// most revealing first.
     pub exposed: Vec<(String, Form)>,
-    /// Fields the customer has whose fuller form is held only in stores not reached (the
-    /// card number, when the customer database held only its token).
+    /// Fields the customer has that are held whole (as entered, or encrypted) only in
+    /// stores not reached: the card number, when the customer database held only its
+    /// token or its last four digits.
     pub not_exposed: Vec<String>,
 }
 
@@ -140,14 +157,13 @@ impl ExposureReport {
         let mut exposed = Vec::new();
         let mut not_exposed = Vec::new();
         for f in fields {
-            let lost = self.exposed.get(*f).copied();
-            if let Some(form) = lost {
-                exposed.push(((*f).to_owned(), form));
+            let lost = self.exposed.get(*f).map_or(&[][..], Vec::as_slice);
+            for form in lost {
+                exposed.push(((*f).to_owned(), *form));
             }
-            let kept_fuller = self
-                .elsewhere
-                .get(*f)
-                .is_some_and(|kept| lost.is_none_or(|lost| *kept < lost));
+            // Held whole only where the intruder did not reach: a token, a mask or a hash
+            // of it was taken, or nothing.
+            let kept_fuller = self.elsewhere.contains(*f) && !lost.iter().any(|l| l.is_whole());
             if kept_fuller {
                 not_exposed.push((*f).to_owned());
             }
@@ -171,10 +187,17 @@ impl ExposureReport {
         if c.exposed.is_empty() {
             return "None of your information was in the data that was copied.".to_owned();
         } else {
-            let parts: Vec<String> = c
-                .exposed
+            // One part per field, with each of its forms.
+            let mut parts: Vec<(&str, Vec<&str>)> = Vec::new();
+            for (f, form) in &c.exposed {
+                match parts.iter_mut().find(|(g, _)| g == f) {
+                    Some((_, phrases)) => phrases.push(form.phrase()),
+                    None => parts.push((f, vec![form.phrase()])),
+                }
+            }
+            let parts: Vec<String> = parts
                 .iter()
-                .map(|(f, form)| format!("your {f} ({})", form.phrase()))
+                .map(|(f, phrases)| format!("your {f} ({})", phrases.join("; and ")))
                 .collect();
             let _ = write!(text, "The copied data included {}.", join(&parts));
         }
@@ -220,5 +243,44 @@ fn join(parts: &[String]) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{}, and {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_four_taken_full_number_not() {
+        // The 2012 shape: last four digits in the customer database, the number elsewhere.
+        let map = DataMap::new()
+            .holds("customer_db", "card number", Form::Masked)
+            .holds("customer_db", "password", Form::HashedArgon2id)
+            .holds("vault", "card number", Form::EncryptedElsewhere)
+            .holds("backup", "password", Form::HashedArgon2id);
+        let c = map
+            .incident(&["customer_db"])
+            .customer(&["card number", "password"]);
+        assert_eq!(c.not_exposed, ["card number"]);
+        // With the vault reached too, the whole number was in the copy (encrypted).
+        let c = map
+            .incident(&["customer_db", "vault"])
+            .customer(&["card number"]);
+        assert!(c.not_exposed.is_empty());
+        assert_eq!(
+            c.exposed,
+            [
+                ("card number".to_owned(), Form::Masked),
+                ("card number".to_owned(), Form::EncryptedElsewhere)
+            ]
+        );
+        let text = map
+            .incident(&["customer_db", "vault"])
+            .notice(&["card number"]);
+        assert_eq!(
+            text,
+            "The copied data included your card number (in part only (masked); and \
+             encrypted, with the key kept elsewhere)."
+        );
     }
 }
