@@ -193,12 +193,63 @@ impl SqliteStore {
         })
     }
 
+    /// Saves many cards on file in one transaction (seeding, imports from a previous
+    /// processor). Each item is `(account, card)`, saved as [`CardOnFileStore::save_card`]
+    /// saves one.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] (then none is saved).
+    pub fn save_cards_bulk<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a AccountId, &'a CardOnFile)>,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let tx = begin(c, "begin")?;
+            let mut n = 0;
+            for (account, card) in items {
+                save_card_in(&tx, account, card, now)?;
+                n += 1;
+            }
+            tx.commit().map_err(be("commit bulk card save"))?;
+            Ok(n)
+        })
+    }
+
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.pool.with(f)
     }
+}
+
+fn save_card_in(
+    c: &Connection,
+    account: &AccountId,
+    card: &CardOnFile,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO cards_on_file
+         (account, token, brand, last4, exp_month, exp_year, fingerprint_key, fingerprint, added_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            account.as_str(),
+            card.token.as_str(),
+            brand_str(card.brand),
+            card.last4.as_str(),
+            i64::from(card.expiry.month()),
+            i64::from(card.expiry.year()),
+            card.fingerprint.key_id.as_str(),
+            &card.fingerprint.mac[..],
+            now.as_millis()
+        ])
+    })
+    .map(drop)
+    .map_err(be("save card on file"))
 }
 
 fn insert_credential_in(
@@ -859,28 +910,7 @@ impl CardOnFileStore for SqliteStore {
         card: &CardOnFile,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.prepare_cached(
-                "INSERT OR REPLACE INTO cards_on_file
-                 (account, token, brand, last4, exp_month, exp_year, fingerprint_key, fingerprint, added_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    account.as_str(),
-                    card.token.as_str(),
-                    brand_str(card.brand),
-                    card.last4.as_str(),
-                    i64::from(card.expiry.month()),
-                    i64::from(card.expiry.year()),
-                    card.fingerprint.key_id.as_str(),
-                    &card.fingerprint.mac[..],
-                    now.as_millis()
-                ])
-            })
-            .map(drop)
-            .map_err(be("save card on file"))
-        })
+        self.with(|c| save_card_in(c, account, card, now))
     }
 
     fn cards(&self, account: &AccountId) -> Result<Vec<CardOnFile>, StoreError> {

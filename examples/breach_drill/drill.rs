@@ -1,0 +1,810 @@
+//! The breach drill itself, shared by `examples/breach_drill` (which prints it) and
+//! `tests/breach_drill.rs` (which checks it): seed a retailer, copy its customer database
+//! as an intruder would, and then do what breach day asks, phase by phase, timed.
+
+// Each of the two users calls a different part of this module.
+#![allow(dead_code)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use regex::bytes::Regex;
+use rusqlite::{Connection, OpenFlags, params};
+use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId};
+use shopsafe::minimize::{
+    Category, CategoryRule, DataMap, Form, Pii, PiiKind, RecordMeta, RedactingWriter,
+    RetentionPolicy, Summary,
+};
+use shopsafe::password::{Hasher, Params, Password, PasswordContext};
+use shopsafe::rotation::{
+    Authenticator, BrandLinks, Campaign, CampaignOptions, LoginDecision, Notice, NotifyError,
+    ResetToken, ResetUrlTemplate,
+};
+use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
+use shopsafe::store::{AccountId, BrandId, Incident, IncidentScope, Timestamp};
+
+type BoxError = Box<dyn std::error::Error>;
+
+const YEAR_MS: i64 = 365 * 86_400_000;
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
+/// Distinct passwords hashed for seeding; account `i` uses `pool[i % POOL]`.
+pub const POOL: usize = 8;
+/// Customers seeded per transaction.
+const SEED_CHUNK: usize = 10_000;
+/// The store names of the data map.
+pub const CUSTOMER_DB: &str = "customer_db";
+pub const VAULT: &str = "vault";
+
+/// What the drill is asked to do.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Customers to seed.
+    pub customers: usize,
+    /// Storefronts (brands) sharing one account base.
+    pub brands: usize,
+    /// Where the databases go.
+    pub dir: PathBuf,
+    /// Show progress bars (the example) or not (the test).
+    pub progress: bool,
+    /// Keep the reset links of the first this many customers, to follow them.
+    pub keep_links: usize,
+}
+
+/// One customer of the synthetic retailer, derived from its number alone, so that every
+/// phase (and the test) can tell what a customer has without reading it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Synthetic(pub usize);
+
+impl Synthetic {
+    pub fn account(self) -> AccountId {
+        AccountId::new(format!("cust-{:08}", self.0)).expect("a valid account id")
+    }
+
+    /// Two in three customers gave a phone number.
+    pub fn has_phone(self) -> bool {
+        !self.0.is_multiple_of(3)
+    }
+
+    /// Four in five keep a card on file.
+    pub fn has_card(self) -> bool {
+        !self.0.is_multiple_of(5)
+    }
+
+    /// One in three bought once and never came back.
+    pub fn one_time_buyer(self) -> bool {
+        self.0 % 3 == 1
+    }
+
+    /// One in a thousand is under a legal hold (a dispute, a chargeback).
+    pub fn legal_hold(self) -> bool {
+        self.0 % 1_000 == 7
+    }
+
+    pub fn password(self) -> String {
+        pool_password(self.0 % POOL)
+    }
+
+    /// Brands: round robin; one in ten also shops on the next brand.
+    pub fn brands(self, brands: &[BrandId]) -> Vec<BrandId> {
+        let first = self.0 % brands.len();
+        let mut out = vec![brands[first].clone()];
+        if self.0.is_multiple_of(10) && brands.len() > 1 {
+            out.push(brands[(first + 1) % brands.len()].clone());
+        }
+        out
+    }
+
+    /// The fields this customer has, as the data map names them.
+    pub fn fields(self) -> &'static [&'static str] {
+        FIELD_SETS[usize::from(self.has_phone()) * 2 + usize::from(self.has_card())]
+    }
+}
+
+/// The fields of a customer by (phone, card).
+const FIELD_SETS: [&[&str]; 4] = [
+    &[
+        "name",
+        "email address",
+        "postal address",
+        "order history",
+        "password",
+    ],
+    &[
+        "name",
+        "email address",
+        "postal address",
+        "order history",
+        "password",
+        "card number",
+    ],
+    &[
+        "name",
+        "email address",
+        "postal address",
+        "order history",
+        "password",
+        "phone number",
+    ],
+    &[
+        "name",
+        "email address",
+        "postal address",
+        "order history",
+        "password",
+        "phone number",
+        "card number",
+    ],
+];
+
+/// The retailer's data map: where each field of a customer lives, and in what form.
+pub fn data_map() -> DataMap {
+    DataMap::new()
+        .holds(CUSTOMER_DB, "name", Form::Plain)
+        .holds(CUSTOMER_DB, "email address", Form::Plain)
+        .holds(CUSTOMER_DB, "postal address", Form::Plain)
+        .holds(CUSTOMER_DB, "phone number", Form::Plain)
+        .holds(CUSTOMER_DB, "order history", Form::Plain)
+        .holds(CUSTOMER_DB, "password", Form::HashedArgon2id)
+        // Token, brand, last four and expiry: the number in part only.
+        .holds(CUSTOMER_DB, "card number", Form::Masked)
+        .holds(VAULT, "card number", Form::EncryptedElsewhere)
+}
+
+pub fn pool_password(k: usize) -> String {
+    const WORDS: [&str; 16] = [
+        "walnut", "harbour", "copper", "meadow", "lantern", "violin", "saffron", "otter",
+        "granite", "willow", "pancake", "orbit", "kettle", "fern", "tractor", "mango",
+    ];
+    format!(
+        "{} {} {} {}",
+        WORDS[k % 16],
+        WORDS[(k * 5 + 3) % 16],
+        WORDS[(k * 7 + 11) % 16],
+        WORDS[(k * 3 + 6) % 16]
+    )
+}
+
+/// SplitMix64: synthetic data only (names, dates, test card numbers), never a secret.
+struct Synth(u64);
+
+impl Synth {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[usize::try_from(self.below(xs.len() as u64)).unwrap_or(0)]
+    }
+}
+
+/// A Luhn-valid test number of a common brand.
+fn synthetic_pan(r: &mut Synth) -> String {
+    let (prefix, len) = match r.below(10) {
+        0..=5 => ("4", 16),
+        6..=8 => (["51", "52", "53", "54", "55"][(r.below(5)) as usize], 16),
+        _ => (["34", "37"][(r.below(2)) as usize], 15),
+    };
+    let mut digits: Vec<u8> = prefix.bytes().map(|b| b - b'0').collect();
+    while digits.len() < len - 1 {
+        digits.push((r.below(10)) as u8);
+    }
+    // The check digit: double every second digit from the right, counting it as first.
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    digits.push(((10 - sum % 10) % 10) as u8);
+    digits.iter().map(|d| char::from(b'0' + d)).collect()
+}
+
+/// The retailer: its two databases, its keys, and the services over them.
+pub struct Shop {
+    pub dir: PathBuf,
+    pub store: Arc<SqliteStore>,
+    pub vault_db: Arc<SqliteVault>,
+    pub vault: Vault<Arc<SqliteVault>>,
+    pub brands: Vec<BrandId>,
+    pub links: BrandLinks,
+    pub auth: Authenticator<SqliteStore>,
+    pub customers: usize,
+    pub cards: u64,
+    pub orders: u64,
+    /// The application log, which goes to disk through a card-number redactor.
+    pub log: RefCell<RedactingWriter<BufWriter<File>>>,
+}
+
+/// The customer database's own tables, beside the crate's: profiles and orders.
+const APP_SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS profiles (
+        id TEXT PRIMARY KEY, name TEXT, email TEXT, phone TEXT, address TEXT,
+        created_ms INTEGER NOT NULL, last_activity_ms INTEGER NOT NULL, legal_hold INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS orders (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, customer_name TEXT, ship_to TEXT,
+        total_cents INTEGER NOT NULL, created_ms INTEGER NOT NULL);";
+
+const FIRST: [&str; 16] = [
+    "Jane", "Omar", "Mei", "Carlos", "Aisha", "Liam", "Sofia", "Kenji", "Fatima", "Noah", "Zoë",
+    "Mateo", "Priya", "Lukas", "Amara", "Ivan",
+];
+const LAST: [&str; 16] = [
+    "Doe", "Ali", "Chen", "García", "Okafor", "Murphy", "Rossi", "Sato", "Haddad", "Smith",
+    "Müller", "López", "Patel", "Novak", "Mensah", "Petrov",
+];
+const STREETS: [&str; 8] = [
+    "Main St",
+    "Elm Rd",
+    "Harbour Way",
+    "Mill Lane",
+    "Oak Ave",
+    "Station Rd",
+    "High St",
+    "Cedar Ct",
+];
+const CITIES: [&str; 8] = [
+    "Springfield",
+    "Riverton",
+    "Lakeside",
+    "Fairview",
+    "Kingsport",
+    "Ashford",
+    "Bayview",
+    "Millbrook",
+];
+
+/// Seeds the retailer: profiles and orders (the app's tables), argon2id credentials and
+/// cards on file in the customer database, sealed numbers in the vault database.
+///
+/// Credentials: [`POOL`] passwords are hashed with the production parameters and each
+/// hash is reused across accounts (seeding a million argon2id hashes would take hours);
+/// the parameters are not weakened.
+pub fn seed(cfg: &Config) -> Result<Shop, BoxError> {
+    std::fs::create_dir_all(&cfg.dir)?;
+    let store = Arc::new(SqliteStore::open(cfg.dir.join("customers.db"))?);
+    let vault_db = Arc::new(SqliteVault::open(cfg.dir.join("vault.db"))?);
+    let keys =
+        FileKeySource::open_or_create(cfg.dir.join("vault.keys"), &VaultKeyId::new("2026-11")?)?;
+    let vault = Vault::new(
+        Arc::clone(&vault_db),
+        Box::new(keys),
+        Box::new(Arc::clone(&vault_db)),
+    )?;
+    let brand_names = ["shoes", "boots", "socks", "laces"];
+    let brands: Vec<BrandId> = (0..cfg.brands.clamp(1, brand_names.len()))
+        .map(|b| BrandId::new(brand_names[b]))
+        .collect::<Result<_, _>>()?;
+    let mut links = BrandLinks::new();
+    for b in &brands {
+        links = links.brand(
+            b.clone(),
+            ResetUrlTemplate::new(&format!(
+                "https://{b}.example/account/reset?token={{token}}"
+            ))?,
+        );
+    }
+    let hasher = Arc::new(Hasher::new(Params::owasp()));
+    let auth =
+        Authenticator::new(Arc::clone(&store), Arc::clone(&hasher)).with_links(links.clone());
+    let log = File::create(cfg.dir.join("app.log"))?;
+    let log = RefCell::new(RedactingWriter::new(BufWriter::new(log)));
+
+    let hashes = (0..POOL)
+        .map(|k| hasher.hash(&Password::new(pool_password(k))))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let app = Connection::open(store.path())?;
+    app.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+    app.execute_batch(APP_SCHEMA)?;
+    let now = Timestamp::now().as_millis();
+    let bar = bar(cfg, cfg.customers as u64, "seeding");
+    let (mut cards, mut orders) = (0u64, 0u64);
+    let mut r = Synth(0x5eed);
+    for chunk_start in (0..cfg.customers).step_by(SEED_CHUNK) {
+        let chunk: Vec<Synthetic> = (chunk_start..(chunk_start + SEED_CHUNK).min(cfg.customers))
+            .map(Synthetic)
+            .collect();
+        // Profiles and orders.
+        let tx = app.unchecked_transaction()?;
+        {
+            let mut profile =
+                tx.prepare_cached("INSERT INTO profiles VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+            let mut order =
+                tx.prepare_cached("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+            for c in &chunk {
+                let (first, last) = (r.pick(&FIRST), r.pick(&LAST));
+                let name = Pii::new(PiiKind::PersonName, format!("{first} {last}"));
+                let email = Pii::new(
+                    PiiKind::Email,
+                    format!(
+                        "{}.{}{}@example.com",
+                        first.to_lowercase(),
+                        last.to_lowercase(),
+                        c.0
+                    ),
+                );
+                let phone = c.has_phone().then(|| {
+                    Pii::new(
+                        PiiKind::Phone,
+                        format!("+1 {:03} 555 {:04}", 200 + r.below(700), r.below(10_000)),
+                    )
+                });
+                let address = Pii::new(
+                    PiiKind::PostalAddress,
+                    format!(
+                        "{} {}, {} {:05}",
+                        1 + r.below(400),
+                        r.pick(&STREETS),
+                        r.pick(&CITIES),
+                        r.below(100_000)
+                    ),
+                );
+                let created = now - i64::try_from(r.below(10 * YEAR_MS as u64))?;
+                let last_activity = if c.one_time_buyer() {
+                    created
+                } else {
+                    created + i64::try_from(r.below(u64::try_from(now - created)?))?
+                };
+                profile.execute(params![
+                    c.account().as_str(),
+                    name.expose(),
+                    email.expose(),
+                    phone.as_ref().map(|p| p.expose().as_str()),
+                    address.expose(),
+                    created,
+                    last_activity,
+                    c.legal_hold()
+                ])?;
+                let n = if c.one_time_buyer() {
+                    1
+                } else {
+                    1 + r.below(3)
+                };
+                for k in 0..n {
+                    let at = if n == 1 {
+                        created
+                    } else {
+                        created
+                            + (last_activity - created) * i64::try_from(k)? / i64::try_from(n - 1)?
+                    };
+                    order.execute(params![
+                        format!("ord-{:08}-{k}", c.0),
+                        c.account().as_str(),
+                        name.expose(),
+                        address.expose(),
+                        i64::try_from(1_000 + r.below(30_000))?,
+                        at
+                    ])?;
+                    orders += 1;
+                }
+            }
+        }
+        tx.commit()?;
+
+        // Credentials: argon2id PHC strings, set before the incident.
+        let ids: Vec<AccountId> = chunk.iter().map(|c| c.account()).collect();
+        let member: Vec<Vec<BrandId>> = chunk.iter().map(|c| c.brands(&brands)).collect();
+        store.insert_credentials_bulk(ids.iter().zip(&member).zip(&chunk).map(|((a, b), c)| {
+            (
+                a,
+                b.as_slice(),
+                &hashes[c.0 % POOL],
+                Timestamp::from_millis(now),
+            )
+        }))?;
+
+        // Cards: the number goes to the vault, the customer side keeps the card on file.
+        let with_card: Vec<(usize, Pan)> = chunk
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.has_card())
+            .map(|(k, _)| Pan::parse(&synthetic_pan(&mut r)).map(|p| (k, p)))
+            .collect::<Result<_, _>>()?;
+        let expiry = Expiry::new(1 + (chunk_start / SEED_CHUNK % 12) as u8, 2029)?;
+        let on_file = vault.tokenize_batch(with_card.iter().map(|(_, p)| (p, expiry)))?;
+        store.save_cards_bulk(
+            with_card
+                .iter()
+                .zip(&on_file)
+                .map(|((k, _), card)| (&ids[*k], card)),
+            Timestamp::from_millis(now),
+        )?;
+        // A careless debug line at checkout: the redactor keeps the number off the disk.
+        if let Some((k, pan)) = with_card.first() {
+            writeln!(
+                log.borrow_mut(),
+                "DEBUG gateway request account={} card={} amount=42.00",
+                ids[*k],
+                pan.expose_secret()
+            )?;
+        }
+        cards += on_file.len() as u64;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    drop(app);
+    Ok(Shop {
+        dir: cfg.dir.clone(),
+        store,
+        vault_db,
+        vault,
+        brands,
+        links,
+        auth,
+        customers: cfg.customers,
+        cards,
+        orders,
+        log,
+    })
+}
+
+fn bar(cfg: &Config, len: u64, what: &str) -> ProgressBar {
+    if !cfg.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// What the intruder's copy holds.
+#[derive(Debug, Default)]
+pub struct Loot {
+    pub files: Vec<(String, u64)>,
+    pub card_numbers: u64,
+    pub plaintext_passwords: u64,
+    pub tables: Vec<(String, u64)>,
+    pub sample_hash: String,
+}
+
+/// Copies the customer database (and its WAL) as an intruder on that server would, and
+/// searches the copy for card numbers and for the passwords in clear.
+pub fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
+    let loot_dir = shop.dir.join("attacker");
+    std::fs::create_dir_all(&loot_dir)?;
+    let mut loot = Loot::default();
+    let passwords: Vec<String> = (0..POOL)
+        .map(|k| regex::escape(&pool_password(k)))
+        .collect();
+    let clear = Regex::new(&passwords.join("|"))?;
+    for suffix in ["", "-wal"] {
+        let from = PathBuf::from(format!("{}{suffix}", shop.store.path().display()));
+        if !from.exists() {
+            continue;
+        }
+        let to = loot_dir.join(format!("customers.db{suffix}"));
+        let size = std::fs::copy(&from, &to)?;
+        loot.files.push((format!("customers.db{suffix}"), size));
+        let (cards, clear_hits) = search_file(&to, &clear)?;
+        loot.card_numbers += cards;
+        loot.plaintext_passwords += clear_hits;
+    }
+    let copy = Connection::open_with_flags(
+        loot_dir.join("customers.db"),
+        OpenFlags::SQLITE_OPEN_READ_WRITE,
+    )?;
+    for table in ["profiles", "orders", "credentials", "cards_on_file"] {
+        let n: i64 = copy.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        loot.tables.push((table.to_owned(), u64::try_from(n)?));
+    }
+    loot.sample_hash = copy.query_row("SELECT phc FROM credentials LIMIT 1", [], |r| r.get(0))?;
+    Ok(loot)
+}
+
+/// Card numbers and clear passwords in a file, read in 8 MiB pieces.
+pub fn search_file(path: &Path, clear: &Regex) -> Result<(u64, u64), BoxError> {
+    const PIECE: usize = 8 << 20;
+    const OVERLAP: usize = 256;
+    let mut cards = RedactingWriter::new(std::io::sink());
+    let mut hits = 0u64;
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; PIECE + OVERLAP];
+    let mut kept = 0;
+    loop {
+        let n = file.read(&mut buf[kept..])?;
+        if n == 0 {
+            break;
+        }
+        cards.write_all(&buf[kept..kept + n])?;
+        let window = &buf[..kept + n];
+        // A match wholly inside the overlap was counted with the piece before.
+        hits += clear.find_iter(window).filter(|m| m.end() > kept).count() as u64;
+        kept = OVERLAP.min(window.len());
+        let len = window.len();
+        buf.copy_within(len - kept..len, 0);
+    }
+    cards.flush()?;
+    Ok((cards.redacted(), hits))
+}
+
+/// What the rotation phase did.
+#[derive(Debug, Default)]
+pub struct Rotation {
+    pub incident: String,
+    pub old_password_before: String,
+    pub old_password_after: String,
+    pub affected: u64,
+    pub sent: u64,
+    pub per_brand: BTreeMap<String, u64>,
+    /// Notices per customer number: exactly one each when all is well.
+    pub notices: Vec<u8>,
+    /// Links kept for the first customers, to follow them.
+    pub links: Vec<String>,
+    pub campaign_time: Duration,
+}
+
+/// Declares the incident (every password set before now), shows what an old password
+/// gets, and runs the notification campaign over every account.
+pub fn rotate(shop: &Shop, cfg: &Config) -> Result<Rotation, BoxError> {
+    let first = Synthetic(0);
+    let mut out = Rotation {
+        old_password_before: decision(
+            &shop
+                .auth
+                .login(&first.account(), &Password::new(first.password()))?,
+        ),
+        ..Rotation::default()
+    };
+    let incident = Incident::declare(
+        &*shop.store,
+        IncidentScope::All,
+        Timestamp::now(),
+        "customer database copied from one server",
+    )?;
+    out.incident = incident.id.to_string();
+    out.old_password_after = decision(
+        &shop
+            .auth
+            .login(&first.account(), &Password::new(first.password()))?,
+    );
+
+    let notices = RefCell::new(vec![0u8; shop.customers]);
+    let per_brand = RefCell::new(BTreeMap::new());
+    let links = RefCell::new(Vec::new());
+    let stray = Cell::new(0u64);
+    let notifier = |n: &Notice| -> Result<(), NotifyError> {
+        // A real notifier enqueues an email keyed by `n.id`.
+        let number = n
+            .account
+            .as_str()
+            .strip_prefix("cust-")
+            .and_then(|d| d.parse::<usize>().ok());
+        let mut counts = notices.borrow_mut();
+        match number.filter(|k| *k < counts.len()) {
+            Some(k) => {
+                counts[k] = counts[k].saturating_add(1);
+                if k < cfg.keep_links {
+                    links
+                        .borrow_mut()
+                        .push((k, n.link.expose_secret().to_owned()));
+                }
+            }
+            None => stray.set(stray.get() + 1),
+        }
+        let brand = n.brand.as_ref().map_or("-", BrandId::as_str).to_owned();
+        *per_brand.borrow_mut().entry(brand).or_insert(0) += 1;
+        Ok(())
+    };
+    let report_map = data_map().incident(&[CUSTOMER_DB]);
+    let paragraphs: Vec<String> = FIELD_SETS.iter().map(|f| report_map.notice(f)).collect();
+    let exposure = |a: &AccountId| {
+        let k = a.as_str().strip_prefix("cust-")?.parse::<usize>().ok()?;
+        let c = Synthetic(k);
+        Some(paragraphs[usize::from(c.has_phone()) * 2 + usize::from(c.has_card())].clone())
+    };
+    let bar = bar(cfg, shop.customers as u64, "notifying");
+    let options = CampaignOptions::new()
+        .exposure(exposure)
+        .progress(|p| bar.set_position(p.done));
+    let started = Instant::now();
+    let report = Campaign::new(&*shop.store, &shop.links).run(&incident, &notifier, options)?;
+    out.campaign_time = started.elapsed();
+    bar.finish_and_clear();
+    writeln!(
+        shop.log.borrow_mut(),
+        "INFO campaign {} sent={} affected={} finished={}",
+        incident.id,
+        report.sent_total,
+        report.affected,
+        report.finished
+    )?;
+    if stray.get() > 0 {
+        return Err(format!(
+            "{} notices for accounts the drill did not seed",
+            stray.get()
+        )
+        .into());
+    }
+    out.affected = report.affected;
+    out.sent = report.sent_total;
+    out.notices = notices.into_inner();
+    out.per_brand = per_brand.into_inner();
+    let mut kept = links.into_inner();
+    kept.sort();
+    out.links = kept.into_iter().map(|(_, l)| l).collect();
+    Ok(out)
+}
+
+/// A customer follows the link: the stolen password is refused as the new one, a fresh
+/// passphrase is accepted, and then only the new password logs in.
+#[derive(Debug)]
+pub struct Reset {
+    pub stolen_as_new: String,
+    pub new_login: String,
+    pub old_login: String,
+}
+
+pub fn follow_link(
+    shop: &Shop,
+    link: &str,
+    customer: Synthetic,
+    new: &str,
+) -> Result<Reset, BoxError> {
+    let token = ResetToken::from_link(link)?;
+    let context = PasswordContext::new().brand(shop.brands[0].as_str());
+    let old = Password::new(customer.password());
+    let stolen_as_new = match shop.auth.redeem(&token, &old, &context) {
+        Ok(_) => "accepted".to_owned(),
+        Err(e) => format!("refused ({e})"),
+    };
+    shop.auth.redeem(&token, &Password::new(new), &context)?;
+    Ok(Reset {
+        stolen_as_new,
+        new_login: decision(&shop.auth.login(&customer.account(), &Password::new(new))?),
+        old_login: decision(&shop.auth.login(&customer.account(), &old)?),
+    })
+}
+
+pub fn decision(d: &LoginDecision) -> String {
+    match d {
+        LoginDecision::Accepted { .. } => "Accepted".into(),
+        LoginDecision::ResetRequired { .. } => "ResetRequired".into(),
+        LoginDecision::Rejected => "Rejected".into(),
+        LoginDecision::Throttled { .. } => "Throttled".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The exposure report over every customer, from what the customer database holds.
+#[derive(Debug, Default)]
+pub struct Exposure {
+    pub counts: BTreeMap<(String, Form), u64>,
+    pub not_exposed: Vec<String>,
+    pub sample_notice: String,
+}
+
+pub fn exposure(shop: &Shop) -> Result<Exposure, BoxError> {
+    let report = data_map().incident(&[CUSTOMER_DB]);
+    let db = Connection::open_with_flags(shop.store.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut rows = db.prepare(
+        "SELECT p.phone IS NOT NULL,
+                EXISTS (SELECT 1 FROM cards_on_file c WHERE c.account = p.id)
+         FROM profiles p ORDER BY p.id",
+    )?;
+    let sets = rows
+        .query_map([], |r| {
+            Ok(FIELD_SETS
+                [usize::from(r.get::<_, bool>(0)?) * 2 + usize::from(r.get::<_, bool>(1)?)])
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let full = FIELD_SETS[3];
+    Ok(Exposure {
+        counts: report.aggregate(sets),
+        not_exposed: report.customer(full).not_exposed,
+        sample_notice: report.notice(full),
+    })
+}
+
+/// The retention plan as a dry run: counts per category and action.
+pub fn retention(shop: &Shop) -> Result<Summary, BoxError> {
+    let cat = |s: &str| Category::new(s);
+    let policy = RetentionPolicy::new()
+        .rule(cat("profiles")?, CategoryRule::purge_when_dormant(3 * YEAR))?
+        .rule(
+            cat("orders")?,
+            CategoryRule::strip_after(3 * YEAR, &["customer_name", "ship_to"]),
+        )?;
+    let db = Connection::open_with_flags(shop.store.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let now = Timestamp::now();
+    let mut summary = Summary::default();
+    let (profiles, orders) = (cat("profiles")?, cat("orders")?);
+    let mut q = db
+        .prepare("SELECT id, created_ms, last_activity_ms, legal_hold FROM profiles ORDER BY id")?;
+    let records = q.query_map([], |r| {
+        Ok(RecordMeta::new(
+            r.get::<_, String>(0)?,
+            profiles.clone(),
+            Timestamp::from_millis(r.get(1)?),
+        )
+        .last_activity(Timestamp::from_millis(r.get(2)?))
+        .legal_hold(r.get(3)?))
+    })?;
+    plan_rows(&policy, records, now, &mut summary)?;
+    let mut q = db.prepare(
+        "SELECT o.id, o.created_ms, p.legal_hold FROM orders o JOIN profiles p ON p.id = o.customer_id ORDER BY o.id",
+    )?;
+    let thirty_days = now.as_millis() - 30 * 86_400_000;
+    let records = q.query_map([], |r| {
+        let created: i64 = r.get(1)?;
+        Ok(RecordMeta::new(
+            r.get::<_, String>(0)?,
+            orders.clone(),
+            Timestamp::from_millis(created),
+        )
+        .legal_hold(r.get(2)?)
+        .in_flight(created > thirty_days))
+    })?;
+    plan_rows(&policy, records, now, &mut summary)?;
+    Ok(summary)
+}
+
+/// Plans rows as they are read (a million records never sit in memory at once), and
+/// stops at the first row that cannot be read.
+fn plan_rows(
+    policy: &RetentionPolicy,
+    rows: impl Iterator<Item = rusqlite::Result<RecordMeta>>,
+    now: Timestamp,
+    summary: &mut Summary,
+) -> Result<(), BoxError> {
+    let mut failed = None;
+    let records = rows.map_while(|r| r.map_err(|e| failed = Some(e)).ok());
+    policy.plan(records, now, summary).for_each(drop);
+    failed.map_or(Ok(()), |e| Err(e.into()))
+}
+
+/// The phase timings and the answers of one run.
+#[derive(Debug, Default)]
+pub struct Timings(pub Vec<(&'static str, Duration)>);
+
+impl Timings {
+    pub fn time<T>(&mut self, phase: &'static str, f: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let out = f();
+        self.0.push((phase, started.elapsed()));
+        out
+    }
+
+    /// All phases but seeding.
+    pub fn after_seeding(&self) -> Duration {
+        self.0
+            .iter()
+            .filter(|(p, _)| *p != "seed")
+            .map(|(_, d)| *d)
+            .sum()
+    }
+}
+
+/// Peak resident memory of this process (Linux), in bytes.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

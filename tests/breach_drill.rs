@@ -1,0 +1,195 @@
+//! The breach drill end to end on 5,000 customers (the same code as
+//! `examples/breach_drill`), checked against the data rather than against its own output:
+//! no card number in the customer file, its WAL or the application log; every account
+//! notified exactly once; old passwords refused, new ones accepted; the exposure report
+//! equal to what the database holds.
+#![cfg(feature = "sqlite")]
+
+#[path = "../examples/breach_drill/drill.rs"]
+mod drill;
+
+use std::path::Path;
+
+use drill::{Config, Synthetic};
+use regex::bytes::Regex;
+use rusqlite::Connection;
+use shopsafe::minimize::{Form, scan};
+use shopsafe::password::Password;
+
+const CUSTOMERS: usize = 5_000;
+const FOLLOWED: usize = 6;
+
+fn count(db: &Connection, sql: &str) -> u64 {
+    let n: i64 = db.query_row(sql, [], |r| r.get(0)).expect(sql);
+    u64::try_from(n).expect("a count")
+}
+
+fn cards_in(path: &Path) -> usize {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(!bytes.is_empty(), "{} is empty", path.display());
+    scan(&bytes).len()
+}
+
+#[test]
+fn breach_day_on_five_thousand_customers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = Config {
+        customers: CUSTOMERS,
+        brands: 2,
+        dir: dir.path().to_path_buf(),
+        progress: false,
+        keep_links: FOLLOWED,
+    };
+    let shop = drill::seed(&cfg).expect("seed");
+    let db = Connection::open(shop.store.path()).expect("open the customer db");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM profiles"),
+        CUSTOMERS as u64
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM credentials"),
+        CUSTOMERS as u64
+    );
+    let with_card = count(&db, "SELECT count(DISTINCT account) FROM cards_on_file");
+    assert_eq!(with_card, shop.cards);
+    assert!(with_card > 3_000, "{with_card} cards on file");
+
+    // The intruder's copy holds neither card numbers nor passwords in clear.
+    let loot = drill::intrude(&shop).expect("intrude");
+    assert_eq!((loot.card_numbers, loot.plaintext_passwords), (0, 0));
+    assert!(
+        loot.sample_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+    );
+    // ... and the same search does find both where they are.
+    let planted = dir.path().join("planted.txt");
+    let text = format!("x {} y 4111 1111 1111 1111 z", drill::pool_password(3));
+    std::fs::write(&planted, text).expect("write");
+    let alternatives: Vec<String> = (0..drill::POOL)
+        .map(|k| regex::escape(&drill::pool_password(k)))
+        .collect();
+    let clear = Regex::new(&alternatives.join("|")).expect("regex");
+    assert_eq!(
+        drill::search_file(&planted, &clear).expect("search"),
+        (1, 1)
+    );
+
+    // Old passwords before and after the incident; the campaign.
+    let rot = drill::rotate(&shop, &cfg).expect("rotate");
+    assert_eq!(
+        (
+            rot.old_password_before.as_str(),
+            rot.old_password_after.as_str()
+        ),
+        ("Accepted", "ResetRequired")
+    );
+    assert_eq!(
+        (rot.affected, rot.sent),
+        (CUSTOMERS as u64, CUSTOMERS as u64)
+    );
+    let not_once: Vec<usize> = (0..CUSTOMERS).filter(|&k| rot.notices[k] != 1).collect();
+    assert!(
+        not_once.is_empty(),
+        "not notified exactly once: {not_once:?}"
+    );
+    assert_eq!(rot.per_brand.values().sum::<u64>(), CUSTOMERS as u64);
+    assert_eq!(rot.per_brand.len(), 2, "{:?}", rot.per_brand);
+    assert_eq!(
+        count(&db, "SELECT count(DISTINCT account) FROM reset_tokens"),
+        CUSTOMERS as u64
+    );
+
+    // Customers follow their links: the stolen password cannot come back, the new one works,
+    // the old one is refused; a customer who has not reset yet still gets ResetRequired.
+    assert_eq!(rot.links.len(), FOLLOWED);
+    for (k, link) in rot.links.iter().enumerate() {
+        let new = format!("fresh passphrase number {k} for the drill");
+        let reset = drill::follow_link(&shop, link, Synthetic(k), &new).expect("reset");
+        assert!(reset.stolen_as_new.starts_with("refused"), "{reset:?}");
+        assert_eq!(
+            (reset.new_login.as_str(), reset.old_login.as_str()),
+            ("Accepted", "Rejected")
+        );
+    }
+    let last = Synthetic(CUSTOMERS - 1);
+    let waiting = shop
+        .auth
+        .login(&last.account(), &Password::new(last.password()))
+        .expect("login");
+    assert_eq!(drill::decision(&waiting), "ResetRequired");
+
+    // The exposure report says what the database holds, field by field.
+    let exposure = drill::exposure(&shop).expect("exposure");
+    let n = CUSTOMERS as u64;
+    let phones = count(&db, "SELECT count(*) FROM profiles WHERE phone IS NOT NULL");
+    let expected = [
+        ("name", Form::Plain, n),
+        ("email address", Form::Plain, n),
+        ("postal address", Form::Plain, n),
+        ("order history", Form::Plain, n),
+        ("phone number", Form::Plain, phones),
+        ("password", Form::HashedArgon2id, n),
+        ("card number", Form::Masked, with_card),
+    ];
+    assert_eq!(
+        exposure.counts.len(),
+        expected.len(),
+        "{:?}",
+        exposure.counts
+    );
+    for (field, form, want) in expected {
+        assert_eq!(
+            exposure.counts.get(&(field.to_owned(), form)),
+            Some(&want),
+            "{field}"
+        );
+    }
+    assert_eq!(exposure.not_exposed, ["card number"]);
+    assert!(
+        exposure
+            .sample_notice
+            .contains("Not included: your full card number"),
+        "{}",
+        exposure.sample_notice
+    );
+
+    // Retention, as a dry run: dormant buyers purged, old orders stripped, holds kept.
+    let summary = drill::retention(&shop).expect("retention");
+    let three_years_ago = shopsafe::store::Timestamp::now().as_millis() - 3 * 365 * 86_400_000;
+    let dormant = count(
+        &db,
+        &format!(
+            "SELECT count(*) FROM profiles WHERE legal_hold = 0 AND last_activity_ms < {three_years_ago}"
+        ),
+    );
+    assert_eq!(summary.get("profiles", "purge"), dormant);
+    // Five customers are under a hold; those of them who are dormant are kept for it.
+    let held_dormant = count(
+        &db,
+        &format!(
+            "SELECT count(*) FROM profiles WHERE legal_hold = 1 AND last_activity_ms < {three_years_ago}"
+        ),
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM profiles WHERE legal_hold = 1"),
+        5
+    );
+    assert!(held_dormant > 0);
+    assert_eq!(summary.get("profiles", "keep:LegalHold"), held_dormant);
+    assert!(summary.get("orders", "strip_pii") > 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM profiles"),
+        n,
+        "a dry run deletes nothing"
+    );
+
+    // No card number anywhere on the customer side, though the log was handed some.
+    std::io::Write::flush(&mut *shop.log.borrow_mut()).expect("flush the log");
+    assert!(shop.log.borrow().redacted() > 0);
+    let customer = shop.store.path().to_path_buf();
+    let wal = customer.with_extension("db-wal");
+    assert!(wal.exists(), "the WAL is still there to be read");
+    for path in [customer.clone(), wal, dir.path().join("app.log")] {
+        assert_eq!(cards_in(&path), 0, "{}", path.display());
+    }
+}
