@@ -1,4 +1,5 @@
-//! Persistence behind small traits, with a SQLite implementation (feature `sqlite`).
+//! Persistence behind small traits, with SQLite (feature `sqlite`) and PostgreSQL (feature
+//! `postgres`) implementations.
 //!
 //! The domain modules talk to these traits only; one backend struct implements them all
 //! over one database, so that a redemption (token + credential + history) or a campaign
@@ -20,7 +21,13 @@ mod types;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-#[cfg(all(test, feature = "sqlite"))]
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
+
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
 pub(crate) mod conformance;
 
 pub use audit_log::AuditLog;

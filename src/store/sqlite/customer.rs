@@ -6,14 +6,17 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Pool, Schema, be, begin, to_i64, to_u64};
-use crate::card::{Brand, CardOnFile, CardToken, Expiry, Fingerprint, Last4, VaultKeyId};
+use crate::card::CardOnFile;
 use crate::minimize::{Action, Planned, RunReport, TableSpec};
 use crate::password::PasswordHash;
+use crate::store::rows::{
+    CardRow, TokenRow, brand_str, card_from_row, parse_phc, purpose_str, stamp_from, token_record,
+};
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
     CredentialFlags, CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope,
     IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, RetentionStore, SecurityStamp,
-    StoreError, Timestamp, TokenPurpose, TokenRecord,
+    StoreError, Timestamp, TokenRecord,
 };
 
 /// Schema migrations, applied in order; the database's `user_version` is how many ran.
@@ -286,28 +289,6 @@ fn insert_credential_in(
     Ok(())
 }
 
-fn parse_phc(s: &str) -> Result<PasswordHash, StoreError> {
-    PasswordHash::parse(s).map_err(|_| StoreError::Corrupt {
-        what: "password hash",
-    })
-}
-
-fn stamp_from(blob: &[u8]) -> Result<SecurityStamp, StoreError> {
-    let bytes: [u8; 16] = blob.try_into().map_err(|_| StoreError::Corrupt {
-        what: "security stamp",
-    })?;
-    Ok(SecurityStamp::from_bytes(bytes))
-}
-
-fn purpose_str(p: TokenPurpose) -> &'static str {
-    match p {
-        TokenPurpose::Incident => "incident",
-        TokenPurpose::SelfService => "self-service",
-    }
-}
-
-type TokenRow = (String, Vec<u8>, i64, String, i64, i64, Option<i64>);
-
 fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
     Ok((
         r.get(0)?,
@@ -318,34 +299,6 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
         r.get(5)?,
         r.get(6)?,
     ))
-}
-
-fn token_record(row: TokenRow) -> Result<TokenRecord, StoreError> {
-    let (account, digest, generation, purpose, issued_at, expires_at, used_at) = row;
-    let digest: [u8; 32] = digest
-        .as_slice()
-        .try_into()
-        .map_err(|_| StoreError::Corrupt {
-            what: "token digest",
-        })?;
-    let purpose = match purpose.as_str() {
-        "incident" => TokenPurpose::Incident,
-        "self-service" => TokenPurpose::SelfService,
-        _ => {
-            return Err(StoreError::Corrupt {
-                what: "token purpose",
-            });
-        }
-    };
-    Ok(TokenRecord {
-        digest,
-        account: AccountId::new(account).map_err(|_| StoreError::Corrupt { what: "account id" })?,
-        generation: to_u64(generation),
-        purpose,
-        issued_at: Timestamp::from_millis(issued_at),
-        expires_at: Timestamp::from_millis(expires_at),
-        used_at: used_at.map(Timestamp::from_millis),
-    })
 }
 
 impl CredentialStore for SqliteStore {
@@ -847,60 +800,6 @@ impl CampaignStore for SqliteStore {
             .map_err(be("finish campaign"))
         })
     }
-}
-
-fn brand_str(b: Brand) -> &'static str {
-    match b {
-        Brand::Visa => "visa",
-        Brand::Mastercard => "mastercard",
-        Brand::Amex => "amex",
-        Brand::Discover => "discover",
-        Brand::Jcb => "jcb",
-        Brand::DinersClub => "diners",
-        Brand::UnionPay => "unionpay",
-        Brand::Maestro => "maestro",
-    }
-}
-
-fn brand_from(s: &str) -> Option<Brand> {
-    [
-        Brand::Visa,
-        Brand::Mastercard,
-        Brand::Amex,
-        Brand::Discover,
-        Brand::Jcb,
-        Brand::DinersClub,
-        Brand::UnionPay,
-        Brand::Maestro,
-    ]
-    .into_iter()
-    .find(|b| brand_str(*b) == s)
-}
-
-type CardRow = (String, String, String, i64, i64, String, Vec<u8>);
-
-fn card_from_row(row: CardRow) -> Result<CardOnFile, StoreError> {
-    let (token, brand, last4, month, year, fp_key, fp) = row;
-    let corrupt = |what| move |_| StoreError::Corrupt { what };
-    let expiry = u8::try_from(month)
-        .ok()
-        .zip(u16::try_from(year).ok())
-        .and_then(|(m, y)| Expiry::new(m, y).ok())
-        .ok_or(StoreError::Corrupt {
-            what: "card expiry",
-        })?;
-    Ok(CardOnFile::new(
-        CardToken::parse(&token).map_err(corrupt("card token"))?,
-        brand_from(&brand).ok_or(StoreError::Corrupt { what: "card brand" })?,
-        Last4::try_from(last4).map_err(corrupt("card last four"))?,
-        expiry,
-        Fingerprint {
-            key_id: VaultKeyId::new(&fp_key).map_err(corrupt("fingerprint key id"))?,
-            mac: fp.as_slice().try_into().map_err(|_| StoreError::Corrupt {
-                what: "fingerprint",
-            })?,
-        },
-    ))
 }
 
 impl CardOnFileStore for SqliteStore {

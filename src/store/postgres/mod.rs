@@ -1,0 +1,367 @@
+//! PostgreSQL stores (feature `postgres`): [`PgStore`] for the customer side and
+//! [`PgVault`] for sealed card numbers, each in a schema of its own, ideally owned by a
+//! role of its own.
+//!
+//! For deployments with several login servers on one database. The client is the
+//! synchronous [`postgres`] crate, pooled by [`r2d2`] (8 connections by default): the
+//! store traits are synchronous, and a blocking client keeps them so without an async
+//! runtime in the caller's program.
+//!
+//! - **Schemas**: the customer store lives in schema `shopsafe`, the vault in
+//!   `shopsafe_vault` (or names you choose). Each schema is marked with its kind in a
+//!   `shopsafe_meta` table, and each store refuses the other's schema; the vault also
+//!   refuses a schema that holds other tables.
+//! - **Migrations** are versioned like the SQLite ones (the version is kept in
+//!   `shopsafe_meta`), run under an advisory lock so that servers starting together
+//!   migrate once, and a schema written by a newer release is refused.
+//! - **Roles**: the vault's first migration revokes every privilege on its schema and
+//!   tables from `PUBLIC`, so only the role that owns the vault schema reads it. Give the
+//!   customer service and the payment service a role each ([`ROLES_SQL`]).
+//! - **Ordering**: account ids and tokens are `COLLATE "C"` (byte order), so campaign
+//!   cursors walk the same order as on SQLite, whatever the database's locale.
+//! - **Concurrency**: a redemption locks its token and credential rows (`FOR UPDATE`),
+//!   so two servers redeeming one token get one winner; storing the same new card from
+//!   two checkouts at once takes a transaction lock on its fingerprint, so it gets one
+//!   token.
+//!
+//! # Security
+//! Connections are made without TLS ([`postgres::NoTls`]): use a Unix socket or a
+//! private network, or terminate TLS in a local proxy. The connection string may hold a
+//! password; it is never logged or put in an error by this crate.
+
+mod customer;
+mod vault;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use postgres::{Client, NoTls};
+use r2d2_postgres::PostgresConnectionManager;
+
+pub use customer::PgStore;
+pub use vault::PgVault;
+
+use super::StoreError;
+
+/// Connections per store unless [`PgOptions::max_connections`] says otherwise.
+const DEFAULT_CONNECTIONS: u32 = 8;
+
+/// The role setup a DBA runs once, as a superuser, before the stores first connect: a
+/// login role and a schema for each side. Replace the passwords. The vault's migration
+/// then revokes `PUBLIC`'s privileges on its schema, so `shopsafe_customer` cannot read
+/// a sealed card even by name.
+///
+/// ```sql
+/// CREATE ROLE shopsafe_customer LOGIN PASSWORD 'change me';
+/// CREATE ROLE shopsafe_vault LOGIN PASSWORD 'change me too';
+/// CREATE SCHEMA shopsafe AUTHORIZATION shopsafe_customer;
+/// CREATE SCHEMA shopsafe_vault AUTHORIZATION shopsafe_vault;
+/// REVOKE ALL ON SCHEMA shopsafe_vault FROM PUBLIC;
+/// ```
+pub const ROLES_SQL: &str = "CREATE ROLE shopsafe_customer LOGIN PASSWORD 'change me';
+CREATE ROLE shopsafe_vault LOGIN PASSWORD 'change me too';
+CREATE SCHEMA shopsafe AUTHORIZATION shopsafe_customer;
+CREATE SCHEMA shopsafe_vault AUTHORIZATION shopsafe_vault;
+REVOKE ALL ON SCHEMA shopsafe_vault FROM PUBLIC;";
+
+/// How a PostgreSQL store connects.
+///
+/// # Examples
+/// ```
+/// use shopsafe::store::postgres::PgOptions;
+///
+/// let options = PgOptions::new("host=/run/postgresql user=shopsafe_customer dbname=shop")?
+///     .schema("shop_eu")?
+///     .max_connections(16);
+/// # Ok::<(), shopsafe::store::StoreError>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct PgOptions {
+    config: postgres::Config,
+    schema: Option<String>,
+    max_connections: u32,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The configuration may hold a password: show only where it points.
+        f.debug_struct("PgOptions")
+            .field("dbname", &self.config.get_dbname())
+            .field("user", &self.config.get_user())
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgOptions {
+    /// From a connection string: `host=... user=... dbname=...` or
+    /// `postgresql://user@host/dbname`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] for a string that does not parse (the error does not
+    /// repeat the string).
+    pub fn new(connection: &str) -> Result<Self, StoreError> {
+        let config = postgres::Config::from_str(connection).map_err(|_| StoreError::Backend {
+            operation: "parse connection string",
+            source: "the PostgreSQL connection string does not parse".into(),
+        })?;
+        Ok(Self::from_config(config))
+    }
+
+    /// From a client configuration built in code.
+    pub fn from_config(config: postgres::Config) -> Self {
+        Self {
+            config,
+            schema: None,
+            max_connections: DEFAULT_CONNECTIONS,
+        }
+    }
+
+    /// The schema to use instead of the store's default (`shopsafe`, `shopsafe_vault`):
+    /// a letter or `_`, then letters, digits or `_`, at most 63 (PostgreSQL's limit).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidId`] for another name.
+    pub fn schema(mut self, name: &str) -> Result<Self, StoreError> {
+        let mut bytes = name.bytes();
+        let first = bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+        let rest = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !(first && rest && name.len() <= 63) {
+            return Err(StoreError::InvalidId { kind: "schema" });
+        }
+        self.schema = Some(name.to_owned());
+        Ok(self)
+    }
+
+    /// The most connections the store's pool opens.
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+}
+
+/// What a store expects of its schema.
+struct Schema {
+    /// "customer" or "vault".
+    kind: &'static str,
+    default_name: &'static str,
+    migrations: &'static [&'static str],
+    /// Whether the schema must hold nothing but this store (the vault).
+    dedicated: bool,
+}
+
+type Manager = PostgresConnectionManager<NoTls>;
+
+/// A pool of connections whose `search_path` is the store's schema.
+struct Pool {
+    pool: r2d2::Pool<Manager>,
+    schema: String,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct SearchPath(String);
+
+impl r2d2::CustomizeConnection<Client, postgres::Error> for SearchPath {
+    fn on_acquire(&self, conn: &mut Client) -> Result<(), postgres::Error> {
+        // The name was checked by `PgOptions::schema` (or is a constant).
+        conn.batch_execute(&format!("SET search_path TO \"{}\"", self.0))
+    }
+}
+
+impl Pool {
+    /// Connects, checks the schema's kind, and migrates.
+    fn open(options: PgOptions, schema: &Schema) -> Result<Self, StoreError> {
+        let name = options
+            .schema
+            .clone()
+            .unwrap_or_else(|| schema.default_name.to_owned());
+        let manager = PostgresConnectionManager::new(options.config, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(options.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(SearchPath(name.clone())))
+            .build(manager)
+            .map_err(|e| StoreError::Backend {
+                operation: "connect to PostgreSQL",
+                source: Box::new(e),
+            })?;
+        let this = Self { pool, schema: name };
+        this.with(|c| migrate(c, &this.schema, schema))?;
+        Ok(this)
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get().map_err(|e| StoreError::Backend {
+            operation: "take a connection from the pool",
+            source: Box::new(e),
+        })?;
+        f(&mut conn)
+    }
+
+    fn schema_version(&self) -> Result<i64, StoreError> {
+        self.with(|c| {
+            c.query_one("SELECT version FROM shopsafe_meta", &[])
+                .map(|r| i64::from(r.get::<_, i32>(0)))
+                .map_err(be("read schema version"))
+        })
+    }
+}
+
+/// Creates the schema if needed, claims it for `schema.kind`, and applies the migrations
+/// it lacks, all in one transaction under an advisory lock on the schema's name.
+fn migrate(c: &mut Client, name: &str, schema: &Schema) -> Result<(), StoreError> {
+    let mut tx = c.transaction().map_err(be("begin migration"))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('shopsafe schema ' || $1, 0))",
+        &[&name],
+    )
+    .map_err(be("lock schema for migration"))?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{name}\";
+         CREATE TABLE IF NOT EXISTS \"{name}\".shopsafe_meta (
+             one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+             kind TEXT NOT NULL,
+             version INTEGER NOT NULL
+         );"
+    ))
+    .map_err(be("create schema"))?;
+    let wrong = |found| StoreError::WrongDatabase {
+        path: format!("schema {name}"),
+        expected: schema.kind,
+        found,
+    };
+    let row = tx
+        .query_opt(
+            &format!("SELECT kind, version FROM \"{name}\".shopsafe_meta"),
+            &[],
+        )
+        .map_err(be("read schema kind"))?;
+    let version = match row {
+        Some(r) => {
+            let kind: String = r.get(0);
+            if kind != schema.kind {
+                return Err(wrong(match kind.as_str() {
+                    "customer" => "shopsafe customer data",
+                    "vault" => "a shopsafe card vault",
+                    _ => "another kind of data",
+                }));
+            }
+            i64::from(r.get::<_, i32>(1))
+        }
+        None => {
+            if schema.dedicated {
+                let others: i64 = tx
+                    .query_one(
+                        "SELECT count(*) FROM information_schema.tables
+                         WHERE table_schema = $1 AND table_name <> 'shopsafe_meta'",
+                        &[&name],
+                    )
+                    .map_err(be("list tables"))?
+                    .get(0);
+                if others > 0 {
+                    return Err(wrong("other tables"));
+                }
+            }
+            tx.execute(
+                &format!("INSERT INTO \"{name}\".shopsafe_meta (kind, version) VALUES ($1, 0)"),
+                &[&schema.kind],
+            )
+            .map_err(be("claim schema"))?;
+            0
+        }
+    };
+    let supported = i64::try_from(schema.migrations.len()).unwrap_or(i64::MAX);
+    if version > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported,
+        });
+    }
+    tx.batch_execute(&format!("SET LOCAL search_path TO \"{name}\""))
+        .map_err(be("set search path"))?;
+    for (i, sql) in schema
+        .migrations
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.batch_execute(&sql.replace("{schema}", name))
+            .map_err(be("apply migration"))?;
+        let v = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.execute("UPDATE shopsafe_meta SET version = $1", &[&v])
+            .map_err(be("set schema version"))?;
+    }
+    tx.commit().map_err(be("commit migration"))
+}
+
+fn be(operation: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
+    move |e| StoreError::Backend {
+        operation,
+        source: Box::new(e),
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// The test server: `SHOPSAFE_PG_URL`, a superuser connection string. Without it the
+/// PostgreSQL tests say so on the terminal and return, except where `CI` or
+/// `SHOPSAFE_REQUIRE_PG` is set: there they fail.
+#[cfg(test)]
+pub(crate) fn test_url(test: &str) -> Option<String> {
+    use std::io::Write as _;
+    match std::env::var("SHOPSAFE_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let required = ["CI", "SHOPSAFE_REQUIRE_PG"]
+                .iter()
+                .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+            assert!(
+                !required,
+                "{test}: SHOPSAFE_PG_URL is unset, and CI must run the PostgreSQL tests"
+            );
+            // Straight to the terminal: the test harness does not capture this.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: set SHOPSAFE_PG_URL (e.g. `bash .ci/pg-start`) to run it"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh schema name for one test.
+#[cfg(test)]
+pub(crate) fn test_schema(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let mut r = [0u8; 4];
+    crate::secret::fill_random(&mut r).expect("os rng");
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        u32::from_le_bytes(r) % 100_000
+    )
+}

@@ -1,0 +1,281 @@
+//! The PostgreSQL vault: sealed card numbers and the detokenize audit trail, in a schema
+//! that holds nothing else (`shopsafe_vault` by default), readable by its owner only.
+
+use postgres::ToStatement;
+use postgres::{GenericClient, Row};
+
+use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
+use crate::store::{AuditRecord, AuditSink, SealedCard, StoreError, Timestamp, VaultStore};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: sealed cards (ciphertext only) and the audit trail; nobody but the owner.
+    "CREATE TABLE sealed_cards (
+        id BIGSERIAL PRIMARY KEY,
+        token TEXT COLLATE \"C\" NOT NULL UNIQUE,
+        key_id TEXT NOT NULL,
+        nonce BYTEA NOT NULL CHECK (length(nonce) = 24),
+        ciphertext BYTEA NOT NULL,
+        fingerprint_key TEXT NOT NULL,
+        fingerprint BYTEA NOT NULL CHECK (length(fingerprint) = 32),
+        fingerprint8 BIGINT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX sealed_cards_by_fingerprint8 ON sealed_cards (fingerprint8);
+    CREATE INDEX sealed_cards_by_key ON sealed_cards (key_id);
+    CREATE TABLE audit (
+        id BIGSERIAL PRIMARY KEY,
+        token TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        at BIGINT NOT NULL
+    );
+    REVOKE ALL ON SCHEMA \"{schema}\" FROM PUBLIC;
+    REVOKE ALL ON ALL TABLES IN SCHEMA \"{schema}\" FROM PUBLIC;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA \"{schema}\" FROM PUBLIC;",
+];
+
+const SCHEMA: Schema = Schema {
+    kind: "vault",
+    default_name: "shopsafe_vault",
+    migrations: MIGRATIONS,
+    dedicated: true,
+};
+
+/// Sealed card numbers and the audit trail over one PostgreSQL schema
+/// (`shopsafe_vault` by default), owned by the payment service's role.
+///
+/// # Examples
+/// ```no_run
+/// use shopsafe::store::postgres::{PgOptions, PgVault};
+///
+/// let vault = PgVault::connect(PgOptions::new("host=/run/postgresql user=shopsafe_vault dbname=shop")?)?;
+/// # Ok::<(), shopsafe::store::StoreError>(())
+/// ```
+#[derive(Debug)]
+pub struct PgVault {
+    pool: Pool,
+}
+
+impl PgVault {
+    /// Connects, creates the schema if needed (and if the role may), refuses a schema
+    /// that holds other tables, and migrates.
+    ///
+    /// # Errors
+    /// A backend failure, [`StoreError::WrongDatabase`] for the customer schema or one
+    /// with other tables, [`StoreError::SchemaTooNew`].
+    pub fn connect(options: PgOptions) -> Result<Self, StoreError> {
+        Ok(Self {
+            pool: Pool::open(options, &SCHEMA)?,
+        })
+    }
+
+    /// The schema this vault lives in.
+    #[must_use]
+    pub fn schema(&self) -> &str {
+        &self.pool.schema
+    }
+
+    /// The first `limit` audit records, oldest first.
+    ///
+    /// # Errors
+    /// A backend failure.
+    pub fn audit_trail(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.pool.with(|c| {
+            c.query(
+                "SELECT token, purpose, caller, at FROM audit ORDER BY id LIMIT $1",
+                &[&to_i64(limit as u64)],
+            )
+            .map_err(be("read audit trail"))
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        AuditRecord::new(
+                            r.get(0),
+                            r.get(1),
+                            r.get(2),
+                            Timestamp::from_millis(r.get(3)),
+                        )
+                    })
+                    .collect()
+            })
+        })
+    }
+}
+
+fn sealed(r: &Row) -> Result<SealedCard, StoreError> {
+    let nonce: Vec<u8> = r.get(2);
+    let fingerprint: Vec<u8> = r.get(5);
+    Ok(SealedCard::new(
+        r.get(0),
+        r.get(1),
+        nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt { what: "nonce" })?,
+        r.get(3),
+        r.get(4),
+        fingerprint
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt {
+                what: "fingerprint",
+            })?,
+        Timestamp::from_millis(r.get(6)),
+    ))
+}
+
+const SELECT_SEALED: &str = "SELECT token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at FROM sealed_cards";
+
+const INSERT_SEALED: &str = "INSERT INTO sealed_cards
+    (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at, fingerprint8)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const REPLACE_SEALED: &str =
+    "UPDATE sealed_cards SET key_id = $2, nonce = $3, ciphertext = $4, fingerprint_key = $5,
+    fingerprint = $6, created_at = $7, fingerprint8 = $8 WHERE token = $1";
+
+fn fingerprint8(mac: &[u8; 32]) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&mac[..8]);
+    i64::from_be_bytes(b)
+}
+
+fn write_in<S: ?Sized + ToStatement>(
+    c: &mut impl GenericClient,
+    card: &SealedCard,
+    sql: &S,
+    what: &'static str,
+) -> Result<(), StoreError> {
+    c.execute(
+        sql,
+        &[
+            &card.token,
+            &card.key_id,
+            &&card.nonce[..],
+            &card.ciphertext,
+            &card.fingerprint_key,
+            &&card.fingerprint[..],
+            &card.created_at.as_millis(),
+            &fingerprint8(&card.fingerprint),
+        ],
+    )
+    .map(drop)
+    .map_err(be(what))
+}
+
+impl PgVault {
+    fn write_all(
+        &self,
+        cards: &[SealedCard],
+        sql: &str,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            let mut tx = c.transaction().map_err(be(what))?;
+            let statement = tx.prepare(sql).map_err(be(what))?;
+            for card in cards {
+                write_in(&mut tx, card, &statement, what)?;
+            }
+            tx.commit().map_err(be(what))
+        })
+    }
+}
+
+impl VaultStore for PgVault {
+    fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
+        self.write_all(cards, INSERT_SEALED, "insert sealed cards")
+    }
+
+    fn find_or_insert(
+        &self,
+        fingerprints: &[(String, [u8; 32])],
+        card: &SealedCard,
+    ) -> Result<String, StoreError> {
+        self.pool.with(|c| {
+            let mut tx = c.transaction().map_err(be("begin tokenize"))?;
+            // Two checkouts storing the same new card at once: the second waits here for
+            // the first to commit, then finds its token.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&fingerprint8(&card.fingerprint)],
+            )
+            .map_err(be("lock fingerprint"))?;
+            for (key_id, mac) in fingerprints {
+                let found = tx
+                    .query_opt(
+                        "SELECT token FROM sealed_cards
+                         WHERE fingerprint8 = $3 AND fingerprint_key = $1 AND fingerprint = $2 LIMIT 1",
+                        &[key_id, &&mac[..], &fingerprint8(mac)],
+                    )
+                    .map_err(be("find by fingerprint"))?;
+                if let Some(r) = found {
+                    return Ok(r.get(0));
+                }
+            }
+            write_in(&mut tx, card, INSERT_SEALED, "insert sealed card")?;
+            tx.commit().map_err(be("commit tokenize"))?;
+            Ok(card.token.clone())
+        })
+    }
+
+    fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError> {
+        self.pool.with(|c| {
+            c.query_opt(&format!("{SELECT_SEALED} WHERE token = $1"), &[&token])
+                .map_err(be("load sealed card"))?
+                .map(|r| sealed(&r))
+                .transpose()
+        })
+    }
+
+    fn sealed_not_under(
+        &self,
+        key_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SealedCard>, StoreError> {
+        self.pool.with(|c| {
+            c.query(
+                &format!(
+                    "{SELECT_SEALED} WHERE key_id <> $1 AND token > $2 ORDER BY token LIMIT $3"
+                ),
+                &[&key_id, &after.unwrap_or(""), &to_i64(limit as u64)],
+            )
+            .map_err(be("select rows to rewrap"))?
+            .iter()
+            .map(sealed)
+            .collect()
+        })
+    }
+
+    fn replace_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
+        self.write_all(cards, REPLACE_SEALED, "replace sealed cards")
+    }
+
+    fn count_under(&self, key_id: &str) -> Result<u64, StoreError> {
+        self.pool.with(|c| {
+            c.query_one(
+                "SELECT count(*) FROM sealed_cards WHERE key_id = $1",
+                &[&key_id],
+            )
+            .map(|r| to_u64(r.get(0)))
+            .map_err(be("count sealed cards"))
+        })
+    }
+}
+
+impl AuditSink for PgVault {
+    fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.execute(
+                "INSERT INTO audit (token, purpose, caller, at) VALUES ($1, $2, $3, $4)",
+                &[
+                    &entry.token,
+                    &entry.purpose,
+                    &entry.caller,
+                    &entry.at.as_millis(),
+                ],
+            )
+            .map(drop)
+            .map_err(be("write audit record"))
+        })
+    }
+}
