@@ -232,9 +232,18 @@ fn migrate(c: &mut Client, name: &str, schema: &Schema) -> Result<(), StoreError
         &[&name],
     )
     .map_err(be("lock schema for migration"))?;
+    // Created only when missing: CREATE SCHEMA IF NOT EXISTS asks for the privilege to
+    // create schemas even when it exists, which a role given its schema lacks.
+    let exists = tx
+        .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&name])
+        .map_err(be("look for schema"))?
+        .is_some();
+    if !exists {
+        tx.batch_execute(&format!("CREATE SCHEMA \"{name}\""))
+            .map_err(be("create schema"))?;
+    }
     tx.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS \"{name}\";
-         CREATE TABLE IF NOT EXISTS \"{name}\".shopsafe_meta (
+        "CREATE TABLE IF NOT EXISTS \"{name}\".shopsafe_meta (
              one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
              kind TEXT NOT NULL,
              version INTEGER NOT NULL
