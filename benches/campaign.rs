@@ -172,7 +172,7 @@ fn campaign(c: &mut Criterion) {
                         ))
                     };
                     let batch = store
-                        .claim_batch(&incident, after.as_ref(), 2_000, &mut issue)
+                        .claim_batch(&incident, after.as_ref(), None, 2_000, &mut issue)
                         .expect("claim");
                     let Some(last) = batch.last() else { break };
                     after = Some(last.account.clone());

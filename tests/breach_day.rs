@@ -478,7 +478,7 @@ struct MailProvider {
 }
 
 use shopsafe::store::{
-    CampaignId, CampaignState, CampaignStore, ClaimedAccount, IncidentId, StoreError, TokenRecord,
+    CampaignId, CampaignState, CampaignStore, ClaimedAccount, StoreError, TokenRecord,
 };
 
 /// How the "process" stops, at the n-th notice of a run.
@@ -517,31 +517,36 @@ impl Process<'_> {
 }
 
 impl CampaignStore for Process<'_> {
-    fn open_campaign(
+    fn open_lanes(
         &self,
-        incident: IncidentId,
+        incident: &Incident,
+        lanes: usize,
         now: Timestamp,
-    ) -> Result<CampaignState, StoreError> {
+    ) -> Result<Vec<CampaignState>, StoreError> {
         self.alive()?;
-        self.store.open_campaign(incident, now)
+        self.store.open_lanes(incident, lanes, now)
     }
     fn count_affected(
         &self,
         incident: &Incident,
         after: Option<&AccountId>,
+        until: Option<&AccountId>,
     ) -> Result<u64, StoreError> {
         self.alive()?;
-        self.store.count_affected(incident, after)
+        self.store.count_affected(incident, after, until)
     }
     fn claim_batch(
         &self,
         incident: &Incident,
         after: Option<&AccountId>,
+        until: Option<&AccountId>,
         limit: usize,
         issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
     ) -> Result<Vec<ClaimedAccount>, StoreError> {
         self.alive()?;
-        let claimed = self.store.claim_batch(incident, after, limit, issue)?;
+        let claimed = self
+            .store
+            .claim_batch(incident, after, until, limit, issue)?;
         if self.kill_in_next_claim.load(SeqCst) {
             self.dead.store(true, SeqCst);
         }

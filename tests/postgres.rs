@@ -403,3 +403,102 @@ fn retention_applies_on_postgres() {
     drop(store);
     drop_schemas(&url, &[&schema]);
 }
+
+#[test]
+fn four_workers_notify_every_account_exactly_once() {
+    let Some(url) = url("four_workers_notify_every_account_exactly_once") else {
+        return;
+    };
+    const N: usize = 20_000;
+    let schema = unique("workers");
+    let seed = PgStore::connect(options(&url, &schema)).expect("connect");
+    let hash = hasher()
+        .hash(&Password::new("walnut cobbler lantern river"))
+        .expect("hash");
+    let shoes = [BrandId::new("shoes").expect("brand")];
+    let ids: Vec<AccountId> = (0..N)
+        .map(|i| AccountId::new(format!("c{i:06}")).expect("id"))
+        .collect();
+    seed.insert_credentials_bulk(
+        ids.iter()
+            .map(|a| (a, &shoes[..], &hash, Timestamp::from_millis(1))),
+    )
+    .expect("seed");
+    let incident = Incident::declare(&seed, IncidentScope::All, Timestamp::from_millis(2), "test")
+        .expect("declare");
+    let shop_links = links();
+    assert_eq!(
+        Campaign::new(&seed, &shop_links)
+            .split(&incident, 4)
+            .expect("split"),
+        4
+    );
+
+    // Four workers, each its own server (store and pool); worker 2's mail queue fails once
+    // midway, and that worker runs its lane again, as a restarted worker would.
+    let counts: Arc<Vec<std::sync::atomic::AtomicU8>> = Arc::new(
+        (0..N)
+            .map(|_| std::sync::atomic::AtomicU8::new(0))
+            .collect(),
+    );
+    let workers: Vec<_> = (0..4)
+        .map(|lane| {
+            let (url, schema, incident, counts) = (
+                url.clone(),
+                schema.clone(),
+                incident.clone(),
+                Arc::clone(&counts),
+            );
+            std::thread::spawn(move || {
+                let store = PgStore::connect(options(&url, &schema)).expect("connect");
+                let links = links();
+                let failed = std::sync::atomic::AtomicBool::new(lane != 2);
+                let sent = std::sync::atomic::AtomicUsize::new(0);
+                let notifier = |n: &Notice| -> Result<(), NotifyError> {
+                    if sent.load(Ordering::SeqCst) == 1_234 && !failed.swap(true, Ordering::SeqCst)
+                    {
+                        return Err(NotifyError("mail queue unavailable".into()));
+                    }
+                    let k: usize = n.account.as_str()[1..].parse().expect("number");
+                    counts[k].fetch_add(1, Ordering::SeqCst);
+                    sent.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                };
+                let campaign = Campaign::new(&store, &links);
+                let options = || CampaignOptions::new().batch_size(500);
+                let first = campaign.run_lane(&incident, lane, &notifier, options());
+                if lane == 2 {
+                    assert!(first.is_err(), "worker 2 stops at the failure");
+                    campaign
+                        .run_lane(&incident, lane, &notifier, options())
+                        .expect("resumed lane")
+                } else {
+                    first.expect("lane")
+                }
+            })
+        })
+        .collect();
+    let reports: Vec<_> = workers
+        .into_iter()
+        .map(|w| w.join().expect("worker"))
+        .collect();
+    assert!(reports.iter().all(|r| r.finished), "{reports:?}");
+    assert_eq!(reports.iter().map(|r| r.sent_total).sum::<u64>(), N as u64);
+    let wrong: Vec<usize> = (0..N)
+        .filter(|&k| counts[k].load(Ordering::SeqCst) != 1)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "not notified exactly once: {:?}",
+        &wrong[..wrong.len().min(10)]
+    );
+    // The campaign as a whole is done: a run finds nothing left.
+    let nothing = |_: &Notice| -> Result<(), NotifyError> { panic!("nothing is left to send") };
+    let after = Campaign::new(&seed, &shop_links)
+        .run(&incident, &nothing, CampaignOptions::new())
+        .expect("run");
+    assert!(after.finished);
+    assert_eq!((after.sent_this_run, after.sent_total), (0, N as u64));
+    drop(seed);
+    drop_schemas(&url, &[&schema]);
+}

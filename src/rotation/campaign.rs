@@ -26,8 +26,8 @@ use super::authenticator::INCIDENT_TOKEN_TTL;
 use super::clock::{Clock, SystemClock};
 use super::token::{BrandLinks, ResetLink, ResetToken};
 use crate::store::{
-    AccountId, BrandId, CampaignId, CampaignStore, Incident, IncidentId, StoreError, TokenPurpose,
-    TokenRecord,
+    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, Incident, IncidentId, StoreError,
+    TokenPurpose, TokenRecord,
 };
 
 /// The advice every notice carries: passwords reused elsewhere must change there too.
@@ -263,7 +263,8 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
         self
     }
 
-    /// Sends (or resumes sending) one notice per affected account.
+    /// Sends (or resumes sending) one notice per affected account: every lane of the
+    /// campaign in turn (one lane unless [`Campaign::split`] made more).
     ///
     /// # Errors
     /// [`Error::Notify`] (progress so far is saved; run again to resume),
@@ -272,37 +273,142 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
         &self,
         incident: &Incident,
         notifier: &dyn Notifier,
+        options: CampaignOptions<'_>,
+    ) -> Result<CampaignReport, Error> {
+        let lanes = self.store.open_lanes(incident, 1, self.clock.now())?;
+        let affected = self.store.count_affected(incident, None, None)?;
+        self.run_lanes(incident, &lanes, affected, notifier, options)
+    }
+
+    /// Splits the campaign into `lanes` ranges of accounts of about equal size, for as
+    /// many workers (servers, threads), each running [`Campaign::run_lane`] on its own
+    /// lane: every account is in exactly one lane. The first call fixes the split; later
+    /// calls (a worker restarting, a resumed run) return it as it was.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use shopsafe::rotation::{BrandLinks, Campaign, CampaignOptions, Notice, NotifyError, ResetUrlTemplate};
+    /// # use shopsafe::store::{Incident, IncidentScope, Timestamp};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let store = shopsafe::store::sqlite::SqliteStore::open(dir.path().join("c.db"))?;
+    /// # let links = BrandLinks::new().default_template(ResetUrlTemplate::new("https://shop.example/r/{token}")?);
+    /// let incident = Incident::declare(&store, IncidentScope::All, Timestamp::now(), "db copied")?;
+    /// let campaign = Campaign::new(&store, &links);
+    /// let lanes = campaign.split(&incident, 4)?;
+    /// // Each worker (here in turn) runs its own lane.
+    /// for lane in 0..lanes {
+    ///     let send = |_: &Notice| -> Result<(), NotifyError> { Ok(()) };
+    ///     campaign.run_lane(&incident, lane, &send, CampaignOptions::new())?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn split(&self, incident: &Incident, lanes: usize) -> Result<usize, Error> {
+        Ok(self
+            .store
+            .open_lanes(incident, lanes, self.clock.now())?
+            .len())
+    }
+
+    /// Sends (or resumes sending) the notices of one lane of a split campaign.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchLane`] for a lane the split does not have, and as
+    /// [`Campaign::run`].
+    pub fn run_lane(
+        &self,
+        incident: &Incident,
+        lane: usize,
+        notifier: &dyn Notifier,
+        options: CampaignOptions<'_>,
+    ) -> Result<CampaignReport, Error> {
+        let lanes = self.store.open_lanes(incident, 1, self.clock.now())?;
+        let Some(state) = lanes.into_iter().nth(lane) else {
+            return Err(Error::NoSuchLane { lane });
+        };
+        let affected = self.store.count_affected(
+            incident,
+            state.range_after.as_ref(),
+            state.range_until.as_ref(),
+        )?;
+        self.run_lanes(incident, &[state], affected, notifier, options)
+    }
+
+    fn run_lanes(
+        &self,
+        incident: &Incident,
+        lanes: &[CampaignState],
+        affected: u64,
+        notifier: &dyn Notifier,
         mut options: CampaignOptions<'_>,
     ) -> Result<CampaignReport, Error> {
         let started = Instant::now();
-        let state = self.store.open_campaign(incident.id, self.clock.now())?;
-        let affected = self.store.count_affected(incident, None)?;
         let mut report = CampaignReport {
-            campaign: state.id,
+            campaign: lanes.first().map_or(CampaignId(0), |l| l.id),
             affected,
             sent_this_run: 0,
-            sent_total: state.sent,
-            finished: state.finished_at.is_some(),
+            sent_total: lanes.iter().map(|l| l.sent).sum(),
+            finished: lanes.iter().all(|l| l.finished_at.is_some()),
             elapsed: Duration::ZERO,
         };
         if options.dry_run || report.finished {
-            // Affected accounts not yet past the cursor: still compromised and unsent.
-            if options.dry_run && !report.finished {
-                report.sent_this_run = self
-                    .store
-                    .count_affected(incident, state.sent_cursor.as_ref())?;
+            // Affected accounts not yet past a cursor: still compromised and unsent.
+            if options.dry_run {
+                for lane in lanes.iter().filter(|l| l.finished_at.is_none()) {
+                    report.sent_this_run += self.store.count_affected(
+                        incident,
+                        lane.sent_cursor.as_ref().or(lane.range_after.as_ref()),
+                        lane.range_until.as_ref(),
+                    )?;
+                }
             }
             report.elapsed = started.elapsed();
             return Ok(report);
         }
+        for lane in lanes.iter().filter(|l| l.finished_at.is_none()) {
+            let done =
+                self.run_one(incident, lane, notifier, &mut options, &mut report, started)?;
+            if !done {
+                break;
+            }
+        }
+        report.finished = report.finished || self.all_finished(incident, lanes)?;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
 
+    /// Whether every lane given is now finished (this run finished those it ran).
+    fn all_finished(&self, incident: &Incident, lanes: &[CampaignState]) -> Result<bool, Error> {
+        let ids: Vec<CampaignId> = lanes.iter().map(|l| l.id).collect();
+        Ok(self
+            .store
+            .open_lanes(incident, 1, self.clock.now())?
+            .iter()
+            .filter(|l| ids.contains(&l.id))
+            .all(|l| l.finished_at.is_some()))
+    }
+
+    /// Runs one lane to its end, or until the notice budget is spent (then `false`).
+    fn run_one(
+        &self,
+        incident: &Incident,
+        lane: &CampaignState,
+        notifier: &dyn Notifier,
+        options: &mut CampaignOptions<'_>,
+        report: &mut CampaignReport,
+        started: Instant,
+    ) -> Result<bool, Error> {
         let mut checkpoint = Checkpoint {
             store: self.store,
-            campaign: state.id,
-            cursor: state.sent_cursor,
-            sent: state.sent,
+            campaign: lane.id,
+            cursor: lane.sent_cursor.clone(),
+            sent: lane.sent,
             pending: 0,
         };
+        let base = report.sent_total - lane.sent;
         let mut pacer = options
             .max_per_second
             .map(|r| (Instant::now(), Duration::from_secs_f64(1.0 / r)));
@@ -315,11 +421,12 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
                 .unwrap_or(usize::MAX)
                 .min(options.batch_size);
             if limit == 0 {
-                break;
+                return Ok(false);
             }
             let claimed = self.store.claim_batch(
                 incident,
-                checkpoint.cursor.as_ref(),
+                checkpoint.cursor.as_ref().or(lane.range_after.as_ref()),
+                lane.range_until.as_ref(),
                 limit,
                 &mut |account, generation| {
                     let (token, digest) = ResetToken::generate(account)?;
@@ -335,9 +442,8 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
                 },
             )?;
             if claimed.is_empty() {
-                self.store.finish_campaign(state.id, self.clock.now())?;
-                report.finished = true;
-                break;
+                self.store.finish_campaign(lane.id, self.clock.now())?;
+                return Ok(true);
             }
             for (claim, token) in claimed.into_iter().zip(tokens) {
                 let link = self.links.link(claim.brand.as_ref(), &token)?;
@@ -367,7 +473,7 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
                 }
             }
             checkpoint.flush()?;
-            report.sent_total = checkpoint.sent;
+            report.sent_total = base + checkpoint.sent;
             if let Some(progress) = options.progress.as_mut() {
                 let secs = started.elapsed().as_secs_f64();
                 let rate = if secs > 0.0 {
@@ -375,19 +481,16 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
                 } else {
                     0.0
                 };
-                let left = affected.saturating_sub(checkpoint.sent);
+                let left = report.affected.saturating_sub(report.sent_total);
                 let eta = (rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / rate));
                 progress(&Progress {
-                    done: checkpoint.sent,
-                    total: affected,
+                    done: report.sent_total,
+                    total: report.affected,
                     rate,
                     eta,
                 });
             }
         }
-        report.sent_total = checkpoint.sent;
-        report.elapsed = started.elapsed();
-        Ok(report)
     }
 }
 

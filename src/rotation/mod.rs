@@ -48,6 +48,12 @@ pub enum Error {
     /// The token was already used.
     #[error("reset token already used")]
     TokenAlreadyUsed,
+    /// The campaign was not split into that many lanes.
+    #[error("the campaign has no lane {lane}")]
+    NoSuchLane {
+        /// The lane asked for.
+        lane: usize,
+    },
     /// The token is past its lifetime.
     #[error("reset token expired")]
     TokenExpired,

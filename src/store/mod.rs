@@ -217,18 +217,22 @@ pub trait ResetTokenStore: Send + Sync {
 
 /// Notification campaigns.
 pub trait CampaignStore: Send + Sync {
-    /// The campaign of `incident`: created on first call, loaded afterwards (one per incident).
+    /// The lanes of `incident`'s campaign, in lane order. On the first call the campaign
+    /// is created and the affected accounts are split into `lanes` ranges of about equal
+    /// size (at least one; fewer when there are fewer accounts); later calls return the
+    /// lanes as they were split, whatever `lanes` says, so workers and resumed runs agree.
     ///
     /// # Errors
     /// [`StoreError::NoSuchIncident`], or a backend failure.
-    fn open_campaign(
+    fn open_lanes(
         &self,
-        incident: IncidentId,
+        incident: &Incident,
+        lanes: usize,
         now: Timestamp,
-    ) -> Result<CampaignState, StoreError>;
+    ) -> Result<Vec<CampaignState>, StoreError>;
 
-    /// How many accounts the incident affects now, past `after` in account order if given
-    /// (one counting pass).
+    /// How many accounts the incident affects now, after `after` and up to and including
+    /// `until` in account order, where given (one counting pass).
     ///
     /// # Errors
     /// A backend failure.
@@ -236,12 +240,13 @@ pub trait CampaignStore: Send + Sync {
         &self,
         incident: &Incident,
         after: Option<&AccountId>,
+        until: Option<&AccountId>,
     ) -> Result<u64, StoreError>;
 
-    /// In one transaction: the next `limit` affected accounts after `after` in account
-    /// order, with a token record from `issue(account, generation)` stored for each (the
-    /// outbox intent: a notice is due for every account holding a campaign token past the
-    /// sent cursor).
+    /// In one transaction: the next `limit` affected accounts after `after` (and up to and
+    /// including `until`) in account order, with a token record from
+    /// `issue(account, generation)` stored for each (the outbox intent: a notice is due for
+    /// every account holding a campaign token past the sent cursor).
     ///
     /// Earlier tokens of those accounts stay valid: a notice delivered just before a
     /// crash, and claimed again on resume, must still work. Redeeming any one token bumps
@@ -253,11 +258,13 @@ pub trait CampaignStore: Send + Sync {
         &self,
         incident: &Incident,
         after: Option<&AccountId>,
+        until: Option<&AccountId>,
         limit: usize,
         issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
     ) -> Result<Vec<ClaimedAccount>, StoreError>;
 
-    /// Records that every account up to `sent_cursor` was notified, `sent` in all.
+    /// Records that every account of the lane up to `sent_cursor` was notified, `sent` in
+    /// all.
     ///
     /// # Errors
     /// A backend failure.
@@ -268,7 +275,7 @@ pub trait CampaignStore: Send + Sync {
         sent: u64,
     ) -> Result<(), StoreError>;
 
-    /// Marks the campaign finished.
+    /// Marks the lane finished.
     ///
     /// # Errors
     /// A backend failure.

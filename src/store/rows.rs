@@ -3,7 +3,10 @@
 
 use crate::card::{Brand, CardOnFile, CardToken, Expiry, Fingerprint, Last4, VaultKeyId};
 use crate::password::PasswordHash;
-use crate::store::{AccountId, SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord};
+use crate::store::{
+    AccountId, CampaignId, CampaignState, IncidentId, SecurityStamp, StoreError, Timestamp,
+    TokenPurpose, TokenRecord,
+};
 
 /// A reset token row: account, digest, generation, purpose, issued, expires, used.
 pub(crate) type TokenRow = (String, Vec<u8>, i64, String, i64, i64, Option<i64>);
@@ -113,4 +116,102 @@ pub(crate) fn card_from_row(row: CardRow) -> Result<CardOnFile, StoreError> {
             })?,
         },
     ))
+}
+
+/// Sorts after every valid account id in byte order (SQLite's `BINARY`, PostgreSQL's
+/// `COLLATE "C"`): an id has at most 128 bytes, and no UTF-8 sequence sorts above
+/// U+10FFFF, of which this holds 33. The bound of a lane that runs to the end.
+pub(crate) const UNBOUNDED: &str = "\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}";
+
+/// A campaign lane row: id, lane, lanes, range after, range until, cursor, sent, finished.
+pub(crate) type LaneRow = (
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+/// Where to cut `total` affected accounts into `lanes` lanes of about equal size: the
+/// 0-based position, in account order, of the last account of every lane but the last.
+/// Fewer lanes than asked when there are fewer accounts; at least one.
+pub(crate) fn lane_offsets(total: u64, lanes: usize) -> Vec<u64> {
+    let n = (lanes.max(1) as u64).min(total.max(1));
+    (1..n).map(|k| k * total / n - 1).collect()
+}
+
+/// The `(after, until)` ranges of the lanes cut at `bounds` (the last account of each lane
+/// but the last).
+pub(crate) fn lane_ranges(bounds: &[String]) -> Vec<(Option<String>, Option<String>)> {
+    (0..=bounds.len())
+        .map(|k| {
+            (
+                k.checked_sub(1).map(|p| bounds[p].clone()),
+                bounds.get(k).cloned(),
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn lane_state(incident: IncidentId, row: LaneRow) -> Result<CampaignState, StoreError> {
+    let (id, lane, lanes, after, until, cursor, sent, finished_at) = row;
+    let account = |s: Option<String>| {
+        s.map(AccountId::new)
+            .transpose()
+            .map_err(|_| StoreError::Corrupt {
+                what: "campaign cursor",
+            })
+    };
+    Ok(CampaignState {
+        id: CampaignId(id),
+        incident,
+        sent_cursor: account(cursor)?,
+        sent: to_u64(sent),
+        finished_at: finished_at.map(Timestamp::from_millis),
+        lane: u32::try_from(lane).map_err(|_| StoreError::Corrupt {
+            what: "campaign lane",
+        })?,
+        lanes: u32::try_from(lanes).map_err(|_| StoreError::Corrupt {
+            what: "campaign lane",
+        })?,
+        range_after: account(after)?,
+        range_until: account(until)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_cut_evenly_and_never_empty() {
+        assert_eq!(lane_offsets(10, 3), [2, 5]);
+        assert_eq!(lane_offsets(10, 1), Vec::<u64>::new());
+        assert_eq!(lane_offsets(2, 4), [0]);
+        assert_eq!(lane_offsets(0, 4), Vec::<u64>::new());
+        assert_eq!(lane_offsets(1_000_000, 4), [249_999, 499_999, 749_999]);
+        let ranges = lane_ranges(&["c3".into(), "c6".into()]);
+        assert_eq!(
+            ranges,
+            [
+                (None, Some("c3".into())),
+                (Some("c3".into()), Some("c6".into())),
+                (Some("c6".into()), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn unbounded_sorts_after_every_account_id() {
+        let max_id = AccountId::new("\u{10FFFF}".repeat(32)).expect("128 bytes");
+        assert!(max_id.as_str().as_bytes() < UNBOUNDED.as_bytes());
+        assert!(
+            AccountId::new("\u{10FFFF}".repeat(33)).is_err(),
+            "132 bytes is too long"
+        );
+        assert!("zzzz".as_bytes() < UNBOUNDED.as_bytes());
+    }
 }

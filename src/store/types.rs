@@ -407,7 +407,8 @@ pub enum RedeemOutcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CampaignId(pub i64);
 
-/// The durable state of a notification campaign.
+/// The durable state of a notification campaign, or of one lane of it: a campaign split
+/// among workers is a set of lanes, disjoint ranges of accounts, each with its own cursor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CampaignState {
@@ -421,6 +422,14 @@ pub struct CampaignState {
     pub sent: u64,
     /// When it finished, if it has.
     pub finished_at: Option<Timestamp>,
+    /// Which lane this is (0-based), when the campaign is split among workers.
+    pub lane: u32,
+    /// How many lanes the campaign has (1 unless split).
+    pub lanes: u32,
+    /// The lane covers accounts after this one (all from the first if `None`) ...
+    pub range_after: Option<AccountId>,
+    /// ... up to and including this one (to the last if `None`).
+    pub range_until: Option<AccountId>,
 }
 
 /// An account claimed for notification, with the token record issued for it.

@@ -2,7 +2,6 @@
 //! cards on file and retention runs, in one schema so that every multi-row change is one
 //! transaction.
 
-use postgres::types::ToSql;
 use postgres::{GenericClient, Row};
 
 use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
@@ -10,7 +9,8 @@ use crate::card::CardOnFile;
 use crate::minimize::{Action, Planned, RunReport, TableSpec};
 use crate::password::PasswordHash;
 use crate::store::rows::{
-    CardRow, TokenRow, brand_str, card_from_row, parse_phc, purpose_str, stamp_from, token_record,
+    CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, lane_offsets, lane_ranges,
+    lane_state, parse_phc, purpose_str, stamp_from, token_record,
 };
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
@@ -101,6 +101,26 @@ const MIGRATIONS: &[&str] = &[
         finished_at BIGINT,
         PRIMARY KEY (run, table_name)
     );",
+    // 4: campaigns split into lanes (ranges of accounts, a cursor each) for several
+    // workers; an existing campaign becomes lane 0 of 1.
+    "CREATE TABLE campaign_lanes (
+        id BIGSERIAL PRIMARY KEY,
+        incident BIGINT NOT NULL,
+        lane BIGINT NOT NULL,
+        lanes BIGINT NOT NULL,
+        range_after TEXT COLLATE \"C\",
+        range_until TEXT COLLATE \"C\",
+        sent_cursor TEXT COLLATE \"C\",
+        sent BIGINT NOT NULL DEFAULT 0,
+        started_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        UNIQUE (incident, lane)
+    );
+    INSERT INTO campaign_lanes (id, incident, lane, lanes, sent_cursor, sent, started_at, finished_at)
+        SELECT id, incident, 0, 1, sent_cursor, sent, started_at, finished_at FROM campaigns;
+    SELECT setval(pg_get_serial_sequence('campaign_lanes', 'id'), coalesce(max(id), 0) + 1, false)
+        FROM campaign_lanes;
+    DROP TABLE campaigns;",
 ];
 
 const SCHEMA: Schema = Schema {
@@ -119,7 +139,7 @@ const LIST_BATCH: usize = 10_000;
 /// use shopsafe::store::postgres::{PgOptions, PgStore};
 ///
 /// let store = PgStore::connect(PgOptions::new("host=/run/postgresql user=shopsafe_customer dbname=shop")?)?;
-/// assert_eq!(store.schema_version()?, 3);
+/// assert_eq!(store.schema_version()?, 4);
 /// # Ok::<(), shopsafe::store::StoreError>(())
 /// ```
 #[derive(Debug)]
@@ -625,84 +645,163 @@ impl ResetTokenStore for PgStore {
 
 /// The affected-accounts query for an incident (`set_at <= cutoff` mirrors
 /// [`Incident::compromises_set_at`]): `$1` = after, `$2` = cutoff, `$3` = brand or
-/// incident id, then for the batch `$4` = limit (rows: account, generation, brand).
+/// incident id (as text), `$4` = until, then for the batch `$5` = limit (rows: account,
+/// generation, brand).
 fn affected_sql(scope: &IncidentScope, count: bool) -> &'static str {
     match (scope, count) {
         (IncidentScope::All, false) => {
             "SELECT c.account, c.generation,
                (SELECT b.brand FROM account_brands b WHERE b.account = c.account ORDER BY b.position LIMIT 1)
-             FROM credentials c WHERE c.account > $1 AND c.set_at <= $2 AND $3::text IS NOT NULL
-             ORDER BY c.account LIMIT $4"
+             FROM credentials c WHERE c.account > $1 AND c.account <= $4 AND c.set_at <= $2
+               AND $3::text IS NOT NULL
+             ORDER BY c.account LIMIT $5"
         }
         (IncidentScope::Brand(_), false) => {
             "SELECT c.account, c.generation, b.brand FROM account_brands b JOIN credentials c ON c.account = b.account
-             WHERE b.brand = $3 AND b.account > $1 AND c.set_at <= $2 ORDER BY b.account LIMIT $4"
+             WHERE b.brand = $3 AND b.account > $1 AND b.account <= $4 AND c.set_at <= $2
+             ORDER BY b.account LIMIT $5"
         }
         (IncidentScope::Accounts, false) => {
             "SELECT c.account, c.generation,
                (SELECT b.brand FROM account_brands b WHERE b.account = c.account ORDER BY b.position LIMIT 1)
              FROM incident_accounts i JOIN credentials c ON c.account = i.account
-             WHERE i.incident = $3::text::bigint AND i.account > $1 AND c.set_at <= $2
-             ORDER BY i.account LIMIT $4"
+             WHERE i.incident = $3::text::bigint AND i.account > $1 AND i.account <= $4 AND c.set_at <= $2
+             ORDER BY i.account LIMIT $5"
         }
         (IncidentScope::All, true) => {
             "SELECT count(*) FROM credentials c
-             WHERE c.account > $1 AND c.set_at <= $2 AND $3::text IS NOT NULL"
+             WHERE c.account > $1 AND c.account <= $4 AND c.set_at <= $2 AND $3::text IS NOT NULL"
         }
         (IncidentScope::Brand(_), true) => {
             "SELECT count(*) FROM account_brands b JOIN credentials c ON c.account = b.account
-             WHERE b.brand = $3 AND b.account > $1 AND c.set_at <= $2"
+             WHERE b.brand = $3 AND b.account > $1 AND b.account <= $4 AND c.set_at <= $2"
         }
         (IncidentScope::Accounts, true) => {
             "SELECT count(*) FROM incident_accounts i JOIN credentials c ON c.account = i.account
-             WHERE i.incident = $3::text::bigint AND i.account > $1 AND c.set_at <= $2"
+             WHERE i.incident = $3::text::bigint AND i.account > $1 AND i.account <= $4 AND c.set_at <= $2"
         }
     }
 }
 
-/// `$3` of [`affected_sql`], as text: the brand, or the incident id.
-fn scope_param(incident: &Incident) -> String {
-    match &incident.scope {
-        IncidentScope::Brand(b) => b.as_str().to_owned(),
-        IncidentScope::All | IncidentScope::Accounts => incident.id.0.to_string(),
+/// The first four parameters of [`affected_sql`].
+struct Affected {
+    after: String,
+    cutoff: i64,
+    scope: String,
+    until: String,
+}
+
+impl Affected {
+    fn new(incident: &Incident, after: Option<&AccountId>, until: Option<&AccountId>) -> Self {
+        Self {
+            after: after.map_or("", AccountId::as_str).to_owned(),
+            cutoff: incident.cutoff.as_millis(),
+            scope: match &incident.scope {
+                IncidentScope::Brand(b) => b.as_str().to_owned(),
+                IncidentScope::All | IncidentScope::Accounts => incident.id.0.to_string(),
+            },
+            until: until.map_or(UNBOUNDED, AccountId::as_str).to_owned(),
+        }
     }
+
+    fn count(&self, c: &mut impl GenericClient, scope: &IncidentScope) -> Result<u64, StoreError> {
+        c.query_one(
+            affected_sql(scope, true),
+            &[&self.after, &self.cutoff, &self.scope, &self.until],
+        )
+        .map(|r| to_u64(r.get(0)))
+        .map_err(be("count affected"))
+    }
+
+    fn rows(
+        &self,
+        c: &mut impl GenericClient,
+        scope: &IncidentScope,
+        limit: usize,
+        offset: u64,
+    ) -> Result<Vec<Row>, StoreError> {
+        let sql = format!("{} OFFSET {offset}", affected_sql(scope, false));
+        c.query(
+            &sql,
+            &[
+                &self.after,
+                &self.cutoff,
+                &self.scope,
+                &self.until,
+                &to_i64(limit as u64),
+            ],
+        )
+        .map_err(be("select affected accounts"))
+    }
+}
+
+const SELECT_LANES: &str =
+    "SELECT id, lane, lanes, range_after, range_until, sent_cursor, sent, finished_at
+     FROM campaign_lanes WHERE incident = $1 ORDER BY lane";
+
+fn lane_row(r: &Row) -> LaneRow {
+    (
+        r.get(0),
+        r.get(1),
+        r.get(2),
+        r.get(3),
+        r.get(4),
+        r.get(5),
+        r.get(6),
+        r.get(7),
+    )
 }
 
 impl CampaignStore for PgStore {
-    fn open_campaign(
+    fn open_lanes(
         &self,
-        incident: IncidentId,
+        incident: &Incident,
+        lanes: usize,
         now: Timestamp,
-    ) -> Result<CampaignState, StoreError> {
-        if !self.incidents()?.iter().any(|i| i.id == incident) {
+    ) -> Result<Vec<CampaignState>, StoreError> {
+        if !self.incidents()?.iter().any(|i| i.id == incident.id) {
             return Err(StoreError::NoSuchIncident);
         }
         self.pool.with(|c| {
-            c.execute(
-                "INSERT INTO campaigns (incident, started_at) VALUES ($1, $2)
-                 ON CONFLICT (incident) DO NOTHING",
-                &[&incident.0, &now.as_millis()],
+            let mut tx = c.transaction().map_err(be("begin opening campaign"))?;
+            // Workers opening the campaign together: the first splits it, the others wait
+            // and read its split.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('shopsafe campaign', $1))",
+                &[&incident.id.0],
             )
-            .map_err(be("open campaign"))?;
-            let r = c
-                .query_one(
-                    "SELECT id, sent_cursor, sent, finished_at FROM campaigns WHERE incident = $1",
-                    &[&incident.0],
-                )
-                .map_err(be("load campaign"))?;
-            Ok(CampaignState {
-                id: CampaignId(r.get(0)),
-                incident,
-                sent_cursor: r
-                    .get::<_, Option<String>>(1)
-                    .map(AccountId::new)
-                    .transpose()
-                    .map_err(|_| StoreError::Corrupt {
-                        what: "campaign cursor",
-                    })?,
-                sent: to_u64(r.get(2)),
-                finished_at: r.get::<_, Option<i64>>(3).map(Timestamp::from_millis),
-            })
+            .map_err(be("lock campaign"))?;
+            let mut rows = tx
+                .query(SELECT_LANES, &[&incident.id.0])
+                .map_err(be("load campaign lanes"))?;
+            if rows.is_empty() {
+                let all = Affected::new(incident, None, None);
+                let total = all.count(&mut tx, &incident.scope)?;
+                let mut bounds = Vec::new();
+                for offset in lane_offsets(total, lanes) {
+                    let row = all.rows(&mut tx, &incident.scope, 1, offset)?;
+                    let first = row.first().ok_or(StoreError::Corrupt {
+                        what: "campaign split",
+                    })?;
+                    bounds.push(first.get::<_, String>(0));
+                }
+                let n = to_i64(bounds.len() as u64 + 1);
+                for (lane, (after, until)) in lane_ranges(&bounds).into_iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO campaign_lanes (incident, lane, lanes, range_after, range_until, started_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        &[&incident.id.0, &to_i64(lane as u64), &n, &after, &until, &now.as_millis()],
+                    )
+                    .map_err(be("open campaign"))?;
+                }
+                rows = tx
+                    .query(SELECT_LANES, &[&incident.id.0])
+                    .map_err(be("load campaign lanes"))?;
+            }
+            tx.commit().map_err(be("commit campaign lanes"))?;
+            rows.iter()
+                .map(|r| lane_state(incident.id, lane_row(r)))
+                .collect()
         })
     }
 
@@ -710,34 +809,24 @@ impl CampaignStore for PgStore {
         &self,
         incident: &Incident,
         after: Option<&AccountId>,
+        until: Option<&AccountId>,
     ) -> Result<u64, StoreError> {
-        let after = after.map_or("", AccountId::as_str);
-        let params: [&(dyn ToSql + Sync); 3] =
-            [&after, &incident.cutoff.as_millis(), &scope_param(incident)];
-        self.pool.with(|c| {
-            c.query_one(affected_sql(&incident.scope, true), &params)
-                .map(|r| to_u64(r.get(0)))
-                .map_err(be("count affected"))
-        })
+        let params = Affected::new(incident, after, until);
+        self.pool.with(|c| params.count(c, &incident.scope))
     }
 
     fn claim_batch(
         &self,
         incident: &Incident,
         after: Option<&AccountId>,
+        until: Option<&AccountId>,
         limit: usize,
         issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
     ) -> Result<Vec<ClaimedAccount>, StoreError> {
-        let after = after.map_or("", AccountId::as_str);
-        let scope = scope_param(incident);
-        let limit = to_i64(limit as u64);
-        let params: [&(dyn ToSql + Sync); 4] =
-            [&after, &incident.cutoff.as_millis(), &scope, &limit];
+        let params = Affected::new(incident, after, until);
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin claim"))?;
-            let rows = tx
-                .query(affected_sql(&incident.scope, false), &params)
-                .map_err(be("select batch"))?;
+            let rows = params.rows(&mut tx, &incident.scope, limit, 0)?;
             let mut claimed = Vec::with_capacity(rows.len());
             let mut records = Vec::with_capacity(rows.len());
             for r in &rows {
@@ -764,7 +853,7 @@ impl CampaignStore for PgStore {
     ) -> Result<(), StoreError> {
         self.pool.with(|c| {
             c.execute(
-                "UPDATE campaigns SET sent_cursor = $2, sent = $3 WHERE id = $1",
+                "UPDATE campaign_lanes SET sent_cursor = $2, sent = $3 WHERE id = $1",
                 &[&campaign.0, &sent_cursor.as_str(), &to_i64(sent)],
             )
             .map(drop)
@@ -775,7 +864,7 @@ impl CampaignStore for PgStore {
     fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError> {
         self.pool.with(|c| {
             c.execute(
-                "UPDATE campaigns SET finished_at = $2 WHERE id = $1",
+                "UPDATE campaign_lanes SET finished_at = $2 WHERE id = $1",
                 &[&campaign.0, &now.as_millis()],
             )
             .map(drop)
@@ -983,7 +1072,7 @@ mod tests {
         };
         crate::store::conformance::run_all(&fresh);
         let schemas = schemas.into_inner().expect("lock");
-        assert_eq!(schemas.len(), 10, "every check ran on its own schema");
+        assert_eq!(schemas.len(), 11, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         for s in schemas {
             admin
@@ -1002,7 +1091,7 @@ mod tests {
             .and_then(|o| o.schema(&name))
             .expect("options");
         let store = PgStore::connect(options.clone()).expect("connect");
-        assert_eq!(store.schema_version().expect("version"), 3);
+        assert_eq!(store.schema_version().expect("version"), 4);
         let incident = store
             .declare_incident(
                 &IncidentScope::All,

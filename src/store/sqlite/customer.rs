@@ -10,7 +10,8 @@ use crate::card::CardOnFile;
 use crate::minimize::{Action, Planned, RunReport, TableSpec};
 use crate::password::PasswordHash;
 use crate::store::rows::{
-    CardRow, TokenRow, brand_str, card_from_row, parse_phc, purpose_str, stamp_from, token_record,
+    CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, lane_offsets, lane_ranges,
+    lane_state, parse_phc, purpose_str, stamp_from, token_record,
 };
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
@@ -100,6 +101,24 @@ const MIGRATIONS: &[&str] = &[
         finished_at INTEGER,
         PRIMARY KEY (run, table_name)
     ) WITHOUT ROWID;",
+    // 4: campaigns split into lanes (ranges of accounts, a cursor each) for several
+    // workers; an existing campaign becomes lane 0 of 1.
+    "CREATE TABLE campaign_lanes (
+        id INTEGER PRIMARY KEY,
+        incident INTEGER NOT NULL,
+        lane INTEGER NOT NULL,
+        lanes INTEGER NOT NULL,
+        range_after TEXT,
+        range_until TEXT,
+        sent_cursor TEXT,
+        sent INTEGER NOT NULL DEFAULT 0,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        UNIQUE (incident, lane)
+    );
+    INSERT INTO campaign_lanes (id, incident, lane, lanes, sent_cursor, sent, started_at, finished_at)
+        SELECT id, incident, 0, 1, sent_cursor, sent, started_at, finished_at FROM campaigns;
+    DROP TABLE campaigns;",
 ];
 
 const LIST_BATCH: usize = 10_000;
@@ -113,7 +132,7 @@ const LIST_BATCH: usize = 10_000;
 /// let dir = std::env::temp_dir().join(format!("shopsafe-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// let store = SqliteStore::open(dir.join("customers.db"))?;
-/// assert_eq!(store.schema_version()?, 3);
+/// assert_eq!(store.schema_version()?, 4);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -628,79 +647,139 @@ fn insert_token(c: &Connection, record: &TokenRecord) -> Result<(), StoreError> 
 }
 
 /// The affected-accounts query for an incident (`set_at <= cutoff` mirrors
-/// [`Incident::compromises_set_at`]): `?1` = after, `?2` = cutoff, then for the
-/// batch `?3` = limit and `?4` = brand or incident id (rows: account, generation, brand),
-/// for the count `?3` = brand or incident id.
+/// [`Incident::compromises_set_at`]). Parameters, the same for every variant: `?1` after,
+/// `?2` cutoff, `?3` limit, `?4` brand or incident id, `?5` until (rows: account,
+/// generation, brand).
 fn affected_sql(scope: &IncidentScope, count: bool) -> &'static str {
     match (scope, count) {
         (IncidentScope::All, false) => {
             "SELECT c.account, c.generation,
                (SELECT b.brand FROM account_brands b WHERE b.account = c.account ORDER BY b.position LIMIT 1)
-             FROM credentials c WHERE c.account > ?1 AND c.set_at <= ?2 ORDER BY c.account LIMIT ?3"
+             FROM credentials c WHERE c.account > ?1 AND c.account <= ?5 AND c.set_at <= ?2
+             ORDER BY c.account LIMIT ?3"
         }
         (IncidentScope::Brand(_), false) => {
             "SELECT c.account, c.generation, b.brand FROM account_brands b JOIN credentials c ON c.account = b.account
-             WHERE b.brand = ?4 AND b.account > ?1 AND c.set_at <= ?2 ORDER BY b.account LIMIT ?3"
+             WHERE b.brand = ?4 AND b.account > ?1 AND b.account <= ?5 AND c.set_at <= ?2
+             ORDER BY b.account LIMIT ?3"
         }
         (IncidentScope::Accounts, false) => {
             "SELECT c.account, c.generation,
                (SELECT b.brand FROM account_brands b WHERE b.account = c.account ORDER BY b.position LIMIT 1)
              FROM incident_accounts i JOIN credentials c ON c.account = i.account
-             WHERE i.incident = ?4 AND i.account > ?1 AND c.set_at <= ?2 ORDER BY i.account LIMIT ?3"
+             WHERE i.incident = ?4 AND i.account > ?1 AND i.account <= ?5 AND c.set_at <= ?2
+             ORDER BY i.account LIMIT ?3"
         }
-        (IncidentScope::All, true) => "SELECT count(*) FROM credentials c WHERE c.account > ?1 AND c.set_at <= ?2",
+        (IncidentScope::All, true) => {
+            "SELECT count(*) FROM credentials c
+             WHERE c.account > ?1 AND c.account <= ?5 AND c.set_at <= ?2"
+        }
         (IncidentScope::Brand(_), true) => {
             "SELECT count(*) FROM account_brands b JOIN credentials c ON c.account = b.account
-             WHERE b.brand = ?3 AND b.account > ?1 AND c.set_at <= ?2"
+             WHERE b.brand = ?4 AND b.account > ?1 AND b.account <= ?5 AND c.set_at <= ?2"
         }
         (IncidentScope::Accounts, true) => {
             "SELECT count(*) FROM incident_accounts i JOIN credentials c ON c.account = i.account
-             WHERE i.incident = ?3 AND i.account > ?1 AND c.set_at <= ?2"
+             WHERE i.incident = ?4 AND i.account > ?1 AND i.account <= ?5 AND c.set_at <= ?2"
         }
     }
 }
 
-fn scope_param(incident: &Incident) -> rusqlite::types::Value {
-    match &incident.scope {
-        IncidentScope::Brand(b) => rusqlite::types::Value::Text(b.as_str().to_owned()),
-        IncidentScope::All | IncidentScope::Accounts => {
-            rusqlite::types::Value::Integer(incident.id.0)
-        }
-    }
+/// The five parameters of [`affected_sql`].
+fn affected_params(
+    incident: &Incident,
+    after: Option<&AccountId>,
+    until: Option<&AccountId>,
+    limit: Option<usize>,
+) -> [rusqlite::types::Value; 5] {
+    use rusqlite::types::Value;
+    let scope = match &incident.scope {
+        IncidentScope::Brand(b) => Value::Text(b.as_str().to_owned()),
+        IncidentScope::All | IncidentScope::Accounts => Value::Integer(incident.id.0),
+    };
+    [
+        Value::Text(after.map_or("", AccountId::as_str).to_owned()),
+        Value::Integer(incident.cutoff.as_millis()),
+        limit.map_or(Value::Null, |n| Value::Integer(to_i64(n as u64))),
+        scope,
+        Value::Text(until.map_or(UNBOUNDED, AccountId::as_str).to_owned()),
+    ]
 }
+
+fn lane_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LaneRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+const SELECT_LANES: &str =
+    "SELECT id, lane, lanes, range_after, range_until, sent_cursor, sent, finished_at
+     FROM campaign_lanes WHERE incident = ?1 ORDER BY lane";
 
 impl CampaignStore for SqliteStore {
-    fn open_campaign(
+    fn open_lanes(
         &self,
-        incident: IncidentId,
+        incident: &Incident,
+        lanes: usize,
         now: Timestamp,
-    ) -> Result<CampaignState, StoreError> {
-        if !self.incidents()?.iter().any(|i| i.id == incident) {
+    ) -> Result<Vec<CampaignState>, StoreError> {
+        if !self.incidents()?.iter().any(|i| i.id == incident.id) {
             return Err(StoreError::NoSuchIncident);
         }
         self.with(|c| {
-            c.execute(
-                "INSERT INTO campaigns (incident, started_at) VALUES (?1, ?2) ON CONFLICT (incident) DO NOTHING",
-                params![incident.0, now.as_millis()],
-            )
-            .map_err(be("open campaign"))?;
-            let (id, cursor, sent, finished): (i64, Option<String>, i64, Option<i64>) = c
-                .query_row(
-                    "SELECT id, sent_cursor, sent, finished_at FROM campaigns WHERE incident = ?1",
-                    [incident.0],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .map_err(be("load campaign"))?;
-            Ok(CampaignState {
-                id: CampaignId(id),
-                incident,
-                sent_cursor: cursor
-                    .map(AccountId::new)
-                    .transpose()
-                    .map_err(|_| StoreError::Corrupt { what: "campaign cursor" })?,
-                sent: to_u64(sent),
-                finished_at: finished.map(Timestamp::from_millis),
-            })
+            let tx = begin(c, "begin opening campaign")?;
+            let read = |tx: &Connection| {
+                tx.prepare_cached(SELECT_LANES)
+                    .and_then(|mut s| {
+                        s.query_map([incident.id.0], lane_from_row)?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(be("load campaign lanes"))
+            };
+            let mut rows = read(&tx)?;
+            if rows.is_empty() {
+                let sql = affected_sql(&incident.scope, true);
+                let total: i64 = tx
+                    .prepare_cached(sql)
+                    .and_then(|mut s| {
+                        s.query_row(
+                            rusqlite::params_from_iter(affected_params(incident, None, None, None)),
+                            |r| r.get(0),
+                        )
+                    })
+                    .map_err(be("count affected"))?;
+                let mut bounds = Vec::new();
+                for offset in lane_offsets(to_u64(total), lanes) {
+                    let sql = format!("{} OFFSET {offset}", affected_sql(&incident.scope, false));
+                    let account: String = tx
+                        .query_row(
+                            &sql,
+                            rusqlite::params_from_iter(affected_params(incident, None, None, Some(1))),
+                            |r| r.get(0),
+                        )
+                        .map_err(be("split campaign"))?;
+                    bounds.push(account);
+                }
+                let n = to_i64(bounds.len() as u64 + 1);
+                for (lane, (after, until)) in lane_ranges(&bounds).into_iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO campaign_lanes (incident, lane, lanes, range_after, range_until, started_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![incident.id.0, to_i64(lane as u64), n, after, until, now.as_millis()],
+                    )
+                    .map_err(be("open campaign"))?;
+                }
+                rows = read(&tx)?;
+            }
+            tx.commit().map_err(be("commit campaign lanes"))?;
+            rows.into_iter().map(|row| lane_state(incident.id, row)).collect()
         })
     }
 
@@ -708,20 +787,18 @@ impl CampaignStore for SqliteStore {
         &self,
         incident: &Incident,
         after: Option<&AccountId>,
+        until: Option<&AccountId>,
     ) -> Result<u64, StoreError> {
         self.with(|c| {
-            let sql = affected_sql(&incident.scope, true);
-            let mut stmt = c.prepare_cached(sql).map_err(be("count affected"))?;
-            let after = after.map_or("", AccountId::as_str);
-            let n: i64 = if matches!(incident.scope, IncidentScope::All) {
-                stmt.query_row(params![after, incident.cutoff.as_millis()], |r| r.get(0))
-            } else {
-                stmt.query_row(
-                    params![after, incident.cutoff.as_millis(), scope_param(incident)],
-                    |r| r.get(0),
-                )
-            }
-            .map_err(be("count affected"))?;
+            let n: i64 = c
+                .prepare_cached(affected_sql(&incident.scope, true))
+                .and_then(|mut s| {
+                    s.query_row(
+                        rusqlite::params_from_iter(affected_params(incident, after, until, None)),
+                        |r| r.get(0),
+                    )
+                })
+                .map_err(be("count affected"))?;
             Ok(to_u64(n))
         })
     }
@@ -730,33 +807,27 @@ impl CampaignStore for SqliteStore {
         &self,
         incident: &Incident,
         after: Option<&AccountId>,
+        until: Option<&AccountId>,
         limit: usize,
         issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
     ) -> Result<Vec<ClaimedAccount>, StoreError> {
         self.with(|c| {
             let tx = begin(c, "begin claim")?;
-            let rows: Vec<(String, i64, Option<String>)> = {
-                let sql = affected_sql(&incident.scope, false);
-                let mut stmt = tx.prepare_cached(sql).map_err(be("select batch"))?;
-                let after = after.map_or("", AccountId::as_str);
-                let limit = to_i64(limit as u64);
-                let mapped = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
-                if matches!(incident.scope, IncidentScope::All) {
-                    stmt.query_map(params![after, incident.cutoff.as_millis(), limit], mapped)
-                } else {
+            let rows: Vec<(String, i64, Option<String>)> = tx
+                .prepare_cached(affected_sql(&incident.scope, false))
+                .and_then(|mut stmt| {
                     stmt.query_map(
-                        params![
+                        rusqlite::params_from_iter(affected_params(
+                            incident,
                             after,
-                            incident.cutoff.as_millis(),
-                            limit,
-                            scope_param(incident)
-                        ],
-                        mapped,
-                    )
-                }
-                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-                .map_err(be("select batch"))?
-            };
+                            until,
+                            Some(limit),
+                        )),
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )?
+                    .collect()
+                })
+                .map_err(be("select batch"))?;
             let mut claimed = Vec::with_capacity(rows.len());
             for (account, generation, brand) in rows {
                 let account = AccountId::new(account)
@@ -781,7 +852,7 @@ impl CampaignStore for SqliteStore {
         sent: u64,
     ) -> Result<(), StoreError> {
         self.with(|c| {
-            c.prepare_cached("UPDATE campaigns SET sent_cursor = ?2, sent = ?3 WHERE id = ?1")
+            c.prepare_cached("UPDATE campaign_lanes SET sent_cursor = ?2, sent = ?3 WHERE id = ?1")
                 .and_then(|mut s| {
                     s.execute(params![campaign.0, sent_cursor.as_str(), to_i64(sent)])
                 })
@@ -793,7 +864,7 @@ impl CampaignStore for SqliteStore {
     fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "UPDATE campaigns SET finished_at = ?2 WHERE id = ?1",
+                "UPDATE campaign_lanes SET finished_at = ?2 WHERE id = ?1",
                 params![campaign.0, now.as_millis()],
             )
             .map(drop)
@@ -963,7 +1034,7 @@ mod tests {
         crate::store::conformance::run_all(&fresh);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            10,
+            11,
             "every check ran on its own database"
         );
     }
@@ -1006,6 +1077,45 @@ mod tests {
         assert!(
             matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_campaign_under_way_survives_the_upgrade_to_lanes() {
+        // A file as release 3 left it: a campaign sent up to c0009.
+        let (_dir, path) = temp_db();
+        {
+            let c = Connection::open(&path).expect("raw connection");
+            for sql in &MIGRATIONS[..3] {
+                c.execute_batch(sql).expect("old migration");
+            }
+            c.pragma_update(
+                None,
+                "application_id",
+                super::super::CUSTOMER_APPLICATION_ID,
+            )
+            .expect("mark");
+            c.pragma_update(None, "user_version", 3).expect("version");
+            c.execute_batch(
+                "INSERT INTO incidents (id, scope, cutoff, declared_at, reason) VALUES (7, 'all', 100, 100, 'x');
+                 INSERT INTO campaigns (id, incident, sent_cursor, sent, started_at) VALUES (3, 7, 'c0009', 10, 100);",
+            )
+            .expect("old campaign");
+        }
+        let store = SqliteStore::open(&path).expect("upgrade");
+        assert_eq!(store.schema_version().expect("version"), 4);
+        let incident = store.incidents().expect("incidents").remove(0);
+        let lanes = store
+            .open_lanes(&incident, 4, Timestamp::from_millis(200))
+            .expect("lanes");
+        assert_eq!(lanes.len(), 1, "the campaign keeps its one lane");
+        assert_eq!(
+            (lanes[0].id, lanes[0].sent, lanes[0].sent_cursor.clone()),
+            (
+                CampaignId(3),
+                10,
+                Some(AccountId::new("c0009").expect("id"))
+            )
         );
     }
 
