@@ -1,0 +1,270 @@
+//! SQLite beside PostgreSQL in one run: the notification campaign (accounts/s, one worker
+//! and, on PostgreSQL, four workers on four lanes) and tokenizing (cards/s).
+//!
+//! `SHOPSAFE_PG_URL=... cargo bench --features postgres --bench backends`
+//! (`bash .ci/pg-start` prints a URL for a throwaway local server). Without the variable
+//! only SQLite runs. Each sample seeds a fresh database (or schema), untimed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId};
+use shopsafe::password::{Hasher, Params, Password, PasswordHash};
+use shopsafe::rotation::{
+    BrandLinks, Campaign, CampaignOptions, Notice, NotifyError, ResetUrlTemplate,
+};
+use shopsafe::store::postgres::{PgOptions, PgStore, PgVault};
+use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
+use shopsafe::store::{
+    AccountId, AuditSink, BrandId, CampaignStore, CredentialStore, Incident, IncidentScope,
+    IncidentStore, Timestamp, VaultStore,
+};
+
+const ACCOUNTS: usize = 20_000;
+const CARDS: usize = 10_000;
+
+fn pg_url() -> Option<String> {
+    let url = std::env::var("SHOPSAFE_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("SHOPSAFE_PG_URL is unset: PostgreSQL is skipped, SQLite runs alone");
+    }
+    url
+}
+
+fn schema_name() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!(
+        "bench_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
+fn drop_schema(url: &str, schema: &str) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    c.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .expect("drop schema");
+}
+
+fn hash() -> PasswordHash {
+    Hasher::new(Params::insecure_for_tests(64, 1, 1).expect("params"))
+        .hash(&Password::new("bench password"))
+        .expect("hash")
+}
+
+fn links() -> BrandLinks {
+    BrandLinks::new().default_template(
+        ResetUrlTemplate::new("https://shop.example/reset?token={token}").expect("template"),
+    )
+}
+
+fn ids() -> Vec<AccountId> {
+    (0..ACCOUNTS)
+        .map(|i| AccountId::new(format!("cust-{i:08}")).expect("id"))
+        .collect()
+}
+
+/// Seeds `ACCOUNTS` credentials through `bulk` and declares an incident over them.
+fn incident<S: IncidentStore>(store: &S) -> Incident {
+    Incident::declare(
+        store,
+        IncidentScope::All,
+        Timestamp::from_millis(2),
+        "bench",
+    )
+    .expect("declare")
+}
+
+fn run_campaign<S: CampaignStore>(store: &S, incident: &Incident) -> Duration {
+    let links = links();
+    let quiet = |_: &Notice| -> Result<(), NotifyError> { Ok(()) };
+    let started = Instant::now();
+    let report = Campaign::new(store, &links)
+        .run(incident, &quiet, CampaignOptions::new())
+        .expect("campaign");
+    assert_eq!(report.sent_this_run, ACCOUNTS as u64);
+    started.elapsed()
+}
+
+fn campaign(c: &mut Criterion) {
+    let url = pg_url();
+    let (hash, ids) = (hash(), ids());
+    let brands = [BrandId::new("shoes").expect("brand")];
+    let items = || {
+        ids.iter()
+            .map(|a| (a, &brands[..], &hash, Timestamp::from_millis(1)))
+    };
+    let mut g = c.benchmark_group("campaign");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(ACCOUNTS as u64));
+    g.bench_function(BenchmarkId::new("sqlite", ACCOUNTS), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let store = SqliteStore::open(dir.path().join("c.db")).expect("open");
+                    store.insert_credentials_bulk(items()).expect("seed");
+                    run_campaign(&store, &incident(&store))
+                })
+                .sum()
+        });
+    });
+    if let Some(url) = url.as_deref() {
+        let fresh = || {
+            let schema = schema_name();
+            let options = PgOptions::new(url)
+                .and_then(|o| o.schema(&schema))
+                .expect("options");
+            let store = PgStore::connect(options.clone()).expect("connect");
+            store.insert_credentials_bulk(items()).expect("seed");
+            (store, options, schema)
+        };
+        g.bench_function(BenchmarkId::new("postgres", ACCOUNTS), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let (store, _, schema) = fresh();
+                        let took = run_campaign(&store, &incident(&store));
+                        drop(store);
+                        drop_schema(url, &schema);
+                        took
+                    })
+                    .sum()
+            });
+        });
+        g.bench_function(BenchmarkId::new("postgres_4_workers", ACCOUNTS), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let (store, options, schema) = fresh();
+                        let incident = incident(&store);
+                        let links = links();
+                        let workers: Vec<PgStore> = (0..4)
+                            .map(|_| PgStore::connect(options.clone()).expect("connect"))
+                            .collect();
+                        let started = Instant::now();
+                        let lanes = Campaign::new(&store, &links)
+                            .split(&incident, 4)
+                            .expect("split");
+                        std::thread::scope(|s| {
+                            for (lane, worker) in workers.iter().enumerate().take(lanes) {
+                                let (incident, links) = (&incident, &links);
+                                s.spawn(move || {
+                                    let quiet = |_: &Notice| -> Result<(), NotifyError> { Ok(()) };
+                                    Campaign::new(worker, links)
+                                        .run_lane(incident, lane, &quiet, CampaignOptions::new())
+                                        .expect("lane")
+                                });
+                            }
+                        });
+                        let took = started.elapsed();
+                        assert_eq!(
+                            store
+                                .load_credential(&ids[0])
+                                .expect("load")
+                                .map(|r| r.generation),
+                            Some(0)
+                        );
+                        drop((store, workers));
+                        drop_schema(url, &schema);
+                        took
+                    })
+                    .sum()
+            });
+        });
+    }
+    g.finish();
+}
+
+/// `CARDS` distinct test numbers (Visa, Luhn-valid).
+fn pans() -> Vec<Pan> {
+    (0..CARDS as u64)
+        .map(|i| {
+            let body = format!("4000{:011}", i * 7_919);
+            let sum: u32 = body
+                .bytes()
+                .rev()
+                .enumerate()
+                .map(|(k, b)| {
+                    let d = u32::from(b - b'0');
+                    if k % 2 == 0 {
+                        let x = d * 2;
+                        if x > 9 { x - 9 } else { x }
+                    } else {
+                        d
+                    }
+                })
+                .sum();
+            Pan::parse(&format!("{body}{}", (10 - sum % 10) % 10)).expect("pan")
+        })
+        .collect()
+}
+
+fn time_tokenize<S: VaultStore>(vault: &Vault<S>, pans: &[Pan]) -> Duration {
+    let expiry = Expiry::new(1, 2030).expect("expiry");
+    let started = Instant::now();
+    for chunk in pans.chunks(1_000) {
+        vault
+            .tokenize_batch(chunk.iter().map(|p| (p, expiry)))
+            .expect("tokenize");
+    }
+    started.elapsed()
+}
+
+fn vault_over<S: VaultStore + AuditSink + 'static>(
+    store: Arc<S>,
+    dir: &std::path::Path,
+) -> Vault<Arc<S>> {
+    let keys = FileKeySource::open_or_create(dir.join("keys"), &VaultKeyId::new("k1").expect("id"))
+        .expect("keys");
+    Vault::new(Arc::clone(&store), Box::new(keys), Box::new(store)).expect("vault")
+}
+
+fn tokenize(c: &mut Criterion) {
+    let url = pg_url();
+    let pans = pans();
+    let mut g = c.benchmark_group("tokenize_batch");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(CARDS as u64));
+    g.bench_function(BenchmarkId::new("sqlite", CARDS), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let store = Arc::new(SqliteVault::open(dir.path().join("v.db")).expect("open"));
+                    time_tokenize(&vault_over(store, dir.path()), &pans)
+                })
+                .sum()
+        });
+    });
+    if let Some(url) = url.as_deref() {
+        g.bench_function(BenchmarkId::new("postgres", CARDS), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let dir = tempfile::tempdir().expect("temp dir");
+                        let schema = schema_name();
+                        let options = PgOptions::new(url)
+                            .and_then(|o| o.schema(&schema))
+                            .expect("options");
+                        let store = Arc::new(PgVault::connect(options).expect("connect"));
+                        let took = time_tokenize(&vault_over(store, dir.path()), &pans);
+                        drop_schema(url, &schema);
+                        took
+                    })
+                    .sum()
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, campaign, tokenize);
+criterion_main!(benches);
