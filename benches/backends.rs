@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId};
+use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId, luhn_check_digit};
 use shopsafe::password::{Hasher, Params, Password, PasswordHash};
 use shopsafe::rotation::{
     BrandLinks, Campaign, CampaignOptions, Notice, NotifyError, ResetUrlTemplate,
@@ -186,21 +186,8 @@ fn pans() -> Vec<Pan> {
     (0..CARDS as u64)
         .map(|i| {
             let body = format!("4000{:011}", i * 7_919);
-            let sum: u32 = body
-                .bytes()
-                .rev()
-                .enumerate()
-                .map(|(k, b)| {
-                    let d = u32::from(b - b'0');
-                    if k % 2 == 0 {
-                        let x = d * 2;
-                        if x > 9 { x - 9 } else { x }
-                    } else {
-                        d
-                    }
-                })
-                .sum();
-            Pan::parse(&format!("{body}{}", (10 - sum % 10) % 10)).expect("pan")
+            let digit = luhn_check_digit(body.as_bytes()).expect("digits");
+            Pan::parse(&format!("{body}{}", char::from(digit))).expect("pan")
         })
         .collect()
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use regex::bytes::Regex;
 use rusqlite::{Connection, OpenFlags, params};
-use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId};
+use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId, luhn_check_digit};
 use shopsafe::minimize::{
     Category, CategoryRule, DataMap, Form, Pii, PiiKind, RecordMeta, RedactingWriter,
     RetentionPolicy, Summary,
@@ -198,27 +198,13 @@ fn synthetic_pan(r: &mut Synth) -> String {
         6..=8 => (["51", "52", "53", "54", "55"][(r.below(5)) as usize], 16),
         _ => (["34", "37"][(r.below(2)) as usize], 15),
     };
-    let mut digits: Vec<u8> = prefix.bytes().map(|b| b - b'0').collect();
-    while digits.len() < len - 1 {
-        digits.push((r.below(10)) as u8);
+    let mut text = prefix.to_owned();
+    while text.len() < len - 1 {
+        text.push(char::from(b'0' + (r.below(10)) as u8));
     }
-    // The check digit: double every second digit from the right, counting it as first.
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            let d = u32::from(d);
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    digits.push(((10 - sum % 10) % 10) as u8);
-    digits.iter().map(|d| char::from(b'0' + d)).collect()
+    let check = luhn_check_digit(text.as_bytes()).unwrap_or(b'0');
+    text.push(char::from(check));
+    text
 }
 
 /// The retailer: its two databases, its keys, and the services over them.

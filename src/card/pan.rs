@@ -128,6 +128,26 @@ impl fmt::Display for Brand {
     }
 }
 
+/// The Luhn sum of `digits`, counting the last one as position 0 (not doubled), or
+/// `None` if one is not an ASCII digit.
+fn luhn_sum(digits: &[u8], last_doubled: bool) -> Option<u32> {
+    let mut sum = 0u32;
+    for (i, d) in digits.iter().rev().enumerate() {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let mut v = u32::from(d - b'0');
+        if (i % 2 == 1) != last_doubled {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    Some(sum)
+}
+
 /// Whether a string of ASCII digits passes the Luhn (mod 10) check. Non-digits fail.
 ///
 /// # Examples
@@ -137,21 +157,25 @@ impl fmt::Display for Brand {
 /// ```
 #[must_use]
 pub fn luhn_valid(digits: &[u8]) -> bool {
-    let mut sum = 0u32;
-    for (i, d) in digits.iter().rev().enumerate() {
-        if !d.is_ascii_digit() {
-            return false;
-        }
-        let mut v = u32::from(d - b'0');
-        if i % 2 == 1 {
-            v *= 2;
-            if v > 9 {
-                v -= 9;
-            }
-        }
-        sum += v;
-    }
-    !digits.is_empty() && sum.is_multiple_of(10)
+    !digits.is_empty() && luhn_sum(digits, false).is_some_and(|s| s.is_multiple_of(10))
+}
+
+/// The Luhn check digit to append to `body` (ASCII digits), for making test numbers;
+/// `None` if `body` holds anything else.
+///
+/// # Examples
+/// ```
+/// use shopsafe::card::{luhn_check_digit, luhn_valid};
+///
+/// assert_eq!(luhn_check_digit(b"411111111111111"), Some(b'1'));
+/// let number = format!("400000000012345{}", char::from(luhn_check_digit(b"400000000012345").unwrap()));
+/// assert!(luhn_valid(number.as_bytes()));
+/// ```
+#[must_use]
+pub fn luhn_check_digit(body: &[u8]) -> Option<u8> {
+    let sum = luhn_sum(body, true)?;
+    // `sum % 10 < 10`, so the digit fits.
+    Some(b'0' + u8::try_from((10 - sum % 10) % 10).unwrap_or(0))
 }
 
 /// A primary account number: 12–19 digits, Luhn-valid, of a known brand at a length that
@@ -533,6 +557,14 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_check_digit_is_the_one_luhn_accepts(body in prop::collection::vec(0u8..10, 1..19)) {
+            let body: Vec<u8> = body.iter().map(|d| b'0' + d).collect();
+            let brute = with_check_digit(body.clone());
+            prop_assert_eq!(luhn_check_digit(&body), brute.last().copied());
+            prop_assert_eq!(luhn_check_digit(b"12a"), None);
+        }
+
         #[test]
         fn arbitrary_input_never_panics(s in any::<String>()) {
             let _ = Pan::parse(&s);

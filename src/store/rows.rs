@@ -4,8 +4,8 @@
 use crate::card::{Brand, CardOnFile, CardToken, Expiry, Fingerprint, Last4, VaultKeyId};
 use crate::password::PasswordHash;
 use crate::store::{
-    AccountId, CampaignId, CampaignState, IncidentId, SecurityStamp, StoreError, Timestamp,
-    TokenPurpose, TokenRecord,
+    AccountId, BrandId, CampaignId, CampaignState, IncidentId, IncidentScope, RedeemOutcome,
+    SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord,
 };
 
 /// A reset token row: account, digest, generation, purpose, issued, expires, used.
@@ -116,6 +116,43 @@ pub(crate) fn card_from_row(row: CardRow) -> Result<CardOnFile, StoreError> {
             })?,
         },
     ))
+}
+
+/// What a found token says before anything is written: `None` when it may be redeemed.
+/// `used_at`, `expires_at` and `now` in ms; the two generations of token and credential.
+pub(crate) fn redeem_refusal(
+    used_at: Option<i64>,
+    expires_at: i64,
+    now: Timestamp,
+    token_generation: i64,
+    credential_generation: i64,
+) -> Option<RedeemOutcome> {
+    if used_at.is_some() {
+        Some(RedeemOutcome::AlreadyUsed)
+    } else if expires_at <= now.as_millis() {
+        Some(RedeemOutcome::Expired)
+    } else if token_generation != credential_generation {
+        Some(RedeemOutcome::Superseded)
+    } else {
+        None
+    }
+}
+
+/// An incident's scope from its stored `scope` and `brand` columns.
+pub(crate) fn incident_scope(
+    scope: &str,
+    brand: Option<String>,
+) -> Result<IncidentScope, StoreError> {
+    match (scope, brand) {
+        ("all", _) => Ok(IncidentScope::All),
+        ("accounts", _) => Ok(IncidentScope::Accounts),
+        ("brand", Some(b)) => BrandId::new(b)
+            .map(IncidentScope::Brand)
+            .map_err(|_| StoreError::Corrupt { what: "brand id" }),
+        _ => Err(StoreError::Corrupt {
+            what: "incident scope",
+        }),
+    }
 }
 
 /// Sorts after every valid account id in byte order (SQLite's `BINARY`, PostgreSQL's

@@ -1,7 +1,6 @@
 //! The PostgreSQL vault: sealed card numbers and the detokenize audit trail, in a schema
 //! that holds nothing else (`shopsafe_vault` by default), readable by its owner only.
 
-use postgres::ToStatement;
 use postgres::{GenericClient, Row};
 
 use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
@@ -129,20 +128,16 @@ const SELECT_SEALED: &str = "SELECT token, key_id, nonce, ciphertext, fingerprin
 const INSERT_SEALED: &str = "INSERT INTO sealed_cards
     (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at, fingerprint8)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-const REPLACE_SEALED: &str =
-    "UPDATE sealed_cards SET key_id = $2, nonce = $3, ciphertext = $4, fingerprint_key = $5,
-    fingerprint = $6, created_at = $7, fingerprint8 = $8 WHERE token = $1";
-
 fn fingerprint8(mac: &[u8; 32]) -> i64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&mac[..8]);
     i64::from_be_bytes(b)
 }
 
-fn write_in<S: ?Sized + ToStatement>(
+fn write_in(
     c: &mut impl GenericClient,
     card: &SealedCard,
-    sql: &S,
+    sql: &str,
     what: &'static str,
 ) -> Result<(), StoreError> {
     c.execute(
@@ -163,6 +158,9 @@ fn write_in<S: ?Sized + ToStatement>(
 }
 
 impl PgVault {
+    /// Writes `cards` with `sql` over the eight unnested column arrays (`$1`..`$8`, in
+    /// [`INSERT_SEALED`]'s column order), 5,000 rows a statement, in one transaction: one round
+    /// trip per 5,000 cards rather than one per card.
     fn write_all(
         &self,
         cards: &[SealedCard],
@@ -172,17 +170,41 @@ impl PgVault {
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be(what))?;
             let statement = tx.prepare(sql).map_err(be(what))?;
-            for card in cards {
-                write_in(&mut tx, card, &statement, what)?;
+            for chunk in cards.chunks(5_000) {
+                let tokens: Vec<&str> = chunk.iter().map(|c| c.token.as_str()).collect();
+                let keys: Vec<&str> = chunk.iter().map(|c| c.key_id.as_str()).collect();
+                let nonces: Vec<&[u8]> = chunk.iter().map(|c| &c.nonce[..]).collect();
+                let sealed: Vec<&[u8]> = chunk.iter().map(|c| c.ciphertext.as_slice()).collect();
+                let fp_keys: Vec<&str> = chunk.iter().map(|c| c.fingerprint_key.as_str()).collect();
+                let fps: Vec<&[u8]> = chunk.iter().map(|c| &c.fingerprint[..]).collect();
+                let created: Vec<i64> = chunk.iter().map(|c| c.created_at.as_millis()).collect();
+                let fp8: Vec<i64> = chunk.iter().map(|c| fingerprint8(&c.fingerprint)).collect();
+                tx.execute(
+                    &statement,
+                    &[
+                        &tokens, &keys, &nonces, &sealed, &fp_keys, &fps, &created, &fp8,
+                    ],
+                )
+                .map_err(be(what))?;
             }
             tx.commit().map_err(be(what))
         })
     }
 }
 
+/// The unnested rows of [`PgVault::write_all`].
+const UNNEST_SEALED: &str = "unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::text[],
+    $6::bytea[], $7::bigint[], $8::bigint[])
+    AS u (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at, fingerprint8)";
+
 impl VaultStore for PgVault {
     fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
-        self.write_all(cards, INSERT_SEALED, "insert sealed cards")
+        let sql = format!(
+            "INSERT INTO sealed_cards
+             (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at, fingerprint8)
+             SELECT * FROM {UNNEST_SEALED}"
+        );
+        self.write_all(cards, &sql, "insert sealed cards")
     }
 
     fn find_or_insert(
@@ -247,7 +269,14 @@ impl VaultStore for PgVault {
     }
 
     fn replace_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
-        self.write_all(cards, REPLACE_SEALED, "replace sealed cards")
+        let sql = format!(
+            "UPDATE sealed_cards s SET key_id = u.key_id, nonce = u.nonce,
+               ciphertext = u.ciphertext, fingerprint_key = u.fingerprint_key,
+               fingerprint = u.fingerprint, created_at = u.created_at,
+               fingerprint8 = u.fingerprint8
+             FROM {UNNEST_SEALED} WHERE s.token = u.token"
+        );
+        self.write_all(cards, &sql, "replace sealed cards")
     }
 
     fn count_under(&self, key_id: &str) -> Result<u64, StoreError> {

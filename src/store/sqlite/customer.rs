@@ -10,8 +10,8 @@ use crate::card::CardOnFile;
 use crate::minimize::{Action, Planned, RunReport, TableSpec};
 use crate::password::PasswordHash;
 use crate::store::rows::{
-    CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, lane_offsets, lane_ranges,
-    lane_state, parse_phc, purpose_str, stamp_from, token_record,
+    CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, incident_scope, lane_offsets,
+    lane_ranges, lane_state, parse_phc, purpose_str, redeem_refusal, stamp_from, token_record,
 };
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
@@ -498,17 +498,9 @@ impl IncidentStore for SqliteStore {
                 .map_err(be("load incidents"))?;
             rows.into_iter()
                 .map(|(id, scope, brand, cutoff, declared_at, reason)| {
-                    let scope = match (scope.as_str(), brand) {
-                        ("all", _) => IncidentScope::All,
-                        ("accounts", _) => IncidentScope::Accounts,
-                        ("brand", Some(b)) => {
-                            IncidentScope::Brand(BrandId::new(b).map_err(|_| StoreError::Corrupt { what: "brand id" })?)
-                        }
-                        _ => return Err(StoreError::Corrupt { what: "incident scope" }),
-                    };
                     Ok(Incident {
                         id: IncidentId(id),
-                        scope,
+                        scope: incident_scope(&scope, brand)?,
                         cutoff: Timestamp::from_millis(cutoff),
                         declared_at: Timestamp::from_millis(declared_at),
                         reason,
@@ -580,14 +572,8 @@ impl ResetTokenStore for SqliteStore {
             let Some((account, token_gen, expires_at, used_at, cred_gen, old_phc)) = row else {
                 return Ok(RedeemOutcome::Unknown);
             };
-            if used_at.is_some() {
-                return Ok(RedeemOutcome::AlreadyUsed);
-            }
-            if expires_at <= r.now.as_millis() {
-                return Ok(RedeemOutcome::Expired);
-            }
-            if token_gen != cred_gen {
-                return Ok(RedeemOutcome::Superseded);
+            if let Some(refused) = redeem_refusal(used_at, expires_at, r.now, token_gen, cred_gen) {
+                return Ok(refused);
             }
             tx.execute(
                 "UPDATE reset_tokens SET used_at = ?3 WHERE account = ?1 AND digest = ?2",
