@@ -108,8 +108,9 @@ const MIN_SPAN: usize = 12;
 /// spaces or dashes, and any such span covers one of the positions `MIN_SPAN - 1`,
 /// `2 * MIN_SPAN - 1`, … So the scanner probes one byte in twelve; where a probe lands
 /// in a run byte it widens to the span, and only a span of twelve bytes or more is
-/// scanned digit by digit, exactly as [`scan_runs`] scans a whole text. Log text, full of
-/// short digit runs (times, ids, status codes), is mostly skipped without being read.
+/// read, run by run, by [`scan_runs`] (a property test checks that this finds what
+/// reading every span finds). Log text, full of short digit runs (times, ids, status
+/// codes), is mostly skipped without being read.
 fn scan_with(bytes: &[u8], before: Option<u8>, after: &[u8], found: &mut dyn FnMut(PanMatch)) {
     let n = bytes.len();
     let mut probe = MIN_SPAN - 1;
