@@ -776,7 +776,12 @@ impl CampaignStore for PgStore {
                 .map_err(be("load campaign lanes"))?;
             if rows.is_empty() {
                 let all = Affected::new(incident, None, None);
-                let total = all.count(&mut tx, &incident.scope)?;
+                // One lane needs no cut, and so no count (a pass over every account).
+                let total = if lanes <= 1 {
+                    0
+                } else {
+                    all.count(&mut tx, &incident.scope)?
+                };
                 let mut bounds = Vec::new();
                 for offset in lane_offsets(total, lanes) {
                     let row = all.rows(&mut tx, &incident.scope, 1, offset)?;

@@ -732,7 +732,11 @@ impl CampaignStore for SqliteStore {
             let mut rows = read(&tx)?;
             if rows.is_empty() {
                 let sql = affected_sql(&incident.scope, true);
-                let total: i64 = tx
+                // One lane needs no cut, and so no count (a pass over every account).
+                let total: i64 = if lanes <= 1 {
+                    0
+                } else {
+                    tx
                     .prepare_cached(sql)
                     .and_then(|mut s| {
                         s.query_row(
@@ -740,7 +744,8 @@ impl CampaignStore for SqliteStore {
                             |r| r.get(0),
                         )
                     })
-                    .map_err(be("count affected"))?;
+                    .map_err(be("count affected"))?
+                };
                 let mut bounds = Vec::new();
                 for offset in lane_offsets(to_u64(total), lanes) {
                     let sql = format!("{} OFFSET {offset}", affected_sql(&incident.scope, false));
