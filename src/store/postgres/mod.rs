@@ -120,7 +120,8 @@ impl PgOptions {
     }
 
     /// The schema to use instead of the store's default (`shopsafe`, `shopsafe_vault`):
-    /// a letter or `_`, then letters, digits or `_`, at most 63 (PostgreSQL's limit).
+    /// a lowercase letter or `_`, then lowercase letters, digits or `_`, at most 63 bytes
+    /// (PostgreSQL's limit).
     ///
     /// # Errors
     /// [`StoreError::InvalidId`] for another name.
@@ -373,4 +374,42 @@ pub(crate) fn test_schema(prefix: &str) -> String {
         N.fetch_add(1, Ordering::SeqCst),
         u32::from_le_bytes(r) % 100_000
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        let base = || PgOptions::new("host=/tmp user=x").expect("parses");
+        for ok in ["shopsafe", "shop_eu", "_x1", &"a".repeat(63)] {
+            assert!(base().schema(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Shop",
+            "1x",
+            "a-b",
+            "x\"; DROP SCHEMA y",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                matches!(
+                    base().schema(bad),
+                    Err(StoreError::InvalidId { kind: "schema" })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_connection_string_is_not_repeated() {
+        let err = PgOptions::new("host=/tmp password=hunter2 sslmode=sometimes")
+            .expect_err("sslmode is not a mode");
+        assert!(!format!("{err} {err:?}").contains("hunter2"));
+        let options = PgOptions::new("host=/tmp user=x password=hunter2").expect("parses");
+        assert!(!format!("{options:?}").contains("hunter2"));
+    }
 }
