@@ -5,7 +5,7 @@ use crate::card::{Brand, CardOnFile, CardToken, Expiry, Fingerprint, Last4, Vaul
 use crate::password::PasswordHash;
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, IncidentId, IncidentScope, RedeemOutcome,
-    SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord,
+    SealedCard, SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord,
 };
 
 /// A reset token row: account, digest, generation, purpose, issued, expires, used.
@@ -16,6 +16,42 @@ pub(crate) type CardRow = (String, String, String, i64, i64, String, Vec<u8>);
 
 pub(crate) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A sealed-card row: token, key id, nonce, ciphertext, fingerprint key, fingerprint,
+/// created.
+pub(crate) type SealedRow = (String, String, Vec<u8>, Vec<u8>, String, Vec<u8>, i64);
+
+pub(crate) fn sealed_card(row: SealedRow) -> Result<SealedCard, StoreError> {
+    let (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at) = row;
+    Ok(SealedCard::new(
+        token,
+        key_id,
+        nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt { what: "nonce" })?,
+        ciphertext,
+        fingerprint_key,
+        fingerprint
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt {
+                what: "fingerprint",
+            })?,
+        Timestamp::from_millis(created_at),
+    ))
+}
+
+/// The indexed part of a fingerprint: its first 8 bytes as an integer.
+pub(crate) fn fingerprint8(mac: &[u8; 32]) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&mac[..8]);
+    i64::from_be_bytes(b)
 }
 
 pub(crate) fn parse_phc(s: &str) -> Result<PasswordHash, StoreError> {

@@ -42,6 +42,7 @@ pub use customer::PgStore;
 pub use vault::PgVault;
 
 use super::StoreError;
+use super::rows::{to_i64, to_u64};
 
 /// Connections per store unless [`PgOptions::max_connections`] says otherwise.
 const DEFAULT_CONNECTIONS: u32 = 8;
@@ -325,14 +326,6 @@ fn be(operation: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
         operation,
         source: Box::new(e),
     }
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// The test server: `SHOPSAFE_PG_URL`, a superuser connection string. Without it the

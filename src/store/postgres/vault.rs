@@ -4,6 +4,7 @@
 use postgres::{GenericClient, Row};
 
 use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
+use crate::store::rows::{fingerprint8, sealed_card};
 use crate::store::{AuditRecord, AuditSink, SealedCard, StoreError, Timestamp, VaultStore};
 
 const MIGRATIONS: &[&str] = &[
@@ -102,24 +103,14 @@ impl PgVault {
 }
 
 fn sealed(r: &Row) -> Result<SealedCard, StoreError> {
-    let nonce: Vec<u8> = r.get(2);
-    let fingerprint: Vec<u8> = r.get(5);
-    Ok(SealedCard::new(
+    sealed_card((
         r.get(0),
         r.get(1),
-        nonce
-            .as_slice()
-            .try_into()
-            .map_err(|_| StoreError::Corrupt { what: "nonce" })?,
+        r.get(2),
         r.get(3),
         r.get(4),
-        fingerprint
-            .as_slice()
-            .try_into()
-            .map_err(|_| StoreError::Corrupt {
-                what: "fingerprint",
-            })?,
-        Timestamp::from_millis(r.get(6)),
+        r.get(5),
+        r.get(6),
     ))
 }
 
@@ -128,12 +119,6 @@ const SELECT_SEALED: &str = "SELECT token, key_id, nonce, ciphertext, fingerprin
 const INSERT_SEALED: &str = "INSERT INTO sealed_cards
     (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at, fingerprint8)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-fn fingerprint8(mac: &[u8; 32]) -> i64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&mac[..8]);
-    i64::from_be_bytes(b)
-}
-
 fn write_in(
     c: &mut impl GenericClient,
     card: &SealedCard,

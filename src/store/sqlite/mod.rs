@@ -21,6 +21,7 @@ pub use customer::SqliteStore;
 pub use vault::SqliteVault;
 
 use super::StoreError;
+use super::rows::{to_i64, to_u64};
 
 /// `PRAGMA application_id` of a customer database: "SSCU".
 const CUSTOMER_APPLICATION_ID: i32 = 0x5353_4355;
@@ -185,14 +186,6 @@ fn be(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
         operation,
         source: Box::new(e),
     }
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 #[cfg(test)]

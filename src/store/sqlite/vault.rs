@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Pool, Schema, be, begin, to_i64, to_u64};
+use crate::store::rows::{SealedRow, fingerprint8, sealed_card};
 use crate::store::{AuditRecord, AuditSink, SealedCard, StoreError, Timestamp, VaultStore};
 
 const MIGRATIONS: &[&str] = &[
@@ -102,8 +103,6 @@ impl SqliteVault {
     }
 }
 
-type SealedRow = (String, String, Vec<u8>, Vec<u8>, String, Vec<u8>, i64);
-
 fn sealed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRow> {
     Ok((
         r.get(0)?,
@@ -116,27 +115,6 @@ fn sealed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRow> {
     ))
 }
 
-fn sealed(row: SealedRow) -> Result<SealedCard, StoreError> {
-    let (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at) = row;
-    Ok(SealedCard::new(
-        token,
-        key_id,
-        nonce
-            .as_slice()
-            .try_into()
-            .map_err(|_| StoreError::Corrupt { what: "nonce" })?,
-        ciphertext,
-        fingerprint_key,
-        fingerprint
-            .as_slice()
-            .try_into()
-            .map_err(|_| StoreError::Corrupt {
-                what: "fingerprint",
-            })?,
-        Timestamp::from_millis(created_at),
-    ))
-}
-
 const SELECT_SEALED: &str = "SELECT token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at FROM sealed_cards";
 
 const INSERT_SEALED: &str = "INSERT INTO sealed_cards
@@ -145,13 +123,6 @@ const INSERT_SEALED: &str = "INSERT INTO sealed_cards
 const REPLACE_SEALED: &str =
     "UPDATE sealed_cards SET key_id = ?2, nonce = ?3, ciphertext = ?4, fingerprint_key = ?5,
     fingerprint = ?6, created_at = ?7, fingerprint8 = ?8 WHERE token = ?1";
-
-/// The indexed part of a fingerprint: its first 8 bytes as an integer.
-fn fingerprint8(mac: &[u8; 32]) -> i64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&mac[..8]);
-    i64::from_be_bytes(b)
-}
 
 fn write_in(
     tx: &Connection,
@@ -232,7 +203,7 @@ impl VaultStore for SqliteVault {
             c.prepare_cached(&format!("{SELECT_SEALED} WHERE token = ?1"))
                 .and_then(|mut s| s.query_row([token], sealed_from_row).optional())
                 .map_err(be("load sealed card"))?
-                .map(sealed)
+                .map(sealed_card)
                 .transpose()
         })
     }
@@ -256,7 +227,7 @@ impl VaultStore for SqliteVault {
                 )
                 .and_then(Iterator::collect::<Result<Vec<_>, _>>)
                 .map_err(be("select rows to rewrap"))?;
-            rows.into_iter().map(sealed).collect()
+            rows.into_iter().map(sealed_card).collect()
         })
     }
 
