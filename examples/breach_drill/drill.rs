@@ -102,8 +102,13 @@ impl Synthetic {
 
     /// The fields this customer has, as the data map names them.
     pub fn fields(self) -> &'static [&'static str] {
-        FIELD_SETS[usize::from(self.has_phone()) * 2 + usize::from(self.has_card())]
+        FIELD_SETS[field_set(self.has_phone(), self.has_card())]
     }
+}
+
+/// Where in [`FIELD_SETS`] a customer with or without a phone and a card is.
+fn field_set(phone: bool, card: bool) -> usize {
+    usize::from(phone) * 2 + usize::from(card)
 }
 
 /// The fields of a customer by (phone, card).
@@ -603,7 +608,7 @@ pub fn rotate(shop: &Shop, cfg: &Config) -> Result<Rotation, BoxError> {
     let exposure = |a: &AccountId| {
         let k = a.as_str().strip_prefix("cust-")?.parse::<usize>().ok()?;
         let c = Synthetic(k);
-        Some(paragraphs[usize::from(c.has_phone()) * 2 + usize::from(c.has_card())].clone())
+        Some(paragraphs[field_set(c.has_phone(), c.has_card())].clone())
     };
     let bar = bar(cfg, shop.customers as u64, "notifying");
     let options = CampaignOptions::new()
@@ -695,10 +700,7 @@ pub fn exposure(shop: &Shop) -> Result<Exposure, BoxError> {
          FROM profiles p ORDER BY p.id",
     )?;
     let sets = rows
-        .query_map([], |r| {
-            Ok(FIELD_SETS
-                [usize::from(r.get::<_, bool>(0)?) * 2 + usize::from(r.get::<_, bool>(1)?)])
-        })?
+        .query_map([], |r| Ok(FIELD_SETS[field_set(r.get(0)?, r.get(1)?)]))?
         .collect::<Result<Vec<_>, _>>()?;
     let full = FIELD_SETS[3];
     Ok(Exposure {

@@ -368,27 +368,16 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
             report.elapsed = started.elapsed();
             return Ok(report);
         }
+        // Every lane not finished before is run to its end, unless the budget runs out.
+        report.finished = true;
         for lane in lanes.iter().filter(|l| l.finished_at.is_none()) {
-            let done =
-                self.run_one(incident, lane, notifier, &mut options, &mut report, started)?;
-            if !done {
+            if !self.run_one(incident, lane, notifier, &mut options, &mut report, started)? {
+                report.finished = false;
                 break;
             }
         }
-        report.finished = report.finished || self.all_finished(incident, lanes)?;
         report.elapsed = started.elapsed();
         Ok(report)
-    }
-
-    /// Whether every lane given is now finished (this run finished those it ran).
-    fn all_finished(&self, incident: &Incident, lanes: &[CampaignState]) -> Result<bool, Error> {
-        let ids: Vec<CampaignId> = lanes.iter().map(|l| l.id).collect();
-        Ok(self
-            .store
-            .open_lanes(incident, 1, self.clock.now())?
-            .iter()
-            .filter(|l| ids.contains(&l.id))
-            .all(|l| l.finished_at.is_some()))
     }
 
     /// Runs one lane to its end, or until the notice budget is spent (then `false`).
