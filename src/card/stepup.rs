@@ -9,7 +9,8 @@ use crate::store::Timestamp;
 pub const RECENT_CHANGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A shipping address, compared after normalisation (case, white space, punctuation), so
-/// "12 Main St." and "12  main st" are the same place.
+/// "12 Main St." and "12  main st" are the same place. Punctuation inside a word splits
+/// it, so "1-2 Main St" and "12 Main St" stay different places.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ShippingAddress(String);
 
@@ -18,15 +19,13 @@ impl ShippingAddress {
     #[must_use]
     pub fn new(lines: &[&str]) -> Self {
         let mut out = String::new();
+        // Punctuation separates words rather than vanishing: "1-2 Main St" (unit 1,
+        // number 2) is not "12 Main St".
         for word in lines
             .iter()
-            .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == ','))
+            .flat_map(|l| l.split(|c: char| !c.is_alphanumeric()))
         {
-            let word: String = word
-                .chars()
-                .filter(|c| c.is_alphanumeric())
-                .flat_map(char::to_lowercase)
-                .collect();
+            let word: String = word.chars().flat_map(char::to_lowercase).collect();
             if !word.is_empty() {
                 if !out.is_empty() {
                     out.push(' ');
@@ -244,5 +243,33 @@ mod tests {
             ShippingAddress::new(&["21 Main St"])
         );
         assert_eq!(ShippingAddress::new(&["Straße 5"]).normalized(), "straße 5");
+    }
+
+    #[test]
+    fn punctuation_inside_a_word_keeps_addresses_apart() {
+        for (a, b) in [
+            ("1-2 Main St", "12 Main St"),
+            ("Apt 1/2 Main St", "Apt 12 Main St"),
+            ("12 Main St", "1.2 Main St"),
+            ("O'Hara Rd 5", "OHara Rd 5"),
+        ] {
+            assert_ne!(
+                ShippingAddress::new(&[a]),
+                ShippingAddress::new(&[b]),
+                "{a} vs {b}"
+            );
+        }
+        assert_eq!(
+            ShippingAddress::new(&["1-2 Main St."]).normalized(),
+            "1 2 main st"
+        );
+        // And a stored card to the other one needs step-up.
+        let known = [ShippingAddress::new(&["12 Main St"])];
+        let ship_to = ShippingAddress::new(&["1-2 Main St"]);
+        let order = Order::new(&ship_to, &known, Timestamp::from_millis(1));
+        assert!(matches!(
+            StepUp::assess(&card(), &order),
+            StepUp::Required { ref reasons } if reasons == &[StepUpReason::NewShippingAddress]
+        ));
     }
 }

@@ -422,6 +422,16 @@ impl<S: VaultStore> Vault<S> {
 
     /// A capability to reveal card numbers for `purpose`, recorded as `caller`. Only the
     /// vault's owner can make one.
+    ///
+    /// # Security
+    /// `caller` and `purpose` are taken on trust: the vault checks nothing about who is
+    /// asking, it only writes what it is told into the audit record. Whoever holds a
+    /// `&Vault` can grant itself any purpose under any name, so the audit trail is only as
+    /// honest as the code that calls this. Keep the `Vault` inside the payment service,
+    /// make grants in one place that authenticates the caller (service identity, operator
+    /// login) and passes that identity here, and never hand a `&Vault` or a grant to code
+    /// that takes requests from customers. A later release adds a policy that decides who
+    /// may have which purpose.
     #[must_use]
     pub fn grant(&self, purpose: Purpose, caller: &str) -> DetokenizeGrant {
         DetokenizeGrant {

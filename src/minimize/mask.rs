@@ -22,7 +22,7 @@ pub fn email(s: &str) -> String {
 }
 
 /// `***32`: the last `keep` digits (2 or 4 make sense), nothing else; fewer than
-/// `keep + 4` digits show none.
+/// `keep + 4` digits show none, so a huge `keep` shows nothing (and never panics).
 ///
 /// # Examples
 /// ```
@@ -31,13 +31,14 @@ pub fn email(s: &str) -> String {
 /// ```
 #[must_use]
 pub fn phone(s: &str, keep: usize) -> String {
-    format!("***{}", last_digits(s, keep, keep + 4))
+    format!("***{}", last_digits(s, keep, keep.saturating_add(4)))
 }
 
-/// The last `keep` ASCII digits of `s`, or nothing when it has fewer than `min`.
+/// The last `keep` ASCII digits of `s`, or nothing when it has fewer than `min` (or
+/// fewer than `keep`).
 fn last_digits(s: &str, keep: usize, min: usize) -> String {
     let digits: Vec<char> = s.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() < min {
+    if digits.len() < min.max(keep) {
         String::new()
     } else {
         digits[digits.len() - keep..].iter().collect()
@@ -105,26 +106,55 @@ mod tests {
         s.chars().collect()
     }
 
+    #[test]
+    fn phone_with_a_huge_keep_shows_nothing_and_does_not_panic() {
+        for keep in [usize::MAX, usize::MAX - 3, usize::MAX / 2, 40] {
+            assert_eq!(phone("+1 (415) 555-0132", keep), "***", "keep {keep}");
+        }
+        assert_eq!(phone("+1 (415) 555-0132", 2), "***32");
+    }
+
     proptest! {
         #[test]
-        fn masks_never_panic_and_show_only_what_they_may(s in any::<String>()) {
+        fn masks_never_panic_and_show_only_what_they_may(s in any::<String>(), keep in any::<usize>()) {
             let e = email(&s);
-            let allowed: std::collections::HashSet<char> = chars_of(&s.to_lowercase()).union(&chars_of(&s)).copied().chain("*@".chars()).collect();
-            prop_assert!(e.chars().all(|c| allowed.contains(&c)), "{}", e);
+            // Either the whole mask, or one character, `***@` and the lower-cased domain.
+            if e != "***" {
+                let (local, domain) = s.trim().rsplit_once('@').expect("an @ was there");
+                let first: String = local.chars().take(1).collect();
+                prop_assert_eq!(&e, &format!("{first}***@{}", domain.to_lowercase()));
+            }
             let p = phone(&s, 4);
             prop_assert!(p.chars().filter(char::is_ascii_digit).count() <= 4);
+            let _ = phone(&s, keep);
             let n = name(&s);
             prop_assert!(n.chars().filter(|c| c.is_alphanumeric()).count() <= s.split_whitespace().count().max(1) * 3);
-            let _ = address(&s);
+            let a = address(&s);
+            prop_assert!(a.starts_with("***"), "{}", a);
             let m = pan(&s);
             prop_assert!(m.chars().filter(char::is_ascii_digit).count() <= 4);
         }
 
         #[test]
-        fn email_mask_keeps_one_character_of_the_local_part(local in "[^@\\s]{1,20}", domain in "[a-z]{1,10}\\.[a-z]{2,3}") {
+        fn email_mask_keeps_one_character_of_the_local_part(local in "[a-z0-9._]{2,20}", domain in "[a-z]{1,10}\\.[a-z]{2,3}") {
             let m = email(&format!("{local}@{domain}"));
             let first: String = local.chars().take(1).collect();
-            prop_assert_eq!(m, format!("{first}***@{domain}"));
+            prop_assert_eq!(&m, &format!("{first}***@{domain}"));
+            // The rest of the local part is gone (the identity function would keep it).
+            let rest: String = local.chars().skip(1).collect();
+            prop_assert!(!m.contains(&format!("{rest}@")), "{}", m);
+        }
+
+        #[test]
+        fn address_mask_hides_the_first_line_and_keeps_the_others(
+            street in "[0-9]{1,4} [A-Z][a-z]{2,10} St",
+            city in "[A-Z][a-z]{2,10}",
+            postcode in "[0-9]{5}",
+        ) {
+            let m = address(&format!("{street}\n{city}, {postcode}"));
+            prop_assert_eq!(&m, &format!("***, {city}, {postcode}"));
+            prop_assert!(!m.contains(&street));
+            prop_assert_eq!(address(&street), "***");
         }
     }
 }

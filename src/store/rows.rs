@@ -4,8 +4,8 @@
 use crate::card::{Brand, CardOnFile, CardToken, Expiry, Fingerprint, Last4, VaultKeyId};
 use crate::password::PasswordHash;
 use crate::store::{
-    AccountId, BrandId, CampaignId, CampaignState, IncidentId, IncidentScope, RedeemOutcome,
-    SealedCard, SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord,
+    AccountId, BrandId, CampaignId, CampaignState, CredentialFlags, IncidentId, IncidentScope,
+    RedeemOutcome, SealedCard, SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord,
 };
 
 /// A reset token row: account, digest, generation, purpose, issued, expires, used.
@@ -16,6 +16,22 @@ pub(crate) type CardRow = (String, String, String, i64, i64, String, Vec<u8>);
 
 pub(crate) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+/// A stored generation: never negative. A negative one is corruption, not generation 0
+/// (reading it as 0 could match a token issued for the first credential).
+pub(crate) fn generation_from(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt { what: "generation" })
+}
+
+/// Stored credential flags: a value outside `u32` is corruption. Reading it as "no flags"
+/// would silently drop `DISABLED` and `MUST_RESET` (fail open).
+pub(crate) fn flags_from(v: i64) -> Result<CredentialFlags, StoreError> {
+    u32::try_from(v)
+        .map(CredentialFlags::from_bits)
+        .map_err(|_| StoreError::Corrupt {
+            what: "credential flags",
+        })
 }
 
 pub(crate) fn to_i64(v: u64) -> i64 {
@@ -94,7 +110,7 @@ pub(crate) fn token_record(row: TokenRow) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         digest,
         account: AccountId::new(account).map_err(|_| StoreError::Corrupt { what: "account id" })?,
-        generation: to_u64(generation),
+        generation: generation_from(generation)?,
         purpose,
         issued_at: Timestamp::from_millis(issued_at),
         expires_at: Timestamp::from_millis(expires_at),

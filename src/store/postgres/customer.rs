@@ -9,8 +9,8 @@ use crate::card::CardOnFile;
 use crate::minimize::{Action, Planned, RunReport, TableSpec};
 use crate::password::PasswordHash;
 use crate::store::rows::{
-    CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, lane_offsets, lane_ranges,
-    lane_state, parse_phc, purpose_str, stamp_from, token_record,
+    CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, flags_from, generation_from,
+    lane_offsets, lane_ranges, lane_state, parse_phc, purpose_str, stamp_from, token_record,
 };
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
@@ -370,10 +370,10 @@ impl CredentialStore for PgStore {
             Ok(Some(CredentialRecord {
                 account: account.clone(),
                 hash: parse_phc(&phc)?,
-                generation: to_u64(row.get(1)),
+                generation: generation_from(row.get(1))?,
                 set_at: Timestamp::from_millis(row.get(2)),
                 stamp: stamp_from(&stamp)?,
-                flags: CredentialFlags::from_bits(u32::try_from(row.get::<_, i64>(4)).unwrap_or(0)),
+                flags: flags_from(row.get(4))?,
                 brands,
             }))
         })
@@ -836,7 +836,7 @@ impl CampaignStore for PgStore {
             let mut records = Vec::with_capacity(rows.len());
             for r in &rows {
                 let account = AccountId::new(r.get::<_, String>(0)).map_err(corrupt_account)?;
-                records.push(issue(&account, to_u64(r.get(1)))?);
+                records.push(issue(&account, generation_from(r.get(1))?)?);
                 let brand = r
                     .get::<_, Option<String>>(2)
                     .map(BrandId::new)

@@ -10,8 +10,9 @@ use crate::card::CardOnFile;
 use crate::minimize::{Action, Planned, RunReport, TableSpec};
 use crate::password::PasswordHash;
 use crate::store::rows::{
-    CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, incident_scope, lane_offsets,
-    lane_ranges, lane_state, parse_phc, purpose_str, redeem_refusal, stamp_from, token_record,
+    CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, flags_from, generation_from,
+    incident_scope, lane_offsets, lane_ranges, lane_state, parse_phc, purpose_str, redeem_refusal,
+    stamp_from, token_record,
 };
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
@@ -361,10 +362,10 @@ impl CredentialStore for SqliteStore {
             Ok(Some(CredentialRecord {
                 account: account.clone(),
                 hash: parse_phc(&phc)?,
-                generation: to_u64(generation),
+                generation: generation_from(generation)?,
                 set_at: Timestamp::from_millis(set_at),
                 stamp: stamp_from(&stamp)?,
-                flags: CredentialFlags::from_bits(u32::try_from(flags).unwrap_or(0)),
+                flags: flags_from(flags)?,
                 brands,
             }))
         })
@@ -823,7 +824,7 @@ impl CampaignStore for SqliteStore {
             for (account, generation, brand) in rows {
                 let account = AccountId::new(account)
                     .map_err(|_| StoreError::Corrupt { what: "account id" })?;
-                let record = issue(&account, to_u64(generation))?;
+                let record = issue(&account, generation_from(generation)?)?;
                 insert_token(&tx, &record)?;
                 let brand = brand
                     .map(BrandId::new)
@@ -1132,6 +1133,42 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn negative_or_oversized_flags_and_generations_are_corrupt() {
+        let (_dir, path) = temp_db();
+        let store = SqliteStore::open(&path).expect("open");
+        let alice = AccountId::new("alice").expect("id");
+        let hash = PasswordHash::parse(
+            "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$ZxzuUbUsq8PBrbsMvrjJfDQuNcnfiFnVL9F9sIKTZAI",
+        )
+        .expect("valid phc");
+        let stamp = SecurityStamp::from_bytes([3; 16]);
+        store
+            .insert_credential(&alice, &[], &hash, &stamp, Timestamp::from_millis(1))
+            .expect("insert");
+        let c = Connection::open(&path).expect("raw connection");
+        for (column, value, what) in [
+            ("flags", -1_i64, "credential flags"),
+            ("flags", 1_i64 << 33, "credential flags"),
+            ("generation", -1, "generation"),
+        ] {
+            c.execute(
+                &format!("UPDATE credentials SET flags = 0, generation = 0, {column} = ?1"),
+                [value],
+            )
+            .expect("raw update");
+            let err = store.load_credential(&alice).expect_err("corrupt");
+            assert!(
+                matches!(err, StoreError::Corrupt { what: w } if w == what),
+                "{column} = {value}: {err:?}"
+            );
+        }
+        c.execute("UPDATE credentials SET flags = 3, generation = 0", [])
+            .expect("raw update");
+        let record = store.load_credential(&alice).expect("load").expect("found");
+        assert!(record.flags.contains(CredentialFlags::DISABLED));
     }
 
     #[test]
