@@ -3,6 +3,10 @@
 //!
 //! Corpora (100 MB each): `clean` (log lines with timestamps, ids, amounts, no card),
 //! `one_percent` (1% of lines carry a card number), `dense` (every line does).
+//! `scanner_crafted` (10 MB each, beside 10 MB of the clean corpus): inputs made to slow a
+//! scanner down — `1 1 1 …`, `1-1-1-…`, `4444 4444 …` (every group a possible card
+//! start), and a long list of cards — through `scan` and through `RedactingWriter` in 8 KiB
+//! writes; compare each per byte with `clean`.
 //! `retention/plan_1m`: `RetentionPolicy::plan` over a million records (cloned from
 //! memory, so the figure includes one clone of each).
 //!
@@ -14,7 +18,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use regex::bytes::Regex;
 use shopsafe::card::{Brand, luhn_valid};
-use shopsafe::minimize::scan;
+use shopsafe::minimize::{RedactingWriter, scan};
 
 const SIZE: usize = 100 * 1024 * 1024;
 
@@ -93,6 +97,45 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+const CRAFTED: usize = 10 * 1024 * 1024;
+
+fn repeat_to(unit: &str, size: usize) -> Vec<u8> {
+    unit.as_bytes().iter().copied().cycle().take(size).collect()
+}
+
+fn write_through(text: &[u8]) -> u64 {
+    let mut w = RedactingWriter::new(std::io::sink());
+    for chunk in text.chunks(8192) {
+        std::io::Write::write_all(&mut w, chunk).expect("sink");
+    }
+    w.redacted()
+}
+
+fn crafted(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scanner_crafted");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Bytes(CRAFTED as u64));
+    let mut clean = corpus(0);
+    clean.truncate(CRAFTED);
+    for (name, text) in [
+        ("clean", clean),
+        ("ones_spaced", repeat_to("1 ", CRAFTED)),
+        ("ones_dashed", repeat_to("1-", CRAFTED)),
+        ("fours_spaced", repeat_to("4444 ", CRAFTED)),
+        ("card_list", repeat_to("4111111111111111 ", CRAFTED)),
+    ] {
+        g.bench_with_input(BenchmarkId::new("scan", name), &text, |b, t| {
+            b.iter(|| scan(black_box(t)).len())
+        });
+        g.bench_with_input(BenchmarkId::new("writer", name), &text, |b, t| {
+            b.iter(|| write_through(black_box(t)))
+        });
+    }
+    g.finish();
+}
+
 fn retention(c: &mut Criterion) {
     use shopsafe::minimize::{Category, CategoryRule, RecordMeta, RetentionPolicy, Summary};
     use shopsafe::store::Timestamp;
@@ -138,5 +181,5 @@ fn retention(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, retention);
+criterion_group!(benches, bench, crafted, retention);
 criterion_main!(benches);

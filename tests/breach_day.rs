@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use shopsafe::password::{Hasher, Params, Password, PasswordContext, Rejection};
 use shopsafe::rotation::{
-    Authenticator, BrandLinks, Campaign, CampaignOptions, Clock, Error, LoginDecision, ManualClock,
-    Notice, NotifyError, ResetReason, ResetToken, ResetUrlTemplate,
+    Authenticator, BrandLinks, Campaign, CampaignOptions, Clock, Error, InMemoryRateLimiter,
+    LoginDecision, ManualClock, Notice, NotifyError, ResetReason, ResetToken, ResetUrlTemplate,
 };
 use shopsafe::store::sqlite::SqliteStore;
 use shopsafe::store::{
@@ -267,16 +267,17 @@ fn a_reset_sets_a_new_password_and_kills_every_session_and_token() {
 }
 
 #[test]
-fn tokens_expire_are_replaced_and_garbage_is_unknown() {
+fn tokens_expire_earlier_links_stay_and_garbage_is_unknown() {
     let s = shop();
     s.register("jane", &["shoes"], "walnut cobbler lantern river");
     let ctx = PasswordContext::new();
     let first = s.reset_link("jane");
     let second = s.reset_link("jane");
+    // A second request does not void the first link (only the oldest beyond five go):
+    // the first is still found, and refuses a short password like any live token.
     assert!(matches!(
-        s.auth
-            .redeem(&first, &pw("granite otter saffron bell"), &ctx),
-        Err(Error::TokenUnknown)
+        s.auth.redeem(&first, &pw("short"), &ctx),
+        Err(Error::PasswordRejected(_))
     ));
     s.clock.advance(Duration::from_secs(3600));
     assert!(matches!(
@@ -421,7 +422,9 @@ fn repeated_failures_are_throttled_for_known_and_unknown_accounts_alike() {
 fn two_threads_redeeming_one_token_succeed_exactly_once_each_time() {
     let s = shop();
     s.register("jane", &["shoes"], "walnut cobbler lantern river");
-    let auth = Arc::new(s.auth);
+    // A thousand requests for one account: past the default reset request limit.
+    let unlimited = InMemoryRateLimiter::new(u32::MAX, u32::MAX, Duration::from_secs(1));
+    let auth = Arc::new(s.auth.with_reset_rate_limiter(Arc::new(unlimited)));
     let ctx = Arc::new(PasswordContext::new());
     let rounds = 1_000;
     let mut already_used = 0;
@@ -892,4 +895,195 @@ fn dry_run_counts_and_throttle_and_budget_are_honoured() {
         ),
         (20, 30, true, 30)
     );
+}
+
+#[test]
+fn compromised_accounts_throttle_like_every_other_account() {
+    // The ResetRequired path used to record no failure: after ten guesses an unknown or
+    // ordinary account answered Throttled and a compromised one never did.
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    s.register("omar", &["boots"], "quiet harbour copper kettle");
+    s.clock.advance(Duration::from_secs(60));
+    Incident::declare(
+        &*s.store,
+        IncidentScope::Brand(brand("shoes")),
+        s.clock.now(),
+        "x",
+    )
+    .expect("declare");
+    for id in ["jane", "omar", "nobody"] {
+        for _ in 0..10 {
+            assert!(!matches!(
+                s.login(id, "wrong guess number one"),
+                LoginDecision::Throttled { .. }
+            ));
+        }
+        assert!(
+            matches!(
+                s.login(id, "wrong guess number two"),
+                LoginDecision::Throttled { .. }
+            ),
+            "{id} answers like the others after ten failures"
+        );
+    }
+}
+
+#[test]
+fn concurrent_guesses_cannot_pass_the_throttle_together() {
+    // Check and record were separate, with an argon2 run between them: every one of N
+    // concurrent guesses passed before the first failure was recorded.
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    let auth = Arc::new(s.auth);
+    let barrier = Arc::new(std::sync::Barrier::new(40));
+    let threads: Vec<_> = (0..40)
+        .map(|i| {
+            let (auth, barrier) = (Arc::clone(&auth), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                auth.login_from(
+                    &acct("jane"),
+                    &pw(&format!("guess {i} of many")),
+                    &format!("bot-{i}"),
+                )
+                .expect("login")
+            })
+        })
+        .collect();
+    let decisions: Vec<LoginDecision> = threads
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    let checked = decisions
+        .iter()
+        .filter(|d| **d == LoginDecision::Rejected)
+        .count();
+    assert_eq!(checked, 10, "exactly the account's limit was verified");
+    assert_eq!(
+        decisions
+            .iter()
+            .filter(|d| matches!(d, LoginDecision::Throttled { .. }))
+            .count(),
+        30
+    );
+}
+
+#[test]
+fn anonymous_reset_requests_never_void_the_breach_notice_link() {
+    // request_reset used to delete every unused token of the account, the campaign's
+    // 72 h link included; account ids ride in every link, so one loop over ids voided a
+    // whole campaign.
+    let s = shop();
+    for id in ["jane", "omar"] {
+        s.register(id, &["shoes"], "walnut cobbler lantern river");
+    }
+    s.clock.advance(Duration::from_secs(60));
+    let incident =
+        Incident::declare(&*s.store, IncidentScope::All, s.clock.now(), "copied").expect("declare");
+    let sent = std::sync::Mutex::new(Vec::new());
+    let notifier = |n: &Notice| -> Result<(), NotifyError> {
+        sent.lock()
+            .expect("lock")
+            .push(n.link.expose_secret().to_owned());
+        Ok(())
+    };
+    let links = links();
+    Campaign::new(&*s.store, &links)
+        .run(&incident, &notifier, CampaignOptions::new())
+        .expect("campaign");
+    // The attacker asks for resets of both accounts, again and again, from many sources.
+    for round in 0..4 {
+        for id in ["jane", "omar", "nobody"] {
+            let _ = s
+                .auth
+                .request_reset_from(&acct(id), None, &format!("attacker-{round}"));
+        }
+    }
+    for link in sent.lock().expect("lock").iter() {
+        let token = ResetToken::from_link(link).expect("token");
+        s.auth
+            .redeem(
+                &token,
+                &pw("granite otter saffron bell"),
+                &PasswordContext::new(),
+            )
+            .expect("the notice's link still works");
+    }
+}
+
+#[test]
+fn reset_requests_are_limited_per_account_and_per_source_for_everyone() {
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    for id in ["jane", "nobody"] {
+        for i in 0..5 {
+            assert!(
+                s.auth
+                    .request_reset_from(&acct(id), None, &format!("10.0.0.{i}"))
+                    .is_ok(),
+                "{id} request {i}"
+            );
+        }
+        let sixth = s.auth.request_reset_from(&acct(id), None, "10.0.1.1");
+        assert!(
+            matches!(sixth, Err(Error::ResetThrottled { .. })),
+            "{id}: {sixth:?}"
+        );
+    }
+    // Per source: fifty requests for fifty different names, then the source is stopped.
+    for i in 0..50 {
+        let _ = s
+            .auth
+            .request_reset_from(&acct(&format!("name-{i}")), None, "198.51.100.7");
+    }
+    assert!(matches!(
+        s.auth
+            .request_reset_from(&acct("jane-again"), None, "198.51.100.7"),
+        Err(Error::ResetThrottled { .. })
+    ));
+    // An hour later the account may ask again.
+    s.clock.advance(Duration::from_secs(3600));
+    assert!(
+        s.auth
+            .request_reset_from(&acct("jane"), None, "10.0.0.9")
+            .expect("request")
+            .is_some()
+    );
+}
+
+#[test]
+fn unknown_accounts_cost_a_store_write_that_does_not_grow() {
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    let unlimited = InMemoryRateLimiter::new(u32::MAX, u32::MAX, Duration::from_secs(1));
+    let auth = s.auth.with_reset_rate_limiter(Arc::new(unlimited));
+    let path = s._dir.path().join("customers.db");
+    let rows = || -> i64 {
+        rusqlite::Connection::open(&path)
+            .expect("open")
+            .query_row("SELECT count(*) FROM reset_tokens", [], |r| r.get(0))
+            .expect("count")
+    };
+    assert_eq!(rows(), 0);
+    for i in 0..2_000 {
+        assert!(
+            auth.request_reset(&acct(&format!("nobody-{i}")), None)
+                .expect("request")
+                .is_none()
+        );
+        s.clock.advance(Duration::from_millis(1));
+    }
+    let after_spray = rows();
+    assert!(
+        (1..=5).contains(&after_spray),
+        "a write happened for each unknown name, and the rows stay few: {after_spray}"
+    );
+    // The decoy rows cannot be redeemed: no link can name their owner.
+    assert!(
+        auth.request_reset(&acct("jane"), None)
+            .expect("request")
+            .is_some()
+    );
+    assert_eq!(rows(), after_spray + 1);
 }

@@ -16,8 +16,8 @@ use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId};
 use shopsafe::minimize::{Action, Category, Planned, RecordMeta, TableSpec, apply_plan};
 use shopsafe::password::{Hasher, Params, Password, PasswordContext};
 use shopsafe::rotation::{
-    Authenticator, BrandLinks, Campaign, CampaignOptions, Notice, NotifyError, ResetToken,
-    ResetUrlTemplate,
+    Authenticator, BrandLinks, Campaign, CampaignOptions, InMemoryRateLimiter, Notice, NotifyError,
+    ResetToken, ResetUrlTemplate,
 };
 use shopsafe::store::postgres::{PgOptions, PgStore, PgVault};
 use shopsafe::store::{
@@ -188,7 +188,12 @@ fn two_login_servers_redeem_one_link_once() {
     let servers: Vec<Authenticator<PgStore>> = (0..2)
         .map(|_| {
             let store = Arc::new(PgStore::connect(options(&url, &schema)).expect("connect"));
-            Authenticator::new(store, hasher()).with_links(links())
+            // Fifty resets of one account: past the default reset request limit.
+            let unlimited =
+                InMemoryRateLimiter::new(u32::MAX, u32::MAX, std::time::Duration::from_secs(1));
+            Authenticator::new(store, hasher())
+                .with_links(links())
+                .with_reset_rate_limiter(Arc::new(unlimited))
         })
         .collect();
     let jane = AccountId::new("jane").expect("id");
@@ -387,6 +392,72 @@ fn retention_applies_on_postgres() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, Option<String>>(1), None);
     assert_eq!(rows[0].get::<_, i64>(2), 4200);
+    drop(store);
+    drop_schemas(&url, &[&schema]);
+}
+
+#[test]
+fn retention_on_postgres_keeps_rows_held_now_and_uses_the_key_index() {
+    let Some(url) = url("retention_on_postgres_keeps_rows_held_now_and_uses_the_key_index") else {
+        return;
+    };
+    let schema = unique("retention_hold");
+    let store = PgStore::connect(options(&url, &schema)).expect("connect");
+    let mut su = admin(&url);
+    // A bigint key: comparing it as text (`"id"::text = $1`) scanned the whole table for
+    // every record; the parameter is now cast to the column's type instead.
+    su.batch_execute(&format!(
+        "CREATE TABLE {schema}.profiles (id BIGINT PRIMARY KEY, name TEXT, legal_hold BOOLEAN NOT NULL DEFAULT false, open_order BOOLEAN);
+         INSERT INTO {schema}.profiles (id, name) SELECT g, 'name ' || g FROM generate_series(1, 20000) g;
+         ANALYZE {schema}.profiles;"
+    ))
+    .expect("app table");
+    let profiles = Category::new("profiles").expect("category");
+    let plan: Vec<Planned> = [15_000_i64, 5, 6, 7] // ascending as text
+        .iter()
+        .map(|id| {
+            Planned::new(
+                RecordMeta::new(id.to_string(), profiles.clone(), Timestamp::from_millis(1)),
+                Action::Purge,
+            )
+        })
+        .collect();
+    // Held after the plan was made: the store must still keep them.
+    su.batch_execute(&format!(
+        "UPDATE {schema}.profiles SET legal_hold = true WHERE id = 5;
+         UPDATE {schema}.profiles SET open_order = true WHERE id = 6;"
+    ))
+    .expect("holds");
+    let table = TableSpec::new("profiles", "id", &["name"])
+        .and_then(|t| t.with_hold_column("legal_hold"))
+        .and_then(|t| t.with_in_flight_column("open_order"))
+        .expect("spec");
+    let report = apply_plan(&store, "late-hold", &table, plan, 10).expect("apply");
+    assert_eq!((report.purged, report.kept), (2, 2));
+    let left: Vec<i64> = su
+        .query(
+            &format!("SELECT id FROM {schema}.profiles WHERE id IN (5, 6, 7, 15000) ORDER BY id"),
+            &[],
+        )
+        .expect("read back")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, [5, 6]);
+    // The comparison the store uses finds the row through the primary key's index.
+    su.batch_execute(&format!("SET search_path = {schema}"))
+        .expect("path");
+    let plan_text: String = su
+        .query(
+            "EXPLAIN DELETE FROM \"profiles\" WHERE \"id\" = CAST($1::text AS bigint) AND \"legal_hold\" IS NOT TRUE",
+            &[&"8"],
+        )
+        .expect("explain")
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(plan_text.contains("Index Scan"), "{plan_text}");
     drop(store);
     drop_schemas(&url, &[&schema]);
 }

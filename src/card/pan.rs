@@ -10,6 +10,9 @@ use super::Error;
 pub const PAN_DIGITS: core::ops::RangeInclusive<usize> = 12..=19;
 
 /// A card brand, from the issuer identification number (the PAN's first digits).
+///
+/// Non-exhaustive: networks are added as they are met. A card stored under one release
+/// keeps the brand it was stored with; only numbers parsed afterwards use a newer table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -31,6 +34,24 @@ pub enum Brand {
     UnionPay,
     /// Maestro: 50, 56–69 not claimed above; 12–19 digits. The broadest range: matched last.
     Maestro,
+    /// Mir (Russia, NSPK): 2200–2204; 16–19 digits.
+    Mir,
+    /// Troy (Turkey, BKM): 9792; 16 digits.
+    Troy,
+    /// UATP (airline cards, e.g. AirPlus): 1; 15 digits.
+    Uatp,
+    /// RuPay (India, NPCI): 508500–508999, 606985–607984, 608001–608500, 652150–653149,
+    /// 82; 16 digits.
+    RuPay,
+    /// Verve (Nigeria, Interswitch): 506099–506198, 507865–507964, 650002–650027; 16, 18
+    /// or 19 digits.
+    Verve,
+    /// Elo (Brazil): the IINs of its published list (some inside Visa's 4, Maestro's and
+    /// Discover's ranges); 16 digits.
+    Elo,
+    /// Hipercard (Brazil): 384100, 384140, 384160, 606282, 637095, 637568, 637599, 637609,
+    /// 637612; 16 or 19 digits.
+    Hipercard,
 }
 
 /// One row of the brand table: the IIN range `[low, high]` compared on the first
@@ -46,9 +67,12 @@ struct Range {
 const VISA_LEN: &[usize] = &[13, 16, 19];
 const MC_LEN: &[usize] = &[16];
 const AMEX_LEN: &[usize] = &[15];
+const L16: &[usize] = &[16];
 const L16_19: &[usize] = &[16, 17, 18, 19];
 const L14_19: &[usize] = &[14, 15, 16, 17, 18, 19];
 const L12_19: &[usize] = &[12, 13, 14, 15, 16, 17, 18, 19];
+const VERVE_LEN: &[usize] = &[16, 18, 19];
+const HIPERCARD_LEN: &[usize] = &[16, 19];
 
 const fn r(
     prefix_len: usize,
@@ -67,14 +91,68 @@ const fn r(
 }
 
 /// In order: the first matching row decides. Narrow ranges come before the wide ones
-/// they sit in (Discover's 622126–622925 before UnionPay's 62; everything before
-/// Maestro). MIR (2200–2204), just below Mastercard's 2221, matches nothing.
+/// they sit in (Elo's and Hipercard's six-digit IINs before Visa, Diners, Discover and
+/// Maestro; Discover's 622126–622925 before UnionPay's 62; everything before Maestro).
+///
+/// Where the rows come from: the networks' own published ranges as collected in ISO/IEC
+/// 7812 registrations and the networks' acceptance guides (Visa, Mastercard incl. the
+/// 2-series bulletin of 2016, Amex, Discover/Diners "IIN ranges" acceptance table, JCB,
+/// UnionPay); Mir from NSPK's rules (2200–2204, 16–19); Troy from BKM (9792, 16); UATP
+/// from its card specification (MII 1, 15 digits); RuPay from NPCI's BIN list (the 60,
+/// 65, 508 and the newer 82 ranges, 16 digits); Verve from Interswitch (16, 18, 19); Elo
+/// and Hipercard from their acquirer BIN tables as republished by Brazilian acquirers.
+/// Mastercard's 2-series is exactly 2221–2720: 2721 and up match nothing.
 const TABLE: &[Range] = &[
     r(2, 34, 34, Brand::Amex, AMEX_LEN),
     r(2, 37, 37, Brand::Amex, AMEX_LEN),
+    // Elo IINs inside Visa's 4.
+    r(6, 401_178, 401_179, Brand::Elo, L16),
+    r(6, 431_274, 431_274, Brand::Elo, L16),
+    r(6, 438_935, 438_935, Brand::Elo, L16),
+    r(6, 451_416, 451_416, Brand::Elo, L16),
+    r(6, 457_393, 457_393, Brand::Elo, L16),
+    r(6, 457_631, 457_632, Brand::Elo, L16),
     r(1, 4, 4, Brand::Visa, VISA_LEN),
     r(2, 51, 55, Brand::Mastercard, MC_LEN),
     r(4, 2221, 2720, Brand::Mastercard, MC_LEN),
+    r(4, 2200, 2204, Brand::Mir, L16_19),
+    r(4, 9792, 9792, Brand::Troy, L16),
+    r(1, 1, 1, Brand::Uatp, AMEX_LEN),
+    // Verve, RuPay, Elo and Hipercard inside Maestro's 50 and 60, Discover's 65.
+    r(6, 506_099, 506_198, Brand::Verve, VERVE_LEN),
+    r(6, 507_865, 507_964, Brand::Verve, VERVE_LEN),
+    r(6, 650_002, 650_027, Brand::Verve, VERVE_LEN),
+    r(6, 508_500, 508_999, Brand::RuPay, L16),
+    r(6, 606_985, 607_984, Brand::RuPay, L16),
+    r(6, 608_001, 608_500, Brand::RuPay, L16),
+    r(6, 652_150, 653_149, Brand::RuPay, L16),
+    r(2, 82, 82, Brand::RuPay, L16),
+    r(6, 504_175, 504_175, Brand::Elo, L16),
+    r(6, 506_699, 506_778, Brand::Elo, L16),
+    r(6, 509_000, 509_999, Brand::Elo, L16),
+    r(6, 627_780, 627_780, Brand::Elo, L16),
+    r(6, 636_297, 636_297, Brand::Elo, L16),
+    r(6, 636_368, 636_368, Brand::Elo, L16),
+    r(6, 650_031, 650_033, Brand::Elo, L16),
+    r(6, 650_035, 650_051, Brand::Elo, L16),
+    r(6, 650_405, 650_439, Brand::Elo, L16),
+    r(6, 650_485, 650_538, Brand::Elo, L16),
+    r(6, 650_541, 650_598, Brand::Elo, L16),
+    r(6, 650_700, 650_718, Brand::Elo, L16),
+    r(6, 650_720, 650_727, Brand::Elo, L16),
+    r(6, 650_901, 650_978, Brand::Elo, L16),
+    r(6, 651_652, 651_679, Brand::Elo, L16),
+    r(6, 655_000, 655_019, Brand::Elo, L16),
+    r(6, 655_021, 655_058, Brand::Elo, L16),
+    r(6, 384_100, 384_100, Brand::Hipercard, HIPERCARD_LEN),
+    r(6, 384_140, 384_140, Brand::Hipercard, HIPERCARD_LEN),
+    r(6, 384_160, 384_160, Brand::Hipercard, HIPERCARD_LEN),
+    r(6, 606_282, 606_282, Brand::Hipercard, HIPERCARD_LEN),
+    r(6, 637_095, 637_095, Brand::Hipercard, HIPERCARD_LEN),
+    r(6, 637_568, 637_568, Brand::Hipercard, HIPERCARD_LEN),
+    r(6, 637_599, 637_599, Brand::Hipercard, HIPERCARD_LEN),
+    r(6, 637_609, 637_609, Brand::Hipercard, HIPERCARD_LEN),
+    r(6, 637_612, 637_612, Brand::Hipercard, HIPERCARD_LEN),
     r(4, 6011, 6011, Brand::Discover, L16_19),
     r(3, 644, 649, Brand::Discover, L16_19),
     r(2, 65, 65, Brand::Discover, L16_19),
@@ -118,6 +196,13 @@ impl Brand {
             Self::DinersClub => "Diners Club",
             Self::UnionPay => "UnionPay",
             Self::Maestro => "Maestro",
+            Self::Mir => "Mir",
+            Self::Troy => "Troy",
+            Self::Uatp => "UATP",
+            Self::RuPay => "RuPay",
+            Self::Verve => "Verve",
+            Self::Elo => "Elo",
+            Self::Hipercard => "Hipercard",
         }
     }
 }
@@ -450,7 +535,10 @@ mod tests {
         assert_eq!(brand("2221"), Some(Brand::Mastercard));
         assert_eq!(brand("2720"), Some(Brand::Mastercard));
         assert_eq!(brand("2721"), None);
-        assert_eq!(brand("2200"), None, "MIR is not Mastercard");
+        assert_eq!(brand("2200"), Some(Brand::Mir), "MIR is not Mastercard");
+        assert_eq!(brand("2204"), Some(Brand::Mir));
+        assert_eq!(brand("2205"), None);
+        assert_eq!(brand("2219"), None);
         assert_eq!(brand("622126"), Some(Brand::Discover));
         assert_eq!(brand("622925"), Some(Brand::Discover));
         assert_eq!(brand("622125"), Some(Brand::UnionPay));
@@ -461,6 +549,44 @@ mod tests {
         assert_eq!(brand("3096"), None);
         assert_eq!(brand("3527"), None);
         assert_eq!(brand("3528"), Some(Brand::Jcb));
+    }
+
+    #[test]
+    fn regional_networks_have_their_own_rows() {
+        let brand = |prefix: &str, len: usize| {
+            let mut d: Vec<u8> = prefix.bytes().collect();
+            d.resize(len - 1, b'0');
+            d.push(luhn_check_digit(&d).expect("digits"));
+            Brand::detect(&d)
+        };
+        assert_eq!(brand("2200", 16), Some((Brand::Mir, true)));
+        assert_eq!(brand("2204", 19), Some((Brand::Mir, true)));
+        assert_eq!(brand("9792", 16), Some((Brand::Troy, true)));
+        assert_eq!(brand("9792", 19), Some((Brand::Troy, false)));
+        assert_eq!(brand("12", 15), Some((Brand::Uatp, true)));
+        assert_eq!(
+            brand("1", 13),
+            Some((Brand::Uatp, false)),
+            "a 13-digit timestamp"
+        );
+        assert_eq!(brand("508500", 16), Some((Brand::RuPay, true)));
+        assert_eq!(brand("607984", 16), Some((Brand::RuPay, true)));
+        assert_eq!(brand("652150", 16), Some((Brand::RuPay, true)));
+        assert_eq!(brand("82", 16), Some((Brand::RuPay, true)));
+        assert_eq!(brand("506099", 19), Some((Brand::Verve, true)));
+        assert_eq!(brand("650027", 18), Some((Brand::Verve, true)));
+        assert_eq!(brand("507964", 16), Some((Brand::Verve, true)));
+        assert_eq!(brand("401178", 16), Some((Brand::Elo, true)));
+        assert_eq!(brand("509999", 16), Some((Brand::Elo, true)));
+        assert_eq!(brand("650485", 16), Some((Brand::Elo, true)));
+        assert_eq!(brand("384100", 16), Some((Brand::Hipercard, true)));
+        assert_eq!(brand("606282", 16), Some((Brand::Hipercard, true)));
+        // Just outside the narrow rows: the wide row again.
+        assert_eq!(brand("401180", 16), Some((Brand::Visa, true)));
+        assert_eq!(brand("508499", 16), Some((Brand::Maestro, true)));
+        assert_eq!(brand("650028", 16), Some((Brand::Discover, true)));
+        assert_eq!(brand("384101", 16), Some((Brand::DinersClub, true)));
+        assert_eq!(brand("2721", 16), None, "2721 is not Mastercard");
     }
 
     #[test]
@@ -584,11 +710,17 @@ mod tests {
             let mut body: Vec<u8> = format!("{value:0width$}", width = range.prefix_len).into_bytes();
             body.extend(rest.iter().map(|d| b'0' + d).take(len - 1 - body.len()));
             let digits = with_check_digit(body);
-            // An earlier, narrower row may claim the number: it must still parse, as that brand.
-            let (brand, ok_len) = Brand::detect(&digits).expect("in the table");
-            prop_assume!(ok_len);
+            // Numbers an earlier, narrower row claims belong to that row's own cases: the
+            // expected brand comes from this row of the data, not from `detect`.
+            let claimed_earlier = TABLE[..row].iter().any(|earlier| {
+                let prefix = core::str::from_utf8(&digits[..earlier.prefix_len]).expect("ascii");
+                prefix.parse::<u32>().is_ok_and(|v| (earlier.low..=earlier.high).contains(&v))
+            });
+            prop_assume!(!claimed_earlier);
+            prop_assert_eq!(digits.len(), len);
+            prop_assert_eq!(Brand::detect(&digits), Some((range.brand, true)));
             let pan = Pan::parse(core::str::from_utf8(&digits).expect("ascii")).expect("valid pan parses");
-            prop_assert_eq!(pan.brand(), brand);
+            prop_assert_eq!(pan.brand(), range.brand);
             prop_assert_eq!(pan.expose_secret().as_bytes(), &digits[..]);
         }
 

@@ -5,13 +5,17 @@ use super::retention::{Action, Planned};
 use crate::store::{RetentionStore, Timestamp};
 
 /// A table the application describes: its name, its key column, and the columns that
-/// hold personal data (the only ones `StripPii` may clear). Names are SQL identifiers:
-/// a letter or `_`, then letters, digits or `_`, at most 64.
+/// hold personal data (the only ones `StripPii` may clear); optionally the table's own
+/// legal-hold and in-flight columns, which the store checks at the moment it deletes or
+/// strips a row, whatever the plan says. Names are SQL identifiers: a letter or `_`, then
+/// letters, digits or `_`, at most 64.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableSpec {
     name: String,
     key: String,
     pii: Vec<String>,
+    hold: Option<String>,
+    in_flight: Option<String>,
 }
 
 fn identifier(s: &str) -> Result<String, Error> {
@@ -50,6 +54,77 @@ impl TableSpec {
                 .iter()
                 .map(|c| identifier(c))
                 .collect::<Result<_, _>>()?,
+            hold: None,
+            in_flight: None,
+        })
+    }
+
+    /// The table's legal-hold column (boolean; SQLite 0/1): a row where it is true is
+    /// never deleted or stripped, even by a plan made before the hold was placed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidIdentifier`].
+    ///
+    /// # Examples
+    /// ```
+    /// use shopsafe::minimize::TableSpec;
+    ///
+    /// let profiles = TableSpec::new("profiles", "id", &["name", "email"])?
+    ///     .with_hold_column("legal_hold")?
+    ///     .with_in_flight_column("open_order")?;
+    /// # Ok::<(), shopsafe::minimize::Error>(())
+    /// ```
+    pub fn with_hold_column(mut self, column: &str) -> Result<Self, Error> {
+        self.hold = Some(identifier(column)?);
+        Ok(self)
+    }
+
+    /// The table's in-flight column (boolean; SQLite 0/1): a row where it is true (an
+    /// order not yet delivered or refunded) is never deleted or stripped.
+    ///
+    /// # Errors
+    /// [`Error::InvalidIdentifier`].
+    pub fn with_in_flight_column(mut self, column: &str) -> Result<Self, Error> {
+        self.in_flight = Some(identifier(column)?);
+        Ok(self)
+    }
+
+    /// The SQL condition (to `AND` after the key comparison) that keeps rows held now:
+    /// empty without hold or in-flight columns. Identifiers are validated, so quoting is
+    /// enough. `IS NOT TRUE` lets NULL count as "not held" in SQLite and PostgreSQL alike.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn not_held_sql(&self) -> String {
+        [&self.hold, &self.in_flight]
+            .into_iter()
+            .flatten()
+            .map(|c| format!(" AND \"{c}\" IS NOT TRUE"))
+            .collect()
+    }
+
+    /// Why a store must refuse `batch`, if it must: a purge or strip of a record the plan
+    /// itself marks as held or in flight, or a strip of no field or of a column not
+    /// declared as personal data (the store builds SQL from the field names).
+    pub(crate) fn refusal(&self, batch: &[Planned]) -> Option<Error> {
+        batch.iter().find_map(|p| {
+            let action = match &p.action {
+                Action::Purge => "purge",
+                Action::StripPii { fields } => {
+                    if fields.is_empty() {
+                        return Some(Error::EmptyStrip);
+                    }
+                    if let Some(field) = fields.iter().find(|f| !self.pii.contains(f)) {
+                        return Some(Error::FieldNotPii {
+                            field: field.chars().take(64).collect(),
+                        });
+                    }
+                    "strip"
+                }
+                Action::Keep { .. } => return None,
+            };
+            (p.record.legal_hold || p.record.in_flight).then(|| Error::HeldRecord {
+                action,
+                key: p.record.id.clone(),
+            })
         })
     }
 
@@ -121,9 +196,15 @@ impl RunReport {
 /// calling again with the same `run` name and the same plan: records up to the stored
 /// resume point are skipped.
 ///
+/// A record the plan marks as held or in flight is refused ([`Error::HeldRecord`]), and
+/// with hold or in-flight columns in the [`TableSpec`] the store also skips (and counts
+/// as kept) any row held *now*, so a plan made before a hold, or replayed on resume,
+/// cannot delete what the hold protects.
+///
 /// # Errors
 /// [`Error::OutOfOrder`] when keys do not ascend, [`Error::FieldNotPii`] when a strip
-/// names a column not declared as personal data, [`Error::Store`].
+/// names a column not declared as personal data, [`Error::EmptyStrip`],
+/// [`Error::HeldRecord`], [`Error::Store`].
 pub fn apply_plan(
     store: &dyn RetentionStore,
     run: &str,
@@ -143,12 +224,8 @@ pub fn apply_plan(
             }
             return Err(Error::OutOfOrder);
         }
-        if let Action::StripPii { fields } = &p.action
-            && let Some(field) = fields.iter().find(|f| !table.pii.contains(f))
-        {
-            return Err(Error::FieldNotPii {
-                field: field.clone(),
-            });
+        if let Some(refused) = table.refusal(core::slice::from_ref(&p)) {
+            return Err(refused);
         }
         last = Some(p.record.id.clone());
         pending.push(p);

@@ -102,10 +102,6 @@ mod tests {
 
     use super::*;
 
-    fn chars_of(s: &str) -> std::collections::HashSet<char> {
-        s.chars().collect()
-    }
-
     #[test]
     fn phone_with_a_huge_keep_shows_nothing_and_does_not_panic() {
         for keep in [usize::MAX, usize::MAX - 3, usize::MAX / 2, 40] {

@@ -47,7 +47,8 @@ pub use retention::{
     Summary,
 };
 pub use scanner::{
-    PanMatch, RedactStyle, RedactingWriter, redact, redact_bytes, redact_with, scan,
+    Detect, PanMatch, RedactStyle, RedactingWriter, Redactor, redact, redact_bytes, redact_with,
+    scan,
 };
 #[cfg(feature = "tracing")]
 pub use tracing_writer::RedactingMakeWriter;
@@ -79,6 +80,17 @@ pub enum Error {
     FieldNotPii {
         /// The column.
         field: String,
+    },
+    /// A retention rule strips personal data but names no field to strip.
+    #[error("a strip rule must name at least one field")]
+    EmptyStrip,
+    /// A plan would purge or strip a record it marks as held (legal hold) or in flight.
+    #[error("refused to {action} record {key:?}: it is under legal hold or in flight")]
+    HeldRecord {
+        /// `purge` or `strip`.
+        action: &'static str,
+        /// The record's key.
+        key: String,
     },
     /// Planned records must come in ascending key order (that is what makes a run
     /// resumable).

@@ -124,8 +124,12 @@ impl RetentionPolicy {
     ///
     /// # Errors
     /// [`Error::BelowStatutoryMinimum`] when the rule's age or dormancy is shorter than
-    /// its own `keep_at_least`; [`Error::EmptyRule`] when it has neither.
+    /// its own `keep_at_least`; [`Error::EmptyRule`] when it has neither;
+    /// [`Error::EmptyStrip`] when it strips personal data but names no field.
     pub fn rule(mut self, category: Category, rule: CategoryRule) -> Result<Self, Error> {
+        if matches!(&rule.expiry, OnExpiry::StripPii { fields } if fields.is_empty()) {
+            return Err(Error::EmptyStrip);
+        }
         let shortest = [rule.max_age, rule.dormancy]
             .into_iter()
             .flatten()

@@ -2,7 +2,7 @@
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use super::scanner::{RedactStyle, RedactingWriter};
+use super::scanner::{RedactStyle, RedactingWriter, Redactor};
 
 /// Wraps a tracing-subscriber writer so that every event is written through a
 /// [`RedactingWriter`]: a card number in a message or a field never reaches the log.
@@ -21,21 +21,23 @@ use super::scanner::{RedactStyle, RedactingWriter};
 #[derive(Clone, Debug)]
 pub struct RedactingMakeWriter<M> {
     inner: M,
-    style: RedactStyle,
+    redactor: Redactor,
 }
 
 impl<M> RedactingMakeWriter<M> {
     /// Redacts to `[PAN:…1234]`.
     pub fn new(inner: M) -> Self {
-        Self {
-            inner,
-            style: RedactStyle::LastFour,
-        }
+        Self::with_redactor(inner, Redactor::new())
     }
 
     /// Redacts with another style.
     pub fn with_style(inner: M, style: RedactStyle) -> Self {
-        Self { inner, style }
+        Self::with_redactor(inner, Redactor::new().style(style))
+    }
+
+    /// Redacts with other settings (e.g. [`crate::minimize::Detect::AnyLuhn`]).
+    pub fn with_redactor(inner: M, redactor: Redactor) -> Self {
+        Self { inner, redactor }
     }
 }
 
@@ -44,7 +46,7 @@ impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for RedactingMakeWriter<M> {
 
     fn make_writer(&'a self) -> Self::Writer {
         // One writer per event: dropping it at the end of the event writes what it held.
-        RedactingWriter::with_style(self.inner.make_writer(), self.style.clone())
+        self.redactor.clone().writer(self.inner.make_writer())
     }
 }
 

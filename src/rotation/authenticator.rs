@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Error;
 use super::clock::{Clock, SystemClock};
-use super::ratelimit::{InMemoryRateLimiter, RateLimiter};
+use super::ratelimit::{Admission, AttemptOutcome, InMemoryRateLimiter, RateLimiter};
 use super::token::{BrandLinks, ResetLink, ResetToken};
 use crate::password::{
     AcceptancePolicy, Error as PasswordError, Hasher, Password, PasswordContext, PasswordHash,
@@ -24,6 +24,8 @@ pub const INCIDENT_TOKEN_TTL: Duration = Duration::from_secs(72 * 3600);
 pub const SELF_SERVICE_TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// Default number of previous passwords a reset may not reuse.
 pub const DEFAULT_HISTORY: usize = 5;
+/// Default limits on "forgot password" requests: per account and per source, per hour.
+pub const RESET_REQUESTS_PER_HOUR: (u32, u32) = (5, 50);
 
 /// What the login path decided.
 #[must_use = "a login decision that is not looked at lets everyone in or no one"]
@@ -76,6 +78,7 @@ pub struct Authenticator<S> {
     hasher: Arc<Hasher>,
     policy: AcceptancePolicy,
     rate: Arc<dyn RateLimiter>,
+    reset_rate: Arc<dyn RateLimiter>,
     clock: Arc<dyn Clock>,
     links: BrandLinks,
     history: usize,
@@ -101,6 +104,11 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
             hasher,
             policy: AcceptancePolicy::single_factor(),
             rate: Arc::new(InMemoryRateLimiter::default()),
+            reset_rate: Arc::new(InMemoryRateLimiter::new(
+                RESET_REQUESTS_PER_HOUR.0,
+                RESET_REQUESTS_PER_HOUR.1,
+                Duration::from_secs(3600),
+            )),
             clock: Arc::new(SystemClock),
             links: BrandLinks::new(),
             history: DEFAULT_HISTORY,
@@ -115,10 +123,18 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         self
     }
 
-    /// The rate-limiting hook.
+    /// The rate-limiting hook of the login path.
     #[must_use]
     pub fn with_rate_limiter(mut self, rate: Arc<dyn RateLimiter>) -> Self {
         self.rate = rate;
+        self
+    }
+
+    /// The rate-limiting hook of "forgot password" requests (default: 5 per account and
+    /// 50 per source per hour, in memory). Every request counts, known account or not.
+    #[must_use]
+    pub fn with_reset_rate_limiter(mut self, rate: Arc<dyn RateLimiter>) -> Self {
+        self.reset_rate = rate;
         self
     }
 
@@ -182,14 +198,19 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
 
     /// Decides a login attempt from `source` (an IP address, a device id).
     ///
-    /// Order: rate limit; load; compromised (open incident or flag) → `ResetRequired`
-    /// without checking the password; unknown or disabled → decoy verify, `Rejected`;
-    /// verify → `Accepted` (writing an upgraded hash back) or `Rejected`. Every path that
-    /// reads the password costs one argon2id at the current policy.
+    /// Order: reserve the attempt with the rate limiter (it counts from here on, so
+    /// concurrent guesses cannot all pass); load; compromised (open incident or flag) →
+    /// `ResetRequired` without checking the password; unknown or disabled → decoy verify,
+    /// `Rejected`; verify → `Accepted` (writing an upgraded hash back) or `Rejected`.
+    /// Every path that reads the password costs one argon2id at the current policy, and
+    /// every path but `Accepted` counts as a failure, so neither the time nor the
+    /// throttle tells a compromised account from an unknown or ordinary one.
     ///
     /// # Errors
     /// [`Error::Password`] with [`PasswordError::Overloaded`] when hashing is saturated
-    /// (answer 503, do not count a failure); [`Error::Store`].
+    /// (answer 503; the reservation is given back, as nothing was checked);
+    /// [`Error::RateLimiterUnavailable`] (the limiter could not answer: the attempt is
+    /// refused unchecked); [`Error::Store`].
     pub fn login_from(
         &self,
         account: &AccountId,
@@ -197,13 +218,39 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         source: &str,
     ) -> Result<LoginDecision, Error> {
         let now = self.clock.now();
-        if let Some(retry_after) = self.rate.check(account, source, now) {
-            return Ok(LoginDecision::Throttled { retry_after });
-        }
+        let reservation = match self
+            .rate
+            .reserve(account, source, now)
+            .map_err(Error::RateLimiterUnavailable)?
+        {
+            Admission::Allowed(r) => r,
+            Admission::Throttled { retry_after } => {
+                return Ok(LoginDecision::Throttled { retry_after });
+            }
+        };
+        // Whatever happens below, the reservation is settled: a panic or an early return
+        // leaves it counted as a failure (fail closed).
+        let decided = self.decide_login(account, password);
+        let outcome = match &decided {
+            Ok(LoginDecision::Accepted { .. }) => AttemptOutcome::Success,
+            Err(Error::Password(PasswordError::Overloaded { .. })) => AttemptOutcome::NotTried,
+            _ => AttemptOutcome::Failure,
+        };
+        self.rate
+            .settle(reservation, outcome, self.clock.now())
+            .map_err(Error::RateLimiterUnavailable)?;
+        decided
+    }
+
+    /// The login decision once the attempt is reserved.
+    fn decide_login(
+        &self,
+        account: &AccountId,
+        password: &Password,
+    ) -> Result<LoginDecision, Error> {
         let record = self.store.load_credential(account)?;
         let Some(record) = record.filter(|r| !r.flags.contains(CredentialFlags::DISABLED)) else {
             let _ = self.hasher.dummy_verify(password)?;
-            self.rate.record(account, source, false, now);
             return Ok(LoginDecision::Rejected);
         };
         if let Some(reason) = self.reset_reason(&record)? {
@@ -212,16 +259,12 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
             return Ok(LoginDecision::ResetRequired { reason });
         }
         match self.hasher.verify(password, &record.hash)? {
-            Verification::Mismatch => {
-                self.rate.record(account, source, false, now);
-                Ok(LoginDecision::Rejected)
-            }
+            Verification::Mismatch => Ok(LoginDecision::Rejected),
             Verification::Match { rehash } => {
                 let rehashed = match rehash {
                     Some(new) => self.store.replace_hash(account, record.generation, &new)?,
                     None => false,
                 };
-                self.rate.record(account, source, true, now);
                 Ok(LoginDecision::Accepted {
                     session_stamp: record.stamp,
                     rehashed,
@@ -270,38 +313,87 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         Ok(None)
     }
 
-    /// "Forgot password": issues a one-hour token (replacing any earlier one) and returns
-    /// the link to email, or `None` for an unknown account.
-    ///
-    /// # Security
-    /// Answer the web request identically in both cases, and send the email off the
-    /// request path (a queue), so neither the page nor its timing says whether the
-    /// account exists. Asking for a reset never locks or changes the account.
+    /// [`request_reset_from`](Self::request_reset_from) with no source (per-source limits
+    /// then see one shared source).
     ///
     /// # Errors
-    /// [`Error::NoTemplateForBrand`], [`Error::Store`], [`Error::Rng`].
+    /// As [`request_reset_from`](Self::request_reset_from).
     pub fn request_reset(
         &self,
         account: &AccountId,
         brand: Option<&BrandId>,
     ) -> Result<Option<ResetLink>, Error> {
+        self.request_reset_from(account, brand, "")
+    }
+
+    /// "Forgot password" from `source`: issues a one-hour token and returns the link to
+    /// email, or `None` for an unknown account.
+    ///
+    /// A request never touches the account's incident tokens (a breach notice's link keeps
+    /// working however often someone asks for a reset), and keeps the account's newest
+    /// [`SELF_SERVICE_LIVE`](crate::store::SELF_SERVICE_LIVE) self-service tokens (older
+    /// and expired ones are dropped). Requests are limited per account and per source
+    /// ([`with_reset_rate_limiter`](Self::with_reset_rate_limiter)), counted alike for
+    /// known and unknown accounts. An unknown account costs the same work as a known one,
+    /// store write included: a decoy token is written under an id no account can have,
+    /// already expired, and the same bound keeps those rows few however long a spray of
+    /// unknown names goes on.
+    ///
+    /// # Security
+    /// Answer the web request identically in every case (sent, unknown, throttled), and
+    /// send the email off the request path (a queue), so neither the page nor its timing
+    /// says whether the account exists. Asking for a reset never locks or changes the
+    /// account.
+    ///
+    /// # Errors
+    /// [`Error::ResetThrottled`], [`Error::RateLimiterUnavailable`],
+    /// [`Error::NoTemplateForBrand`], [`Error::Store`], [`Error::Rng`].
+    pub fn request_reset_from(
+        &self,
+        account: &AccountId,
+        brand: Option<&BrandId>,
+        source: &str,
+    ) -> Result<Option<ResetLink>, Error> {
+        let now = self.clock.now();
+        match self
+            .reset_rate
+            .reserve(account, source, now)
+            .map_err(Error::RateLimiterUnavailable)?
+        {
+            // Every request counts, whatever its outcome: it is never settled otherwise.
+            Admission::Allowed(r) => self
+                .reset_rate
+                .settle(r, AttemptOutcome::Failure, now)
+                .map_err(Error::RateLimiterUnavailable)?,
+            Admission::Throttled { retry_after } => {
+                return Err(Error::ResetThrottled { retry_after });
+            }
+        }
         // Made before the lookup, so known and unknown accounts cost the same up to here.
         let (token, digest) = ResetToken::generate(account)?;
-        let Some(record) = self.store.load_credential(account)? else {
-            return Ok(None);
+        let record = self.store.load_credential(account)?;
+        let (link, owner, generation) = match &record {
+            Some(record) => (
+                Some(self.links.link(brand.or(record.brands.first()), &token)?),
+                account.clone(),
+                record.generation,
+            ),
+            None => (None, AccountId::decoy(), 0),
         };
-        let link = self.links.link(brand.or(record.brands.first()), &token)?;
-        let now = self.clock.now();
         let rec = TokenRecord::new(
             digest,
-            account.clone(),
-            record.generation,
+            owner,
+            generation,
             TokenPurpose::SelfService,
             now,
-            self.self_service_ttl,
+            if link.is_some() {
+                self.self_service_ttl
+            } else {
+                Duration::ZERO
+            },
         );
         self.store.issue_token(&rec)?;
-        Ok(Some(link))
+        Ok(link)
     }
 
     /// Redeems a reset token: checks the new password (acceptance policy, not the current

@@ -22,16 +22,18 @@ mod ratelimit;
 mod token;
 
 pub use authenticator::{
-    Authenticator, DEFAULT_HISTORY, INCIDENT_TOKEN_TTL, LoginDecision, ResetReason,
-    SELF_SERVICE_TOKEN_TTL,
+    Authenticator, DEFAULT_HISTORY, INCIDENT_TOKEN_TTL, LoginDecision, RESET_REQUESTS_PER_HOUR,
+    ResetReason, SELF_SERVICE_TOKEN_TTL,
 };
 pub use campaign::{
     Campaign, CampaignOptions, CampaignReport, DEFAULT_CHECKPOINT_EVERY, Notice, NoticeId,
     Notifier, NotifyError, Progress, REUSE_ADVICE,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use ratelimit::{InMemoryRateLimiter, RateLimiter};
+pub use ratelimit::{Admission, AttemptOutcome, InMemoryRateLimiter, RateLimiter, Reservation};
 pub use token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, SECRET_CHARS};
+
+use std::time::Duration;
 
 use crate::password::Rejection;
 
@@ -87,6 +89,17 @@ pub enum Error {
     /// From the store.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The rate limiter could not answer; the attempt was refused without being checked
+    /// (a limiter fails closed). Answer 503.
+    #[error("rate limiter unavailable")]
+    RateLimiterUnavailable(#[source] crate::store::StoreError),
+    /// Too many "forgot password" requests for this account or from this source. Show
+    /// the same page as for a sent link.
+    #[error("too many reset requests; retry in {retry_after:?}")]
+    ResetThrottled {
+        /// When to retry.
+        retry_after: Duration,
+    },
     /// The OS random generator failed.
     #[error(transparent)]
     Rng(#[from] crate::secret::RngError),

@@ -1,42 +1,147 @@
-//! The rate-limiting hook of the login path, and a simple in-memory default.
+//! The rate-limiting hook of the login and reset paths, and a bounded in-memory default.
+//!
+//! An attempt is *reserved* before the password is looked at and *settled* after: the
+//! reservation counts as a failure from the moment it is granted, so N concurrent guesses
+//! cannot all pass a check that only counts failures once they are recorded, and a
+//! guess whose future is dropped or whose thread panics stays counted (fail closed).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::store::{AccountId, Timestamp};
+use sha2::{Digest, Sha256};
 
-/// Decides whether a login attempt may proceed. Implement it over Redis or the like when
-/// several servers share the load; the default counts in process memory.
+use crate::store::{AccountId, StoreError, Timestamp};
+
+/// Decides whether an attempt may proceed, counting it before it runs. Implement it over
+/// a shared store when several servers share the load; the default counts in process
+/// memory.
 ///
-/// Called with the account name *as typed*, whether or not it exists, so throttling does
-/// not reveal which accounts exist.
+/// Called with the account name *as typed*, whether or not it exists, and on every path
+/// (unknown account, wrong password, compromised credential alike), so throttling says
+/// nothing about which accounts exist or are compromised.
+///
+/// # Errors
+/// A limiter that cannot answer (its store is down) returns an error; the caller then
+/// refuses the attempt: a limiter fails closed.
 pub trait RateLimiter: Send + Sync {
-    /// `Some(retry_after)` to refuse this attempt now.
-    fn check(&self, account: &AccountId, source: &str, now: Timestamp) -> Option<Duration>;
+    /// Reserves one attempt for `account` from `source`: it counts against both limits
+    /// at once, as a failure, until it is settled otherwise.
+    ///
+    /// # Errors
+    /// The limiter could not answer: refuse the attempt.
+    fn reserve(
+        &self,
+        account: &AccountId,
+        source: &str,
+        now: Timestamp,
+    ) -> Result<Admission, StoreError>;
 
-    /// Records an attempt's outcome.
-    fn record(&self, account: &AccountId, source: &str, success: bool, now: Timestamp);
+    /// Settles a reservation once the attempt's outcome is known.
+    ///
+    /// # Errors
+    /// The limiter could not record it.
+    fn settle(
+        &self,
+        reservation: Reservation,
+        outcome: AttemptOutcome,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 }
 
-/// Fixed-window failure counters per account and per source, in memory.
+/// What [`RateLimiter::reserve`] answered.
+#[must_use = "an admission that is not looked at lets every attempt through"]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead; settle the reservation afterwards.
+    Allowed(Reservation),
+    /// Too many attempts for this account or source.
+    Throttled {
+        /// When to retry.
+        retry_after: Duration,
+    },
+}
+
+/// One reserved attempt: already counted as a failure. Settle it with
+/// [`RateLimiter::settle`]; one never settled stays a failure.
+#[must_use = "settle the reservation, or it counts as a failure"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reservation {
+    account: AccountId,
+    source: String,
+    at: Timestamp,
+}
+
+impl Reservation {
+    /// A reservation for `account` from `source`, made at `at` (for limiters of your own).
+    pub fn new(account: AccountId, source: &str, at: Timestamp) -> Self {
+        Self {
+            account,
+            source: source.to_owned(),
+            at,
+        }
+    }
+
+    /// The account as typed.
+    #[must_use]
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    /// The source.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// When it was made.
+    #[must_use]
+    pub fn at(&self) -> Timestamp {
+        self.at
+    }
+}
+
+/// How a reserved attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// The password was right: the account's failures are cleared and this attempt no
+    /// longer counts against the source.
+    Success,
+    /// Wrong password, unknown or disabled account, compromised credential: it stays
+    /// counted.
+    Failure,
+    /// Nothing was checked (hashing answered `Overloaded`, the store was down before the
+    /// password was looked at): the reservation is released, it counts against nothing.
+    NotTried,
+}
+
+/// Fixed-window counters per account and per source, in memory, bounded.
 ///
-/// Defaults: 10 failures per account and 100 per source in 15 minutes (NIST SP 800-63B
+/// Defaults: 10 attempts per account and 100 per source in 15 minutes (NIST SP 800-63B
 /// §3.2.2 asks for no more than 100 consecutive failures per account). A success clears
-/// the account's counter. At most 100,000 keys are tracked: past that, expired windows
-/// are dropped, and new keys are not tracked until there is room (the limiter fails open
-/// on memory rather than refusing everyone).
+/// the account's counter.
+///
+/// Memory is bounded: keys are stored as 16-byte digests (a source string of any length
+/// costs the same), and at most `capacity` keys (100,000 by default, about 8 MiB) are
+/// tracked. When full, the key touched longest ago is evicted (expired windows first,
+/// as they are the oldest): every new key is still counted, so a spray of sources never
+/// turns counting off. Evicting a quiet key forgets its count; to push a key out, an
+/// attacker must make `capacity` other attempts first, each of which costs the server
+/// a hash (the per-source limit and the hashing limiter bound those).
 ///
 /// # Examples
 /// ```
-/// use shopsafe::rotation::{InMemoryRateLimiter, RateLimiter};
+/// use shopsafe::rotation::{Admission, AttemptOutcome, InMemoryRateLimiter, RateLimiter};
 /// use shopsafe::store::{AccountId, Timestamp};
 ///
 /// let limiter = InMemoryRateLimiter::new(2, 100, std::time::Duration::from_secs(60));
 /// let (jane, now) = (AccountId::new("jane")?, Timestamp::from_millis(0));
-/// limiter.record(&jane, "10.0.0.1", false, now);
-/// limiter.record(&jane, "10.0.0.1", false, now);
-/// assert!(limiter.check(&jane, "10.0.0.1", now).is_some());
+/// for _ in 0..2 {
+///     let Admission::Allowed(r) = limiter.reserve(&jane, "10.0.0.1", now)? else { panic!() };
+///     limiter.settle(r, AttemptOutcome::Failure, now)?;
+/// }
+/// assert!(matches!(limiter.reserve(&jane, "10.0.0.1", now)?, Admission::Throttled { .. }));
 /// # Ok::<(), shopsafe::store::StoreError>(())
 /// ```
 #[derive(Debug)]
@@ -44,21 +149,95 @@ pub struct InMemoryRateLimiter {
     per_account: u32,
     per_source: u32,
     window: Duration,
-    windows: Mutex<HashMap<Key, Window>>,
+    capacity: usize,
+    state: Mutex<State>,
 }
 
-const MAX_KEYS: usize = 100_000;
+/// Default number of keys tracked.
+const DEFAULT_CAPACITY: usize = 100_000;
 
-#[derive(Debug, Hash, PartialEq, Eq)]
-enum Key {
-    Account(String),
-    Source(String),
+type Key = [u8; 16];
+
+#[derive(Debug, Default)]
+struct State {
+    windows: HashMap<Key, Window>,
+    /// Keys in the order they were last touched, with the touch number; an entry whose
+    /// number is not the key's current one is stale and skipped.
+    order: VecDeque<(u64, Key)>,
+    touches: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
     start: Timestamp,
-    failures: u32,
+    count: u32,
+    touched: u64,
+}
+
+fn key(kind: u8, text: &str) -> Key {
+    let digest = Sha256::new()
+        .chain_update([kind])
+        .chain_update(text.as_bytes())
+        .finalize();
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&digest[..16]);
+    k
+}
+
+fn account_key(account: &AccountId) -> Key {
+    key(b'a', account.as_str())
+}
+
+fn source_key(source: &str) -> Key {
+    key(b's', source)
+}
+
+impl State {
+    /// The key's live window (a fresh one if it expired or was never seen), touched now.
+    fn window(&mut self, k: Key, now: Timestamp, length: Duration, capacity: usize) -> &mut Window {
+        self.touches += 1;
+        let touched = self.touches;
+        self.order.push_back((touched, k));
+        if !self.windows.contains_key(&k) {
+            while self.windows.len() >= capacity.max(1) {
+                self.evict_oldest();
+            }
+        }
+        self.compact(capacity);
+        let w = self.windows.entry(k).or_insert(Window {
+            start: now,
+            count: 0,
+            touched,
+        });
+        w.touched = touched;
+        if now >= w.start.plus(length) || now < w.start {
+            *w = Window {
+                start: now,
+                count: 0,
+                touched,
+            };
+        }
+        w
+    }
+
+    fn evict_oldest(&mut self) {
+        while let Some((touched, k)) = self.order.pop_front() {
+            if self.windows.get(&k).is_some_and(|w| w.touched == touched) {
+                self.windows.remove(&k);
+                return;
+            }
+        }
+    }
+
+    /// Drops stale order entries once they outnumber the live ones, so the queue stays
+    /// within a small multiple of the key count.
+    fn compact(&mut self, capacity: usize) {
+        if self.order.len() > 2 * capacity.max(self.windows.len()) + 16 {
+            let windows = &self.windows;
+            self.order
+                .retain(|(touched, k)| windows.get(k).is_some_and(|w| w.touched == *touched));
+        }
+    }
 }
 
 impl InMemoryRateLimiter {
@@ -69,14 +248,31 @@ impl InMemoryRateLimiter {
             per_account,
             per_source,
             window,
-            windows: Mutex::new(HashMap::new()),
+            capacity: DEFAULT_CAPACITY,
+            state: Mutex::new(State::default()),
         }
     }
 
-    fn retry_after(&self, w: Option<&Window>, limit: u32, now: Timestamp) -> Option<Duration> {
-        let w = w?;
+    /// How many keys (accounts and sources together) to track at most.
+    #[must_use]
+    pub fn with_capacity(mut self, keys: usize) -> Self {
+        self.capacity = keys.max(2);
+        self
+    }
+
+    /// How many keys are tracked now.
+    #[must_use]
+    pub fn tracked(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .windows
+            .len()
+    }
+
+    fn retry_after(&self, w: &Window, limit: u32, now: Timestamp) -> Option<Duration> {
         let ends = w.start.plus(self.window);
-        (w.failures >= limit && now < ends).then(|| {
+        (w.count >= limit).then(|| {
             Duration::from_millis(u64::try_from(ends.as_millis() - now.as_millis()).unwrap_or(0))
         })
     }
@@ -89,56 +285,74 @@ impl Default for InMemoryRateLimiter {
 }
 
 impl RateLimiter for InMemoryRateLimiter {
-    fn check(&self, account: &AccountId, source: &str, now: Timestamp) -> Option<Duration> {
-        let map = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let a = self.retry_after(
-            map.get(&Key::Account(account.as_str().to_owned())),
-            self.per_account,
-            now,
-        );
-        let s = self.retry_after(
-            map.get(&Key::Source(source.to_owned())),
-            self.per_source,
-            now,
-        );
-        a.max(s)
-    }
-
-    fn record(&self, account: &AccountId, source: &str, success: bool, now: Timestamp) {
-        let mut map = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let account_key = Key::Account(account.as_str().to_owned());
-        if success {
-            map.remove(&account_key);
-            return;
+    fn reserve(
+        &self,
+        account: &AccountId,
+        source: &str,
+        now: Timestamp,
+    ) -> Result<Admission, StoreError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (a, s) = (account_key(account), source_key(source));
+        let a_wait = {
+            let w = *state.window(a, now, self.window, self.capacity);
+            self.retry_after(&w, self.per_account, now)
+        };
+        let s_wait = {
+            let w = *state.window(s, now, self.window, self.capacity);
+            self.retry_after(&w, self.per_source, now)
+        };
+        if let Some(retry_after) = a_wait.max(s_wait) {
+            return Ok(Admission::Throttled { retry_after });
         }
-        if map.len() >= MAX_KEYS {
-            let window = self.window;
-            map.retain(|_, w| now < w.start.plus(window));
-        }
-        for key in [account_key, Key::Source(source.to_owned())] {
-            let room = map.len() < MAX_KEYS;
-            match map.get_mut(&key) {
-                Some(w) if now < w.start.plus(self.window) => {
-                    w.failures = w.failures.saturating_add(1)
-                }
-                Some(w) => {
-                    *w = Window {
-                        start: now,
-                        failures: 1,
-                    }
-                }
-                None if room => {
-                    map.insert(
-                        key,
-                        Window {
-                            start: now,
-                            failures: 1,
-                        },
-                    );
-                }
-                None => {}
+        // Counted now, before anything is checked, under the same lock as the check.
+        for k in [a, s] {
+            if let Some(w) = state.windows.get_mut(&k) {
+                w.count = w.count.saturating_add(1);
             }
         }
+        Ok(Admission::Allowed(Reservation::new(
+            account.clone(),
+            source,
+            now,
+        )))
+    }
+
+    fn settle(
+        &self,
+        reservation: Reservation,
+        outcome: AttemptOutcome,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (a, s) = (
+            account_key(&reservation.account),
+            source_key(&reservation.source),
+        );
+        // Only a window the reservation was counted in gives its count back.
+        let counted_in = |w: &Window| w.start <= reservation.at;
+        let give_back = |state: &mut State, k: Key| {
+            if let Some(w) = state.windows.get_mut(&k)
+                && counted_in(w)
+            {
+                w.count = w.count.saturating_sub(1);
+            }
+        };
+        match outcome {
+            AttemptOutcome::Failure => {}
+            AttemptOutcome::NotTried => {
+                give_back(&mut state, a);
+                give_back(&mut state, s);
+            }
+            AttemptOutcome::Success => {
+                if let Some(w) = state.windows.get_mut(&a) {
+                    w.count = 0;
+                }
+                give_back(&mut state, s);
+            }
+        }
+        drop(state);
+        let _ = now; // Part of the trait for limiters whose windows slide.
+        Ok(())
     }
 }
 
@@ -146,36 +360,165 @@ impl RateLimiter for InMemoryRateLimiter {
 mod tests {
     use super::*;
 
+    fn reserve(l: &InMemoryRateLimiter, a: &AccountId, s: &str, now: Timestamp) -> Admission {
+        l.reserve(a, s, now).expect("in-memory limiters answer")
+    }
+
+    fn fail(l: &InMemoryRateLimiter, a: &AccountId, s: &str, now: Timestamp) {
+        if let Admission::Allowed(r) = reserve(l, a, s, now) {
+            l.settle(r, AttemptOutcome::Failure, now).expect("settle");
+        }
+    }
+
     #[test]
     fn account_and_source_windows_throttle_and_expire() {
         let l = InMemoryRateLimiter::new(3, 5, Duration::from_secs(60));
         let t0 = Timestamp::from_millis(1_000_000);
         let a = AccountId::new("a").expect("valid");
         for _ in 0..3 {
-            assert!(l.check(&a, "s1", t0).is_none());
-            l.record(&a, "s1", false, t0);
+            fail(&l, &a, "s1", t0);
         }
-        assert_eq!(l.check(&a, "s1", t0), Some(Duration::from_secs(60)));
+        assert_eq!(
+            reserve(&l, &a, "s1", t0),
+            Admission::Throttled {
+                retry_after: Duration::from_secs(60)
+            }
+        );
         assert!(
-            l.check(&a, "s1", t0.plus(Duration::from_secs(61)))
-                .is_none(),
+            matches!(
+                reserve(&l, &a, "s1", t0.plus(Duration::from_secs(61))),
+                Admission::Allowed(_)
+            ),
             "window expired"
         );
         // The source limit applies across accounts.
         for i in 0..5 {
-            l.record(
+            fail(
+                &l,
                 &AccountId::new(format!("b{i}")).expect("valid"),
                 "s2",
-                false,
                 t0,
             );
         }
-        assert!(
-            l.check(&AccountId::new("fresh").expect("valid"), "s2", t0)
-                .is_some()
-        );
+        assert!(matches!(
+            reserve(&l, &AccountId::new("fresh").expect("valid"), "s2", t0),
+            Admission::Throttled { .. }
+        ));
         // A success clears the account's counter.
-        l.record(&a, "s3", true, t0);
-        assert!(l.check(&a, "s3", t0).is_none());
+        let b = AccountId::new("b").expect("valid");
+        fail(&l, &b, "s3", t0);
+        fail(&l, &b, "s3", t0);
+        let Admission::Allowed(r) = reserve(&l, &b, "s3", t0) else {
+            panic!("third attempt allowed")
+        };
+        l.settle(r, AttemptOutcome::Success, t0).expect("settle");
+        for _ in 0..3 {
+            assert!(matches!(reserve(&l, &b, "s3", t0), Admission::Allowed(_)));
+        }
+    }
+
+    #[test]
+    fn concurrent_reservations_cannot_all_pass() {
+        // Reservations made before any is settled count at once: the limit holds even
+        // when every attempt is still being verified.
+        let l = InMemoryRateLimiter::new(10, 1_000, Duration::from_secs(60));
+        let a = AccountId::new("victim").expect("valid");
+        let t0 = Timestamp::from_millis(0);
+        let granted: Vec<_> = (0..100)
+            .filter_map(|i| match reserve(&l, &a, &format!("s{i}"), t0) {
+                Admission::Allowed(r) => Some(r),
+                Admission::Throttled { .. } => None,
+            })
+            .collect();
+        assert_eq!(granted.len(), 10);
+    }
+
+    #[test]
+    fn threads_racing_on_one_account_get_exactly_the_limit() {
+        let l = std::sync::Arc::new(InMemoryRateLimiter::new(10, 1_000, Duration::from_secs(60)));
+        let a = AccountId::new("victim").expect("valid");
+        let granted = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let (l, a, granted) = (&l, &a, &granted);
+                scope.spawn(move || {
+                    for i in 0..50 {
+                        let now = Timestamp::from_millis(0);
+                        if let Admission::Allowed(r) = reserve(l, a, &format!("{t}-{i}"), now) {
+                            granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            // Verifying takes a while; settling comes late.
+                            std::thread::yield_now();
+                            l.settle(r, AttemptOutcome::Failure, now).expect("settle");
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(granted.load(std::sync::atomic::Ordering::SeqCst), 10);
+    }
+
+    #[test]
+    fn a_reservation_not_tried_is_given_back() {
+        let l = InMemoryRateLimiter::new(2, 100, Duration::from_secs(60));
+        let a = AccountId::new("a").expect("valid");
+        let t0 = Timestamp::from_millis(0);
+        for _ in 0..10 {
+            let Admission::Allowed(r) = reserve(&l, &a, "s", t0) else {
+                panic!("released reservations do not count")
+            };
+            l.settle(r, AttemptOutcome::NotTried, t0).expect("settle");
+        }
+        // A dropped (never settled) reservation stays counted.
+        let Admission::Allowed(_dropped) = reserve(&l, &a, "s", t0) else {
+            panic!("allowed")
+        };
+        fail(&l, &a, "s", t0);
+        assert!(matches!(
+            reserve(&l, &a, "s", t0),
+            Admission::Throttled { .. }
+        ));
+    }
+
+    #[test]
+    fn a_spray_of_a_million_sources_never_turns_counting_off() {
+        let l = InMemoryRateLimiter::new(10, 100, Duration::from_secs(900));
+        let victim = AccountId::new("victim").expect("valid");
+        let t0 = Timestamp::from_millis(0);
+        let long = "x".repeat(4096);
+        let mut allowed_on_victim = 0;
+        for i in 0..1_000_000u32 {
+            // Every source new (and some huge): the old limiter stopped tracking new keys
+            // at 100,000 and then let every new source through.
+            let source = if i % 1000 == 0 {
+                format!("{long}{i}")
+            } else {
+                format!("203.0.{}.{}", i / 256, i % 256)
+            };
+            let account = if i % 100 == 0 {
+                victim.clone()
+            } else {
+                AccountId::new(format!("user-{}", i % 7)).expect("valid")
+            };
+            if let Admission::Allowed(r) = reserve(&l, &account, &source, t0) {
+                if account == victim {
+                    allowed_on_victim += 1;
+                }
+                l.settle(r, AttemptOutcome::Failure, t0).expect("settle");
+            }
+            if i % 100_000 == 0 {
+                assert!(l.tracked() <= DEFAULT_CAPACITY, "{}", l.tracked());
+            }
+        }
+        assert_eq!(
+            allowed_on_victim, 10,
+            "the victim's limit held through the spray"
+        );
+        assert!(l.tracked() <= DEFAULT_CAPACITY);
+        let state = l.state.lock().expect("lock");
+        assert!(
+            state.order.len() <= 2 * DEFAULT_CAPACITY + 16,
+            "{}",
+            state.order.len()
+        );
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::{
     AccountId, BrandId, CampaignStore, CredentialFlags, CredentialStore, IncidentScope,
-    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, SecurityStamp, StoreError,
-    Timestamp, TokenPurpose, TokenRecord,
+    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp,
+    StoreError, Timestamp, TokenPurpose, TokenRecord,
 };
 use crate::password::{Hasher, Params, Password, PasswordHash};
 
@@ -29,7 +29,7 @@ pub(crate) fn run_all<S: FullStore>(fresh: &dyn Fn() -> S) {
     replace_hash_needs_the_current_generation(&fresh());
     flags_are_stored(&fresh());
     incidents_are_listed_in_order_and_account_lists_stream(&fresh());
-    a_new_token_replaces_the_previous_one(&fresh());
+    self_service_tokens_keep_the_newest_and_never_touch_incident_tokens(&fresh());
     redemption_outcomes_are_precise(&fresh());
     redemption_bumps_generation_stamp_and_keeps_history(&fresh());
     concurrent_redemption_has_one_winner(Arc::new(fresh()));
@@ -199,26 +199,57 @@ fn incidents_are_listed_in_order_and_account_lists_stream(s: &impl FullStore) {
     );
 }
 
-fn a_new_token_replaces_the_previous_one(s: &impl FullStore) {
+fn self_service_tokens_keep_the_newest_and_never_touch_incident_tokens(s: &impl FullStore) {
     let [h0, ..] = hashes();
     s.insert_credential(&acct("a1"), &[], h0, &stamp(), t(10))
         .expect("insert");
+    let mut incident = token(200, "a1", 0, 15);
+    incident.purpose = TokenPurpose::Incident;
+    s.issue_token(&incident).expect("issue incident token");
     let first = token(1, "a1", 0, 20);
     s.issue_token(&first).expect("issue");
     assert_eq!(
         s.find_token(&acct("a1"), &[1; 32]).expect("find"),
         Some(first)
     );
-    let second = token(2, "a1", 0, 30);
-    s.issue_token(&second).expect("issue");
+    // Twenty more requests: the newest SELF_SERVICE_LIVE stay, older ones go, and the
+    // breach notice's incident token survives every one of them.
+    for k in 2..=21u8 {
+        s.issue_token(&token(k, "a1", 0, 20 + i64::from(k)))
+            .expect("issue");
+    }
+    let live: Vec<u8> = (1..=21u8)
+        .filter(|k| {
+            s.find_token(&acct("a1"), &[*k; 32])
+                .expect("find")
+                .is_some()
+        })
+        .collect();
+    let newest = u8::try_from(21 - SELF_SERVICE_LIVE + 1).expect("small");
+    assert_eq!(live, (newest..=21).collect::<Vec<u8>>(), "the newest stay");
     assert_eq!(
-        s.find_token(&acct("a1"), &[1; 32]).expect("find"),
-        None,
-        "replaced"
+        s.find_token(&acct("a1"), &[200; 32]).expect("find"),
+        Some(incident),
+        "a self-service request never voids an incident token"
     );
-    assert_eq!(
-        s.find_token(&acct("a1"), &[2; 32]).expect("find"),
-        Some(second)
+    // Expired ones go first, whatever their age.
+    s.issue_token(&token(100, "a1", 0, 50 + 3_600_000))
+        .expect("issue");
+    assert!(
+        s.find_token(&acct("a1"), &[21; 32])
+            .expect("find")
+            .is_none(),
+        "expired tokens are dropped"
+    );
+    assert!(
+        s.find_token(&acct("a1"), &[100; 32])
+            .expect("find")
+            .is_some()
+    );
+    assert!(
+        s.find_token(&acct("a1"), &[200; 32])
+            .expect("find")
+            .is_some()
     );
 }
 

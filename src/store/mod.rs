@@ -96,6 +96,10 @@ pub enum StoreError {
     /// The OS random generator failed.
     #[error(transparent)]
     Rng(#[from] crate::secret::RngError),
+    /// A retention batch the store will not apply: it purges or strips a record marked
+    /// as held or in flight, or strips no field or a column not declared as personal data.
+    #[error("retention batch refused: {0}")]
+    RetentionRefused(#[source] Box<crate::minimize::Error>),
 }
 
 /// Credential records.
@@ -186,10 +190,18 @@ pub trait IncidentStore: Send + Sync {
     fn is_listed(&self, incident: IncidentId, account: &AccountId) -> Result<bool, StoreError>;
 }
 
+/// The most unused self-service reset tokens an account keeps: a new request drops the
+/// oldest beyond it.
+pub const SELF_SERVICE_LIVE: usize = 5;
+
 /// Reset token digests.
 pub trait ResetTokenStore: Send + Sync {
-    /// Stores a token record (self-service). It replaces the account's earlier unused
-    /// tokens, which stop working; used ones are kept, so a second use says "already used".
+    /// Stores a token record. A self-service record never touches the account's incident
+    /// tokens (a breach notice's link keeps working whoever asks for a reset): it drops
+    /// the account's expired unused self-service tokens and all but the newest
+    /// `SELF_SERVICE_LIVE - 1` unused ones, so at most [`SELF_SERVICE_LIVE`] are live and
+    /// a flood of requests cannot grow the table. Used tokens are kept, so a second use
+    /// says "already used".
     ///
     /// # Errors
     /// A backend failure.

@@ -128,6 +128,13 @@ pub(crate) fn brand_str(b: Brand) -> &'static str {
         Brand::DinersClub => "diners",
         Brand::UnionPay => "unionpay",
         Brand::Maestro => "maestro",
+        Brand::Mir => "mir",
+        Brand::Troy => "troy",
+        Brand::Uatp => "uatp",
+        Brand::RuPay => "rupay",
+        Brand::Verve => "verve",
+        Brand::Elo => "elo",
+        Brand::Hipercard => "hipercard",
     }
 }
 
@@ -141,6 +148,13 @@ pub(crate) fn brand_from(s: &str) -> Option<Brand> {
         Brand::DinersClub,
         Brand::UnionPay,
         Brand::Maestro,
+        Brand::Mir,
+        Brand::Troy,
+        Brand::Uatp,
+        Brand::RuPay,
+        Brand::Verve,
+        Brand::Elo,
+        Brand::Hipercard,
     ]
     .into_iter()
     .find(|b| brand_str(*b) == s)

@@ -44,6 +44,12 @@ impl AccountId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The owner of decoy reset tokens: an id no account can have (it starts with a
+    /// control character, which [`AccountId::new`] refuses), so no link can name it.
+    pub(crate) fn decoy() -> Self {
+        Self("\u{1}shopsafe-decoy".to_owned())
+    }
 }
 
 impl fmt::Debug for AccountId {

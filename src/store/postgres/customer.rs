@@ -15,8 +15,8 @@ use crate::store::rows::{
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
     CredentialFlags, CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope,
-    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, RetentionStore, SecurityStamp,
-    StoreError, Timestamp, TokenRecord,
+    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, RetentionStore, SELF_SERVICE_LIVE,
+    SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord,
 };
 
 /// Schema migrations, applied in order; `shopsafe_meta.version` is how many ran. Account
@@ -547,11 +547,20 @@ impl ResetTokenStore for PgStore {
     fn issue_token(&self, record: &TokenRecord) -> Result<(), StoreError> {
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin"))?;
-            tx.execute(
-                "DELETE FROM reset_tokens WHERE account = $1 AND used_at IS NULL",
-                &[&record.account.as_str()],
-            )
-            .map_err(be("replace earlier tokens"))?;
+            if record.purpose == TokenPurpose::SelfService {
+                tx.execute(
+                    "DELETE FROM reset_tokens WHERE account = $1 AND purpose = 'self-service' AND used_at IS NULL
+                     AND (expires_at <= $2 OR digest NOT IN (
+                         SELECT digest FROM reset_tokens WHERE account = $1 AND purpose = 'self-service'
+                         AND used_at IS NULL ORDER BY issued_at DESC, digest DESC LIMIT $3))",
+                    &[
+                        &record.account.as_str(),
+                        &record.issued_at.as_millis(),
+                        &to_i64(SELF_SERVICE_LIVE as u64 - 1),
+                    ],
+                )
+                .map_err(be("drop old self-service tokens"))?;
+            }
             insert_token(&mut tx, record)?;
             tx.commit().map_err(be("commit token"))
         })
@@ -952,36 +961,57 @@ impl RetentionStore for PgStore {
         table: &TableSpec,
         batch: &[Planned],
     ) -> Result<(), StoreError> {
+        if let Some(refused) = table.refusal(batch) {
+            return Err(StoreError::RetentionRefused(Box::new(refused)));
+        }
         // Identifiers were validated by TableSpec (letters, digits, `_`), so quoting them
-        // is enough; every value is a bound parameter. The key is compared as text.
-        let delete = format!(
-            "DELETE FROM \"{}\" WHERE \"{}\"::text = $1",
-            table.name(),
-            table.key()
-        );
+        // is enough; every value is a bound parameter. The key parameter is cast to the
+        // key column's own type (casting the column instead defeats its index: one
+        // sequential scan per record).
+        let held = table.not_held_sql();
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin retention batch"))?;
+            let key_type: String = tx
+                .query_one(
+                    "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                     WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attname = $2 AND NOT a.attisdropped",
+                    &[&table.name(), &table.key()],
+                )
+                .map_err(be("read key column type"))?
+                .get(0);
+            let key = format!("\"{}\" = CAST($1::text AS {key_type})", table.key());
+            let delete = format!("DELETE FROM \"{}\" WHERE {key}{held}", table.name());
             start_run(&mut tx, run, table, Timestamp::now())?;
             let (mut purged, mut stripped, mut kept) = (0i64, 0i64, 0i64);
             for p in batch {
                 match &p.action {
                     Action::Purge => {
-                        tx.execute(&delete, &[&p.record.id])
+                        // A row held now (or already gone) is not deleted: counted as kept.
+                        let n = tx
+                            .execute(&delete, &[&p.record.id])
                             .map_err(be("purge record"))?;
-                        purged += 1;
+                        if n > 0 {
+                            purged += 1;
+                        } else {
+                            kept += 1;
+                        }
                     }
                     Action::StripPii { fields } => {
                         let sets: Vec<String> =
                             fields.iter().map(|f| format!("\"{f}\" = NULL")).collect();
                         let sql = format!(
-                            "UPDATE \"{}\" SET {} WHERE \"{}\"::text = $1",
+                            "UPDATE \"{}\" SET {} WHERE {key}{held}",
                             table.name(),
                             sets.join(", "),
-                            table.key()
                         );
-                        tx.execute(&sql, &[&p.record.id])
+                        let n = tx
+                            .execute(&sql, &[&p.record.id])
                             .map_err(be("strip record"))?;
-                        stripped += 1;
+                        if n > 0 {
+                            stripped += 1;
+                        } else {
+                            kept += 1;
+                        }
                     }
                     _ => kept += 1,
                 }

@@ -17,8 +17,8 @@ use crate::store::rows::{
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
     CredentialFlags, CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope,
-    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, RetentionStore, SecurityStamp,
-    StoreError, Timestamp, TokenRecord,
+    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, RetentionStore, SELF_SERVICE_LIVE,
+    SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord,
 };
 
 /// Schema migrations, applied in order; the database's `user_version` is how many ran.
@@ -524,9 +524,22 @@ impl ResetTokenStore for SqliteStore {
     fn issue_token(&self, record: &TokenRecord) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = begin(c, "begin")?;
-            tx.prepare_cached("DELETE FROM reset_tokens WHERE account = ?1 AND used_at IS NULL")
-                .and_then(|mut s| s.execute([record.account.as_str()]))
-                .map_err(be("replace earlier tokens"))?;
+            if record.purpose == TokenPurpose::SelfService {
+                tx.prepare_cached(
+                    "DELETE FROM reset_tokens WHERE account = ?1 AND purpose = 'self-service' AND used_at IS NULL
+                     AND (expires_at <= ?2 OR digest NOT IN (
+                         SELECT digest FROM reset_tokens WHERE account = ?1 AND purpose = 'self-service'
+                         AND used_at IS NULL ORDER BY issued_at DESC, digest DESC LIMIT ?3))",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        record.account.as_str(),
+                        record.issued_at.as_millis(),
+                        to_i64(SELF_SERVICE_LIVE as u64 - 1)
+                    ])
+                })
+                .map_err(be("drop old self-service tokens"))?;
+            }
             insert_token(&tx, record)?;
             tx.commit().map_err(be("commit token"))
         })
@@ -924,8 +937,12 @@ impl RetentionStore for SqliteStore {
     ) -> Result<(), StoreError> {
         // Identifiers were validated by TableSpec (letters, digits, `_`), so quoting them
         // is enough; every value is a bound parameter.
+        if let Some(refused) = table.refusal(batch) {
+            return Err(StoreError::RetentionRefused(Box::new(refused)));
+        }
+        let held = table.not_held_sql();
         let delete = format!(
-            "DELETE FROM \"{}\" WHERE \"{}\" = ?1",
+            "DELETE FROM \"{}\" WHERE \"{}\" = ?1{held}",
             table.name(),
             table.key()
         );
@@ -940,18 +957,19 @@ impl RetentionStore for SqliteStore {
             for p in batch {
                 match &p.action {
                     Action::Purge => {
-                        tx.prepare_cached(&delete)
+                        // A row held now (or already gone) is not deleted: counted as kept.
+                        let n = tx.prepare_cached(&delete)
                             .and_then(|mut s| s.execute([&p.record.id]))
                             .map_err(be("purge record"))?;
-                        purged += 1;
+                        if n > 0 { purged += 1 } else { kept += 1 }
                     }
                     Action::StripPii { fields } => {
                         let sets: Vec<String> = fields.iter().map(|f| format!("\"{f}\" = NULL")).collect();
-                        let sql = format!("UPDATE \"{}\" SET {} WHERE \"{}\" = ?1", table.name(), sets.join(", "), table.key());
-                        tx.prepare_cached(&sql)
+                        let sql = format!("UPDATE \"{}\" SET {} WHERE \"{}\" = ?1{held}", table.name(), sets.join(", "), table.key());
+                        let n = tx.prepare_cached(&sql)
                             .and_then(|mut s| s.execute([&p.record.id]))
                             .map_err(be("strip record"))?;
-                        stripped += 1;
+                        if n > 0 { stripped += 1 } else { kept += 1 }
                     }
                     _ => kept += 1,
                 }
