@@ -151,18 +151,38 @@ fn campaign(c: &mut Criterion) {
                         let lanes = Campaign::new(&store, &links)
                             .split(&incident, 4)
                             .expect("split");
-                        std::thread::scope(|s| {
-                            for (lane, worker) in workers.iter().enumerate().take(lanes) {
-                                let (incident, links) = (&incident, &links);
-                                s.spawn(move || {
-                                    let quiet = |_: &Notice| -> Result<(), NotifyError> { Ok(()) };
-                                    Campaign::new(worker, links)
-                                        .run_lane(incident, lane, &quiet, CampaignOptions::new())
-                                        .expect("lane")
-                                });
-                            }
+                        let sent: u64 = std::thread::scope(|s| {
+                            let handles: Vec<_> = workers
+                                .iter()
+                                .enumerate()
+                                .take(lanes)
+                                .map(|(lane, worker)| {
+                                    let (incident, links) = (&incident, &links);
+                                    s.spawn(move || {
+                                        let quiet =
+                                            |_: &Notice| -> Result<(), NotifyError> { Ok(()) };
+                                        Campaign::new(worker, links)
+                                            .run_lane(
+                                                incident,
+                                                lane,
+                                                &quiet,
+                                                CampaignOptions::new(),
+                                            )
+                                            .expect("lane")
+                                    })
+                                })
+                                .collect();
+                            handles
+                                .into_iter()
+                                .map(|h| {
+                                    let report = h.join().expect("worker");
+                                    assert!(report.finished, "{report:?}");
+                                    report.sent_this_run
+                                })
+                                .sum()
                         });
                         let took = started.elapsed();
+                        assert_eq!(sent, ACCOUNTS as u64, "the lanes' notices add up");
                         assert_eq!(
                             store
                                 .load_credential(&ids[0])

@@ -35,6 +35,8 @@ struct Template {
     dir: tempfile::TempDir,
     path: std::path::PathBuf,
     copies: std::cell::Cell<u32>,
+    /// How many accounts it holds (every one affected by the copies' incident).
+    accounts: u64,
 }
 
 impl Template {
@@ -66,6 +68,7 @@ impl Template {
             dir,
             path,
             copies: 0.into(),
+            accounts: n as u64,
         }
     }
 
@@ -131,6 +134,8 @@ fn time_runs(
             .expect("run");
         total += start.elapsed();
         assert!(report.finished);
+        assert_eq!(report.sent_this_run, template.accounts, "{report:?}");
+        assert_eq!(report.affected, template.accounts, "{report:?}");
         remove(store);
     }
     total
@@ -178,6 +183,7 @@ fn campaign(c: &mut Criterion) {
                     after = Some(last.account.clone());
                 }
                 total += start.elapsed();
+                assert_eq!(n, small.accounts, "every account claimed once");
                 remove(store);
             }
             total

@@ -62,8 +62,10 @@ fn breach_day_on_five_thousand_customers() {
             .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
     );
     // ... and the same search does find both where they are.
+    // The controls are glued the way SQLite stores values (back to back): a log scanner
+    // passes over `visa4111111111111111`, this search must not.
     let planted = dir.path().join("planted.txt");
-    let text = format!("x {} y 4111 1111 1111 1111 z", drill::pool_password(3));
+    let text = format!("x{}yvisa4111111111111111cust0042", drill::pool_password(3));
     std::fs::write(&planted, text).expect("write");
     let alternatives: Vec<String> = (0..drill::POOL)
         .map(|k| regex::escape(&drill::pool_password(k)))
@@ -189,7 +191,9 @@ fn breach_day_on_five_thousand_customers() {
     let customer = shop.store.path().to_path_buf();
     let wal = customer.with_extension("db-wal");
     assert!(wal.exists(), "the WAL is still there to be read");
-    for path in [customer.clone(), wal, dir.path().join("app.log")] {
-        assert_eq!(cards_in(&path), 0, "{}", path.display());
+    for path in [customer.clone(), wal] {
+        let (cards, _) = drill::search_file(&path, &clear).expect("search");
+        assert_eq!(cards, 0, "{}", path.display());
     }
+    assert_eq!(cards_in(&dir.path().join("app.log")), 0, "the log");
 }

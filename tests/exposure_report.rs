@@ -61,10 +61,20 @@ fn golden(name: &str, actual: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/exposure")
         .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden file");
-    }
     let expected = std::fs::read_to_string(&path).expect("golden file exists");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        // Rewriting and then comparing the file with itself would pass anything: in CI
+        // the update mode is refused, and locally it passes only by rewriting.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "UPDATE_GOLDEN is refused under CI: it would compare {name} with itself"
+        );
+        if actual != expected {
+            std::fs::write(&path, actual).expect("write golden file");
+            eprintln!("rewrote {name}: read its diff");
+        }
+        return;
+    }
     assert_eq!(actual, expected, "{name} differs from its golden file");
 }
 

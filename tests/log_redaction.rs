@@ -138,3 +138,46 @@ fn the_writer_agrees_with_the_function_at_every_split_of_every_line() {
         }
     }
 }
+
+#[test]
+fn presidio_credit_card_cases_are_all_found() {
+    let mut positives = 0;
+    for line in include_str!("data/presidio/credit-cards.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (text, want) = line.split_once('\t').expect("text and count");
+        let want: usize = want.parse().expect("count");
+        assert_eq!(scan(text.as_bytes()).len(), want, "{text}");
+        let out = redact(text);
+        assert!(scan(out.as_bytes()).is_empty(), "{out}");
+        positives += want;
+    }
+    assert_eq!(positives, 16);
+}
+
+#[test]
+fn numbers_beside_non_ascii_punctuation_are_redacted() {
+    for line in [
+        "card:\u{a0}4111 1111 1111 1111",
+        "カード番号：4111111111111111",
+        "«4111111111111111»",
+        "4111111111111111’s receipt",
+    ] {
+        let out = redact(line);
+        assert!(!out.contains("4111"), "{line} -> {out}");
+        let mut w = RedactingWriter::new(Vec::new());
+        for piece in line.as_bytes().chunks(3) {
+            w.write_all(piece).expect("write");
+        }
+        assert_eq!(w.into_inner().expect("inner"), out.as_bytes(), "{line}");
+    }
+    // And the negatives stay negative.
+    for line in [
+        "order 1700000000000",
+        "ORD-6011111111111117",
+        "id=a4111111111111111",
+    ] {
+        assert_eq!(redact(line), line);
+    }
+}

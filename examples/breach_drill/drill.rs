@@ -509,21 +509,40 @@ pub fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
     Ok(loot)
 }
 
-/// Card numbers and clear passwords in a file, read in 8 MiB pieces.
+/// Searches a stored file for card numbers and for the seeding passwords in clear.
+///
+/// Card numbers: every window of 12–19 consecutive ASCII digits that passes Luhn and
+/// has a known brand's IIN at one of its lengths, wherever it stands. Unlike the log
+/// redactor, this scan has no boundary rule: SQLite writes a row's values back to back,
+/// so a number leaked beside `visa` or an account id would be glued to it, and the
+/// redactor would (by design) pass it over. Read in pieces; a digit run that crosses
+/// pieces is carried over, so no window is missed or counted twice.
 pub fn search_file(path: &Path, clear: &Regex) -> Result<(u64, u64), BoxError> {
     const PIECE: usize = 8 << 20;
     const OVERLAP: usize = 256;
-    let mut cards = RedactingWriter::new(std::io::sink());
+    let mut cards = 0u64;
     let mut hits = 0u64;
     let mut file = File::open(path)?;
     let mut buf = vec![0u8; PIECE + OVERLAP];
     let mut kept = 0;
+    let mut carry: Vec<u8> = Vec::new();
     loop {
         let n = file.read(&mut buf[kept..])?;
         if n == 0 {
             break;
         }
-        cards.write_all(&buf[kept..kept + n])?;
+        let fresh = &buf[kept..kept + n];
+        let mut digits = std::mem::take(&mut carry);
+        let old = digits.len();
+        digits.extend_from_slice(fresh);
+        cards += card_windows(&digits, old);
+        // The last 18 digits of a run still open at the end can begin a longer window.
+        let open = digits
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        carry = digits[digits.len() - open.min(18)..].to_vec();
         let window = &buf[..kept + n];
         // A match wholly inside the overlap was counted with the piece before.
         hits += clear.find_iter(window).filter(|m| m.end() > kept).count() as u64;
@@ -531,8 +550,32 @@ pub fn search_file(path: &Path, clear: &Regex) -> Result<(u64, u64), BoxError> {
         let len = window.len();
         buf.copy_within(len - kept..len, 0);
     }
-    cards.flush()?;
-    Ok((cards.redacted(), hits))
+    Ok((cards, hits))
+}
+
+/// Luhn-valid windows of 12–19 digits with a known brand at a length it issues, inside
+/// the digit runs of `bytes`, counting only windows that end after `seen`.
+pub fn card_windows(bytes: &[u8], seen: usize) -> u64 {
+    let mut found = 0;
+    let mut start = 0;
+    for run in bytes.split(|b| !b.is_ascii_digit()) {
+        let at = start;
+        start += run.len() + 1;
+        if run.len() < 12 {
+            continue;
+        }
+        for len in 12..=19.min(run.len()) {
+            for (k, w) in run.windows(len).enumerate() {
+                if at + k + len > seen
+                    && shopsafe::card::luhn_valid(w)
+                    && matches!(shopsafe::card::Brand::detect(w), Some((_, true)))
+                {
+                    found += 1;
+                }
+            }
+        }
+    }
+    found
 }
 
 /// What the rotation phase did.

@@ -194,7 +194,15 @@ pub trait KeySource: Send + Sync {
 }
 
 /// Keys in a text file, one `id base64-key` line each, oldest first (development and
-/// tests). Created with mode 0600 on Unix.
+/// tests).
+///
+/// The file is created with mode 0600 and a key file that its group or others can read
+/// is refused ([`Error::KeyFileTooOpen`]). Every change (`add`, `destroy`, the first
+/// key of `open_or_create`) holds an exclusive lock on a `<file>.lock` beside it for its
+/// whole read-modify-write, so two processes rotating at once both keep their keys and two
+/// processes starting at once create one first key; the new contents go to a temporary
+/// file of a unique name (created new, 0600), are synced, renamed over the key file, and
+/// the directory is synced.
 ///
 /// # Security
 /// A key file on the vault's own disk protects against a copy of the customer database,
@@ -204,19 +212,74 @@ pub struct FileKeySource {
     path: PathBuf,
 }
 
+/// Holds the key file's lock until dropped.
+struct KeyFileLock(std::fs::File);
+
+impl Drop for KeyFileLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
 impl FileKeySource {
     /// Uses `path`; creates it with one fresh key named `initial_id` if it does not exist.
     ///
     /// # Errors
-    /// [`Error::KeyFile`] on I/O failure, [`Error::Rng`].
+    /// [`Error::KeyFile`] on I/O failure, [`Error::KeyFileTooOpen`], [`Error::Rng`].
     pub fn open_or_create(path: impl AsRef<Path>, initial_id: &VaultKeyId) -> Result<Self, Error> {
         let source = Self {
             path: path.as_ref().to_path_buf(),
         };
-        if !source.path.exists() {
+        let _lock = source.lock(true)?;
+        if source.path.exists() {
+            source.check_mode()?;
+        } else {
             source.write_lines(&[(initial_id.clone(), VaultKey::generate()?)])?;
         }
         Ok(source)
+    }
+
+    /// Locks `<file>.lock` (exclusive for changes, shared for reads). The lock file is
+    /// never replaced, so every process locks the same one, unlike the key file itself,
+    /// which each change replaces by a rename.
+    fn lock(&self, exclusive: bool) -> Result<KeyFileLock, Error> {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
+            .open(self.path.with_file_name(name))
+            .map_err(Error::KeyFile)?;
+        if exclusive {
+            file.lock().map_err(Error::KeyFile)?;
+        } else {
+            file.lock_shared().map_err(Error::KeyFile)?;
+        }
+        Ok(KeyFileLock(file))
+    }
+
+    /// Refuses a key file its group or others may read or write.
+    fn check_mode(&self) -> Result<(), Error> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&self.path)
+                .map_err(Error::KeyFile)?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(Error::KeyFileTooOpen { mode: mode & 0o777 });
+            }
+        }
+        Ok(())
+    }
+
+    fn read_keys(&self) -> Result<Vec<(VaultKeyId, VaultKey)>, Error> {
+        self.check_mode()?;
+        let text = Zeroizing::new(std::fs::read_to_string(&self.path).map_err(Error::KeyFile)?);
+        parse_key_lines(&text)
     }
 
     fn write_lines(&self, keys: &[(VaultKeyId, VaultKey)]) -> Result<(), Error> {
@@ -227,17 +290,46 @@ impl FileKeySource {
             text.push_str(&Zeroizing::new(Base64::encode_string(key.0.as_ref())));
             text.push('\n');
         }
-        let tmp = self.path.with_extension("tmp");
+        // A unique name, created new: never a stale or planted file (whose mode and
+        // owner it would keep), never another key file's temporary.
+        let mut nonce = [0u8; 12];
+        fill_random(&mut nonce)?;
+        let mut name = std::ffi::OsString::from(".");
+        name.push(self.path.file_name().unwrap_or_default());
+        name.push(format!(".{}.tmp", base16ct::lower::encode_string(&nonce)));
+        let tmp = self.path.with_file_name(name);
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&tmp).map_err(Error::KeyFile)?;
-        file.write_all(text.as_bytes())
+        let written = file
+            .write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
-            .map_err(Error::KeyFile)?;
-        std::fs::rename(&tmp, &self.path).map_err(Error::KeyFile)
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::KeyFile(e));
+        }
+        sync_dir(&self.path)
     }
+}
+
+/// Syncs the directory holding `path`, so the rename survives a power loss.
+fn sync_dir(path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::KeyFile)?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Parses `id base64` lines (blank lines and `#` comments skipped).
@@ -258,12 +350,13 @@ fn parse_key_lines(text: &str) -> Result<Vec<(VaultKeyId, VaultKey)>, Error> {
 
 impl KeySource for FileKeySource {
     fn keys(&self) -> Result<Vec<(VaultKeyId, VaultKey)>, Error> {
-        let text = Zeroizing::new(std::fs::read_to_string(&self.path).map_err(Error::KeyFile)?);
-        parse_key_lines(&text)
+        let _lock = self.lock(false)?;
+        self.read_keys()
     }
 
     fn add(&self, id: &VaultKeyId, key: &VaultKey) -> Result<(), Error> {
-        let mut keys = self.keys()?;
+        let _lock = self.lock(true)?;
+        let mut keys = self.read_keys()?;
         if keys.iter().any(|(k, _)| k == id) {
             return Err(Error::DuplicateKeyId { id: id.clone() });
         }
@@ -272,7 +365,8 @@ impl KeySource for FileKeySource {
     }
 
     fn destroy(&self, id: &VaultKeyId) -> Result<(), Error> {
-        let mut keys = self.keys()?;
+        let _lock = self.lock(true)?;
+        let mut keys = self.read_keys()?;
         let before = keys.len();
         keys.retain(|(k, _)| k != id);
         if keys.len() == before {
@@ -324,6 +418,126 @@ mod tests {
 
     fn id(s: &str) -> VaultKeyId {
         VaultKeyId::new(s).expect("valid id")
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_temp_file_cannot_open_the_key_file_up() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("vault.keys");
+        let source = FileKeySource::open_or_create(&path, &id("k1")).expect("create");
+        assert_eq!(mode(&path), 0o600);
+        // A stale or planted `vault.tmp`, world-readable: the old temp name.
+        let planted = dir.path().join("vault.tmp");
+        std::fs::write(&planted, "").expect("plant");
+        std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        source
+            .add(&id("k2"), &VaultKey::generate().expect("key"))
+            .expect("add");
+        assert_eq!(mode(&path), 0o600, "the key file stays private");
+        assert_eq!(
+            std::fs::read(&planted).expect("read"),
+            b"",
+            "and the planted file untouched"
+        );
+        assert_eq!(source.keys().expect("keys").len(), 2);
+        // A key file named like a temporary works too.
+        let odd = FileKeySource::open_or_create(dir.path().join("keys.tmp"), &id("k1"))
+            .expect("odd name");
+        odd.add(&id("k2"), &VaultKey::generate().expect("key"))
+            .expect("add");
+        assert_eq!(odd.keys().expect("keys").len(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused_with_the_fix_in_the_message() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("vault.keys");
+        let source = FileKeySource::open_or_create(&path, &id("k1")).expect("create");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = source.keys().expect_err("refused");
+        assert!(
+            matches!(err, Error::KeyFileTooOpen { mode: 0o644 }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        assert!(FileKeySource::open_or_create(&path, &id("k1")).is_err());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(source.keys().expect("keys").len(), 1);
+    }
+
+    #[test]
+    fn two_processes_rotating_at_once_keep_every_key() {
+        // `add` read, changed and wrote the file without a lock: two rotations at once
+        // lost a key, and every card sealed under it.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("vault.keys");
+        drop(FileKeySource::open_or_create(&path, &id("k0")).expect("create"));
+        std::thread::scope(|scope| {
+            for p in 0..2 {
+                let path = &path;
+                scope.spawn(move || {
+                    // Each "process" has its own source over the same file.
+                    let source = FileKeySource::open_or_create(path, &id("k0")).expect("open");
+                    for i in 0..20 {
+                        source
+                            .add(
+                                &id(&format!("p{p}-{i}")),
+                                &VaultKey::generate().expect("key"),
+                            )
+                            .expect("add");
+                    }
+                });
+            }
+        });
+        let keys = FileKeySource::open_or_create(&path, &id("k0"))
+            .and_then(|s| s.keys())
+            .expect("keys");
+        assert_eq!(keys.len(), 41);
+        let leftovers = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            })
+            .count();
+        assert_eq!(leftovers, 0, "no temporary file left behind");
+    }
+
+    #[test]
+    fn two_processes_starting_at_once_create_one_first_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("vault.keys");
+        let firsts: Vec<[u8; 32]> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let path = &path;
+                    scope.spawn(move || {
+                        let source = FileKeySource::open_or_create(path, &id("k1")).expect("open");
+                        let keys = source.keys().expect("keys");
+                        assert_eq!(keys.len(), 1);
+                        *keys[0].1.0
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        assert!(
+            firsts.windows(2).all(|w| w[0] == w[1]),
+            "one key for everyone"
+        );
     }
 
     #[test]

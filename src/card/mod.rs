@@ -102,6 +102,12 @@ pub enum Error {
     /// The key file could not be read or written.
     #[error("vault key file I/O failed")]
     KeyFile(#[source] std::io::Error),
+    /// The key file can be read by its group or by others: refused until it is private.
+    #[error("vault key file is readable by group or others (mode {mode:o}); run `chmod 600` on it")]
+    KeyFileTooOpen {
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The grant was made by another vault.
     #[error("detokenize grant from another vault")]
     ForeignGrant,

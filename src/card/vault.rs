@@ -494,14 +494,26 @@ impl<S: VaultStore> Vault<S> {
     /// another, `batch` cards per transaction. The numbers never leave this function.
     /// Resumable: stopped at any point, a second call carries on (each batch commits).
     ///
+    /// The keyring is read-locked for one batch at a time, never for the whole run, so a
+    /// `rotate` or `shred` waits at most one batch and `tokenize`/`detokenize` keep
+    /// answering. A rotation that lands mid-run becomes the target from the next batch
+    /// on, and the run goes over the vault again from the start, so when it returns every
+    /// readable card is under the key that was current at its end.
+    ///
     /// # Errors
     /// [`Error::Store`], [`Error::Rng`], [`Error::Tampered`] for a row that fails to open.
     pub fn rewrap(&self, batch: usize) -> Result<RewrapReport, Error> {
-        let ring = self.ring();
-        let current = ring.current();
         let mut report = RewrapReport::default();
         let mut after: Option<String> = None;
+        let mut target: Option<VaultKeyId> = None;
         loop {
+            let ring = self.ring();
+            let current = ring.current();
+            if target.as_ref() != Some(&current.id) {
+                // First batch, or the key was rotated since the last one: start over.
+                target = Some(current.id.clone());
+                after = None;
+            }
             let rows =
                 self.store
                     .sealed_not_under(current.id.as_str(), after.as_deref(), batch.max(1))?;
@@ -535,6 +547,8 @@ impl<S: VaultStore> Vault<S> {
             }
             self.store.replace_sealed(&resealed)?;
             report.rewrapped += resealed.len() as u64;
+            // The lock goes here, between batches: a waiting rotate or shred gets in.
+            drop(ring);
         }
     }
 

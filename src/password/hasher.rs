@@ -561,6 +561,38 @@ fn context(secret: Option<&[u8]>, params: argon2::Params) -> Result<Argon2<'_>, 
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_decoy_verify_runs_at_the_current_params_and_pepper() {
+        use super::super::pepper::{KeyId, Pepper, PepperKeyring};
+        let params = Params::insecure_for_tests(512, 2, 1).expect("params");
+        let keyring = PepperKeyring::new(
+            KeyId::new("k2").expect("id"),
+            Pepper::new(vec![7; 32]).expect("pepper"),
+        );
+        let hasher = Hasher::builder()
+            .params(params)
+            .pepper(keyring)
+            .build()
+            .expect("hasher");
+        // The decoy is a hash of the current policy: same parameters, current pepper id.
+        assert_eq!(hasher.decoy.params, hasher.params);
+        assert_eq!(hasher.decoy.key_id.as_ref().map(KeyId::as_str), Some("k2"));
+        // And verifying it costs a real verify: one permit of the current `m`, through
+        // the pepper path (a decoy under a missing pepper would fail, not hash).
+        let before = hasher.limiter.stats();
+        let answer = hasher
+            .dummy_verify(&Password::new("any password at all"))
+            .expect("decoy verify");
+        assert_eq!(answer, Verification::Mismatch);
+        let after = hasher.limiter.stats();
+        assert_eq!(after.granted, before.granted + 1);
+        assert_eq!(after.peak_bytes, params.memory_bytes());
+        // A real wrong-password verify takes the same path and the same permit.
+        let real = hasher.hash(&Password::new("the real one")).expect("hash");
+        assert_eq!(real.params, hasher.decoy.params);
+        assert_eq!(real.key_id, hasher.decoy.key_id);
+    }
+
     /// RFC 9106 §5.3, the Argon2id test vector: password 32 × 0x01, salt 16 × 0x02,
     /// secret 8 × 0x03, associated data 12 × 0x04, m = 32, t = 3, p = 4, tag 32 bytes.
     #[test]

@@ -346,12 +346,17 @@ mod tests {
     #[test]
     fn buffers_are_wiped_and_pool_respects_the_budget_across_sizes() {
         let limiter = Limiter::new(PERMIT, Duration::from_secs(1));
-        {
+        let first = {
             let mut p = limiter.acquire(BLOCKS).expect("free");
             p.blocks().iter_mut().for_each(|b| b.as_mut().fill(0xABAB));
-        }
+            p.blocks().as_ptr()
+        };
         {
             let mut p = limiter.acquire(BLOCKS).expect("free");
+            // The very buffer that held the 0xABAB words: a fresh (zeroed) allocation
+            // would pass the wipe check below without anything being wiped.
+            assert_eq!(p.blocks().as_ptr(), first, "the pooled buffer was reused");
+            assert_eq!(limiter.stats().allocations, 1);
             assert!(
                 p.blocks()
                     .iter()

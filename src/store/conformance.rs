@@ -565,12 +565,35 @@ fn campaign_claims_in_account_order_and_resumes_from_the_checkpoint(s: &impl Ful
             .is_empty()
     );
 
-    // A failing issuer stores nothing of its batch.
-    let mut failing = |_: &AccountId, _: u64| Err(StoreError::Corrupt { what: "test" });
+    // An issuer failing on its third account stores nothing of its batch: the first two
+    // tokens it did issue are rolled back with it.
+    let mut calls = 0u8;
+    let mut failing = |a: &AccountId, generation: u64| {
+        calls += 1;
+        if calls == 3 {
+            return Err(StoreError::Corrupt { what: "test" });
+        }
+        Ok(TokenRecord::new(
+            [0xE0 + calls; 32],
+            a.clone(),
+            generation,
+            TokenPurpose::Incident,
+            t(400),
+            Duration::from_secs(3600),
+        ))
+    };
     assert!(
         s.claim_batch(&incident, Some(&acct("c0019")), None, 5, &mut failing)
             .is_err()
     );
+    assert_eq!(calls, 3, "the issuer was called until it failed");
+    for (account, digest) in [("c0020", 0xE1), ("c0021", 0xE2)] {
+        assert_eq!(
+            s.find_token(&acct(account), &[digest; 32]).expect("find"),
+            None,
+            "{account}'s token of the failed batch was not kept"
+        );
+    }
     assert_eq!(
         s.find_token(&acct("c0020"), &[21; 32])
             .expect("find")

@@ -30,7 +30,7 @@ mod rows;
 #[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
 pub(crate) mod conformance;
 
-pub use audit_log::AuditLog;
+pub use audit_log::{AuditLog, AuditRepair};
 pub use types::{
     AccountId, BrandId, CampaignId, CampaignState, ClaimedAccount, CredentialFlags,
     CredentialRecord, Incident, IncidentId, IncidentScope, RedeemOutcome, Redemption,
@@ -96,6 +96,20 @@ pub enum StoreError {
     /// The OS random generator failed.
     #[error(transparent)]
     Rng(#[from] crate::secret::RngError),
+    /// The audit log ends in an unterminated line (a crash or a full disk mid-write).
+    /// Nothing is appended after it; [`AuditLog::repair`] cuts it off and records that it
+    /// did.
+    #[error(
+        "audit log {path} ends in an unterminated line ({torn_bytes} bytes after byte {valid_bytes}); run AuditLog::repair"
+    )]
+    TornAuditTail {
+        /// The file.
+        path: String,
+        /// Where the last complete line ends.
+        valid_bytes: u64,
+        /// How many bytes follow it.
+        torn_bytes: u64,
+    },
     /// A retention batch the store will not apply: it purges or strips a record marked
     /// as held or in flight, or strips no field or a column not declared as personal data.
     #[error("retention batch refused: {0}")]

@@ -49,6 +49,7 @@ struct Pool {
 impl Pool {
     /// Opens (creating if needed), checks the file's kind, and migrates.
     fn open(path: &Path, schema: &Schema) -> Result<Self, StoreError> {
+        create_private(path)?;
         let mut conn = connect(path)?;
         claim(&mut conn, path, schema)?;
         migrate(&mut conn, schema.migrations)?;
@@ -91,6 +92,24 @@ impl Pool {
             }
         }
         result
+    }
+}
+
+/// Creates the database file with mode 0600 if it does not exist yet: SQLite would create
+/// it with the process umask (usually 0644, readable by every local user), and its `-wal`
+/// and `-shm` files take the main file's mode. An existing file keeps its mode.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend {
+            operation: "create database file",
+            source: Box::new(e),
+        }),
     }
 }
 
@@ -191,6 +210,37 @@ fn be(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn database_files_and_their_wal_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt;
+
+        use crate::store::{AccountId, CredentialStore, SecurityStamp, Timestamp};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (customers, vault) = (dir.path().join("customers.db"), dir.path().join("vault.db"));
+        let store = SqliteStore::open(&customers).expect("customer db");
+        let _vault = SqliteVault::open(&vault).expect("vault db");
+        let hash = crate::password::PasswordHash::parse(
+            "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$ZxzuUbUsq8PBrbsMvrjJfDQuNcnfiFnVL9F9sIKTZAI",
+        )
+        .expect("phc");
+        store
+            .insert_credential(
+                &AccountId::new("jane").expect("id"),
+                &[],
+                &hash,
+                &SecurityStamp::from_bytes([1; 16]),
+                Timestamp::from_millis(1),
+            )
+            .expect("a write, so the WAL exists");
+        let wal = dir.path().join("customers.db-wal");
+        assert!(wal.exists());
+        for file in [customers, vault, wal] {
+            let mode = std::fs::metadata(&file).expect("stat").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+    }
 
     #[test]
     fn each_store_refuses_the_others_file() {
