@@ -248,39 +248,44 @@ impl<'a> Ctx<'a> {
 
     /// Whether a candidate starting at `start` is glued to what precedes it.
     fn glued_before(&self, start: usize) -> bool {
-        // The common cases, ASCII on both bytes, without decoding.
-        if start >= 2 {
-            let (prev, prev2) = (self.bytes[start - 1], self.bytes[start - 2]);
-            if prev.is_ascii() && prev != b'-' {
-                return ascii_glues(prev);
-            }
-            if prev == b'-' && prev2.is_ascii() {
-                return ascii_glues(prev2);
-            }
+        if start >= 2
+            && let Some(glued) = ascii_glue(self.bytes[start - 1], self.bytes[start - 2])
+        {
+            return glued;
         }
-        let start = start as isize;
-        match self.char_before(start) {
-            Some(('-', dash)) => glues(self.char_before(dash).map(|(c, _)| c)),
-            other => glues(other.map(|(c, _)| c)),
-        }
+        glued_by(|pos| self.char_before(pos), start as isize)
     }
 
     /// Whether a candidate ending at `end` (exclusive) is glued to what follows it.
     fn glued_after(&self, end: usize) -> bool {
-        if end + 1 < self.bytes.len() {
-            let (next, next2) = (self.bytes[end], self.bytes[end + 1]);
-            if next.is_ascii() && next != b'-' {
-                return ascii_glues(next);
-            }
-            if next == b'-' && next2.is_ascii() {
-                return ascii_glues(next2);
-            }
+        if end + 1 < self.bytes.len()
+            && let Some(glued) = ascii_glue(self.bytes[end], self.bytes[end + 1])
+        {
+            return glued;
         }
-        let end = end as isize;
-        match self.char_at(end) {
-            Some(('-', next)) => glues(self.char_at(next).map(|(c, _)| c)),
-            other => glues(other.map(|(c, _)| c)),
-        }
+        glued_by(|pos| self.char_at(pos), end as isize)
+    }
+}
+
+/// The glue decision from the byte beside a candidate and the one beyond it, when ASCII
+/// settles it without decoding (the common case).
+#[inline(always)]
+fn ascii_glue(beside: u8, beyond: u8) -> Option<bool> {
+    if beside.is_ascii() && beside != b'-' {
+        Some(ascii_glues(beside))
+    } else if beside == b'-' && beyond.is_ascii() {
+        Some(ascii_glues(beyond))
+    } else {
+        None
+    }
+}
+
+/// The glue decision by characters, stepping away from the candidate with `step` (which
+/// gives the next character outward and where the one after it is).
+fn glued_by(step: impl Fn(isize) -> Option<(char, isize)>, from: isize) -> bool {
+    match step(from) {
+        Some(('-', further)) => glues(step(further).map(|(c, _)| c)),
+        other => glues(other.map(|(c, _)| c)),
     }
 }
 

@@ -187,8 +187,8 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         Ok(())
     }
 
-    /// [`login_from`](Self::login_from) with no source (per-source limits then see one
-    /// shared source).
+    /// [`login_from`](Self::login_from) with no source: only the per-account limit applies
+    /// (with the default limiter).
     ///
     /// # Errors
     /// As [`login_from`](Self::login_from).
@@ -313,8 +313,8 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         Ok(None)
     }
 
-    /// [`request_reset_from`](Self::request_reset_from) with no source (per-source limits
-    /// then see one shared source).
+    /// [`request_reset_from`](Self::request_reset_from) with no source: only the
+    /// per-account limit applies (with the default limiter).
     ///
     /// # Errors
     /// As [`request_reset_from`](Self::request_reset_from).

@@ -120,7 +120,7 @@ pub enum AttemptOutcome {
 ///
 /// Defaults: 10 attempts per account and 100 per source in 15 minutes (NIST SP 800-63B
 /// §3.2.2 asks for no more than 100 consecutive failures per account). A success clears
-/// the account's counter.
+/// the account's counter. An empty source means "unknown": only the account is limited.
 ///
 /// Memory is bounded: keys are stored as 16-byte digests (a source string of any length
 /// costs the same), and at most `capacity` keys (100,000 by default, about 8 MiB) are
@@ -297,7 +297,11 @@ impl RateLimiter for InMemoryRateLimiter {
             let w = *state.window(a, now, self.window, self.capacity);
             self.retry_after(&w, self.per_account, now)
         };
-        let s_wait = {
+        // An empty source is "unknown", not one source shared by every caller: limiting it
+        // would throttle the whole site after `per_source` attempts.
+        let s_wait = if source.is_empty() {
+            None
+        } else {
             let w = *state.window(s, now, self.window, self.capacity);
             self.retry_after(&w, self.per_source, now)
         };
@@ -305,8 +309,9 @@ impl RateLimiter for InMemoryRateLimiter {
             return Ok(Admission::Throttled { retry_after });
         }
         // Counted now, before anything is checked, under the same lock as the check.
-        for k in [a, s] {
-            if let Some(w) = state.windows.get_mut(&k) {
+        let keys: &[Key] = if source.is_empty() { &[a] } else { &[a, s] };
+        for k in keys {
+            if let Some(w) = state.windows.get_mut(k) {
                 w.count = w.count.saturating_add(1);
             }
         }
@@ -415,6 +420,26 @@ mod tests {
         for _ in 0..3 {
             assert!(matches!(reserve(&l, &b, "s3", t0), Admission::Allowed(_)));
         }
+    }
+
+    #[test]
+    fn an_unknown_source_is_not_one_source_for_everyone() {
+        let l = InMemoryRateLimiter::new(3, 5, Duration::from_secs(60));
+        let t0 = Timestamp::from_millis(0);
+        for i in 0..50 {
+            let a = AccountId::new(format!("user-{i}")).expect("valid");
+            assert!(
+                matches!(reserve(&l, &a, "", t0), Admission::Allowed(_)),
+                "{i}"
+            );
+        }
+        let a = AccountId::new("user-0").expect("valid");
+        fail(&l, &a, "", t0);
+        fail(&l, &a, "", t0);
+        assert!(matches!(
+            reserve(&l, &a, "", t0),
+            Admission::Throttled { .. }
+        ));
     }
 
     #[test]
