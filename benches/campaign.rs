@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shopsafe::password::{Hasher, Params, Password};
 use shopsafe::rotation::{
-    Authenticator, BrandLinks, Campaign, CampaignOptions, Notice, NotifyError, ResetUrlTemplate,
+    Authenticator, BrandLinks, Campaign, CampaignOptions, InMemoryRateLimiter, LoginDecision,
+    Notice, NotifyError, ResetUrlTemplate,
 };
 use shopsafe::store::sqlite::SqliteStore;
 use shopsafe::store::{
@@ -244,7 +245,12 @@ fn login(c: &mut Criterion) {
     store
         .insert_credentials_bulk([(&ok, &brands[..], &hash, Timestamp::from_millis(3))])
         .expect("seed");
-    let auth = Authenticator::new(Arc::clone(&store), hasher);
+    // Every iteration is one more attempt on the same account: without a limit wide
+    // enough, `reset_required` (a failure, like every answer but Accepted) would measure
+    // the throttle after ten iterations.
+    let unlimited = InMemoryRateLimiter::new(u32::MAX, u32::MAX, Duration::from_secs(1));
+    let auth =
+        Authenticator::new(Arc::clone(&store), hasher).with_rate_limiter(Arc::new(unlimited));
     let password = Password::new("walnut cobbler lantern river");
 
     let mut g = c.benchmark_group("login");
@@ -259,10 +265,16 @@ fn login(c: &mut Criterion) {
         })
     });
     g.bench_function("accepted", |b| {
-        b.iter(|| auth.login(black_box(&ok), &password).expect("login"))
+        b.iter(|| {
+            let d = auth.login(black_box(&ok), &password).expect("login");
+            assert!(matches!(d, LoginDecision::Accepted { .. }), "{d:?}");
+        })
     });
     g.bench_function("reset_required", |b| {
-        b.iter(|| auth.login(black_box(&hit), &password).expect("login"))
+        b.iter(|| {
+            let d = auth.login(black_box(&hit), &password).expect("login");
+            assert!(matches!(d, LoginDecision::ResetRequired { .. }), "{d:?}");
+        })
     });
     g.finish();
 }
