@@ -27,10 +27,13 @@ impl Form {
         matches!(self, Self::Plain | Self::EncryptedElsewhere)
     }
 
-    fn phrase(self) -> &'static str {
+    /// How the notice says it, in plain words (no nested brackets: this goes to
+    /// customers). A masked card number is its last four digits (PCI DSS 3.4.1 display).
+    fn phrase(self, field: &str) -> &'static str {
         match self {
             Self::Plain => "as entered",
-            Self::Masked => "in part only (masked)",
+            Self::Masked if field.contains("card") => "only the last four digits",
+            Self::Masked => "only in part",
             Self::HashedArgon2id => "as an argon2id hash, not the password itself",
             Self::EncryptedElsewhere => "encrypted, with the key kept elsewhere",
             Self::Tokenized => "as a token that is worthless without our separate vault",
@@ -191,8 +194,8 @@ impl ExposureReport {
             let mut parts: Vec<(&str, Vec<&str>)> = Vec::new();
             for (f, form) in &c.exposed {
                 match parts.iter_mut().find(|(g, _)| g == f) {
-                    Some((_, phrases)) => phrases.push(form.phrase()),
-                    None => parts.push((f, vec![form.phrase()])),
+                    Some((_, phrases)) => phrases.push(form.phrase(f)),
+                    None => parts.push((f, vec![form.phrase(f)])),
                 }
             }
             let parts: Vec<String> = parts
@@ -279,8 +282,36 @@ mod tests {
             .notice(&["card number"]);
         assert_eq!(
             text,
-            "The copied data included your card number (in part only (masked); and \
+            "The copied data included your card number (only the last four digits; and \
              encrypted, with the key kept elsewhere)."
         );
+    }
+
+    #[test]
+    fn every_form_reads_plainly_without_nested_brackets() {
+        let fields = [
+            "card number",
+            "phone number",
+            "password",
+            "name",
+            "email address",
+        ];
+        for form in [
+            Form::Plain,
+            Form::Masked,
+            Form::HashedArgon2id,
+            Form::EncryptedElsewhere,
+            Form::Tokenized,
+        ] {
+            for f in fields {
+                let p = form.phrase(f);
+                assert!(!p.contains('(') && !p.contains(')'), "{p}");
+            }
+        }
+        assert_eq!(
+            Form::Masked.phrase("card number"),
+            "only the last four digits"
+        );
+        assert_eq!(Form::Masked.phrase("phone number"), "only in part");
     }
 }
