@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release --example calibrate -- 250 64    # 250 ms target, 64 MiB max
 //! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
 use std::time::{Duration, Instant};
 

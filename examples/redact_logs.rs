@@ -4,6 +4,7 @@
 //! ```sh
 //! printf 'paid with 4111 1111 1111 1111\nts=1732530721123 ok\n' | cargo run --release --example redact_logs
 //! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
 use std::io::{self, BufRead, Write};
 use std::time::Instant;

@@ -1,17 +1,9 @@
 #![doc = include_str!("../README.md")]
+// The lint wall is the `[lints]` table of Cargo.toml, so tests, examples and benches are
+// linted alike. Unit tests may unwrap, expect and panic: that is how they fail.
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
-#![warn(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_lossless,
-    clippy::checked_conversions,
-    unused_qualifications
-)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod card;
 pub mod minimize;

@@ -1,5 +1,6 @@
 //! Breach day through the public API: incidents, login decisions, reset tokens, history,
 //! sessions, and the notification campaign over the SQLite store.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 #![cfg(feature = "sqlite")]
 
 use std::collections::HashMap;
@@ -981,7 +982,7 @@ fn anonymous_reset_requests_never_void_the_breach_notice_link() {
     s.clock.advance(Duration::from_secs(60));
     let incident =
         Incident::declare(&*s.store, IncidentScope::All, s.clock.now(), "copied").expect("declare");
-    let sent = std::sync::Mutex::new(Vec::new());
+    let sent = Mutex::new(Vec::new());
     let notifier = |n: &Notice| -> Result<(), NotifyError> {
         sent.lock()
             .expect("lock")

@@ -34,16 +34,16 @@ type BoxError = Box<dyn std::error::Error>;
 const YEAR_MS: i64 = 365 * 86_400_000;
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
 /// Distinct passwords hashed for seeding; account `i` uses `pool[i % POOL]`.
-pub const POOL: usize = 8;
+pub(crate) const POOL: usize = 8;
 /// Customers seeded per transaction.
 const SEED_CHUNK: usize = 10_000;
 /// The store names of the data map.
-pub const CUSTOMER_DB: &str = "customer_db";
-pub const VAULT: &str = "vault";
+pub(crate) const CUSTOMER_DB: &str = "customer_db";
+pub(crate) const VAULT: &str = "vault";
 
 /// What the drill is asked to do.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub(crate) struct Config {
     /// Customers to seed.
     pub customers: usize,
     /// Storefronts (brands) sharing one account base.
@@ -59,39 +59,39 @@ pub struct Config {
 /// One customer of the synthetic retailer, derived from its number alone, so that every
 /// phase (and the test) can tell what a customer has without reading it back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Synthetic(pub usize);
+pub(crate) struct Synthetic(pub usize);
 
 impl Synthetic {
-    pub fn account(self) -> AccountId {
+    pub(crate) fn account(self) -> AccountId {
         AccountId::new(format!("cust-{:08}", self.0)).expect("a valid account id")
     }
 
     /// Two in three customers gave a phone number.
-    pub fn has_phone(self) -> bool {
+    pub(crate) fn has_phone(self) -> bool {
         !self.0.is_multiple_of(3)
     }
 
     /// Four in five keep a card on file.
-    pub fn has_card(self) -> bool {
+    pub(crate) fn has_card(self) -> bool {
         !self.0.is_multiple_of(5)
     }
 
     /// One in three bought once and never came back.
-    pub fn one_time_buyer(self) -> bool {
+    pub(crate) fn one_time_buyer(self) -> bool {
         self.0 % 3 == 1
     }
 
     /// One in a thousand is under a legal hold (a dispute, a chargeback).
-    pub fn legal_hold(self) -> bool {
+    pub(crate) fn legal_hold(self) -> bool {
         self.0 % 1_000 == 7
     }
 
-    pub fn password(self) -> String {
+    pub(crate) fn password(self) -> String {
         pool_password(self.0 % POOL)
     }
 
     /// Brands: round robin; one in ten also shops on the next brand.
-    pub fn brands(self, brands: &[BrandId]) -> Vec<BrandId> {
+    pub(crate) fn brands(self, brands: &[BrandId]) -> Vec<BrandId> {
         let first = self.0 % brands.len();
         let mut out = vec![brands[first].clone()];
         if self.0.is_multiple_of(10) && brands.len() > 1 {
@@ -101,7 +101,7 @@ impl Synthetic {
     }
 
     /// The fields this customer has, as the data map names them.
-    pub fn fields(self) -> &'static [&'static str] {
+    pub(crate) fn fields(self) -> &'static [&'static str] {
         FIELD_SETS[field_set(self.has_phone(), self.has_card())]
     }
 }
@@ -148,7 +148,7 @@ const FIELD_SETS: [&[&str]; 4] = [
 ];
 
 /// The retailer's data map: where each field of a customer lives, and in what form.
-pub fn data_map() -> DataMap {
+pub(crate) fn data_map() -> DataMap {
     DataMap::new()
         .holds(CUSTOMER_DB, "name", Form::Plain)
         .holds(CUSTOMER_DB, "email address", Form::Plain)
@@ -161,7 +161,7 @@ pub fn data_map() -> DataMap {
         .holds(VAULT, "card number", Form::EncryptedElsewhere)
 }
 
-pub fn pool_password(k: usize) -> String {
+pub(crate) fn pool_password(k: usize) -> String {
     const WORDS: [&str; 16] = [
         "walnut", "harbour", "copper", "meadow", "lantern", "violin", "saffron", "otter",
         "granite", "willow", "pancake", "orbit", "kettle", "fern", "tractor", "mango",
@@ -191,6 +191,11 @@ impl Synth {
         self.next() % n.max(1)
     }
 
+    /// An index below `n`.
+    fn index(&mut self, n: usize) -> usize {
+        usize::try_from(self.below(n as u64)).unwrap_or(0)
+    }
+
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[usize::try_from(self.below(xs.len() as u64)).unwrap_or(0)]
     }
@@ -200,12 +205,14 @@ impl Synth {
 fn synthetic_pan(r: &mut Synth) -> String {
     let (prefix, len) = match r.below(10) {
         0..=5 => ("4", 16),
-        6..=8 => (["51", "52", "53", "54", "55"][(r.below(5)) as usize], 16),
-        _ => (["34", "37"][(r.below(2)) as usize], 15),
+        6..=8 => (["51", "52", "53", "54", "55"][r.index(5)], 16),
+        _ => (["34", "37"][r.index(2)], 15),
     };
     let mut text = prefix.to_owned();
     while text.len() < len - 1 {
-        text.push(char::from(b'0' + (r.below(10)) as u8));
+        text.push(char::from(
+            b'0' + u8::try_from(r.below(10)).expect("a digit"),
+        ));
     }
     let check = luhn_check_digit(text.as_bytes()).unwrap_or(b'0');
     text.push(char::from(check));
@@ -213,7 +220,7 @@ fn synthetic_pan(r: &mut Synth) -> String {
 }
 
 /// The retailer: its two databases, its keys, and the services over them.
-pub struct Shop {
+pub(crate) struct Shop {
     pub dir: PathBuf,
     pub store: Arc<SqliteStore>,
     pub vault_db: Arc<SqliteVault>,
@@ -272,7 +279,7 @@ const CITIES: [&str; 8] = [
 /// Credentials: [`POOL`] passwords are hashed with the production parameters and each
 /// hash is reused across accounts (seeding a million argon2id hashes would take hours);
 /// the parameters are not weakened.
-pub fn seed(cfg: &Config) -> Result<Shop, BoxError> {
+pub(crate) fn seed(cfg: &Config) -> Result<Shop, BoxError> {
     std::fs::create_dir_all(&cfg.dir)?;
     let store = Arc::new(SqliteStore::open(cfg.dir.join("customers.db"))?);
     let vault_db = Arc::new(SqliteVault::open(cfg.dir.join("vault.db"))?);
@@ -413,7 +420,8 @@ pub fn seed(cfg: &Config) -> Result<Shop, BoxError> {
             .filter(|(_, c)| c.has_card())
             .map(|(k, _)| Pan::parse(&synthetic_pan(&mut r)).map(|p| (k, p)))
             .collect::<Result<_, _>>()?;
-        let expiry = Expiry::new(1 + (chunk_start / SEED_CHUNK % 12) as u8, 2029)?;
+        let month = u8::try_from(chunk_start / SEED_CHUNK % 12).expect("a month");
+        let expiry = Expiry::new(1 + month, 2029)?;
         let on_file = vault.tokenize_batch(with_card.iter().map(|(_, p)| (p, expiry)))?;
         store.save_cards_bulk(
             with_card
@@ -467,7 +475,7 @@ fn bar(cfg: &Config, len: u64, what: &str) -> ProgressBar {
 
 /// What the intruder's copy holds.
 #[derive(Debug, Default)]
-pub struct Loot {
+pub(crate) struct Loot {
     pub files: Vec<(String, u64)>,
     pub card_numbers: u64,
     pub plaintext_passwords: u64,
@@ -477,7 +485,7 @@ pub struct Loot {
 
 /// Copies the customer database (and its WAL) as an intruder on that server would, and
 /// searches the copy for card numbers and for the passwords in clear.
-pub fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
+pub(crate) fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
     let loot_dir = shop.dir.join("attacker");
     std::fs::create_dir_all(&loot_dir)?;
     let mut loot = Loot::default();
@@ -517,7 +525,7 @@ pub fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
 /// so a number leaked beside `visa` or an account id would be glued to it, and the
 /// redactor would (by design) pass it over. Read in pieces; a digit run that crosses
 /// pieces is carried over, so no window is missed or counted twice.
-pub fn search_file(path: &Path, clear: &Regex) -> Result<(u64, u64), BoxError> {
+pub(crate) fn search_file(path: &Path, clear: &Regex) -> Result<(u64, u64), BoxError> {
     const PIECE: usize = 8 << 20;
     const OVERLAP: usize = 256;
     let mut cards = 0u64;
@@ -555,7 +563,7 @@ pub fn search_file(path: &Path, clear: &Regex) -> Result<(u64, u64), BoxError> {
 
 /// Luhn-valid windows of 12–19 digits with a known brand at a length it issues, inside
 /// the digit runs of `bytes`, counting only windows that end after `seen`.
-pub fn card_windows(bytes: &[u8], seen: usize) -> u64 {
+pub(crate) fn card_windows(bytes: &[u8], seen: usize) -> u64 {
     let mut found = 0;
     let mut start = 0;
     for run in bytes.split(|b| !b.is_ascii_digit()) {
@@ -580,7 +588,7 @@ pub fn card_windows(bytes: &[u8], seen: usize) -> u64 {
 
 /// What the rotation phase did.
 #[derive(Debug, Default)]
-pub struct Rotation {
+pub(crate) struct Rotation {
     pub incident: String,
     pub old_password_before: String,
     pub old_password_after: String,
@@ -596,7 +604,7 @@ pub struct Rotation {
 
 /// Declares the incident (every password set before now), shows what an old password
 /// gets, and runs the notification campaign over every account.
-pub fn rotate(shop: &Shop, cfg: &Config) -> Result<Rotation, BoxError> {
+pub(crate) fn rotate(shop: &Shop, cfg: &Config) -> Result<Rotation, BoxError> {
     let first = Synthetic(0);
     let mut out = Rotation {
         old_password_before: decision(
@@ -689,13 +697,13 @@ pub fn rotate(shop: &Shop, cfg: &Config) -> Result<Rotation, BoxError> {
 /// A customer follows the link: the stolen password is refused as the new one, a fresh
 /// passphrase is accepted, and then only the new password logs in.
 #[derive(Debug)]
-pub struct Reset {
+pub(crate) struct Reset {
     pub stolen_as_new: String,
     pub new_login: String,
     pub old_login: String,
 }
 
-pub fn follow_link(
+pub(crate) fn follow_link(
     shop: &Shop,
     link: &str,
     customer: Synthetic,
@@ -716,7 +724,7 @@ pub fn follow_link(
     })
 }
 
-pub fn decision(d: &LoginDecision) -> String {
+pub(crate) fn decision(d: &LoginDecision) -> String {
     match d {
         LoginDecision::Accepted { .. } => "Accepted".into(),
         LoginDecision::ResetRequired { .. } => "ResetRequired".into(),
@@ -728,13 +736,13 @@ pub fn decision(d: &LoginDecision) -> String {
 
 /// The exposure report over every customer, from what the customer database holds.
 #[derive(Debug, Default)]
-pub struct Exposure {
+pub(crate) struct Exposure {
     pub counts: BTreeMap<(String, Form), u64>,
     pub not_exposed: Vec<String>,
     pub sample_notice: String,
 }
 
-pub fn exposure(shop: &Shop) -> Result<Exposure, BoxError> {
+pub(crate) fn exposure(shop: &Shop) -> Result<Exposure, BoxError> {
     let report = data_map().incident(&[CUSTOMER_DB]);
     let db = Connection::open_with_flags(shop.store.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut rows = db.prepare(
@@ -754,7 +762,7 @@ pub fn exposure(shop: &Shop) -> Result<Exposure, BoxError> {
 }
 
 /// The retention plan as a dry run: counts per category and action.
-pub fn retention(shop: &Shop) -> Result<Summary, BoxError> {
+pub(crate) fn retention(shop: &Shop) -> Result<Summary, BoxError> {
     let cat = |s: &str| Category::new(s);
     let policy = RetentionPolicy::new()
         .rule(cat("profiles")?, CategoryRule::purge_when_dormant(3 * YEAR))?
@@ -812,10 +820,10 @@ fn plan_rows(
 
 /// The phase timings and the answers of one run.
 #[derive(Debug, Default)]
-pub struct Timings(pub Vec<(&'static str, Duration)>);
+pub(crate) struct Timings(pub Vec<(&'static str, Duration)>);
 
 impl Timings {
-    pub fn time<T>(&mut self, phase: &'static str, f: impl FnOnce() -> T) -> T {
+    pub(crate) fn time<T>(&mut self, phase: &'static str, f: impl FnOnce() -> T) -> T {
         let started = Instant::now();
         let out = f();
         self.0.push((phase, started.elapsed()));
@@ -823,7 +831,7 @@ impl Timings {
     }
 
     /// All phases but seeding.
-    pub fn after_seeding(&self) -> Duration {
+    pub(crate) fn after_seeding(&self) -> Duration {
         self.0
             .iter()
             .filter(|(p, _)| *p != "seed")
@@ -833,7 +841,7 @@ impl Timings {
 }
 
 /// Peak resident memory of this process (Linux), in bytes.
-pub fn peak_rss() -> Option<u64> {
+pub(crate) fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

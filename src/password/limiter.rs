@@ -21,9 +21,9 @@ use super::Error;
 use super::params::BLOCK_BYTES;
 
 /// Default wait for a permit before [`Error::Overloaded`].
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Default cap on callers waiting at once.
-pub const DEFAULT_MAX_WAITERS: usize = 256;
+pub(super) const DEFAULT_MAX_WAITERS: usize = 256;
 
 /// Counters for monitoring (export them as metrics).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

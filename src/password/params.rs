@@ -29,19 +29,19 @@ const OWASP_FLOOR: [(u32, u32); 5] = [
 /// the [`Hasher`](super::Hasher) applies its own, tighter per-deployment limit after parsing.
 pub(crate) mod caps {
     /// 2 GiB, the largest preset ([`Params::rfc9106_first`](super::Params::rfc9106_first)).
-    pub const MAX_M_KIB: u32 = 2 * 1024 * 1024;
+    pub(crate) const MAX_M_KIB: u32 = 2 * 1024 * 1024;
     /// Above RFC 9106's largest suggestion by an order of magnitude.
-    pub const MAX_T: u32 = 64;
+    pub(crate) const MAX_T: u32 = 64;
     /// RFC 9106 suggests p = 4; 64 lanes covers any real machine.
-    pub const MAX_P: u32 = 64;
+    pub(crate) const MAX_P: u32 = 64;
     /// argon2's own minimum salt length (RFC 9106 §3.1: at least 8 bytes).
-    pub const MIN_SALT: usize = 8;
+    pub(crate) const MIN_SALT: usize = 8;
     /// libsodium and the reference implementation cap salts well below this.
-    pub const MAX_SALT: usize = 64;
+    pub(crate) const MAX_SALT: usize = 64;
     /// Shorter tags than 16 bytes are not password hashes.
-    pub const MIN_OUTPUT: usize = 16;
+    pub(crate) const MIN_OUTPUT: usize = 16;
     /// 64 bytes is already twice what any library emits by default.
-    pub const MAX_OUTPUT: usize = 64;
+    pub(crate) const MAX_OUTPUT: usize = 64;
 }
 
 /// argon2id cost parameters for new hashes: memory `m` (KiB), passes `t`, lanes `p`.

@@ -7,9 +7,9 @@ use super::Error;
 use crate::secret::{SecretBytes, fill_random};
 
 /// Shortest pepper accepted: 256 bits.
-pub const MIN_PEPPER_LEN: usize = 32;
+pub(super) const MIN_PEPPER_LEN: usize = 32;
 /// Longest pepper accepted (argon2 takes more, but longer adds nothing).
-pub const MAX_PEPPER_LEN: usize = 64;
+pub(super) const MAX_PEPPER_LEN: usize = 64;
 
 /// A pepper key id, recorded in the PHC `keyid` parameter of every hash made with it.
 ///

@@ -18,7 +18,7 @@ pub const MIN_CHARS_SINGLE_FACTOR: usize = 15;
 pub const MIN_CHARS_MULTI_FACTOR: usize = 8;
 /// Context words shorter than this are ignored (a two-letter surname would forbid half
 /// the dictionary).
-pub const MIN_CONTEXT_WORD_CHARS: usize = 4;
+pub(super) const MIN_CONTEXT_WORD_CHARS: usize = 4;
 
 static BLOCKLIST: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| include_str!("data/common-passwords.txt").lines().collect());
