@@ -10,11 +10,12 @@
 
 use std::sync::Arc;
 
+use shopsafe::card::CardOnFileStore;
 use shopsafe::card::{
     Expiry, FileKeySource, Order, Pan, Purpose, ShippingAddress, StepUp, Vault, VaultKeyId,
 };
 use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
-use shopsafe::store::{AccountId, CardOnFileStore, Timestamp};
+use shopsafe::store::{AccountId, Timestamp};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("shopsafe-card-vault-{}", std::process::id()));

@@ -6,6 +6,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod card;
+pub mod kernel;
 pub mod minimize;
 pub mod password;
 pub mod rotation;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, params};
 use shopsafe::card::{
-    Brand, CardToken, Error, Expiry, FileKeySource, Pan, Purpose, Vault, VaultKeyId, luhn_valid,
+    Brand, CardOnFileStore, CardToken, Error, Expiry, FileKeySource, Pan, Purpose, Vault,
+    VaultKeyId, luhn_valid,
 };
 use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
 use shopsafe::store::{
-    AccountId, AuditRecord, AuditSink, CardOnFileStore, SealedCard, StoreError, Timestamp,
-    VaultStore,
+    AccountId, AuditRecord, AuditSink, SealedCard, StoreError, Timestamp, VaultStore,
 };
 
 fn key(s: &str) -> VaultKeyId {

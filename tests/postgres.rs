@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
 use postgres::{Client, NoTls};
-use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId};
+use shopsafe::card::{CardOnFileStore, Expiry, FileKeySource, Pan, Vault, VaultKeyId};
 use shopsafe::minimize::{Action, Category, Planned, RecordMeta, TableSpec, apply_plan};
 use shopsafe::password::{Hasher, Params, Password, PasswordContext};
 use shopsafe::rotation::{
@@ -22,7 +22,7 @@ use shopsafe::rotation::{
 };
 use shopsafe::store::postgres::{PgOptions, PgStore, PgVault};
 use shopsafe::store::{
-    AccountId, BrandId, CardOnFileStore, Incident, IncidentScope, StoreError, Timestamp, VaultStore,
+    AccountId, BrandId, Incident, IncidentScope, StoreError, Timestamp, VaultStore,
 };
 
 fn url(test: &str) -> Option<String> {

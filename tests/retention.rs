@@ -7,12 +7,13 @@
 use std::time::Duration;
 
 use rusqlite::Connection;
+use shopsafe::minimize::RetentionStore;
 use shopsafe::minimize::{
     Action, Category, CategoryRule, Planned, RecordMeta, RetentionPolicy, RunReport, Summary,
     TableSpec, apply_plan,
 };
 use shopsafe::store::sqlite::SqliteStore;
-use shopsafe::store::{RetentionStore, StoreError, Timestamp};
+use shopsafe::store::{StoreError, Timestamp};
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 

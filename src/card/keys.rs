@@ -14,7 +14,8 @@ use base64ct::{Base64, Encoding};
 use zeroize::Zeroizing;
 
 use super::Error;
-use crate::secret::{fill_random, hmac_sha256, is_slug};
+use crate::kernel::{hmac_sha256, is_slug};
+use crate::secret::fill_random;
 
 /// A vault key's id: 1 to 16 characters of `a-z 0-9 _ -`, stored beside every row it seals.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -21,11 +21,13 @@
 mod keys;
 mod pan;
 mod stepup;
+mod store;
 mod vault;
 
 pub use keys::{EnvKeySource, FileKeySource, KeySource, VaultKey, VaultKeyId};
 pub use pan::{Brand, Expiry, Last4, PAN_DIGITS, Pan, luhn_check_digit, luhn_valid};
 pub use stepup::{Order, RECENT_CHANGE, ShippingAddress, StepUp, StepUpReason};
+pub use store::CardOnFileStore;
 pub use vault::{
     CardOnFile, CardToken, DetokenizeGrant, Fingerprint, Purpose, RewrapReport, Vault,
 };

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::vault::CardOnFile;
-use crate::store::Timestamp;
+use crate::kernel::Timestamp;
 
 /// How long after an email or password change a stored-card order still needs step-up.
 pub const RECENT_CHANGE: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -11,8 +11,10 @@ use zeroize::Zeroizing;
 use super::Error;
 use super::keys::{KeyPair, KeySource, Keyring, VaultKey, VaultKeyId};
 use super::pan::{Brand, Expiry, Last4, Pan};
-use crate::secret::{fill_random, hmac_sha256};
-use crate::store::{AuditRecord, AuditSink, SealedCard, Timestamp, VaultStore};
+use crate::kernel::Timestamp;
+use crate::kernel::hmac_sha256;
+use crate::secret::fill_random;
+use crate::store::{AuditRecord, AuditSink, SealedCard, VaultStore};
 
 const TOKEN_PREFIX: &str = "card_";
 const AAD_LABEL: &[u8] = b"shopsafe/vault/v1";

@@ -1,8 +1,9 @@
 //! Applying a retention plan: batches in transactions, resumable, leaving a run record.
 
 use super::Error;
+use super::RetentionStore;
 use super::retention::{Action, Planned};
-use crate::store::{RetentionStore, Timestamp};
+use crate::kernel::Timestamp;
 
 /// A table the application describes: its name, its key column, and the columns that
 /// hold personal data (the only ones `StripPii` may clear); optionally the table's own

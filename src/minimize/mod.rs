@@ -19,7 +19,7 @@
 //!   paragraph, and counts for the public statement.
 //!
 //! - [`apply_plan`] applies a plan through a
-//!   [`RetentionStore`](crate::store::RetentionStore) to a table the application
+//!   [`RetentionStore`] to a table the application
 //!   describes ([`TableSpec`]): batches in transactions, resumable, leaving a
 //!   [`RunReport`].
 //!
@@ -35,6 +35,7 @@ mod pii;
 mod pseudonym;
 mod retention;
 mod scanner;
+mod store;
 #[cfg(feature = "tracing")]
 mod tracing_writer;
 
@@ -50,6 +51,7 @@ pub use scanner::{
     Detect, PanMatch, RedactStyle, RedactingWriter, Redactor, redact, redact_bytes, redact_with,
     scan,
 };
+pub use store::RetentionStore;
 #[cfg(feature = "tracing")]
 pub use tracing_writer::RedactingMakeWriter;
 

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::Error;
 use super::PiiKind;
-use crate::secret::{hmac_sha256, is_slug};
+use crate::kernel::{hmac_sha256, is_slug};
 
 /// HMAC-SHA-256 pseudonyms for analytics joins: `<key id>:<22 base64url characters>`
 /// (128 bits of the MAC).

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Error;
-use crate::secret::is_slug;
-use crate::store::Timestamp;
+use crate::kernel::Timestamp;
+use crate::kernel::is_slug;
 
 /// A category of data with its own retention rule (`account_profile`, `order_records`,
 /// ...): 1–32 characters of `a-z 0-9 _`.

@@ -161,3 +161,11 @@ pub enum Error {
     #[error("argon2 failed")]
     Argon2(#[source] argon2::Error),
 }
+
+/// A short, printable rendering of a foreign identifier for an error message.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars()
+        .take(32)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::Error;
-use super::phc::printable;
+use super::error::printable;
 
 /// Where the salt goes in an old salted SHA-256 scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,6 +23,7 @@ use base64ct::{Base64Unpadded, Encoding};
 use subtle::ConstantTimeEq;
 
 use super::Error;
+use super::error::printable;
 use super::legacy::Inner;
 use super::params::{Params, caps};
 use super::pepper::KeyId;
@@ -312,14 +313,6 @@ fn b64(s: &str, field: &'static str) -> Result<Vec<u8>, Error> {
 
 fn narrow(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
-}
-
-/// A short, printable rendering of a foreign identifier for an error message.
-pub(crate) fn printable(s: &str) -> String {
-    s.chars()
-        .take(32)
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect()
 }
 
 #[cfg(test)]

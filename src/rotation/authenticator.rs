@@ -7,14 +7,14 @@ use super::Error;
 use super::clock::{Clock, SystemClock};
 use super::ratelimit::{Admission, AttemptOutcome, InMemoryRateLimiter, RateLimiter};
 use super::token::{BrandLinks, ResetLink, ResetToken};
+use crate::kernel::{AccountId, BrandId};
 use crate::password::{
     AcceptancePolicy, Error as PasswordError, Hasher, Password, PasswordContext, PasswordHash,
     Rejection, Verification,
 };
 use crate::store::{
-    AccountId, BrandId, CredentialFlags, CredentialRecord, CredentialStore, IncidentId,
-    IncidentScope, IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, SecurityStamp,
-    TokenPurpose, TokenRecord,
+    CredentialFlags, CredentialRecord, CredentialStore, IncidentId, IncidentScope, IncidentStore,
+    RedeemOutcome, Redemption, ResetTokenStore, SecurityStamp, TokenPurpose, TokenRecord,
 };
 
 /// Default lifetime of a token sent by an incident campaign (OWASP: short-lived; a breach

@@ -25,9 +25,10 @@ use super::Error;
 use super::authenticator::INCIDENT_TOKEN_TTL;
 use super::clock::{Clock, SystemClock};
 use super::token::{BrandLinks, ResetLink, ResetToken};
+use crate::kernel::{AccountId, BrandId};
 use crate::store::{
-    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, Incident, IncidentId, StoreError,
-    TokenPurpose, TokenRecord,
+    CampaignId, CampaignState, CampaignStore, Incident, IncidentId, StoreError, TokenPurpose,
+    TokenRecord,
 };
 
 /// The advice every notice carries: passwords reused elsewhere must change there too.
@@ -67,7 +68,7 @@ pub struct Notice {
     /// The reset link (secret until sent).
     pub link: ResetLink,
     /// When the link stops working.
-    pub link_expires_at: crate::store::Timestamp,
+    pub link_expires_at: crate::kernel::Timestamp,
     /// What was exposed for this customer, from [`CampaignOptions::exposure`].
     pub exposure: Option<String>,
     /// [`REUSE_ADVICE`].

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use crate::store::Timestamp;
+use crate::kernel::Timestamp;
 
 /// A source of the current time.
 pub trait Clock: Send + Sync {

@@ -1,7 +1,8 @@
 //! Declaring incidents.
 
 use super::Error;
-use crate::store::{AccountId, Incident, IncidentScope, IncidentStore, Timestamp};
+use crate::kernel::{AccountId, Timestamp};
+use crate::store::{Incident, IncidentScope, IncidentStore};
 
 impl Incident {
     /// Declares that every credential in `scope` set at or before `cutoff` is compromised.

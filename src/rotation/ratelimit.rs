@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{AccountId, StoreError, Timestamp};
+use crate::kernel::{AccountId, Timestamp};
+use crate::store::StoreError;
 
 /// Decides whether an attempt may proceed, counting it before it runs. Implement it over
 /// a shared store when several servers share the load; the default counts in process

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::Error;
+use crate::kernel::{AccountId, BrandId};
 use crate::secret::{SecretString, fill_random};
-use crate::store::{AccountId, BrandId};
 
 const TOKEN_BYTES: usize = 32;
 /// Length of a token's secret part: 32 bytes in unpadded base64url.

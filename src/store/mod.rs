@@ -12,9 +12,15 @@
 //! | [`IncidentStore`] | declared incidents and their explicit account lists |
 //! | [`ResetTokenStore`] | reset token digests; atomic redemption |
 //! | [`CampaignStore`] | notification campaigns: batches claimed, progress |
-//! | [`CardOnFileStore`] | the customer side's [`CardOnFile`](crate::card::CardOnFile) rows |
 //! | [`VaultStore`] | sealed card numbers (a separate database) |
 //! | [`AuditSink`] | the vault's detokenize audit trail ([`AuditLog`]: a hash-chained file) |
+//!
+//! Two traits carry a domain module's own types and live there:
+//! [`card::CardOnFileStore`](super::card::CardOnFileStore) (the customer side's cards on
+//! file) and [`minimize::RetentionStore`](super::minimize::RetentionStore) (retention
+//! plans applied to the application's tables). The backends here implement them too. The
+//! ids and the clock ([`AccountId`], [`BrandId`], [`Timestamp`]) live in
+//! [`kernel`](super::kernel) and are re-exported here. ARCHITECTURE.md draws the layers.
 
 mod types;
 
@@ -42,6 +48,12 @@ mod audit_log;
 mod vault_types;
 
 use crate::password::PasswordHash;
+
+impl From<crate::kernel::InvalidId> for StoreError {
+    fn from(e: crate::kernel::InvalidId) -> Self {
+        Self::InvalidId { kind: e.kind }
+    }
+}
 
 /// A store failed. The backend's own error is the `source`; messages hold no secret.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +125,7 @@ pub enum StoreError {
     /// A retention batch the store will not apply: it purges or strips a record marked
     /// as held or in flight, or strips no field or a column not declared as personal data.
     #[error("retention batch refused: {0}")]
-    RetentionRefused(#[source] Box<crate::minimize::Error>),
+    RetentionRefused(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Credential records.
@@ -308,27 +320,6 @@ pub trait CampaignStore: Send + Sync {
     fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError>;
 }
 
-/// The customer side's cards on file: token, brand, last four, expiry, fingerprint. Never
-/// a card number: there is no column for one.
-pub trait CardOnFileStore: Send + Sync {
-    /// Stores a card on an account (again: replaces the earlier row of that token).
-    ///
-    /// # Errors
-    /// A backend failure.
-    fn save_card(
-        &self,
-        account: &AccountId,
-        card: &crate::card::CardOnFile,
-        now: Timestamp,
-    ) -> Result<(), StoreError>;
-
-    /// The account's cards, oldest first.
-    ///
-    /// # Errors
-    /// A backend failure or a corrupt row.
-    fn cards(&self, account: &AccountId) -> Result<Vec<crate::card::CardOnFile>, StoreError>;
-}
-
 /// Sealed card numbers, in a store of their own.
 pub trait VaultStore: Send + Sync {
     /// Stores sealed cards, all or none (one transaction).
@@ -424,41 +415,4 @@ impl<T: AuditSink + ?Sized> AuditSink for std::sync::Arc<T> {
     fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
         (**self).record(entry)
     }
-}
-
-/// Where retention plans are applied: the application's own tables, described by
-/// [`TableSpec`](crate::minimize::TableSpec), and a record of each run.
-pub trait RetentionStore: Send + Sync {
-    /// The last key a run applied to `table`, if it started.
-    ///
-    /// # Errors
-    /// A backend failure.
-    fn resume_point(
-        &self,
-        run: &str,
-        table: &crate::minimize::TableSpec,
-    ) -> Result<Option<String>, StoreError>;
-
-    /// Applies a batch in one transaction, together with the run's counts and resume
-    /// point.
-    ///
-    /// # Errors
-    /// A backend failure (then nothing of the batch was applied).
-    fn apply_batch(
-        &self,
-        run: &str,
-        table: &crate::minimize::TableSpec,
-        batch: &[crate::minimize::Planned],
-    ) -> Result<(), StoreError>;
-
-    /// Marks the run finished and returns its record.
-    ///
-    /// # Errors
-    /// A backend failure.
-    fn finish_run(
-        &self,
-        run: &str,
-        table: &crate::minimize::TableSpec,
-        now: Timestamp,
-    ) -> Result<crate::minimize::RunReport, StoreError>;
 }

@@ -5,18 +5,18 @@
 use postgres::{GenericClient, Row};
 
 use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
-use crate::card::CardOnFile;
-use crate::minimize::{Action, Planned, RunReport, TableSpec};
+use crate::card::{CardOnFile, CardOnFileStore};
+use crate::minimize::{Action, Planned, RetentionStore, RunReport, TableSpec};
 use crate::password::PasswordHash;
 use crate::store::rows::{
     CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, flags_from, generation_from,
     lane_offsets, lane_ranges, lane_state, parse_phc, purpose_str, stamp_from, token_record,
 };
 use crate::store::{
-    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
-    CredentialFlags, CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope,
-    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, RetentionStore, SELF_SERVICE_LIVE,
-    SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord,
+    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
+    CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
+    RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, StoreError,
+    Timestamp, TokenPurpose, TokenRecord,
 };
 
 /// Schema migrations, applied in order; `shopsafe_meta.version` is how many ran. Account
@@ -322,7 +322,7 @@ fn insert_token(c: &mut impl GenericClient, record: &TokenRecord) -> Result<(), 
     .map_err(be("issue token"))
 }
 
-fn corrupt_account(_: StoreError) -> StoreError {
+fn corrupt_account(_: crate::kernel::InvalidId) -> StoreError {
     StoreError::Corrupt { what: "account id" }
 }
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Pool, Schema, be, begin, to_i64, to_u64};
-use crate::card::CardOnFile;
-use crate::minimize::{Action, Planned, RunReport, TableSpec};
+use crate::card::{CardOnFile, CardOnFileStore};
+use crate::minimize::{Action, Planned, RetentionStore, RunReport, TableSpec};
 use crate::password::PasswordHash;
 use crate::store::rows::{
     CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, flags_from, generation_from,
@@ -15,10 +15,10 @@ use crate::store::rows::{
     stamp_from, token_record,
 };
 use crate::store::{
-    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, CardOnFileStore, ClaimedAccount,
-    CredentialFlags, CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope,
-    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, RetentionStore, SELF_SERVICE_LIVE,
-    SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord,
+    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
+    CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
+    RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, StoreError,
+    Timestamp, TokenPurpose, TokenRecord,
 };
 
 /// Schema migrations, applied in order; the database's `user_version` is how many ran.
