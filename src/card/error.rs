@@ -1,0 +1,92 @@
+//! The card module's errors.
+
+use super::{Brand, VaultKeyId};
+
+/// Errors of the card module. None holds a card number or key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Not a card number.
+    #[error("invalid card number: {reason}")]
+    InvalidPan {
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// The Luhn check digit does not match: a typo.
+    #[error("invalid card number: check digit does not match")]
+    LuhnMismatch,
+    /// No brand issues numbers starting this way.
+    #[error("card number of an unknown brand")]
+    UnknownBrand,
+    /// The brand does not issue numbers of this length.
+    #[error("{brand} does not issue {length}-digit card numbers")]
+    WrongLengthForBrand {
+        /// The brand by IIN.
+        brand: Brand,
+        /// The length found.
+        length: usize,
+    },
+    /// Not a month 1–12 of a year 2000–2099.
+    #[error("invalid expiry date")]
+    InvalidExpiry,
+    /// Not a card token.
+    #[error("invalid card token")]
+    InvalidToken,
+    /// The vault has no card with this token.
+    #[error("unknown card token")]
+    UnknownToken,
+    /// The sealed card failed to open: edited, swapped between rows, or damaged.
+    #[error("sealed card failed authentication (tampered or damaged)")]
+    Tampered,
+    /// The card was sealed under a key that has been shredded.
+    #[error("card sealed under key {id}, which has been shredded")]
+    KeyShredded {
+        /// The key.
+        id: VaultKeyId,
+    },
+    /// No key with this id.
+    #[error("unknown vault key id {id}")]
+    UnknownKeyId {
+        /// The id.
+        id: VaultKeyId,
+    },
+    /// A key with this id exists already.
+    #[error("vault key id {id} is already in use")]
+    DuplicateKeyId {
+        /// The id.
+        id: VaultKeyId,
+    },
+    /// The current key cannot be shredded: rotate first.
+    #[error("the current vault key cannot be shredded; rotate first")]
+    ShredCurrentKey,
+    /// A vault key id must be 1–16 characters of `a-z 0-9 _ -`.
+    #[error("invalid vault key id")]
+    InvalidKeyId,
+    /// Key material that is not 32 bytes (or not base64).
+    #[error("invalid vault key: 32 bytes of base64 expected")]
+    InvalidKey,
+    /// The key source holds no key.
+    #[error("the key source holds no vault key")]
+    NoKeys,
+    /// The key source cannot add or destroy keys.
+    #[error("the key source is read-only")]
+    KeySourceReadOnly,
+    /// The key file could not be read or written.
+    #[error("vault key file I/O failed")]
+    KeyFile(#[source] std::io::Error),
+    /// The key file can be read by its group or by others: refused until it is private.
+    #[error("vault key file is readable by group or others (mode {mode:o}); run `chmod 600` on it")]
+    KeyFileTooOpen {
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The grant was made by another vault.
+    #[error("detokenize grant from another vault")]
+    ForeignGrant,
+    /// From the store (including the audit sink).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The OS random generator failed.
+    #[error(transparent)]
+    Rng(#[from] crate::secret::RngError),
+}
