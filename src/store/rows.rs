@@ -4,8 +4,9 @@
 use crate::card::{Brand, CardOnFile, CardToken, Expiry, Fingerprint, Last4, VaultKeyId};
 use crate::password::PasswordHash;
 use crate::store::{
-    AccountId, BrandId, CampaignId, CampaignState, CredentialFlags, IncidentId, IncidentScope,
-    RedeemOutcome, SealedCard, SecurityStamp, StoreError, Timestamp, TokenPurpose, TokenRecord,
+    AccountId, BrandId, CampaignId, CampaignState, ClaimedAccount, CredentialFlags, Incident,
+    IncidentId, IncidentScope, RedeemOutcome, SealedCard, SecurityStamp, StoreError, Timestamp,
+    TokenPurpose, TokenRecord,
 };
 
 /// A reset token row: account, digest, generation, purpose, issued, expires, used.
@@ -219,6 +220,67 @@ pub(crate) fn incident_scope(
             what: "incident scope",
         }),
     }
+}
+
+/// The stored `scope` and `brand` columns of an incident's scope.
+pub(crate) fn scope_columns(scope: &IncidentScope) -> (&'static str, Option<&str>) {
+    match scope {
+        IncidentScope::All => ("all", None),
+        IncidentScope::Brand(b) => ("brand", Some(b.as_str())),
+        IncidentScope::Accounts => ("accounts", None),
+    }
+}
+
+/// An incident row read back: id, scope, brand, cutoff, declared at, reason.
+pub(crate) fn incident_from(
+    id: i64,
+    scope: &str,
+    brand: Option<String>,
+    cutoff: i64,
+    declared_at: i64,
+    reason: String,
+) -> Result<Incident, StoreError> {
+    Ok(Incident {
+        id: IncidentId(id),
+        scope: incident_scope(scope, brand)?,
+        cutoff: Timestamp::from_millis(cutoff),
+        declared_at: Timestamp::from_millis(declared_at),
+        reason,
+    })
+}
+
+/// Accounts can be listed only on an account-list incident that exists.
+pub(crate) fn ensure_account_list(
+    incidents: &[Incident],
+    incident: IncidentId,
+) -> Result<(), StoreError> {
+    if incidents
+        .iter()
+        .any(|i| i.id == incident && i.scope == IncidentScope::Accounts)
+    {
+        Ok(())
+    } else {
+        Err(StoreError::NoSuchIncident)
+    }
+}
+
+/// An affected-account row of a campaign claim (account, generation, first brand): the
+/// account as claimed, and the generation its token is bound to.
+pub(crate) fn affected_row(
+    account: String,
+    generation: i64,
+    brand: Option<String>,
+) -> Result<(ClaimedAccount, u64), StoreError> {
+    let account =
+        AccountId::new(account).map_err(|_| StoreError::Corrupt { what: "account id" })?;
+    let brand = brand
+        .map(BrandId::new)
+        .transpose()
+        .map_err(|_| StoreError::Corrupt { what: "brand id" })?;
+    Ok((
+        ClaimedAccount { account, brand },
+        generation_from(generation)?,
+    ))
 }
 
 /// Sorts after every valid account id in byte order (SQLite's `BINARY`, PostgreSQL's

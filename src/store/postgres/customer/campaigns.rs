@@ -1,0 +1,234 @@
+//! Campaign lanes: split, count and claim affected accounts, checkpoints.
+
+use super::*;
+use crate::store::rows::affected_row;
+
+/// The affected-accounts query for an incident (`set_at <= cutoff` mirrors
+/// [`Incident::compromises_set_at`]): `$1` = after, `$2` = cutoff, `$3` = brand or
+/// incident id (as text), `$4` = until, then for the batch `$5` = limit (rows: account,
+/// generation, brand).
+fn affected_sql(scope: &IncidentScope, count: bool) -> &'static str {
+    match (scope, count) {
+        (IncidentScope::All, false) => {
+            "SELECT c.account, c.generation,
+               (SELECT b.brand FROM account_brands b WHERE b.account = c.account ORDER BY b.position LIMIT 1)
+             FROM credentials c WHERE c.account > $1 AND c.account <= $4 AND c.set_at <= $2
+               AND $3::text IS NOT NULL
+             ORDER BY c.account LIMIT $5"
+        }
+        (IncidentScope::Brand(_), false) => {
+            "SELECT c.account, c.generation, b.brand FROM account_brands b JOIN credentials c ON c.account = b.account
+             WHERE b.brand = $3 AND b.account > $1 AND b.account <= $4 AND c.set_at <= $2
+             ORDER BY b.account LIMIT $5"
+        }
+        (IncidentScope::Accounts, false) => {
+            "SELECT c.account, c.generation,
+               (SELECT b.brand FROM account_brands b WHERE b.account = c.account ORDER BY b.position LIMIT 1)
+             FROM incident_accounts i JOIN credentials c ON c.account = i.account
+             WHERE i.incident = $3::text::bigint AND i.account > $1 AND i.account <= $4 AND c.set_at <= $2
+             ORDER BY i.account LIMIT $5"
+        }
+        (IncidentScope::All, true) => {
+            "SELECT count(*) FROM credentials c
+             WHERE c.account > $1 AND c.account <= $4 AND c.set_at <= $2 AND $3::text IS NOT NULL"
+        }
+        (IncidentScope::Brand(_), true) => {
+            "SELECT count(*) FROM account_brands b JOIN credentials c ON c.account = b.account
+             WHERE b.brand = $3 AND b.account > $1 AND b.account <= $4 AND c.set_at <= $2"
+        }
+        (IncidentScope::Accounts, true) => {
+            "SELECT count(*) FROM incident_accounts i JOIN credentials c ON c.account = i.account
+             WHERE i.incident = $3::text::bigint AND i.account > $1 AND i.account <= $4 AND c.set_at <= $2"
+        }
+    }
+}
+
+/// The first four parameters of [`affected_sql`].
+struct Affected {
+    after: String,
+    cutoff: i64,
+    scope: String,
+    until: String,
+}
+
+impl Affected {
+    fn new(incident: &Incident, after: Option<&AccountId>, until: Option<&AccountId>) -> Self {
+        Self {
+            after: after.map_or("", AccountId::as_str).to_owned(),
+            cutoff: incident.cutoff.as_millis(),
+            scope: match &incident.scope {
+                IncidentScope::Brand(b) => b.as_str().to_owned(),
+                IncidentScope::All | IncidentScope::Accounts => incident.id.0.to_string(),
+            },
+            until: until.map_or(UNBOUNDED, AccountId::as_str).to_owned(),
+        }
+    }
+
+    fn count(&self, c: &mut impl GenericClient, scope: &IncidentScope) -> Result<u64, StoreError> {
+        c.query_one(
+            affected_sql(scope, true),
+            &[&self.after, &self.cutoff, &self.scope, &self.until],
+        )
+        .map(|r| to_u64(r.get(0)))
+        .map_err(be("count affected"))
+    }
+
+    fn rows(
+        &self,
+        c: &mut impl GenericClient,
+        scope: &IncidentScope,
+        limit: usize,
+        offset: u64,
+    ) -> Result<Vec<Row>, StoreError> {
+        let sql = format!("{} OFFSET {offset}", affected_sql(scope, false));
+        c.query(
+            &sql,
+            &[
+                &self.after,
+                &self.cutoff,
+                &self.scope,
+                &self.until,
+                &to_i64(limit as u64),
+            ],
+        )
+        .map_err(be("select affected accounts"))
+    }
+}
+
+const SELECT_LANES: &str =
+    "SELECT id, lane, lanes, range_after, range_until, sent_cursor, sent, finished_at
+     FROM campaign_lanes WHERE incident = $1 ORDER BY lane";
+
+fn lane_row(r: &Row) -> LaneRow {
+    (
+        r.get(0),
+        r.get(1),
+        r.get(2),
+        r.get(3),
+        r.get(4),
+        r.get(5),
+        r.get(6),
+        r.get(7),
+    )
+}
+
+impl CampaignStore for PgStore {
+    fn open_lanes(
+        &self,
+        incident: &Incident,
+        lanes: usize,
+        now: Timestamp,
+    ) -> Result<Vec<CampaignState>, StoreError> {
+        if !self.incidents()?.iter().any(|i| i.id == incident.id) {
+            return Err(StoreError::NoSuchIncident);
+        }
+        self.pool.with(|c| {
+            let mut tx = c.transaction().map_err(be("begin opening campaign"))?;
+            // Workers opening the campaign together: the first splits it, the others wait
+            // and read its split.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('shopsafe campaign', $1))",
+                &[&incident.id.0],
+            )
+            .map_err(be("lock campaign"))?;
+            let mut rows = tx
+                .query(SELECT_LANES, &[&incident.id.0])
+                .map_err(be("load campaign lanes"))?;
+            if rows.is_empty() {
+                let all = Affected::new(incident, None, None);
+                // One lane needs no cut, and so no count (a pass over every account).
+                let total = if lanes <= 1 {
+                    0
+                } else {
+                    all.count(&mut tx, &incident.scope)?
+                };
+                let mut bounds = Vec::new();
+                for offset in lane_offsets(total, lanes) {
+                    let row = all.rows(&mut tx, &incident.scope, 1, offset)?;
+                    let first = row.first().ok_or(StoreError::Corrupt {
+                        what: "campaign split",
+                    })?;
+                    bounds.push(first.get::<_, String>(0));
+                }
+                let n = to_i64(bounds.len() as u64 + 1);
+                for (lane, (after, until)) in lane_ranges(&bounds).into_iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO campaign_lanes (incident, lane, lanes, range_after, range_until, started_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        &[&incident.id.0, &to_i64(lane as u64), &n, &after, &until, &now.as_millis()],
+                    )
+                    .map_err(be("open campaign"))?;
+                }
+                rows = tx
+                    .query(SELECT_LANES, &[&incident.id.0])
+                    .map_err(be("load campaign lanes"))?;
+            }
+            tx.commit().map_err(be("commit campaign lanes"))?;
+            rows.iter()
+                .map(|r| lane_state(incident.id, lane_row(r)))
+                .collect()
+        })
+    }
+
+    fn count_affected(
+        &self,
+        incident: &Incident,
+        after: Option<&AccountId>,
+        until: Option<&AccountId>,
+    ) -> Result<u64, StoreError> {
+        let params = Affected::new(incident, after, until);
+        self.pool.with(|c| params.count(c, &incident.scope))
+    }
+
+    fn claim_batch(
+        &self,
+        incident: &Incident,
+        after: Option<&AccountId>,
+        until: Option<&AccountId>,
+        limit: usize,
+        issue: &mut dyn FnMut(&AccountId, u64) -> Result<TokenRecord, StoreError>,
+    ) -> Result<Vec<ClaimedAccount>, StoreError> {
+        let params = Affected::new(incident, after, until);
+        self.pool.with(|c| {
+            let mut tx = c.transaction().map_err(be("begin claim"))?;
+            let rows = params.rows(&mut tx, &incident.scope, limit, 0)?;
+            let mut claimed = Vec::with_capacity(rows.len());
+            let mut records = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let (account, generation) = affected_row(r.get(0), r.get(1), r.get(2))?;
+                records.push(issue(&account.account, generation)?);
+                claimed.push(account);
+            }
+            insert_tokens(&mut tx, &records)?;
+            tx.commit().map_err(be("commit claim"))?;
+            Ok(claimed)
+        })
+    }
+
+    fn checkpoint(
+        &self,
+        campaign: CampaignId,
+        sent_cursor: &AccountId,
+        sent: u64,
+    ) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.execute(
+                "UPDATE campaign_lanes SET sent_cursor = $2, sent = $3 WHERE id = $1",
+                &[&campaign.0, &sent_cursor.as_str(), &to_i64(sent)],
+            )
+            .map(drop)
+            .map_err(be("checkpoint campaign"))
+        })
+    }
+
+    fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.execute(
+                "UPDATE campaign_lanes SET finished_at = $2 WHERE id = $1",
+                &[&campaign.0, &now.as_millis()],
+            )
+            .map(drop)
+            .map_err(be("finish campaign"))
+        })
+    }
+}
