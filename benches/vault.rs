@@ -8,7 +8,12 @@
 //!   load, open; beside `detokenize/load_only` (the store lookup alone) and
 //!   `fingerprint` (one HMAC).
 //!
-//! `cargo bench --bench vault`.
+//! `scale` (only with `SHOPSAFE_VAULT_SCALE=1`, about a minute): an import of 1,000,000
+//! distinct cards in batches of 1,000 into one fresh vault, with the rate of each tenth,
+//! then `tokenize` of cards the vault already holds (one per call, as at checkout) and of
+//! new cards, into that 1M vault. Printed, not sampled: it is one long run.
+//!
+//! `cargo bench --bench vault`; `SHOPSAFE_VAULT_SCALE=1 cargo bench --bench vault -- scale`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
 use std::hint::black_box;
@@ -127,5 +132,70 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The import at scale and checkout against a large vault (see the file's docs).
+fn scale(c: &mut Criterion) {
+    if std::env::var_os("SHOPSAFE_VAULT_SCALE").is_none() {
+        return;
+    }
+    let _ = c;
+    const TOTAL: u64 = 1_000_000;
+    const BATCH: u64 = 1_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(SqliteVault::open(dir.path().join("vault.db")).expect("vault db"));
+    let keys = FileKeySource::open_or_create(
+        dir.path().join("vault.keys"),
+        &VaultKeyId::new("k1").expect("id"),
+    )
+    .expect("keys");
+    let vault = Vault::new(
+        Arc::clone(&store),
+        Box::new(keys),
+        Box::new(Arc::clone(&store)),
+    )
+    .expect("vault");
+    let expiry = Expiry::new(8, 2029).expect("expiry");
+    let started = std::time::Instant::now();
+    let mut tenth = std::time::Instant::now();
+    let mut rates = Vec::new();
+    for k in 0..TOTAL / BATCH {
+        let cards = pans(k * BATCH, BATCH);
+        let stored = vault
+            .tokenize_batch(cards.iter().map(|p| (p, expiry)))
+            .expect("batch");
+        assert_eq!(stored.len() as u64, BATCH);
+        if (k + 1) % (TOTAL / BATCH / 10) == 0 {
+            rates.push(TOTAL as f64 / 10.0 / tenth.elapsed().as_secs_f64());
+            tenth = std::time::Instant::now();
+        }
+    }
+    let overall = TOTAL as f64 / started.elapsed().as_secs_f64();
+    assert_eq!(store.count_under("k1").expect("count"), TOTAL);
+    let tenths: Vec<String> = rates.iter().map(|r| format!("{:.0}", r)).collect();
+    println!(
+        "vault/scale/import_1m: {overall:.0} cards/s overall; per tenth: {}",
+        tenths.join(", ")
+    );
+    // Checkout: cards already held, one call each.
+    let known = pans(123_456, 20_000);
+    let t = std::time::Instant::now();
+    for p in &known {
+        black_box(vault.tokenize(p, expiry).expect("tokenize"));
+    }
+    println!(
+        "vault/scale/tokenize_known: {:.0} cards/s into the 1M vault",
+        known.len() as f64 / t.elapsed().as_secs_f64()
+    );
+    let fresh = pans(TOTAL + 10, 2_000);
+    let t = std::time::Instant::now();
+    for p in &fresh {
+        black_box(vault.tokenize(p, expiry).expect("tokenize"));
+    }
+    println!(
+        "vault/scale/tokenize_new: {:.0} cards/s into the 1M vault (one commit each)",
+        fresh.len() as f64 / t.elapsed().as_secs_f64()
+    );
+    assert_eq!(store.count_under("k1").expect("count"), TOTAL + 2_000);
+}
+
+criterion_group!(benches, bench, scale);
 criterion_main!(benches);

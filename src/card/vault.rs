@@ -320,30 +320,43 @@ impl<S: VaultStore> Vault<S> {
     /// See `examples/card_vault.rs` and `tests/card_vault.rs`.
     pub fn tokenize(&self, pan: &Pan, expiry: Expiry) -> Result<CardOnFile, Error> {
         let ring = self.ring();
+        // One fingerprint per key, newest (current) first; the current one is reused for
+        // a new card's row.
         let fingerprints: Vec<(String, [u8; 32])> = ring
             .newest_first()
             .map(|key| (key.id.as_str().to_owned(), fingerprint_mac(key, pan)))
             .collect();
-        let (sealed, card) = self.seal_new(&ring, pan, expiry)?;
+        let known = |token: &str, key_id: &str| -> Result<CardOnFile, Error> {
+            let mac = fingerprints
+                .iter()
+                .find(|(id, _)| id == key_id)
+                .map(|(_, mac)| *mac)
+                .ok_or(Error::Tampered)?;
+            let fingerprint = Fingerprint {
+                key_id: VaultKeyId::new(key_id)?,
+                mac,
+            };
+            Ok(card_on_file(
+                CardToken::parse(token)?,
+                pan,
+                expiry,
+                fingerprint,
+            ))
+        };
+        // A card the vault holds (every checkout after the first): a lookup, no seal, no
+        // token, no transaction.
+        if let Some((token, key_id)) = self.store.find_card(&fingerprints)? {
+            return known(&token, &key_id);
+        }
+        let (sealed, card) = self.seal_new(&ring, pan, expiry, Some(fingerprints[0].1))?;
         let token = self.store.find_or_insert(&fingerprints, &sealed)?;
         if token == sealed.token {
             return Ok(card);
         }
-        // Known card: its token, with the fingerprint under the newest key it matched.
-        let token = CardToken::parse(&token)?;
-        let known = self
-            .store
-            .load_sealed(token.as_str())?
-            .ok_or(Error::UnknownToken)?;
-        let (key_id, mac) = fingerprints
-            .into_iter()
-            .find(|(id, _)| *id == known.fingerprint_key)
-            .ok_or(Error::Tampered)?;
-        let fingerprint = Fingerprint {
-            key_id: VaultKeyId::new(&key_id)?,
-            mac,
-        };
-        Ok(card_on_file(token, pan, expiry, fingerprint))
+        // Stored by another checkout between the lookup and the insert: its token, with
+        // the fingerprint under the newest key it matched.
+        let row = self.store.load_sealed(&token)?.ok_or(Error::UnknownToken)?;
+        known(&token, &row.fingerprint_key)
     }
 
     /// Tokenizes with a fresh token even for a card already in the vault (a second card
@@ -352,7 +365,7 @@ impl<S: VaultStore> Vault<S> {
     /// # Errors
     /// [`Error::Store`], [`Error::Rng`].
     pub fn tokenize_fresh(&self, pan: &Pan, expiry: Expiry) -> Result<CardOnFile, Error> {
-        let (sealed, card) = self.seal_new(&self.ring(), pan, expiry)?;
+        let (sealed, card) = self.seal_new(&self.ring(), pan, expiry, None)?;
         self.store.insert_sealed(std::slice::from_ref(&sealed))?;
         Ok(card)
     }
@@ -369,7 +382,7 @@ impl<S: VaultStore> Vault<S> {
         let ring = self.ring();
         let (sealed, out): (Vec<_>, Vec<_>) = cards
             .into_iter()
-            .map(|(pan, expiry)| self.seal_new(&ring, pan, expiry))
+            .map(|(pan, expiry)| self.seal_new(&ring, pan, expiry, None))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .unzip();
@@ -377,16 +390,19 @@ impl<S: VaultStore> Vault<S> {
         Ok(out)
     }
 
+    /// Seals `pan` under the current key with a fresh token; `mac` is its fingerprint
+    /// under that key when the caller has it already.
     fn seal_new(
         &self,
         ring: &Keyring,
         pan: &Pan,
         expiry: Expiry,
+        mac: Option<[u8; 32]>,
     ) -> Result<(SealedCard, CardOnFile), Error> {
         let key = ring.current();
         let token = CardToken::generate()?;
         let (nonce, ciphertext) = seal(key, &token, pan.digits())?;
-        let mac = fingerprint_mac(key, pan);
+        let mac = mac.unwrap_or_else(|| fingerprint_mac(key, pan));
         let sealed = SealedCard::new(
             token.as_str().to_owned(),
             key.id.as_str().to_owned(),

@@ -252,6 +252,21 @@ pub trait VaultStore: Send + Sync {
     /// A backend failure (a token that exists already is one).
     fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError>;
 
+    /// The token of a card whose fingerprint matches one of `fingerprints` (key id, MAC;
+    /// tried in that order), with the key id that matched: a read, no lock and no write.
+    /// `tokenize` asks this first, so a card the vault holds costs a lookup, not a seal and
+    /// a transaction. The default finds nothing (then `find_or_insert` decides, as before).
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn find_card(
+        &self,
+        fingerprints: &[(String, [u8; 32])],
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let _ = fingerprints;
+        Ok(None)
+    }
+
     /// In one transaction: the token of a card whose fingerprint matches one of
     /// `fingerprints` (key id, MAC), else `card` inserted and its token. Two checkouts
     /// storing the same new card at once get one token.
@@ -308,6 +323,12 @@ pub trait AuditSink: Send + Sync {
 impl<T: VaultStore + ?Sized> VaultStore for std::sync::Arc<T> {
     fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
         (**self).insert_sealed(cards)
+    }
+    fn find_card(
+        &self,
+        fingerprints: &[(String, [u8; 32])],
+    ) -> Result<Option<(String, String)>, StoreError> {
+        (**self).find_card(fingerprints)
     }
     fn find_or_insert(
         &self,

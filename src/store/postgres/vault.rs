@@ -192,6 +192,27 @@ impl VaultStore for PgVault {
         self.write_all(cards, &sql, "insert sealed cards")
     }
 
+    fn find_card(
+        &self,
+        fingerprints: &[(String, [u8; 32])],
+    ) -> Result<Option<(String, String)>, StoreError> {
+        self.pool.with(|c| {
+            for (key_id, mac) in fingerprints {
+                let found = c
+                    .query_opt(
+                        "SELECT token FROM sealed_cards
+                         WHERE fingerprint8 = $3 AND fingerprint_key = $1 AND fingerprint = $2 LIMIT 1",
+                        &[key_id, &&mac[..], &fingerprint8(mac)],
+                    )
+                    .map_err(be("find by fingerprint"))?;
+                if let Some(r) = found {
+                    return Ok(Some((r.get(0), key_id.clone())));
+                }
+            }
+            Ok(None)
+        })
+    }
+
     fn find_or_insert(
         &self,
         fingerprints: &[(String, [u8; 32])],

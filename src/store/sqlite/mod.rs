@@ -123,6 +123,13 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         .map_err(be("set synchronous"))?;
     conn.pragma_update(None, "cache_size", -16_384)
         .map_err(be("set cache size"))?;
+    // Checkpoint a twentieth as often as SQLite's default (1,000 pages; the WAL grows to
+    // about 80 MiB): a page that the next batches dirty again (the vault's fingerprint
+    // index takes random inserts) is copied to the main file once, not once per batch.
+    // A 1M-card import: 80,000 cards/s with the last tenth at 60,000/s, against 53,000
+    // and 38,000/s at the default. A bigger page cache changed little.
+    conn.pragma_update(None, "wal_autocheckpoint", 20_000)
+        .map_err(be("set checkpoint interval"))?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }

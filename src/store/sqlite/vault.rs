@@ -170,6 +170,30 @@ impl VaultStore for SqliteVault {
             .with(|c| write_all(c, cards, INSERT_SEALED, "insert sealed cards"))
     }
 
+    fn find_card(
+        &self,
+        fingerprints: &[(String, [u8; 32])],
+    ) -> Result<Option<(String, String)>, StoreError> {
+        self.pool.with(|c| {
+            let mut find = c
+                .prepare_cached(
+                    "SELECT token FROM sealed_cards
+                     WHERE fingerprint8 = ?3 AND fingerprint_key = ?1 AND fingerprint = ?2 LIMIT 1",
+                )
+                .map_err(be("find by fingerprint"))?;
+            for (key_id, mac) in fingerprints {
+                let found: Option<String> = find
+                    .query_row(params![key_id, &mac[..], fingerprint8(mac)], |r| r.get(0))
+                    .optional()
+                    .map_err(be("find by fingerprint"))?;
+                if let Some(token) = found {
+                    return Ok(Some((token, key_id.clone())));
+                }
+            }
+            Ok(None)
+        })
+    }
+
     fn find_or_insert(
         &self,
         fingerprints: &[(String, [u8; 32])],
