@@ -20,6 +20,7 @@
 
 mod error;
 mod keys;
+mod on_file;
 mod pan;
 mod stepup;
 mod store;
@@ -27,9 +28,8 @@ mod vault;
 
 pub use error::Error;
 pub use keys::{EnvKeySource, FileKeySource, KeySource, VaultKey, VaultKeyId};
+pub use on_file::{CardOnFile, CardToken, Fingerprint};
 pub use pan::{Brand, Expiry, Last4, PAN_DIGITS, Pan, luhn_check_digit, luhn_valid};
 pub use stepup::{Order, RECENT_CHANGE, ShippingAddress, StepUp, StepUpReason};
 pub use store::CardOnFileStore;
-pub use vault::{
-    CardOnFile, CardToken, DetokenizeGrant, Fingerprint, Purpose, RewrapReport, Vault,
-};
+pub use vault::{DetokenizeGrant, Purpose, RewrapReport, Vault};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::vault::CardOnFile;
+use super::on_file::CardOnFile;
 use crate::kernel::Timestamp;
 
 /// How long after an email or password change a stored-card order still needs step-up.
