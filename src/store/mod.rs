@@ -34,8 +34,9 @@ pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 
-#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
-pub(crate) mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 
 pub use audit_log::{AuditLog, AuditRepair};
 pub use types::{

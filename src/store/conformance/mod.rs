@@ -1,21 +1,64 @@
-//! The store conformance suite: written once against the traits, run for every backend.
+//! The store conformance suite (feature `conformance`): written once against the
+//! traits, run by every backend, the crate's SQLite and PostgreSQL ones and yours.
 //!
-//! Each check takes a fresh, empty store. A backend's test module calls [`run_all`] with
-//! a constructor (see `store::sqlite`'s and `store::postgres`' tests). The checks live in
-//! one file per trait, as the backends do.
+//! Each check takes a fresh, empty store and panics, like a test, when the backend
+//! disagrees with the trait's contract. Call the entry points from a `#[test]` of your
+//! backend's crate, with a constructor for fresh stores:
+//!
+//! - [`run_all`] checks `CredentialStore`, `IncidentStore`, `ResetTokenStore` and
+//!   `CampaignStore` (11 checks);
+//! - [`run_cards`] checks `card::CardOnFileStore`;
+//! - [`run_retention`] checks `minimize::RetentionStore`'s bookkeeping and refusals (no
+//!   table of the application's is needed);
+//! - [`run_vault`] checks `VaultStore` and `AuditSink` (on the vault's store).
+//!
+//! The checks live in one file per trait, as the backends' do.
+//!
+//! # Examples
+//! ```
+//! # #[cfg(feature = "sqlite")] {
+//! use shopsafe::store::conformance;
+//! use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let n = std::cell::Cell::new(0);
+//! let fresh = || {
+//!     n.set(n.get() + 1);
+//!     SqliteStore::open(dir.path().join(format!("c{}.db", n.get()))).unwrap()
+//! };
+//! conformance::run_cards(&fresh);
+//! conformance::run_retention(&fresh);
+//! conformance::run_vault(&|| {
+//!     n.set(n.get() + 1);
+//!     SqliteVault::open(dir.path().join(format!("v{}.db", n.get()))).unwrap()
+//! });
+//! # }
+//! ```
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a conformance check fails by panicking, as a test does"
+)]
 
 mod campaigns;
+mod cards;
 mod credentials;
 mod incidents;
+mod retention;
 mod tokens;
+mod vault;
 
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 
 use self::campaigns::*;
+use self::cards::*;
 use self::credentials::*;
 use self::incidents::*;
+use self::retention::*;
 use self::tokens::*;
+use self::vault::*;
 use super::{
     AccountId, BrandId, CampaignStore, CredentialFlags, CredentialStore, IncidentScope,
     IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp,
@@ -23,8 +66,8 @@ use super::{
 };
 use crate::password::{Hasher, Params, Password, PasswordHash};
 
-/// Every trait the suite exercises.
-pub(crate) trait FullStore:
+/// The customer-side traits [`run_all`] exercises together.
+pub trait FullStore:
     CredentialStore + IncidentStore + ResetTokenStore + CampaignStore + 'static
 {
 }
@@ -33,8 +76,12 @@ impl<T: CredentialStore + IncidentStore + ResetTokenStore + CampaignStore + 'sta
 {
 }
 
-/// Runs every check, each on a fresh store from `fresh`.
-pub(crate) fn run_all<S: FullStore>(fresh: &dyn Fn() -> S) {
+/// Runs every check of the credential, incident, token and campaign traits, each on a
+/// fresh store from `fresh`.
+///
+/// # Panics
+/// When the backend breaks the traits' contract (the message says how).
+pub fn run_all<S: FullStore>(fresh: &dyn Fn() -> S) {
     credentials_round_trip(&fresh());
     replace_hash_needs_the_current_generation(&fresh());
     flags_are_stored(&fresh());
@@ -87,4 +134,34 @@ fn token(digest_byte: u8, account: &str, generation: u64, issued: i64) -> TokenR
         t(issued),
         Duration::from_secs(3600),
     )
+}
+
+/// Runs the checks of [`CardOnFileStore`](crate::card::CardOnFileStore) on a fresh store.
+///
+/// # Panics
+/// When the backend breaks the trait's contract.
+pub fn run_cards<S: crate::card::CardOnFileStore>(fresh: &dyn Fn() -> S) {
+    cards_on_file_round_trip_per_account(&fresh());
+}
+
+/// Runs the checks of [`RetentionStore`](crate::minimize::RetentionStore) that need no
+/// table of the application's, each on a fresh store.
+///
+/// # Panics
+/// When the backend breaks the trait's contract.
+pub fn run_retention<S: crate::minimize::RetentionStore>(fresh: &dyn Fn() -> S) {
+    runs_resume_count_and_finish(&fresh());
+    batches_that_would_touch_held_records_or_undeclared_fields_are_refused(&fresh());
+}
+
+/// Runs the checks of [`VaultStore`](super::VaultStore) and
+/// [`AuditSink`](super::AuditSink), each on a fresh vault store.
+///
+/// # Panics
+/// When the backend breaks the traits' contract.
+pub fn run_vault<S: super::VaultStore + super::AuditSink>(fresh: &dyn Fn() -> S) {
+    sealed_rows_round_trip_and_batches_are_all_or_none(&fresh());
+    fingerprints_find_a_card_under_any_key_and_insert_once(&fresh());
+    rewrap_streams_rows_not_under_a_key_and_replaces_them(&fresh());
+    audit_records_are_accepted(&fresh());
 }

@@ -385,8 +385,19 @@ mod tests {
             PgStore::connect(options).expect("connect")
         };
         crate::store::conformance::run_all(&fresh);
+        crate::store::conformance::run_cards(&fresh);
+        crate::store::conformance::run_retention(&fresh);
+        let vault = || {
+            let name = test_schema("conformance_vault");
+            schemas.lock().expect("lock").push(name.clone());
+            let options = PgOptions::new(&url)
+                .and_then(|o| o.schema(&name))
+                .expect("options");
+            super::super::PgVault::connect(options).expect("connect")
+        };
+        crate::store::conformance::run_vault(&vault);
         let schemas = schemas.into_inner().expect("lock");
-        assert_eq!(schemas.len(), 11, "every check ran on its own schema");
+        assert_eq!(schemas.len(), 18, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         for s in schemas {
             admin

@@ -30,14 +30,20 @@ impl RetentionStore for PgStore {
         let held = table.not_held_sql();
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin retention batch"))?;
-            let key_type: String = tx
-                .query_one(
+            // Only a batch that deletes or strips needs the table (a run of kept records
+            // is bookkeeping alone).
+            let touches = batch.iter().any(|p| !matches!(p.action, Action::Keep { .. }));
+            let key_type: String = if touches {
+                tx.query_one(
                     "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
                      WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attname = $2 AND NOT a.attisdropped",
                     &[&table.name(), &table.key()],
                 )
                 .map_err(be("read key column type"))?
-                .get(0);
+                .get(0)
+            } else {
+                "text".to_owned()
+            };
             let key = format!("\"{}\" = CAST($1::text AS {key_type})", table.key());
             let delete = format!("DELETE FROM \"{}\" WHERE {key}{held}", table.name());
             start_run(&mut tx, run, table, Timestamp::now())?;

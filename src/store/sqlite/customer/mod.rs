@@ -374,6 +374,20 @@ mod tests {
             11,
             "every check ran on its own database"
         );
+        crate::store::conformance::run_cards(&fresh);
+        crate::store::conformance::run_retention(&fresh);
+        assert_eq!(n.load(Ordering::SeqCst), 14);
+        let vault = || {
+            let i = n.fetch_add(1, Ordering::SeqCst);
+            super::super::SqliteVault::open(root.path().join(format!("vault-{i}.db")))
+                .expect("open")
+        };
+        crate::store::conformance::run_vault(&vault);
+        assert_eq!(
+            n.load(Ordering::SeqCst),
+            18,
+            "every vault check ran on its own file"
+        );
     }
 
     #[test]
