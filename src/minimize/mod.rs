@@ -39,6 +39,7 @@ mod scanner;
 mod store;
 #[cfg(feature = "tracing")]
 mod tracing_writer;
+mod writer;
 
 pub use apply::{RunReport, TableSpec, apply_plan};
 pub use error::Error;
@@ -50,9 +51,9 @@ pub use retention::{
     Summary,
 };
 pub use scanner::{
-    Detect, PanMatch, RedactStyle, RedactingWriter, Redactor, redact, redact_bytes, redact_with,
-    scan,
+    Detect, PanMatch, RedactStyle, Redactor, redact, redact_bytes, redact_with, scan,
 };
 pub use store::RetentionStore;
 #[cfg(feature = "tracing")]
 pub use tracing_writer::RedactingMakeWriter;
+pub use writer::RedactingWriter;

@@ -2,7 +2,8 @@
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use super::scanner::{RedactStyle, RedactingWriter, Redactor};
+use super::scanner::{RedactStyle, Redactor};
+use super::writer::RedactingWriter;
 
 /// Wraps a tracing-subscriber writer so that every event is written through a
 /// [`RedactingWriter`]: a card number in a message or a field never reaches the log.
