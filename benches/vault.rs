@@ -41,7 +41,8 @@ fn pans(start: u64, n: u64) -> Vec<Pan> {
         .collect()
 }
 
-fn bench(c: &mut Criterion) {
+/// An empty vault in a temporary folder (its own file, key file and audit table).
+fn fresh_vault() -> (tempfile::TempDir, Arc<SqliteVault>, Vault<Arc<SqliteVault>>) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(SqliteVault::open(dir.path().join("vault.db")).expect("vault db"));
     let keys = FileKeySource::open_or_create(
@@ -55,6 +56,11 @@ fn bench(c: &mut Criterion) {
         Box::new(Arc::clone(&store)),
     )
     .expect("vault");
+    (dir, store, vault)
+}
+
+fn bench(c: &mut Criterion) {
+    let (dir, store, vault) = fresh_vault();
     let expiry = Expiry::new(8, 2029).expect("expiry");
     let mut next = 0u64;
 
@@ -140,19 +146,7 @@ fn scale(c: &mut Criterion) {
     let _ = c;
     const TOTAL: u64 = 1_000_000;
     const BATCH: u64 = 1_000;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Arc::new(SqliteVault::open(dir.path().join("vault.db")).expect("vault db"));
-    let keys = FileKeySource::open_or_create(
-        dir.path().join("vault.keys"),
-        &VaultKeyId::new("k1").expect("id"),
-    )
-    .expect("keys");
-    let vault = Vault::new(
-        Arc::clone(&store),
-        Box::new(keys),
-        Box::new(Arc::clone(&store)),
-    )
-    .expect("vault");
+    let (_dir, store, vault) = fresh_vault();
     let expiry = Expiry::new(8, 2029).expect("expiry");
     let started = std::time::Instant::now();
     let mut tenth = std::time::Instant::now();
