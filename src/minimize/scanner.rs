@@ -437,8 +437,15 @@ fn group(bytes: &[u8], at: usize) -> (usize, Option<usize>) {
     while i < n && bytes[i].is_ascii_digit() {
         i += 1;
     }
-    let goes_on = i + 1 < n && is_sep(bytes[i]) && bytes[i + 1].is_ascii_digit();
-    (i, goes_on.then_some(i + 1))
+    (i, next_group(bytes, i))
+}
+
+/// Where the next group of a run starts when a group ends at `end`: after exactly one
+/// separator followed by a digit, or `None` where the run ends.
+#[inline(always)]
+fn next_group(bytes: &[u8], end: usize) -> Option<usize> {
+    let goes_on = end + 1 < bytes.len() && is_sep(bytes[end]) && bytes[end + 1].is_ascii_digit();
+    goes_on.then_some(end + 1)
 }
 
 /// Where the group of digits starting at `at` ends, if it has fewer than four digits.
@@ -475,7 +482,6 @@ fn check_run(
     cuts: &mut impl CutSink,
 ) -> usize {
     let bytes = ctx.bytes;
-    let n = bytes.len();
     let mut digits = [0u8; 19];
     let mut next = Some(start);
     let mut run_end = start;
@@ -487,10 +493,9 @@ fn check_run(
             let Some(end) = short_group_end(bytes, first) else {
                 break;
             };
-            if end + 1 < n && is_sep(bytes[end]) && bytes[end + 1].is_ascii_digit() {
-                first = end + 1;
-            } else {
-                return end;
+            match next_group(bytes, end) {
+                Some(g) => first = g,
+                None => return end,
             }
         }
         let (first_end, following) = group(bytes, first);
