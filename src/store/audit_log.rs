@@ -108,6 +108,26 @@ struct Walk {
     records: u64,
 }
 
+/// The error for a log whose last `torn` of `len` bytes are an unterminated line.
+fn torn_tail(path: &Path, len: u64, torn: u64) -> StoreError {
+    StoreError::TornAuditTail {
+        path: path.display().to_string(),
+        valid_bytes: len - torn,
+        torn_bytes: torn,
+    }
+}
+
+impl Walk {
+    /// The walk as `open` and `verify` accept it: a torn tail is an error.
+    fn whole(self, path: &Path) -> Result<Self, StoreError> {
+        if self.torn > 0 {
+            Err(torn_tail(path, self.valid + self.torn, self.torn))
+        } else {
+            Ok(self)
+        }
+    }
+}
+
 /// Reads `file` from the start, line by line, checking the chain; hands each record to
 /// `each`. Only one line is in memory at a time.
 fn walk(file: &File, mut each: impl FnMut(AuditRecord)) -> Result<Walk, StoreError> {
@@ -180,11 +200,7 @@ fn last_line_hash(file: &File, path: &Path, len: u64) -> Result<[u8; 32], StoreE
         tail = chunk;
         if tail.last() != Some(&b'\n') {
             let torn = tail.len() - tail.iter().rposition(|&b| b == b'\n').map_or(0, |k| k + 1);
-            return Err(StoreError::TornAuditTail {
-                path: path.display().to_string(),
-                valid_bytes: len - torn as u64,
-                torn_bytes: torn as u64,
-            });
+            return Err(torn_tail(path, len, torn as u64));
         }
         // The new line that ends the line before the last one, if it is in view.
         if let Some(k) = tail[..tail.len() - 1].iter().rposition(|&b| b == b'\n') {
@@ -223,14 +239,7 @@ impl AuditLog {
         file.lock_shared().map_err(io("lock audit log"))?;
         let walked = walk(&file, |_| {});
         file.unlock().map_err(io("unlock audit log"))?;
-        let w = walked?;
-        if w.torn > 0 {
-            return Err(StoreError::TornAuditTail {
-                path: path.display().to_string(),
-                valid_bytes: w.valid,
-                torn_bytes: w.torn,
-            });
-        }
+        let w = walked?.whole(&path)?;
         Ok(Self {
             path,
             tail: Mutex::new(Tail {
@@ -256,14 +265,7 @@ impl AuditLog {
         let path = path.as_ref();
         let file = File::open(path).map_err(io("open audit log"))?;
         let mut records = Vec::new();
-        let w = walk(&file, |r| records.push(r))?;
-        if w.torn > 0 {
-            return Err(StoreError::TornAuditTail {
-                path: path.display().to_string(),
-                valid_bytes: w.valid,
-                torn_bytes: w.torn,
-            });
-        }
+        walk(&file, |r| records.push(r))?.whole(path)?;
         Ok(records)
     }
 
