@@ -102,6 +102,16 @@ impl TableSpec {
             .collect()
     }
 
+    /// [`refusal`](Self::refusal) as a store answers it: `StoreError::RetentionRefused`.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn check_batch(&self, batch: &[Planned]) -> Result<(), crate::store::StoreError> {
+        self.refusal(batch).map_or(Ok(()), |refused| {
+            Err(crate::store::StoreError::RetentionRefused(Box::new(
+                refused,
+            )))
+        })
+    }
+
     /// Why a store must refuse `batch`, if it must: a purge or strip of a record the plan
     /// itself marks as held or in flight, or a strip of no field or of a column not
     /// declared as personal data (the store builds SQL from the field names).

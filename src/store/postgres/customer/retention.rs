@@ -20,9 +20,7 @@ impl RetentionStore for PgStore {
         table: &TableSpec,
         batch: &[Planned],
     ) -> Result<(), StoreError> {
-        if let Some(refused) = table.refusal(batch) {
-            return Err(StoreError::RetentionRefused(Box::new(refused)));
-        }
+        table.check_batch(batch)?;
         // Identifiers were validated by TableSpec (letters, digits, `_`), so quoting them
         // is enough; every value is a bound parameter. The key parameter is cast to the
         // key column's own type (casting the column instead defeats its index: one

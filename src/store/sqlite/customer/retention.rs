@@ -24,9 +24,7 @@ impl RetentionStore for SqliteStore {
     ) -> Result<(), StoreError> {
         // Identifiers were validated by TableSpec (letters, digits, `_`), so quoting them
         // is enough; every value is a bound parameter.
-        if let Some(refused) = table.refusal(batch) {
-            return Err(StoreError::RetentionRefused(Box::new(refused)));
-        }
+        table.check_batch(batch)?;
         let held = table.not_held_sql();
         let delete = format!(
             "DELETE FROM \"{}\" WHERE \"{}\" = ?1{held}",
