@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId, luhn_check_digit};
+use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId, VaultStore, luhn_check_digit};
 use shopsafe::password::{Hasher, Params, Password, PasswordHash};
 use shopsafe::rotation::{
     BrandLinks, Campaign, CampaignOptions, Notice, NotifyError, ResetUrlTemplate,
@@ -19,7 +19,7 @@ use shopsafe::store::postgres::{PgOptions, PgStore, PgVault};
 use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
 use shopsafe::store::{
     AccountId, AuditSink, BrandId, CampaignStore, CredentialStore, Incident, IncidentScope,
-    IncidentStore, Timestamp, VaultStore,
+    IncidentStore, Timestamp,
 };
 
 const ACCOUNTS: usize = 20_000;

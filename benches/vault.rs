@@ -21,9 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use shopsafe::card::{Expiry, FileKeySource, Pan, Purpose, Vault, VaultKeyId, luhn_valid};
+use shopsafe::card::{
+    Expiry, FileKeySource, Pan, Purpose, Vault, VaultKeyId, VaultStore, luhn_valid,
+};
+use shopsafe::store::AuditLog;
 use shopsafe::store::sqlite::SqliteVault;
-use shopsafe::store::{AuditLog, VaultStore};
 
 /// `n` distinct valid Visa numbers, from `start`.
 fn pans(start: u64, n: u64) -> Vec<Pan> {
@@ -126,11 +128,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("load_only", |b| {
-        b.iter(|| {
-            store
-                .load_sealed(black_box(card.token.as_str()))
-                .expect("load")
-        })
+        b.iter(|| store.load_sealed(black_box(&card.token)).expect("load"))
     });
     g.bench_function("fingerprint", |b| {
         b.iter(|| vault.fingerprint(black_box(&pan)))
@@ -163,7 +161,12 @@ fn scale(c: &mut Criterion) {
         }
     }
     let overall = TOTAL as f64 / started.elapsed().as_secs_f64();
-    assert_eq!(store.count_under("k1").expect("count"), TOTAL);
+    assert_eq!(
+        store
+            .count_under(&VaultKeyId::new("k1").expect("key id"))
+            .expect("count"),
+        TOTAL
+    );
     let tenths: Vec<String> = rates.iter().map(|r| format!("{:.0}", r)).collect();
     println!(
         "vault/scale/import_1m: {overall:.0} cards/s overall; per tenth: {}",
@@ -188,7 +191,12 @@ fn scale(c: &mut Criterion) {
         "vault/scale/tokenize_new: {:.0} cards/s into the 1M vault (one commit each)",
         fresh.len() as f64 / t.elapsed().as_secs_f64()
     );
-    assert_eq!(store.count_under("k1").expect("count"), TOTAL + 2_000);
+    assert_eq!(
+        store
+            .count_under(&VaultKeyId::new("k1").expect("key id"))
+            .expect("count"),
+        TOTAL + 2_000
+    );
 }
 
 criterion_group!(benches, bench, scale);

@@ -7,13 +7,11 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, params};
 use shopsafe::card::{
-    Brand, CardOnFileStore, CardToken, Error, Expiry, FileKeySource, Pan, Purpose, Vault,
-    VaultKeyId, luhn_valid,
+    Brand, CardOnFileStore, CardToken, Error, Expiry, FileKeySource, FindOrInsert, Fingerprint,
+    Pan, Purpose, SealedCard, Vault, VaultKeyId, VaultStore, luhn_valid,
 };
 use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
-use shopsafe::store::{
-    AccountId, AuditRecord, AuditSink, SealedCard, StoreError, Timestamp, VaultStore,
-};
+use shopsafe::store::{AccountId, AuditRecord, AuditSink, StoreError, Timestamp};
 
 fn key(s: &str) -> VaultKeyId {
     VaultKeyId::new(s).expect("valid key id")
@@ -368,6 +366,68 @@ fn edited_swapped_or_relabelled_rows_are_rejected() {
     ));
 }
 
+#[test]
+fn rows_whose_token_or_key_id_no_longer_parse_load_as_corrupt_not_as_cards() {
+    let p = payments();
+    let grant = p.vault.grant(Purpose::Charge, "test");
+    let pan = Pan::parse("4111111111111111").expect("visa");
+    let card = p.vault.tokenize(&pan, expiry()).expect("card");
+    let db = raw(&p);
+    for (column, value, what) in [
+        ("key_id", "Not A Key!", "vault key id"),
+        ("fingerprint_key", "", "fingerprint key id"),
+    ] {
+        let original: String = db
+            .query_row(
+                &format!("SELECT {column} FROM sealed_cards WHERE token = ?1"),
+                [card.token.as_str()],
+                |r| r.get(0),
+            )
+            .expect("row");
+        db.execute(
+            &format!("UPDATE sealed_cards SET {column} = ?2 WHERE token = ?1"),
+            params![card.token.as_str(), value],
+        )
+        .expect("edit");
+        assert!(
+            matches!(
+                p.store.load_sealed(&card.token),
+                Err(StoreError::Corrupt { what: w }) if w == what
+            ),
+            "{column}"
+        );
+        assert!(
+            matches!(
+                p.vault.detokenize(&card.token, &grant),
+                Err(Error::Store(StoreError::Corrupt { .. }))
+            ),
+            "{column}: no number from a corrupt row"
+        );
+        if column == "fingerprint_key" {
+            // The lookup by fingerprint does not read that column back, so the card is
+            // not found under its key: a new token, never the corrupt row's.
+            let again = p.vault.tokenize(&pan, expiry()).expect("retokenize");
+            assert_ne!(again.token, card.token);
+        }
+        db.execute(
+            &format!("UPDATE sealed_cards SET {column} = ?2 WHERE token = ?1"),
+            params![card.token.as_str(), original],
+        )
+        .expect("undo");
+    }
+    // A token column that is not a token: the rewrap stream reports it, typed.
+    db.execute(
+        "UPDATE sealed_cards SET token = 'card_0000' WHERE token = ?1",
+        [card.token.as_str()],
+    )
+    .expect("edit");
+    p.vault.rotate(key("k2")).expect("rotate");
+    assert!(matches!(
+        p.vault.rewrap(100),
+        Err(Error::Store(StoreError::Corrupt { what: "card token" }))
+    ));
+}
+
 /// A vault store that fails on the n-th `replace_sealed` (a rewrap killed midway).
 struct FailingReplace {
     inner: Arc<SqliteVault>,
@@ -381,18 +441,18 @@ impl VaultStore for FailingReplace {
     }
     fn find_or_insert(
         &self,
-        fingerprints: &[(String, [u8; 32])],
+        fingerprints: &[Fingerprint],
         card: &SealedCard,
-    ) -> Result<String, StoreError> {
+    ) -> Result<FindOrInsert, StoreError> {
         self.inner.find_or_insert(fingerprints, card)
     }
-    fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError> {
+    fn load_sealed(&self, token: &CardToken) -> Result<Option<SealedCard>, StoreError> {
         self.inner.load_sealed(token)
     }
     fn sealed_not_under(
         &self,
-        key_id: &str,
-        after: Option<&str>,
+        key_id: &VaultKeyId,
+        after: Option<&CardToken>,
         limit: usize,
     ) -> Result<Vec<SealedCard>, StoreError> {
         self.inner.sealed_not_under(key_id, after, limit)
@@ -405,7 +465,7 @@ impl VaultStore for FailingReplace {
         }
         self.inner.replace_sealed(cards)
     }
-    fn count_under(&self, key_id: &str) -> Result<u64, StoreError> {
+    fn count_under(&self, key_id: &VaultKeyId) -> Result<u64, StoreError> {
         self.inner.count_under(key_id)
     }
 }
@@ -419,7 +479,7 @@ fn rotate_rewrap_ten_thousand_then_shred_and_every_card_still_opens() {
         .vault
         .tokenize_batch(parsed.iter().map(|pan| (pan, expiry())))
         .expect("batch");
-    assert_eq!(p.store.count_under("k1").expect("count"), 10_000);
+    assert_eq!(p.store.count_under(&key("k1")).expect("count"), 10_000);
 
     p.vault.rotate(key("k2")).expect("rotate");
     assert_eq!(p.vault.current_key(), key("k2"));
@@ -435,13 +495,13 @@ fn rotate_rewrap_ten_thousand_then_shred_and_every_card_still_opens() {
         Vault::new(failing, Box::new(keys), Box::new(Arc::clone(&p.store))).expect("vault");
     assert!(crashy.rewrap(1_000).is_err());
     assert_eq!(
-        p.store.count_under("k2").expect("count"),
+        p.store.count_under(&key("k2")).expect("count"),
         2_000,
         "two batches committed before the crash"
     );
     let report = p.vault.rewrap(1_000).expect("resume");
     assert_eq!((report.rewrapped, report.unreadable), (8_000, 0));
-    assert_eq!(p.store.count_under("k1").expect("count"), 0);
+    assert_eq!(p.store.count_under(&key("k1")).expect("count"), 0);
 
     assert_eq!(
         p.vault.shred(&key("k1")).expect("shred"),
@@ -595,7 +655,7 @@ fn a_rotation_during_a_rewrap_does_not_stall_card_operations() {
     );
     // The rotation moved the target: every card ends under k3.
     assert_eq!(p.vault.current_key(), key("k3"));
-    assert_eq!(p.store.count_under("k3").expect("count"), 20_000);
+    assert_eq!(p.store.count_under(&key("k3")).expect("count"), 20_000);
     assert!(report.rewrapped >= 20_000, "{report:?}");
 }
 

@@ -2,7 +2,7 @@
 //!
 //! - [`Pan`]: a parsed card number (Luhn, brand from the IIN table, lengths per brand),
 //!   wiped on drop, printed as `Visa ••••1111` at most.
-//! - [`Vault`]: in the payment service, over a [`VaultStore`](crate::store::VaultStore) of
+//! - [`Vault`]: in the payment service, over a [`VaultStore`] of
 //!   its own (`store::sqlite::SqliteVault`, a separate file). `tokenize` seals the number
 //!   with XChaCha20-Poly1305 under the current key ([`KeySource`]) and returns a
 //!   [`CardOnFile`]: token, brand, last four, expiry, keyed [`Fingerprint`].
@@ -25,6 +25,7 @@ mod pan;
 mod stepup;
 mod store;
 mod vault;
+mod vault_store;
 
 pub use error::Error;
 pub use keys::{EnvKeySource, FileKeySource, KeySource, VaultKey, VaultKeyId};
@@ -33,3 +34,4 @@ pub use pan::{Brand, Expiry, Last4, PAN_DIGITS, Pan, luhn_check_digit, luhn_vali
 pub use stepup::{Order, RECENT_CHANGE, ShippingAddress, StepUp, StepUpReason};
 pub use store::CardOnFileStore;
 pub use vault::{DetokenizeGrant, Purpose, RewrapReport, Vault};
+pub use vault_store::{FindOrInsert, HeldCard, SealedCard, VaultStore};

@@ -12,10 +12,11 @@ use super::Error;
 use super::keys::{KeyPair, KeySource, Keyring, VaultKey, VaultKeyId};
 use super::on_file::{CardOnFile, CardToken, Fingerprint};
 use super::pan::{Expiry, Pan};
+use super::vault_store::{FindOrInsert, HeldCard, SealedCard, VaultStore};
 use crate::kernel::Timestamp;
 use crate::kernel::hmac_sha256;
 use crate::secret::fill_random;
-use crate::store::{AuditRecord, AuditSink, SealedCard, VaultStore};
+use crate::store::{AuditRecord, AuditSink};
 
 const AAD_LABEL: &[u8] = b"shopsafe/vault/v1";
 
@@ -156,41 +157,26 @@ impl<S: VaultStore> Vault<S> {
         let ring = self.ring();
         // One fingerprint per key, newest (current) first; the current one is reused for
         // a new card's row.
-        let fingerprints: Vec<(String, [u8; 32])> = ring
+        let fingerprints: Vec<Fingerprint> = ring
             .newest_first()
-            .map(|key| (key.id.as_str().to_owned(), fingerprint_mac(key, pan)))
+            .map(|key| Fingerprint {
+                key_id: key.id.clone(),
+                mac: fingerprint_mac(key, pan),
+            })
             .collect();
-        let known = |token: &str, key_id: &str| -> Result<CardOnFile, Error> {
-            let mac = fingerprints
-                .iter()
-                .find(|(id, _)| id == key_id)
-                .map(|(_, mac)| *mac)
-                .ok_or(Error::Tampered)?;
-            let fingerprint = Fingerprint {
-                key_id: VaultKeyId::new(key_id)?,
-                mac,
-            };
-            Ok(card_on_file(
-                CardToken::parse(token)?,
-                pan,
-                expiry,
-                fingerprint,
-            ))
-        };
+        let known = |held: HeldCard| card_on_file(held.token, pan, expiry, held.fingerprint);
         // A card the vault holds (every checkout after the first): a lookup, no seal, no
         // token, no transaction.
-        if let Some((token, key_id)) = self.store.find_card(&fingerprints)? {
-            return known(&token, &key_id);
+        if let Some(held) = self.store.find_card(&fingerprints)? {
+            return Ok(known(held));
         }
-        let (sealed, card) = self.seal_new(&ring, pan, expiry, Some(fingerprints[0].1))?;
-        let token = self.store.find_or_insert(&fingerprints, &sealed)?;
-        if token == sealed.token {
-            return Ok(card);
+        let (sealed, card) = self.seal_new(&ring, pan, expiry, Some(fingerprints[0].mac))?;
+        match self.store.find_or_insert(&fingerprints, &sealed)? {
+            FindOrInsert::Inserted => Ok(card),
+            // Stored by another checkout between the lookup and the insert: its token,
+            // with the fingerprint it matched.
+            FindOrInsert::Found(held) => Ok(known(held)),
         }
-        // Stored by another checkout between the lookup and the insert: its token, with
-        // the fingerprint under the newest key it matched.
-        let row = self.store.load_sealed(&token)?.ok_or(Error::UnknownToken)?;
-        known(&token, &row.fingerprint_key)
     }
 
     /// Tokenizes with a fresh token even for a card already in the vault (a second card
@@ -236,28 +222,20 @@ impl<S: VaultStore> Vault<S> {
         let key = ring.current();
         let token = CardToken::generate()?;
         let (nonce, ciphertext) = seal(key, &token, pan.digits())?;
-        let mac = mac.unwrap_or_else(|| fingerprint_mac(key, pan));
+        let fingerprint = Fingerprint {
+            key_id: key.id.clone(),
+            mac: mac.unwrap_or_else(|| fingerprint_mac(key, pan)),
+        };
+        let card = card_on_file(token.clone(), pan, expiry, fingerprint.clone());
         let sealed = SealedCard::new(
-            token.as_str().to_owned(),
-            key.id.as_str().to_owned(),
+            token,
+            key.id.clone(),
             nonce,
             ciphertext,
-            key.id.as_str().to_owned(),
-            mac,
+            fingerprint,
             Timestamp::now(),
         );
-        Ok((
-            sealed,
-            card_on_file(
-                token,
-                pan,
-                expiry,
-                Fingerprint {
-                    key_id: key.id.clone(),
-                    mac,
-                },
-            ),
-        ))
+        Ok((sealed, card))
     }
 
     /// The fingerprint of a card under the current key (to look for it in the customer
@@ -304,10 +282,7 @@ impl<S: VaultStore> Vault<S> {
         if !bool::from(grant.vault.ct_eq(&self.id)) {
             return Err(Error::ForeignGrant);
         }
-        let sealed = self
-            .store
-            .load_sealed(token.as_str())?
-            .ok_or(Error::UnknownToken)?;
+        let sealed = self.store.load_sealed(token)?.ok_or(Error::UnknownToken)?;
         let record = AuditRecord::new(
             token.as_str().to_owned(),
             grant.purpose.as_str().to_owned(),
@@ -319,10 +294,10 @@ impl<S: VaultStore> Vault<S> {
     }
 
     fn open(&self, ring: &Keyring, sealed: &SealedCard) -> Result<Pan, Error> {
-        let key_id = VaultKeyId::new(&sealed.key_id).map_err(|_| Error::Tampered)?;
-        let key = ring.get(&key_id).ok_or(Error::KeyShredded { id: key_id })?;
-        let token = CardToken::parse(&sealed.token).map_err(|_| Error::Tampered)?;
-        let digits = open(key, &token, &sealed.nonce, &sealed.ciphertext)?;
+        let key = ring.get(&sealed.key_id).ok_or_else(|| Error::KeyShredded {
+            id: sealed.key_id.clone(),
+        })?;
+        let digits = open(key, &sealed.token, &sealed.nonce, &sealed.ciphertext)?;
         // A number that opened but does not parse was sealed by no vault of ours.
         Pan::from_digits(digits).map_err(|_| Error::Tampered)
     }
@@ -356,7 +331,7 @@ impl<S: VaultStore> Vault<S> {
     /// [`Error::Store`], [`Error::Rng`], [`Error::Tampered`] for a row that fails to open.
     pub fn rewrap(&self, batch: usize) -> Result<RewrapReport, Error> {
         let mut report = RewrapReport::default();
-        let mut after: Option<String> = None;
+        let mut after: Option<CardToken> = None;
         let mut target: Option<VaultKeyId> = None;
         loop {
             let ring = self.ring();
@@ -366,9 +341,9 @@ impl<S: VaultStore> Vault<S> {
                 target = Some(current.id.clone());
                 after = None;
             }
-            let rows =
-                self.store
-                    .sealed_not_under(current.id.as_str(), after.as_deref(), batch.max(1))?;
+            let rows = self
+                .store
+                .sealed_not_under(&current.id, after.as_ref(), batch.max(1))?;
             let Some(last) = rows.last() else {
                 return Ok(report);
             };
@@ -383,17 +358,17 @@ impl<S: VaultStore> Vault<S> {
                     }
                     Err(e) => return Err(e),
                 };
-                let token = CardToken::parse(&row.token).map_err(|_| Error::Tampered)?;
-                let (nonce, ciphertext) = seal(current, &token, pan.digits())?;
-                let mac = fingerprint_mac(current, &pan);
-                let id = current.id.as_str().to_owned();
+                let (nonce, ciphertext) = seal(current, &row.token, pan.digits())?;
+                let fingerprint = Fingerprint {
+                    key_id: current.id.clone(),
+                    mac: fingerprint_mac(current, &pan),
+                };
                 resealed.push(SealedCard::new(
                     row.token,
-                    id.clone(),
+                    current.id.clone(),
                     nonce,
                     ciphertext,
-                    id,
-                    mac,
+                    fingerprint,
                     row.created_at,
                 ));
             }
@@ -417,7 +392,7 @@ impl<S: VaultStore> Vault<S> {
         if ring.get(id).is_none() {
             return Err(Error::UnknownKeyId { id: id.clone() });
         }
-        let lost = self.store.count_under(id.as_str())?;
+        let lost = self.store.count_under(id)?;
         self.source.destroy(id)?;
         ring.remove(id)?;
         Ok(lost)

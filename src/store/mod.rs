@@ -12,10 +12,11 @@
 //! | [`IncidentStore`] | declared incidents and their explicit account lists |
 //! | [`ResetTokenStore`] | reset token digests; atomic redemption |
 //! | [`CampaignStore`] | notification campaigns: batches claimed, progress |
-//! | [`VaultStore`] | sealed card numbers (a separate database) |
 //! | [`AuditSink`] | the vault's detokenize audit trail ([`AuditLog`]: a hash-chained file) |
 //!
-//! Two traits carry a domain module's own types and live there:
+//! Three traits carry a domain module's own types and live there:
+//! [`card::VaultStore`](super::card::VaultStore) (sealed card numbers, in a database of
+//! the vault's own, keyed by `CardToken`, `VaultKeyId` and `Fingerprint`),
 //! [`card::CardOnFileStore`](super::card::CardOnFileStore) (the customer side's cards on
 //! file) and [`minimize::RetentionStore`](super::minimize::RetentionStore) (retention
 //! plans applied to the application's tables). The backends here implement them too. The
@@ -39,15 +40,15 @@ mod rows;
 pub mod conformance;
 
 pub use audit_log::{AuditLog, AuditRepair};
+pub use audit_record::AuditRecord;
 pub use types::{
     AccountId, BrandId, CampaignId, CampaignState, ClaimedAccount, CredentialFlags,
     CredentialRecord, Incident, IncidentId, IncidentScope, RedeemOutcome, Redemption,
     SecurityStamp, Timestamp, TokenPurpose, TokenRecord,
 };
-pub use vault_types::{AuditRecord, SealedCard};
 
 mod audit_log;
-mod vault_types;
+mod audit_record;
 
 use crate::password::PasswordHash;
 
@@ -245,72 +246,6 @@ pub trait CampaignStore: Send + Sync {
     fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError>;
 }
 
-/// Sealed card numbers, in a store of their own.
-pub trait VaultStore: Send + Sync {
-    /// Stores sealed cards, all or none (one transaction).
-    ///
-    /// # Errors
-    /// A backend failure (a token that exists already is one).
-    fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError>;
-
-    /// The token of a card whose fingerprint matches one of `fingerprints` (key id, MAC;
-    /// tried in that order), with the key id that matched: a read, no lock and no write.
-    /// `tokenize` asks this first, so a card the vault holds costs a lookup, not a seal and
-    /// a transaction. The default finds nothing (then `find_or_insert` decides, as before).
-    ///
-    /// # Errors
-    /// A backend failure.
-    fn find_card(
-        &self,
-        fingerprints: &[(String, [u8; 32])],
-    ) -> Result<Option<(String, String)>, StoreError> {
-        let _ = fingerprints;
-        Ok(None)
-    }
-
-    /// In one transaction: the token of a card whose fingerprint matches one of
-    /// `fingerprints` (key id, MAC), else `card` inserted and its token. Two checkouts
-    /// storing the same new card at once get one token.
-    ///
-    /// # Errors
-    /// A backend failure.
-    fn find_or_insert(
-        &self,
-        fingerprints: &[(String, [u8; 32])],
-        card: &SealedCard,
-    ) -> Result<String, StoreError>;
-
-    /// One sealed card by token.
-    ///
-    /// # Errors
-    /// A backend failure or a corrupt row.
-    fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError>;
-
-    /// Up to `limit` cards sealed under a key other than `key_id`, in token order after
-    /// `after`: the streaming input of a rewrap.
-    ///
-    /// # Errors
-    /// A backend failure or a corrupt row.
-    fn sealed_not_under(
-        &self,
-        key_id: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<SealedCard>, StoreError>;
-
-    /// Replaces the sealed value and fingerprint of existing tokens, all or none.
-    ///
-    /// # Errors
-    /// A backend failure.
-    fn replace_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError>;
-
-    /// How many cards are sealed under `key_id`.
-    ///
-    /// # Errors
-    /// A backend failure.
-    fn count_under(&self, key_id: &str) -> Result<u64, StoreError>;
-}
-
 /// Where the vault writes who revealed which card, and why. A detokenize whose record
 /// cannot be written returns no card number.
 pub trait AuditSink: Send + Sync {
@@ -319,42 +254,6 @@ pub trait AuditSink: Send + Sync {
     /// # Errors
     /// Whatever kept it from being written.
     fn record(&self, entry: &AuditRecord) -> Result<(), StoreError>;
-}
-
-impl<T: VaultStore + ?Sized> VaultStore for std::sync::Arc<T> {
-    fn insert_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
-        (**self).insert_sealed(cards)
-    }
-    fn find_card(
-        &self,
-        fingerprints: &[(String, [u8; 32])],
-    ) -> Result<Option<(String, String)>, StoreError> {
-        (**self).find_card(fingerprints)
-    }
-    fn find_or_insert(
-        &self,
-        fingerprints: &[(String, [u8; 32])],
-        card: &SealedCard,
-    ) -> Result<String, StoreError> {
-        (**self).find_or_insert(fingerprints, card)
-    }
-    fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError> {
-        (**self).load_sealed(token)
-    }
-    fn sealed_not_under(
-        &self,
-        key_id: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<SealedCard>, StoreError> {
-        (**self).sealed_not_under(key_id, after, limit)
-    }
-    fn replace_sealed(&self, cards: &[SealedCard]) -> Result<(), StoreError> {
-        (**self).replace_sealed(cards)
-    }
-    fn count_under(&self, key_id: &str) -> Result<u64, StoreError> {
-        (**self).count_under(key_id)
-    }
 }
 
 impl<T: AuditSink + ?Sized> AuditSink for std::sync::Arc<T> {

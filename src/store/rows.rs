@@ -1,12 +1,14 @@
 //! Turning stored columns back into values, for every SQL backend: the column shapes are
 //! the same in SQLite and PostgreSQL (text, 64-bit integers, byte strings).
 
-use crate::card::{Brand, CardOnFile, CardToken, Expiry, Fingerprint, Last4, VaultKeyId};
+use crate::card::{
+    Brand, CardOnFile, CardToken, Expiry, Fingerprint, HeldCard, Last4, SealedCard, VaultKeyId,
+};
 use crate::password::PasswordHash;
 use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, ClaimedAccount, CredentialFlags, Incident,
-    IncidentId, IncidentScope, RedeemOutcome, SealedCard, SecurityStamp, StoreError, Timestamp,
-    TokenPurpose, TokenRecord,
+    IncidentId, IncidentScope, RedeemOutcome, SecurityStamp, StoreError, Timestamp, TokenPurpose,
+    TokenRecord,
 };
 
 /// A reset token row: account, digest, generation, purpose, issued, expires, used.
@@ -46,22 +48,38 @@ pub(crate) type SealedRow = (String, String, Vec<u8>, Vec<u8>, String, Vec<u8>, 
 pub(crate) fn sealed_card(row: SealedRow) -> Result<SealedCard, StoreError> {
     let (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at) = row;
     Ok(SealedCard::new(
-        token,
-        key_id,
+        token_from(&token)?,
+        key_id_from(&key_id, "vault key id")?,
         nonce
             .as_slice()
             .try_into()
             .map_err(|_| StoreError::Corrupt { what: "nonce" })?,
         ciphertext,
-        fingerprint_key,
-        fingerprint
-            .as_slice()
-            .try_into()
-            .map_err(|_| StoreError::Corrupt {
-                what: "fingerprint",
-            })?,
+        fingerprint_from(&fingerprint_key, &fingerprint)?,
         Timestamp::from_millis(created_at),
     ))
+}
+
+/// A card found by one of `fingerprints`: the stored token, with the fingerprint asked for.
+pub(crate) fn held_card(token: &str, fingerprint: &Fingerprint) -> Result<HeldCard, StoreError> {
+    Ok(HeldCard::new(token_from(token)?, fingerprint.clone()))
+}
+
+fn token_from(token: &str) -> Result<CardToken, StoreError> {
+    CardToken::parse(token).map_err(|_| StoreError::Corrupt { what: "card token" })
+}
+
+fn key_id_from(id: &str, what: &'static str) -> Result<VaultKeyId, StoreError> {
+    VaultKeyId::new(id).map_err(|_| StoreError::Corrupt { what })
+}
+
+fn fingerprint_from(key_id: &str, mac: &[u8]) -> Result<Fingerprint, StoreError> {
+    Ok(Fingerprint {
+        key_id: key_id_from(key_id, "fingerprint key id")?,
+        mac: mac.try_into().map_err(|_| StoreError::Corrupt {
+            what: "fingerprint",
+        })?,
+    })
 }
 
 /// The indexed part of a fingerprint: its first 8 bytes as an integer.
@@ -163,7 +181,6 @@ pub(crate) fn brand_from(s: &str) -> Option<Brand> {
 
 pub(crate) fn card_from_row(row: CardRow) -> Result<CardOnFile, StoreError> {
     let (token, brand, last4, month, year, fp_key, fp) = row;
-    let corrupt = |what| move |_| StoreError::Corrupt { what };
     let expiry = u8::try_from(month)
         .ok()
         .zip(u16::try_from(year).ok())
@@ -172,16 +189,13 @@ pub(crate) fn card_from_row(row: CardRow) -> Result<CardOnFile, StoreError> {
             what: "card expiry",
         })?;
     Ok(CardOnFile::new(
-        CardToken::parse(&token).map_err(corrupt("card token"))?,
+        token_from(&token)?,
         brand_from(&brand).ok_or(StoreError::Corrupt { what: "card brand" })?,
-        Last4::try_from(last4).map_err(corrupt("card last four"))?,
+        Last4::try_from(last4).map_err(|_| StoreError::Corrupt {
+            what: "card last four",
+        })?,
         expiry,
-        Fingerprint {
-            key_id: VaultKeyId::new(&fp_key).map_err(corrupt("fingerprint key id"))?,
-            mac: fp.as_slice().try_into().map_err(|_| StoreError::Corrupt {
-                what: "fingerprint",
-            })?,
-        },
+        fingerprint_from(&fp_key, &fp)?,
     ))
 }
 

@@ -154,12 +154,12 @@ pub fn run_retention<S: crate::minimize::RetentionStore>(fresh: &dyn Fn() -> S) 
     batches_that_would_touch_held_records_or_undeclared_fields_are_refused(&fresh());
 }
 
-/// Runs the checks of [`VaultStore`](super::VaultStore) and
+/// Runs the checks of [`VaultStore`](crate::card::VaultStore) and
 /// [`AuditSink`](super::AuditSink), each on a fresh vault store.
 ///
 /// # Panics
 /// When the backend breaks the traits' contract.
-pub fn run_vault<S: super::VaultStore + super::AuditSink>(fresh: &dyn Fn() -> S) {
+pub fn run_vault<S: crate::card::VaultStore + super::AuditSink>(fresh: &dyn Fn() -> S) {
     sealed_rows_round_trip_and_batches_are_all_or_none(&fresh());
     fingerprints_find_a_card_under_any_key_and_insert_once(&fresh());
     rewrap_streams_rows_not_under_a_key_and_replaces_them(&fresh());

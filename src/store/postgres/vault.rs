@@ -4,8 +4,11 @@
 use postgres::{GenericClient, Row};
 
 use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
-use crate::store::rows::{fingerprint8, sealed_card};
-use crate::store::{AuditRecord, AuditSink, SealedCard, StoreError, Timestamp, VaultStore};
+use crate::card::{
+    CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
+};
+use crate::store::rows::{fingerprint8, held_card, sealed_card};
+use crate::store::{AuditRecord, AuditSink, StoreError, Timestamp};
 
 const MIGRATIONS: &[&str] = &[
     // 1: sealed cards (ciphertext only) and the audit trail; nobody but the owner.
@@ -119,6 +122,26 @@ const SELECT_SEALED: &str = "SELECT token, key_id, nonce, ciphertext, fingerprin
 const INSERT_SEALED: &str = "INSERT INTO sealed_cards
     (token, key_id, nonce, ciphertext, fingerprint_key, fingerprint, created_at, fingerprint8)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// The first of `fingerprints` (in their order) that a stored card carries, with its token.
+fn find_in(
+    c: &mut impl GenericClient,
+    fingerprints: &[Fingerprint],
+) -> Result<Option<HeldCard>, StoreError> {
+    for fp in fingerprints {
+        let found = c
+            .query_opt(
+                "SELECT token FROM sealed_cards
+                 WHERE fingerprint8 = $3 AND fingerprint_key = $1 AND fingerprint = $2 LIMIT 1",
+                &[&fp.key_id.as_str(), &&fp.mac[..], &fingerprint8(&fp.mac)],
+            )
+            .map_err(be("find by fingerprint"))?;
+        if let Some(r) = found {
+            return held_card(r.get(0), fp).map(Some);
+        }
+    }
+    Ok(None)
+}
+
 fn write_in(
     c: &mut impl GenericClient,
     card: &SealedCard,
@@ -128,14 +151,14 @@ fn write_in(
     c.execute(
         sql,
         &[
-            &card.token,
-            &card.key_id,
+            &card.token.as_str(),
+            &card.key_id.as_str(),
             &&card.nonce[..],
             &card.ciphertext,
-            &card.fingerprint_key,
-            &&card.fingerprint[..],
+            &card.fingerprint.key_id.as_str(),
+            &&card.fingerprint.mac[..],
             &card.created_at.as_millis(),
-            &fingerprint8(&card.fingerprint),
+            &fingerprint8(&card.fingerprint.mac),
         ],
     )
     .map(drop)
@@ -160,10 +183,16 @@ impl PgVault {
                 let keys: Vec<&str> = chunk.iter().map(|c| c.key_id.as_str()).collect();
                 let nonces: Vec<&[u8]> = chunk.iter().map(|c| &c.nonce[..]).collect();
                 let sealed: Vec<&[u8]> = chunk.iter().map(|c| c.ciphertext.as_slice()).collect();
-                let fp_keys: Vec<&str> = chunk.iter().map(|c| c.fingerprint_key.as_str()).collect();
-                let fps: Vec<&[u8]> = chunk.iter().map(|c| &c.fingerprint[..]).collect();
+                let fp_keys: Vec<&str> = chunk
+                    .iter()
+                    .map(|c| c.fingerprint.key_id.as_str())
+                    .collect();
+                let fps: Vec<&[u8]> = chunk.iter().map(|c| &c.fingerprint.mac[..]).collect();
                 let created: Vec<i64> = chunk.iter().map(|c| c.created_at.as_millis()).collect();
-                let fp8: Vec<i64> = chunk.iter().map(|c| fingerprint8(&c.fingerprint)).collect();
+                let fp8: Vec<i64> = chunk
+                    .iter()
+                    .map(|c| fingerprint8(&c.fingerprint.mac))
+                    .collect();
                 tx.execute(
                     &statement,
                     &[
@@ -192,72 +221,49 @@ impl VaultStore for PgVault {
         self.write_all(cards, &sql, "insert sealed cards")
     }
 
-    fn find_card(
-        &self,
-        fingerprints: &[(String, [u8; 32])],
-    ) -> Result<Option<(String, String)>, StoreError> {
-        self.pool.with(|c| {
-            for (key_id, mac) in fingerprints {
-                let found = c
-                    .query_opt(
-                        "SELECT token FROM sealed_cards
-                         WHERE fingerprint8 = $3 AND fingerprint_key = $1 AND fingerprint = $2 LIMIT 1",
-                        &[key_id, &&mac[..], &fingerprint8(mac)],
-                    )
-                    .map_err(be("find by fingerprint"))?;
-                if let Some(r) = found {
-                    return Ok(Some((r.get(0), key_id.clone())));
-                }
-            }
-            Ok(None)
-        })
+    fn find_card(&self, fingerprints: &[Fingerprint]) -> Result<Option<HeldCard>, StoreError> {
+        self.pool.with(|c| find_in(c, fingerprints))
     }
 
     fn find_or_insert(
         &self,
-        fingerprints: &[(String, [u8; 32])],
+        fingerprints: &[Fingerprint],
         card: &SealedCard,
-    ) -> Result<String, StoreError> {
+    ) -> Result<FindOrInsert, StoreError> {
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin tokenize"))?;
             // Two checkouts storing the same new card at once: the second waits here for
             // the first to commit, then finds its token.
             tx.execute(
                 "SELECT pg_advisory_xact_lock($1)",
-                &[&fingerprint8(&card.fingerprint)],
+                &[&fingerprint8(&card.fingerprint.mac)],
             )
             .map_err(be("lock fingerprint"))?;
-            for (key_id, mac) in fingerprints {
-                let found = tx
-                    .query_opt(
-                        "SELECT token FROM sealed_cards
-                         WHERE fingerprint8 = $3 AND fingerprint_key = $1 AND fingerprint = $2 LIMIT 1",
-                        &[key_id, &&mac[..], &fingerprint8(mac)],
-                    )
-                    .map_err(be("find by fingerprint"))?;
-                if let Some(r) = found {
-                    return Ok(r.get(0));
-                }
+            if let Some(held) = find_in(&mut tx, fingerprints)? {
+                return Ok(FindOrInsert::Found(held));
             }
             write_in(&mut tx, card, INSERT_SEALED, "insert sealed card")?;
             tx.commit().map_err(be("commit tokenize"))?;
-            Ok(card.token.clone())
+            Ok(FindOrInsert::Inserted)
         })
     }
 
-    fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError> {
+    fn load_sealed(&self, token: &CardToken) -> Result<Option<SealedCard>, StoreError> {
         self.pool.with(|c| {
-            c.query_opt(&format!("{SELECT_SEALED} WHERE token = $1"), &[&token])
-                .map_err(be("load sealed card"))?
-                .map(|r| sealed(&r))
-                .transpose()
+            c.query_opt(
+                &format!("{SELECT_SEALED} WHERE token = $1"),
+                &[&token.as_str()],
+            )
+            .map_err(be("load sealed card"))?
+            .map(|r| sealed(&r))
+            .transpose()
         })
     }
 
     fn sealed_not_under(
         &self,
-        key_id: &str,
-        after: Option<&str>,
+        key_id: &VaultKeyId,
+        after: Option<&CardToken>,
         limit: usize,
     ) -> Result<Vec<SealedCard>, StoreError> {
         self.pool.with(|c| {
@@ -265,7 +271,11 @@ impl VaultStore for PgVault {
                 &format!(
                     "{SELECT_SEALED} WHERE key_id <> $1 AND token > $2 ORDER BY token LIMIT $3"
                 ),
-                &[&key_id, &after.unwrap_or(""), &to_i64(limit as u64)],
+                &[
+                    &key_id.as_str(),
+                    &after.map_or("", CardToken::as_str),
+                    &to_i64(limit as u64),
+                ],
             )
             .map_err(be("select rows to rewrap"))?
             .iter()
@@ -285,11 +295,11 @@ impl VaultStore for PgVault {
         self.write_all(cards, &sql, "replace sealed cards")
     }
 
-    fn count_under(&self, key_id: &str) -> Result<u64, StoreError> {
+    fn count_under(&self, key_id: &VaultKeyId) -> Result<u64, StoreError> {
         self.pool.with(|c| {
             c.query_one(
                 "SELECT count(*) FROM sealed_cards WHERE key_id = $1",
-                &[&key_id],
+                &[&key_id.as_str()],
             )
             .map(|r| to_u64(r.get(0)))
             .map_err(be("count sealed cards"))

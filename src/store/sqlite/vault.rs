@@ -6,8 +6,11 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Pool, Schema, be, begin, to_i64, to_u64};
-use crate::store::rows::{SealedRow, fingerprint8, sealed_card};
-use crate::store::{AuditRecord, AuditSink, SealedCard, StoreError, Timestamp, VaultStore};
+use crate::card::{
+    CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
+};
+use crate::store::rows::{SealedRow, fingerprint8, held_card, sealed_card};
+use crate::store::{AuditRecord, AuditSink, StoreError, Timestamp};
 
 const MIGRATIONS: &[&str] = &[
     // 1: sealed cards and the audit trail.
@@ -133,18 +136,41 @@ fn write_in(
     tx.prepare_cached(sql)
         .and_then(|mut stmt| {
             stmt.execute(params![
-                card.token,
-                card.key_id,
+                card.token.as_str(),
+                card.key_id.as_str(),
                 &card.nonce[..],
                 card.ciphertext,
-                card.fingerprint_key,
-                &card.fingerprint[..],
+                card.fingerprint.key_id.as_str(),
+                &card.fingerprint.mac[..],
                 card.created_at.as_millis(),
-                fingerprint8(&card.fingerprint)
+                fingerprint8(&card.fingerprint.mac)
             ])
         })
         .map(drop)
         .map_err(be(what))
+}
+
+/// The first of `fingerprints` (in their order) that a stored card carries, with its token.
+fn find_in(c: &Connection, fingerprints: &[Fingerprint]) -> Result<Option<HeldCard>, StoreError> {
+    let mut find = c
+        .prepare_cached(
+            "SELECT token FROM sealed_cards
+             WHERE fingerprint8 = ?3 AND fingerprint_key = ?1 AND fingerprint = ?2 LIMIT 1",
+        )
+        .map_err(be("find by fingerprint"))?;
+    for fp in fingerprints {
+        let found: Option<String> = find
+            .query_row(
+                params![fp.key_id.as_str(), &fp.mac[..], fingerprint8(&fp.mac)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(be("find by fingerprint"))?;
+        if let Some(token) = found {
+            return held_card(&token, fp).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 fn insert_in(tx: &Connection, card: &SealedCard) -> Result<(), StoreError> {
@@ -170,62 +196,30 @@ impl VaultStore for SqliteVault {
             .with(|c| write_all(c, cards, INSERT_SEALED, "insert sealed cards"))
     }
 
-    fn find_card(
-        &self,
-        fingerprints: &[(String, [u8; 32])],
-    ) -> Result<Option<(String, String)>, StoreError> {
-        self.pool.with(|c| {
-            let mut find = c
-                .prepare_cached(
-                    "SELECT token FROM sealed_cards
-                     WHERE fingerprint8 = ?3 AND fingerprint_key = ?1 AND fingerprint = ?2 LIMIT 1",
-                )
-                .map_err(be("find by fingerprint"))?;
-            for (key_id, mac) in fingerprints {
-                let found: Option<String> = find
-                    .query_row(params![key_id, &mac[..], fingerprint8(mac)], |r| r.get(0))
-                    .optional()
-                    .map_err(be("find by fingerprint"))?;
-                if let Some(token) = found {
-                    return Ok(Some((token, key_id.clone())));
-                }
-            }
-            Ok(None)
-        })
+    fn find_card(&self, fingerprints: &[Fingerprint]) -> Result<Option<HeldCard>, StoreError> {
+        self.pool.with(|c| find_in(c, fingerprints))
     }
 
     fn find_or_insert(
         &self,
-        fingerprints: &[(String, [u8; 32])],
+        fingerprints: &[Fingerprint],
         card: &SealedCard,
-    ) -> Result<String, StoreError> {
+    ) -> Result<FindOrInsert, StoreError> {
         self.pool.with(|c| {
             let tx = begin(c, "begin tokenize")?;
-            {
-                let mut find = tx
-                    .prepare_cached(
-                        "SELECT token FROM sealed_cards
-                         WHERE fingerprint8 = ?3 AND fingerprint_key = ?1 AND fingerprint = ?2 LIMIT 1",
-                    )
-                    .map_err(be("find by fingerprint"))?;
-                for (key_id, mac) in fingerprints {
-                    let found: Option<String> =
-                        find.query_row(params![key_id, &mac[..], fingerprint8(mac)], |r| r.get(0)).optional().map_err(be("find by fingerprint"))?;
-                    if let Some(token) = found {
-                        return Ok(token);
-                    }
-                }
+            if let Some(held) = find_in(&tx, fingerprints)? {
+                return Ok(FindOrInsert::Found(held));
             }
             insert_in(&tx, card)?;
             tx.commit().map_err(be("commit tokenize"))?;
-            Ok(card.token.clone())
+            Ok(FindOrInsert::Inserted)
         })
     }
 
-    fn load_sealed(&self, token: &str) -> Result<Option<SealedCard>, StoreError> {
+    fn load_sealed(&self, token: &CardToken) -> Result<Option<SealedCard>, StoreError> {
         self.pool.with(|c| {
             c.prepare_cached(&format!("{SELECT_SEALED} WHERE token = ?1"))
-                .and_then(|mut s| s.query_row([token], sealed_from_row).optional())
+                .and_then(|mut s| s.query_row([token.as_str()], sealed_from_row).optional())
                 .map_err(be("load sealed card"))?
                 .map(sealed_card)
                 .transpose()
@@ -234,8 +228,8 @@ impl VaultStore for SqliteVault {
 
     fn sealed_not_under(
         &self,
-        key_id: &str,
-        after: Option<&str>,
+        key_id: &VaultKeyId,
+        after: Option<&CardToken>,
         limit: usize,
     ) -> Result<Vec<SealedCard>, StoreError> {
         self.pool.with(|c| {
@@ -246,7 +240,11 @@ impl VaultStore for SqliteVault {
                 .map_err(be("select rows to rewrap"))?;
             let rows = stmt
                 .query_map(
-                    params![key_id, after.unwrap_or(""), to_i64(limit as u64)],
+                    params![
+                        key_id.as_str(),
+                        after.map_or("", CardToken::as_str),
+                        to_i64(limit as u64)
+                    ],
                     sealed_from_row,
                 )
                 .and_then(Iterator::collect::<Result<Vec<_>, _>>)
@@ -260,10 +258,10 @@ impl VaultStore for SqliteVault {
             .with(|c| write_all(c, cards, REPLACE_SEALED, "replace sealed cards"))
     }
 
-    fn count_under(&self, key_id: &str) -> Result<u64, StoreError> {
+    fn count_under(&self, key_id: &VaultKeyId) -> Result<u64, StoreError> {
         self.pool.with(|c| {
             c.prepare_cached("SELECT count(*) FROM sealed_cards WHERE key_id = ?1")
-                .and_then(|mut s| s.query_row([key_id], |r| r.get::<_, i64>(0)))
+                .and_then(|mut s| s.query_row([key_id.as_str()], |r| r.get::<_, i64>(0)))
                 .map(to_u64)
                 .map_err(be("count sealed cards"))
         })
