@@ -1,7 +1,8 @@
 //! The card vault on SQLite (on disk), side by side in one run so figures read as ratios.
 //!
 //! - `tokenize/batch_1000`: `Vault::tokenize_batch`, 1,000 new cards per transaction (an
-//!   import); `tokenize/one`: `Vault::tokenize`, a fingerprint lookup and one transaction
+//!   import); `tokenize/batch_1000_dedupe`: `Vault::tokenize_batch_dedupe`, 1,000 rows of
+//!   which 500 are cards the vault holds and 250 new cards appear twice; `tokenize/one`: `Vault::tokenize`, a fingerprint lookup and one transaction
 //!   per card (a checkout).
 //! - `detokenize/audit_sqlite` (audit row in the vault database) and
 //!   `detokenize/audit_log_file` (hash-chained `AuditLog`): grant check, audit record,
@@ -80,6 +81,29 @@ fn bench(c: &mut Criterion) {
             |cards| {
                 vault
                     .tokenize_batch(cards.iter().map(|p| (p, expiry)))
+                    .expect("batch")
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // An import where half the rows repeat a card: 500 held already, 250 new twice.
+    // Held cards come from what batch_1000 stored: numbers 1,000 to `stored_until`.
+    let stored_until = next + 1_000;
+    let mut round = 0u64;
+    g.bench_function("batch_1000_dedupe", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                let held = 1_000 + (round * 500) % (stored_until - 1_500);
+                let new = 200_000_000 + round * 250;
+                let mut rows = pans(held, 500);
+                rows.extend(pans(new, 250));
+                rows.extend(pans(new, 250));
+                rows
+            },
+            |cards| {
+                vault
+                    .tokenize_batch_dedupe(cards.iter().map(|p| (p, expiry)))
                     .expect("batch")
             },
             BatchSize::PerIteration,

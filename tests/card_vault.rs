@@ -428,6 +428,70 @@ fn rows_whose_token_or_key_id_no_longer_parse_load_as_corrupt_not_as_cards() {
     ));
 }
 
+#[test]
+fn a_deduplicating_import_gives_each_card_one_token_held_or_new() {
+    let p = payments();
+    let grant = p.vault.grant(Purpose::Charge, "test");
+    let numbers = generated_pans(300);
+    let pans: Vec<Pan> = numbers
+        .iter()
+        .map(|n| Pan::parse(n).expect("valid"))
+        .collect();
+    // 100 cards the vault holds already (under k1, then the key rotates to k2).
+    let held = p
+        .vault
+        .tokenize_batch(pans[..100].iter().map(|pan| (pan, expiry())))
+        .expect("held");
+    p.vault.rotate(key("k2")).expect("rotate");
+    // An import of 600 rows: the 300 cards twice over, 50 to 150 of them held.
+    let rows: Vec<usize> = (50..300).chain(0..250).collect();
+    let imported = p
+        .vault
+        .tokenize_batch_dedupe(rows.iter().map(|&i| (&pans[i], expiry())))
+        .expect("import");
+    assert_eq!(imported.len(), rows.len(), "one per row, in input order");
+    let mut token_of = std::collections::HashMap::new();
+    for (&i, card) in rows.iter().zip(&imported) {
+        let first = token_of.entry(i).or_insert_with(|| card.token.clone());
+        assert_eq!(*first, card.token, "a repeated card gets one token");
+        assert_eq!(card.last4, pans[i].last4());
+    }
+    assert_eq!(token_of.len(), 300);
+    assert_eq!(
+        token_of
+            .values()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        300,
+        "distinct cards, distinct tokens"
+    );
+    for (i, card) in held.iter().enumerate() {
+        assert_eq!(token_of[&i], card.token, "a held card keeps its token");
+    }
+    // Only the 200 new cards were sealed, under the current key.
+    assert_eq!(p.store.count_under(&key("k1")).expect("count"), 100);
+    assert_eq!(p.store.count_under(&key("k2")).expect("count"), 200);
+    for (&i, card) in rows.iter().zip(&imported).step_by(37) {
+        assert_eq!(
+            p.vault
+                .detokenize(&card.token, &grant)
+                .expect("open")
+                .expose_secret(),
+            numbers[i]
+        );
+    }
+    // A second run stores nothing and answers the same tokens.
+    let again = p
+        .vault
+        .tokenize_batch_dedupe(rows.iter().map(|&i| (&pans[i], expiry())))
+        .expect("again");
+    assert_eq!(
+        again.iter().map(|c| &c.token).collect::<Vec<_>>(),
+        imported.iter().map(|c| &c.token).collect::<Vec<_>>()
+    );
+    assert_eq!(p.store.count_under(&key("k2")).expect("count"), 200);
+}
+
 /// A vault store that fails on the n-th `replace_sealed` (a rewrap killed midway).
 struct FailingReplace {
     inner: Arc<SqliteVault>,
