@@ -160,8 +160,27 @@ type Manager = PostgresConnectionManager<NoTls>;
 
 /// A pool of connections whose `search_path` is the store's schema.
 struct Pool {
-    pool: r2d2::Pool<Manager>,
+    /// `None` only while being dropped.
+    pool: Option<r2d2::Pool<Manager>>,
     schema: String,
+}
+
+impl Drop for Pool {
+    /// The sync client closes a connection by running its own tokio runtime, which
+    /// panics on a thread that is inside one (a tokio worker: the store's last `Arc`
+    /// dropped in an async handler), and a second panic while unwinding aborts the
+    /// process. So the connections are closed on a thread of their own, waited for.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let closing = std::thread::Builder::new()
+                .name("shopsafe-pg-close".into())
+                .spawn(move || drop(pool));
+            // If no thread can be made, the pool is dropped with the closure, here.
+            if let Ok(thread) = closing {
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -200,7 +219,10 @@ impl Pool {
                 operation: "connect to PostgreSQL",
                 source: Box::new(e),
             })?;
-        let this = Self { pool, schema: name };
+        let this = Self {
+            pool: Some(pool),
+            schema: name,
+        };
         this.with(|c| migrate(c, &this.schema, schema))?;
         Ok(this)
     }
@@ -209,7 +231,10 @@ impl Pool {
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.get().map_err(|e| StoreError::Backend {
+        let pool = self.pool.as_ref().ok_or(StoreError::Corrupt {
+            what: "connection pool (already closed)",
+        })?;
+        let mut conn = pool.get().map_err(|e| StoreError::Backend {
             operation: "take a connection from the pool",
             source: Box::new(e),
         })?;

@@ -1,0 +1,135 @@
+//! Mail as RFC 5322 `.eml` files in an outbox folder (a real deployment hands them to an
+//! SMTP relay). A notice's file is named after its `Notice` id, so a notice sent again
+//! by a resumed campaign replaces its own file instead of adding a second mail.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use shopsafe::rotation::{Notice, NotifyError, REUSE_ADVICE, ResetLink};
+
+use crate::profiles::{AppError, Profiles};
+
+/// The outbox folder.
+#[derive(Clone, Debug)]
+pub(crate) struct Outbox {
+    dir: PathBuf,
+}
+
+impl Outbox {
+    pub(crate) fn open(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Writes one mail: to a temporary name, then renamed, so a reader never sees half.
+    fn write(
+        &self,
+        file: &str,
+        message_id: &str,
+        to: &str,
+        subject: &str,
+        body: &str,
+    ) -> std::io::Result<()> {
+        let date = httpdate(std::time::SystemTime::now());
+        let text = format!(
+            "Message-ID: <{message_id}>\r\nDate: {date}\r\nFrom: Shop <no-reply@shop.example>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n",
+            body.replace('\n', "\r\n")
+        );
+        let tmp = self.dir.join(format!(".{file}.tmp"));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(file))
+    }
+
+    /// A breach notice with its reset link.
+    pub(crate) fn notice(&self, notice: &Notice, to: &str) -> std::io::Result<()> {
+        let id = notice.id.to_string();
+        let file = format!("{}.eml", id.replace(['/', '\\'], "_"));
+        let mut body = format!(
+            "We are writing about a security incident at our shop.\n\n{}\n\nYour password has been expired. Choose a new one here (the link works once):\n{}\n\n{}\n",
+            notice.exposure.as_deref().unwrap_or(""),
+            notice.link.expose_secret(),
+            REUSE_ADVICE,
+        );
+        body.push_str("\nWe are sorry.\n");
+        let host = notice.brand.as_ref().map_or("shop.example", |b| b.as_str());
+        self.write(
+            &file,
+            &format!("{id}@{host}"),
+            to,
+            "Important: reset your password",
+            &body,
+        )
+    }
+
+    /// A reset mail ("forgot password", or a login on an expired password).
+    pub(crate) fn reset(&self, account: &str, link: &ResetLink, to: &str) -> std::io::Result<()> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let tag = format!(
+            "{}-{}",
+            shopsafe::store::Timestamp::now().as_millis(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let safe: String = account
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        self.write(
+            &format!("reset-{safe}-{tag}.eml"),
+            &format!("reset-{tag}@shop.example"),
+            to,
+            "Reset your password",
+            &format!(
+                "Someone (we hope you) asked to reset the password of your account.\n\nChoose a new one here (the link works once, for an hour):\n{}\n\nIf it was not you, ignore this mail.\n",
+                link.expose_secret()
+            ),
+        )
+    }
+}
+
+/// The campaign's notifier: the address from the shop's profiles, the mail to the outbox.
+/// Runs on the campaign's blocking thread, so its store calls may block.
+pub(crate) fn notifier(
+    outbox: Outbox,
+    profiles: Arc<dyn Profiles>,
+) -> impl Fn(&Notice) -> Result<(), NotifyError> + Send + 'static {
+    move |notice: &Notice| {
+        let to = profiles
+            .email(notice.account.as_str())
+            .map_err(NotifyError)?;
+        // An account without an address cannot be told by mail: skipped, not failed.
+        let Some(to) = to else { return Ok(()) };
+        outbox
+            .notice(notice, &to)
+            .map_err(|e| NotifyError(Box::new(e) as AppError))
+    }
+}
+
+/// RFC 7231 date (the `Date:` header of a mail takes the same form with a zone).
+fn httpdate(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday =
+        ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][usize::try_from(days % 7).unwrap_or(0)];
+    let mon = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][usize::try_from(month - 1).unwrap_or(0)];
+    format!("{weekday}, {d:02} {mon} {year} {h:02}:{m:02}:{s:02} +0000")
+}
