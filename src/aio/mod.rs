@@ -40,3 +40,6 @@ pub use auth::{AsyncAuthenticator, AsyncHasher};
 pub use pool::{HashPool, blocking};
 pub use tasks::{CampaignEnd, CampaignTask, RetentionTask, spawn_campaign, spawn_retention};
 pub use vault::AsyncVault;
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests;

@@ -1,0 +1,245 @@
+//! The async layer against a real SQLite store on a multi-thread runtime.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::password::{Error as PasswordError, Hasher, Params, Password, PasswordContext};
+use crate::rotation::{
+    Authenticator, BrandLinks, CampaignOptions, Error, LoginDecision, Notice, NotifyError,
+    ResetUrlTemplate,
+};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{AccountId, BrandId, Incident, IncidentScope, Timestamp};
+
+fn hasher() -> Arc<Hasher> {
+    hasher_of(1024)
+}
+
+/// Test-only parameters of `m_kib`: these tests count slots and threads, not argon2's
+/// cost.
+fn hasher_of(m_kib: u32) -> Arc<Hasher> {
+    let params = Params::insecure_for_tests(m_kib, 1, 1).expect("params");
+    Arc::new(
+        Hasher::builder()
+            .params(params)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("hasher"),
+    )
+}
+
+fn threads() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_waiters_hold_no_threads_and_time_out_as_overloaded() {
+    let pool = HashPool::new(1, Duration::from_millis(200));
+    // One long job holds the only slot.
+    let busy = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            pool.run(|| {
+                std::thread::sleep(Duration::from_millis(600));
+                Ok::<_, PasswordError>(())
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before = threads();
+    let waiting: Vec<_> = (0..10_000)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| Ok::<_, PasswordError>(())).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let during = threads();
+    assert!(
+        during <= before + 4,
+        "10,000 waiters made threads: {before} → {during}"
+    );
+    let mut overloaded = 0;
+    for w in waiting {
+        match w.await.expect("task") {
+            Err(PasswordError::Overloaded { waited }) => {
+                assert!(waited >= Duration::from_millis(150), "{waited:?}");
+                overloaded += 1;
+            }
+            other => panic!("expected Overloaded, got {other:?}"),
+        }
+    }
+    assert_eq!(overloaded, 10_000);
+    busy.await.expect("task").expect("the long job ran");
+    assert_eq!(pool.available(), 1, "the slot came back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_dropped_mid_flight_leak_no_slot_and_no_memory_permit() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("c.db")).expect("store"));
+    // Big enough that a hash outlasts the caller's patience (several ms).
+    let hasher = hasher_of(16 * 1024);
+    let auth = AsyncAuthenticator::new(Authenticator::new(store, Arc::clone(&hasher)));
+    let pool = auth.pool().clone();
+    let alice = AccountId::new("alice").expect("id");
+    let password = "correct horse battery staple";
+    auth.register(
+        alice.clone(),
+        vec![BrandId::new("shoes").expect("brand")],
+        Password::new(password),
+        PasswordContext::new(),
+    )
+    .await
+    .expect("register");
+
+    // 200 logins whose callers give up after a millisecond: some while waiting for a
+    // slot, some while their hash runs.
+    let mut gave_up = 0;
+    for _ in 0..200 {
+        let login = auth.login_from(alice.clone(), Password::new(password), "203.0.113.9");
+        if tokio::time::timeout(Duration::from_millis(1), login)
+            .await
+            .is_err()
+        {
+            gave_up += 1;
+        }
+    }
+    assert!(gave_up > 0, "some futures were dropped mid-flight");
+    // The work that had started finishes on its own and hands everything back.
+    for _ in 0..500 {
+        if pool.available() == pool.size() && hasher.limiter().stats().in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pool.available(), pool.size(), "every slot is back");
+    assert_eq!(hasher.limiter().stats().in_flight, 0, "every memory permit is back");
+
+    // The next burst gets every slot: all of it succeeds.
+    let burst: Vec<_> = (0..20)
+        .map(|_| {
+            let auth = auth.clone();
+            let alice = alice.clone();
+            tokio::spawn(async move {
+                auth.login_from(alice, Password::new(password), "203.0.113.9")
+                    .await
+            })
+        })
+        .collect();
+    for login in burst {
+        assert!(matches!(
+            login.await.expect("task"),
+            Ok(LoginDecision::Accepted { .. })
+        ));
+    }
+    assert!(hasher.limiter().stats().peak_in_flight <= pool.size());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_campaign_resumes_and_sends_each_notice_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("c.db")).expect("store"));
+    let hash = hasher()
+        .hash(&Password::new("correct horse battery staple"))
+        .expect("hash");
+    let accounts: Vec<AccountId> = (0..300)
+        .map(|i| AccountId::new(&format!("acct{i:04}")).expect("id"))
+        .collect();
+    let brands = [BrandId::new("shoes").expect("brand")];
+    store
+        .insert_credentials_bulk(
+            accounts
+                .iter()
+                .map(|a| (a, &brands[..], &hash, Timestamp::from_millis(1))),
+        )
+        .expect("seed");
+    let incident =
+        Incident::declare(&*store, IncidentScope::All, Timestamp::now(), "test").expect("incident");
+    let links = Arc::new(BrandLinks::new().default_template(
+        ResetUrlTemplate::new("https://shop.example/reset/{token}").expect("template"),
+    ));
+    let sent: Arc<Mutex<HashMap<AccountId, u32>>> = Arc::default();
+    let notifier = |sent: Arc<Mutex<HashMap<AccountId, u32>>>| {
+        move |n: &Notice| -> Result<(), NotifyError> {
+            std::thread::sleep(Duration::from_millis(2));
+            *sent
+                .lock()
+                .expect("lock")
+                .entry(n.account.clone())
+                .or_default() += 1;
+            Ok(())
+        }
+    };
+    let options = || CampaignOptions::new().batch_size(10);
+    let first = spawn_campaign(
+        Arc::clone(&store),
+        Arc::clone(&links),
+        incident.clone(),
+        notifier(Arc::clone(&sent)),
+        options,
+    );
+    let mut watch = first.watch();
+    while watch.borrow().is_none_or(|p| p.done < 50) {
+        watch.changed().await.expect("progress");
+    }
+    first.stop();
+    assert_eq!(first.join().await.expect("run"), CampaignEnd::Stopped);
+    let after_stop = sent.lock().expect("lock").len();
+    assert!(after_stop >= 50 && after_stop < 300, "{after_stop}");
+
+    let second = spawn_campaign(
+        Arc::clone(&store),
+        links,
+        incident,
+        notifier(Arc::clone(&sent)),
+        options,
+    );
+    match second.join().await.expect("run") {
+        CampaignEnd::Completed(report) => {
+            assert!(report.finished);
+            assert_eq!(report.sent_total, 300);
+        }
+        other => panic!("{other:?}"),
+    }
+    let sent = sent.lock().expect("lock");
+    assert_eq!(sent.len(), 300, "every account");
+    assert!(sent.values().all(|&n| n == 1), "no notice twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_and_answers_are_the_sync_ones() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("c.db")).expect("store"));
+    let auth = AsyncAuthenticator::new(Authenticator::new(store, hasher()));
+    let bob = AccountId::new("bob").expect("id");
+    assert!(matches!(
+        auth.register(
+            bob.clone(),
+            vec![],
+            Password::new("short"),
+            PasswordContext::new()
+        )
+        .await,
+        Err(Error::PasswordRejected(_))
+    ));
+    assert!(matches!(
+        auth.login_from(bob.clone(), Password::new("whatever it is"), "")
+            .await,
+        Ok(LoginDecision::Rejected)
+    ));
+    assert_eq!(
+        auth.request_reset_from(bob, None, "").await.expect("reset").map(|_| ()),
+        None
+    );
+}
