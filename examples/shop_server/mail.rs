@@ -14,6 +14,7 @@ use crate::profiles::{AppError, Profiles};
 #[derive(Clone, Debug)]
 pub(crate) struct Outbox {
     dir: PathBuf,
+    delay: std::time::Duration,
 }
 
 impl Outbox {
@@ -21,7 +22,14 @@ impl Outbox {
         std::fs::create_dir_all(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
+            delay: std::time::Duration::ZERO,
         })
+    }
+
+    /// Waits `delay` after each notice (a slow relay).
+    pub(crate) fn with_delay(mut self, delay: std::time::Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     /// Writes one mail: to a temporary name, then renamed, so a reader never sees half.
@@ -63,7 +71,15 @@ impl Outbox {
             to,
             "Important: reset your password",
             &body,
-        )
+        )?;
+        // A line per notice handed over: what a resumed campaign must not repeat.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("sent.log"))?
+            .write_all(format!("{id}\n").as_bytes())?;
+        std::thread::sleep(self.delay);
+        Ok(())
     }
 
     /// A reset mail ("forgot password", or a login on an expired password).

@@ -75,6 +75,9 @@ struct Args {
     /// Where mail goes as `.eml` files (default: `outbox` in the data folder).
     #[arg(long)]
     outbox: Option<PathBuf>,
+    /// Waits this long after each campaign mail (a slow mail relay, for drills and tests).
+    #[arg(long, default_value_t = 0)]
+    mail_delay_ms: u64,
     /// Memory for concurrent password hashes, in MiB (default: shopsafe's).
     #[arg(long)]
     hash_memory_mib: Option<usize>,
@@ -763,7 +766,7 @@ async fn run_campaign<S: CustomerStores, V: VaultStore + 'static>(
     let mut campaigns = app.campaigns.lock().await;
     if !matches!(campaigns.get(&id), Some(CampaignRun::Running(_))) {
         let profiles = Arc::clone(&app.profiles);
-        if let Err(e) = blocking(move || profiles.set_campaign(id, false)).await {
+        if let Err(e) = blocking(move || profiles.set_campaign(id, false, 0, 0)).await {
             return internal("record campaign", &e);
         }
         campaigns.insert(id, CampaignRun::Running(start_campaign(&app, incident)));
@@ -783,10 +786,9 @@ async fn settle(profiles: &Arc<dyn Profiles>, id: i64, run: CampaignRun) -> Camp
     let last = task.progress();
     match task.join().await {
         Ok(CampaignEnd::Completed(report)) => {
-            if report.finished {
-                let profiles = Arc::clone(profiles);
-                let _ = blocking(move || profiles.set_campaign(id, true)).await;
-            }
+            let (finished, done, total) = (report.finished, report.sent_total, report.affected);
+            let profiles = Arc::clone(profiles);
+            let _ = blocking(move || profiles.set_campaign(id, finished, done, total)).await;
             log(&format!(
                 "campaign of incident {id}: {} notices in all",
                 report.sent_total
@@ -826,8 +828,21 @@ async fn campaign_status<S: CustomerStores, V: VaultStore + 'static>(
         return error(StatusCode::FORBIDDEN, "admin_only");
     }
     let mut campaigns = app.campaigns.lock().await;
-    let Some(run) = campaigns.remove(&id) else {
-        return error(StatusCode::NOT_FOUND, "no_campaign");
+    let run = match campaigns.remove(&id) {
+        Some(run) => run,
+        // Not run by this process: as recorded by the one that ran it.
+        None => {
+            let profiles = Arc::clone(&app.profiles);
+            match blocking(move || profiles.campaign(id)).await {
+                Ok(Some((finished, done, total))) => CampaignRun::Ended {
+                    done,
+                    total,
+                    finished,
+                },
+                Ok(None) => return error(StatusCode::NOT_FOUND, "no_campaign"),
+                Err(e) => return internal("campaign state", &e),
+            }
+        }
     };
     let run = settle(&app.profiles, id, run).await;
     let body = match &run {
@@ -938,7 +953,8 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
             .outbox
             .clone()
             .unwrap_or_else(|| args.data.join("outbox")),
-    )?;
+    )?
+    .with_delay(std::time::Duration::from_millis(args.mail_delay_ms));
     let app = Arc::new(App {
         auth,
         hasher: async_hasher,
@@ -992,9 +1008,11 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
                 Ok(CampaignEnd::Stopped) => log(&format!(
                     "campaign of incident {id} stopped; resumes at next start"
                 )),
-                Ok(CampaignEnd::Completed(r)) if r.finished => {
+                Ok(CampaignEnd::Completed(r)) => {
                     let profiles = Arc::clone(&app.profiles);
-                    let _ = blocking(move || profiles.set_campaign(id, true)).await;
+                    let (finished, done, total) = (r.finished, r.sent_total, r.affected);
+                    let _ =
+                        blocking(move || profiles.set_campaign(id, finished, done, total)).await;
                 }
                 Ok(_) => {}
                 Err(e) => log(&format!("error: campaign of incident {id}: {e}")),

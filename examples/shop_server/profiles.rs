@@ -18,14 +18,30 @@ pub(crate) trait Profiles: Send + Sync + 'static {
     fn addresses(&self, account: &str) -> Result<Vec<Vec<String>>, AppError>;
     /// Records a delivered order's address.
     fn record_shipment(&self, account: &str, ship_to: &[String]) -> Result<(), AppError>;
-    /// Marks a campaign as started (`finished` false) or finished.
-    fn set_campaign(&self, incident: i64, finished: bool) -> Result<(), AppError>;
+    /// Records a campaign as started (`finished` false) or ended, with its counts.
+    fn set_campaign(
+        &self,
+        incident: i64,
+        finished: bool,
+        done: u64,
+        total: u64,
+    ) -> Result<(), AppError>;
+    /// A campaign's last recorded state: finished, done, total.
+    fn campaign(&self, incident: i64) -> Result<Option<(bool, u64, u64)>, AppError>;
     /// Campaigns started and not finished (resumed at start-up).
     fn unfinished_campaigns(&self) -> Result<Vec<i64>, AppError>;
 }
 
 fn join_lines(lines: &[String]) -> String {
     lines.join("\n")
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 fn split_lines(text: &str) -> Vec<String> {
@@ -38,7 +54,8 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS shop_shipments (
         account TEXT NOT NULL, address TEXT NOT NULL, PRIMARY KEY (account, address));
     CREATE TABLE IF NOT EXISTS shop_campaigns (
-        incident BIGINT PRIMARY KEY, finished BOOLEAN NOT NULL);";
+        incident BIGINT PRIMARY KEY, finished BOOLEAN NOT NULL,
+        done BIGINT NOT NULL DEFAULT 0, total BIGINT NOT NULL DEFAULT 0);";
 
 /// Profiles in the SQLite customer database.
 pub(crate) struct SqliteProfiles(Mutex<rusqlite::Connection>);
@@ -109,14 +126,34 @@ impl Profiles for SqliteProfiles {
         })
     }
 
-    fn set_campaign(&self, incident: i64, finished: bool) -> Result<(), AppError> {
+    fn set_campaign(
+        &self,
+        incident: i64,
+        finished: bool,
+        done: u64,
+        total: u64,
+    ) -> Result<(), AppError> {
+        let (done, total) = (to_i64(done), to_i64(total));
         self.with(|c| {
             c.execute(
-                "INSERT INTO shop_campaigns (incident, finished) VALUES (?1, ?2)
-                 ON CONFLICT (incident) DO UPDATE SET finished = excluded.finished",
-                (incident, finished),
+                "INSERT INTO shop_campaigns (incident, finished, done, total) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (incident) DO UPDATE SET finished = excluded.finished,
+                   done = excluded.done, total = excluded.total",
+                (incident, finished, done, total),
             )
             .map(drop)
+        })
+    }
+
+    fn campaign(&self, incident: i64) -> Result<Option<(bool, u64, u64)>, AppError> {
+        use rusqlite::OptionalExtension as _;
+        self.with(|c| {
+            c.query_row(
+                "SELECT finished, done, total FROM shop_campaigns WHERE incident = ?1",
+                [incident],
+                |r| Ok((r.get(0)?, to_u64(r.get(1)?), to_u64(r.get(2)?))),
+            )
+            .optional()
         })
     }
 
@@ -213,14 +250,32 @@ impl Profiles for PgProfiles {
         })
     }
 
-    fn set_campaign(&self, incident: i64, finished: bool) -> Result<(), AppError> {
+    fn set_campaign(
+        &self,
+        incident: i64,
+        finished: bool,
+        done: u64,
+        total: u64,
+    ) -> Result<(), AppError> {
+        let (done, total) = (to_i64(done), to_i64(total));
         self.with(|c| {
             c.execute(
-                "INSERT INTO shop_campaigns (incident, finished) VALUES ($1, $2)
-                 ON CONFLICT (incident) DO UPDATE SET finished = excluded.finished",
-                &[&incident, &finished],
+                "INSERT INTO shop_campaigns (incident, finished, done, total) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (incident) DO UPDATE SET finished = excluded.finished,
+                   done = excluded.done, total = excluded.total",
+                &[&incident, &finished, &done, &total],
             )
             .map(drop)
+        })
+    }
+
+    fn campaign(&self, incident: i64) -> Result<Option<(bool, u64, u64)>, AppError> {
+        self.with(|c| {
+            c.query_opt(
+                "SELECT finished, done, total FROM shop_campaigns WHERE incident = $1",
+                &[&incident],
+            )
+            .map(|r| r.map(|r| (r.get(0), to_u64(r.get(1)), to_u64(r.get(2)))))
         })
     }
 

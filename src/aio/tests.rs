@@ -124,7 +124,11 @@ async fn logins_dropped_mid_flight_leak_no_slot_and_no_memory_permit() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(pool.available(), pool.size(), "every slot is back");
-    assert_eq!(hasher.limiter().stats().in_flight, 0, "every memory permit is back");
+    assert_eq!(
+        hasher.limiter().stats().in_flight,
+        0,
+        "every memory permit is back"
+    );
 
     // The next burst gets every slot: all of it succeeds.
     let burst: Vec<_> = (0..20)
@@ -154,7 +158,7 @@ async fn a_stopped_campaign_resumes_and_sends_each_notice_once() {
         .hash(&Password::new("correct horse battery staple"))
         .expect("hash");
     let accounts: Vec<AccountId> = (0..300)
-        .map(|i| AccountId::new(&format!("acct{i:04}")).expect("id"))
+        .map(|i| AccountId::new(format!("acct{i:04}")).expect("id"))
         .collect();
     let brands = [BrandId::new("shoes").expect("brand")];
     store
@@ -196,7 +200,7 @@ async fn a_stopped_campaign_resumes_and_sends_each_notice_once() {
     first.stop();
     assert_eq!(first.join().await.expect("run"), CampaignEnd::Stopped);
     let after_stop = sent.lock().expect("lock").len();
-    assert!(after_stop >= 50 && after_stop < 300, "{after_stop}");
+    assert!((50..300).contains(&after_stop), "{after_stop}");
 
     let second = spawn_campaign(
         Arc::clone(&store),
@@ -239,7 +243,10 @@ async fn errors_and_answers_are_the_sync_ones() {
         Ok(LoginDecision::Rejected)
     ));
     assert_eq!(
-        auth.request_reset_from(bob, None, "").await.expect("reset").map(|_| ()),
+        auth.request_reset_from(bob, None, "")
+            .await
+            .expect("reset")
+            .map(|_| ()),
         None
     );
 }

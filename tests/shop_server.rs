@@ -1,0 +1,371 @@
+//! The reference service over real HTTP: `examples/shop_server` as a child process,
+//! driven with reqwest through the whole breach day, on SQLite and (with
+//! `SHOPSAFE_PG_URL`) on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
+#![cfg(all(feature = "tokio", feature = "sqlite"))]
+
+#[path = "support/shop.rs"]
+mod shop;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use shop::{ADMIN, Server, link_in_outbox};
+
+const ALICE_PW: &str = "correct horse battery staple";
+const ALICE_NEW_PW: &str = "violet elephant under the stairs";
+
+async fn post(c: &Client, url: String, body: Value, bearer: Option<&str>) -> (StatusCode, Value) {
+    let mut req = c.post(url).json(&body);
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status();
+    let text = r.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn get(c: &Client, url: String, bearer: Option<&str>) -> (StatusCode, Value) {
+    let mut req = c.get(url);
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status();
+    let text = r.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn breach_day(data: &Path, extra: &[&str]) {
+    let server = Server::start(data, extra);
+    let c = Client::new();
+    let s = &server;
+
+    assert_eq!(get(&c, s.url("/health"), None).await.0, StatusCode::OK);
+
+    // Sign-up: two customers on two brands; a duplicate and a weak password refused.
+    let alice = json!({"account": "alice", "email": "alice@example.com", "password": ALICE_PW,
+        "brand": "shoes", "address": ["1 Main St", "Springfield"]});
+    assert_eq!(
+        post(&c, s.url("/accounts"), alice.clone(), None).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        post(&c, s.url("/accounts"), alice, None).await.0,
+        StatusCode::CONFLICT
+    );
+    let (status, body) = post(
+        &c,
+        s.url("/accounts"),
+        json!({"account": "bob",
+        "email": "bob@example.com", "password": "password", "brand": "boots",
+        "address": ["2 Elm St"]}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "password_rejected", "{body}");
+    assert_eq!(
+        post(
+            &c,
+            s.url("/accounts"),
+            json!({"account": "bob", "email": "bob@example.com",
+            "password": "a long and unusual passphrase", "brand": "boots",
+            "address": ["2 Elm St"]}),
+            None
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+
+    // Login, session, a card, a charge home and one to a new address.
+    let (status, body) = post(
+        &c,
+        s.url("/login"),
+        json!({"account": "alice", "password": ALICE_PW}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = body["session"].as_str().expect("session").to_owned();
+    let (status, body) = get(&c, s.url("/me"), Some(&session)).await;
+    assert_eq!(
+        (status, &body["account"]),
+        (StatusCode::OK, &json!("alice"))
+    );
+
+    let (status, body) = post(
+        &c,
+        s.url("/cards"),
+        json!({"number": "4111 1111 1111 1112", "expiry": "08/29"}),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        !body.to_string().contains("4111"),
+        "the body never repeats the number: {body}"
+    );
+    let (status, card) = post(
+        &c,
+        s.url("/cards"),
+        json!({"number": "4111 1111 1111 1111", "expiry": "08/29"}),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{card}");
+    assert_eq!(
+        (&card["brand"], &card["last4"]),
+        (&json!("Visa"), &json!("1111"))
+    );
+    let token = card["token"].as_str().expect("token").to_owned();
+    let (status, _) = post(
+        &c,
+        s.url("/charges"),
+        json!({"card_token": token,
+        "amount_cents": 4999, "ship_to": ["1 Main St", "Springfield"]}),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = post(
+        &c,
+        s.url("/charges"),
+        json!({"card_token": token,
+        "amount_cents": 4999, "ship_to": ["99 Drop Point", "Elsewhere"]}),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::FORBIDDEN, &json!("step_up_required"))
+    );
+
+    // Breach: an incident over every account.
+    let (status, body) = post(
+        &c,
+        s.url("/admin/incidents"),
+        json!({"scope": "all", "reason": "customer db copied"}),
+        Some("not-the-token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = post(
+        &c,
+        s.url("/admin/incidents"),
+        json!({"scope": "all", "reason": "customer db copied"}),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let incident = body["incident"].as_i64().expect("incident id");
+
+    // The old session is dead; the old password gets the answer a wrong one gets.
+    assert_eq!(
+        get(&c, s.url("/me"), Some(&session)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let expired = post(
+        &c,
+        s.url("/login"),
+        json!({"account": "alice", "password": ALICE_PW}),
+        None,
+    )
+    .await;
+    let wrong = post(
+        &c,
+        s.url("/login"),
+        json!({"account": "alice", "password": "not it at all"}),
+        None,
+    )
+    .await;
+    let unknown = post(
+        &c,
+        s.url("/login"),
+        json!({"account": "nobody", "password": ALICE_PW}),
+        None,
+    )
+    .await;
+    assert_eq!(expired.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(expired, wrong);
+    assert_eq!(expired, unknown);
+
+    // The campaign mails everyone once.
+    let campaign = s.url(&format!("/admin/incidents/{incident}/campaign"));
+    assert_eq!(
+        post(&c, campaign.clone(), json!({}), Some(ADMIN)).await.0,
+        StatusCode::ACCEPTED
+    );
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = get(&c, campaign.clone(), Some(ADMIN)).await.1;
+        if status["finished"] == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, json!({"done": 2, "total": 2, "finished": true}));
+
+    // The link from alice's notice, a new password, a login.
+    let outbox = data.join("outbox");
+    let link = link_in_outbox(&outbox, &format!("Message-ID: <incident-{incident}/alice@"))
+        .expect("alice's notice in the outbox");
+    assert!(link.starts_with("https://shoes.example/reset/"), "{link}");
+    let reset_token = link.rsplit('/').next().expect("token");
+    let reset = json!({"token": reset_token, "password": ALICE_NEW_PW});
+    assert_eq!(
+        post(&c, s.url("/password/reset"), reset.clone(), None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = post(&c, s.url("/password/reset"), reset, None).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &json!("token_used"))
+    );
+    let (status, body) = post(
+        &c,
+        s.url("/login"),
+        json!({"account": "alice", "password": ALICE_NEW_PW}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = body["session"].as_str().expect("session").to_owned();
+
+    // What was taken, for alice.
+    let (status, body) = get(&c, s.url("/me/exposure"), Some(&session)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let notice = body["notice"].as_str().expect("notice");
+    assert!(
+        notice.contains("your card number (only the last four digits)"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("your password (as an argon2id hash"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("Not included: your full card number"),
+        "{notice}"
+    );
+
+    // "Forgot password" answers 202 whoever asks.
+    for account in ["bob", "nobody"] {
+        assert_eq!(
+            post(
+                &c,
+                s.url("/password/forgot"),
+                json!({"account": account}),
+                None
+            )
+            .await
+            .0,
+            StatusCode::ACCEPTED
+        );
+    }
+    assert!(
+        server.stop(Duration::from_secs(10)),
+        "graceful exit on SIGTERM"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breach_day_over_http_on_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    breach_day(dir.path(), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breach_day_over_http_on_postgres() {
+    let url = match std::env::var("SHOPSAFE_PG_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            let required = std::env::var_os("SHOPSAFE_REQUIRE_PG").is_some_and(|x| !x.is_empty());
+            assert!(!required, "SHOPSAFE_PG_URL is unset, and CI must run this");
+            let _ = writeln!(std::io::stderr(), "SKIPPED: set SHOPSAFE_PG_URL to run it");
+            return;
+        }
+    };
+    if !cfg!(feature = "postgres") {
+        return;
+    }
+    let schema = format!("shop_http_{}", std::process::id());
+    let dir = tempfile::tempdir().expect("dir");
+    breach_day(dir.path(), &["--postgres", &url, "--pg-schema", &schema]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_stopped_by_sigterm_resumes_at_the_next_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A slow mail relay (40 ms a mail), so the SIGTERM lands mid-campaign.
+    let slow = ["--mail-delay-ms", "40"];
+    let server = Server::start(dir.path(), &slow);
+    let c = Client::new();
+    // 40 accounts, then a campaign, then SIGTERM while it runs.
+    for i in 0..40 {
+        let (status, body) = post(
+            &c,
+            server.url("/accounts"),
+            json!({"account": format!("c{i:02}"),
+            "email": format!("c{i:02}@example.com"), "password": ALICE_PW, "brand": "boots",
+            "address": ["3 Oak St"]}),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (_, body) = post(
+        &c,
+        server.url("/admin/incidents"),
+        json!({"scope": {"brand": "boots"}, "reason": "boots db copied"}),
+        Some(ADMIN),
+    )
+    .await;
+    let incident = body["incident"].as_i64().expect("id");
+    let campaign = format!("/admin/incidents/{incident}/campaign");
+    assert_eq!(
+        post(&c, server.url(&campaign), json!({}), Some(ADMIN))
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        server.stop(Duration::from_secs(10)),
+        "graceful exit on SIGTERM"
+    );
+    let sent_log = dir.path().join("outbox").join("sent.log");
+    let before = std::fs::read_to_string(&sent_log)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert!(
+        before > 0 && before < 40,
+        "stopped mid-campaign: {before} of 40 sent"
+    );
+
+    // Started again: the campaign carries on by itself and ends with every notice once.
+    let server = Server::start(dir.path(), &slow);
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = get(&c, server.url(&campaign), Some(ADMIN)).await.1;
+        if status["finished"] == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, json!({"done": 40, "total": 40, "finished": true}));
+    let sent = std::fs::read_to_string(&sent_log).expect("sent log");
+    let mut ids: Vec<&str> = sent.lines().collect();
+    assert_eq!(ids.len(), 40, "40 notices handed over in all: {ids:?}");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "none of them twice");
+}
