@@ -8,9 +8,13 @@
 //!   checkpoint): the floor the campaign's own work sits on.
 //! - `declare_all/N`: `Incident::declare` for every credential at 1,000 and 1,000,000
 //!   credentials: one row either way.
+//! - `campaign/run_async_task/20000` (feature `tokio`): the same run as
+//!   `shopsafe::aio::spawn_campaign`, awaited on a tokio runtime.
 //! - `login/*`: `bare_verify` (the hasher alone) against `accepted` (the whole login
 //!   decision: rate limit, load, incidents, verify) and `reset_required` (a compromised
-//!   credential: decoy verify) at OWASP parameters.
+//!   credential: decoy verify) at OWASP parameters; `accepted_async` (feature `tokio`):
+//!   `AsyncAuthenticator::login_from` awaited, one at a time (the cost of the hop to a
+//!   blocking thread and the slot).
 //!
 //! `cargo bench --bench campaign` (about 6 minutes; seeds a 1M-account database once).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
@@ -143,6 +147,47 @@ fn time_runs(
     total
 }
 
+/// Times `aio::spawn_campaign` runs, awaited on a tokio runtime, over fresh copies.
+#[cfg(feature = "tokio")]
+fn time_async_runs(template: &Template, iters: u64) -> Duration {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let links = Arc::new(links());
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let (store, incident) = template.copy();
+        let store = Arc::new(store);
+        let notifier = |n: &Notice| -> Result<(), NotifyError> {
+            black_box(n.link.expose_secret().len());
+            Ok(())
+        };
+        let start = Instant::now();
+        let end = runtime.block_on(async {
+            shopsafe::aio::spawn_campaign(
+                Arc::clone(&store),
+                Arc::clone(&links),
+                incident,
+                notifier,
+                CampaignOptions::new,
+            )
+            .join()
+            .await
+        });
+        total += start.elapsed();
+        match end.expect("run") {
+            shopsafe::aio::CampaignEnd::Completed(report) => {
+                assert_eq!(report.sent_this_run, template.accounts, "{report:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        remove(Arc::try_unwrap(store).expect("the task let go of the store"));
+    }
+    total
+}
+
 fn campaign(c: &mut Criterion) {
     let mut g = c.benchmark_group("campaign");
     g.sample_size(10)
@@ -152,6 +197,10 @@ fn campaign(c: &mut Criterion) {
     g.throughput(Throughput::Elements(20_000));
     g.bench_function(BenchmarkId::new("run", 20_000), |b| {
         b.iter_custom(|i| time_runs(&small, i, CampaignOptions::new))
+    });
+    #[cfg(feature = "tokio")]
+    g.bench_function(BenchmarkId::new("run_async_task", 20_000), |b| {
+        b.iter_custom(|i| time_async_runs(&small, i))
     });
     g.bench_function(BenchmarkId::new("run_checkpoint_every_1", 20_000), |b| {
         b.iter_custom(|i| time_runs(&small, i, || CampaignOptions::new().checkpoint_every(1)))
@@ -277,6 +326,27 @@ fn login(c: &mut Criterion) {
             assert!(matches!(d, LoginDecision::ResetRequired { .. }), "{d:?}");
         })
     });
+    #[cfg(feature = "tokio")]
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let auth = shopsafe::aio::AsyncAuthenticator::new(auth);
+        g.bench_function("accepted_async", |b| {
+            b.iter(|| {
+                let d = runtime
+                    .block_on(auth.login_from(
+                        ok.clone(),
+                        Password::new("walnut cobbler lantern river"),
+                        "",
+                    ))
+                    .expect("login");
+                assert!(matches!(d, LoginDecision::Accepted { .. }), "{d:?}");
+            })
+        });
+    }
     g.finish();
 }
 
