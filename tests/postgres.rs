@@ -604,3 +604,51 @@ fn keys_rotate_and_cards_rewrap_on_postgres() {
     drop(vault);
     drop_schemas(&url, &[&schema]);
 }
+
+/// From async handlers on a multi-thread runtime: built with `aio::blocking`, used
+/// through `AsyncAuthenticator`, and dropped on a runtime worker thread (the sync client's
+/// close used to panic there, and the pool's destructor panicking again aborted the
+/// process).
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_work_from_async_handlers_and_drop_on_a_worker_thread() {
+    use shopsafe::aio::{AsyncAuthenticator, blocking};
+    use shopsafe::password::PasswordContext;
+    use shopsafe::rotation::LoginDecision;
+
+    let Some(url) = url("stores_work_from_async_handlers") else {
+        return;
+    };
+    let schema = unique("aio");
+    let options = options(&url, &schema);
+    let store = Arc::new(
+        blocking(move || PgStore::connect(options))
+            .await
+            .expect("connect"),
+    );
+    let auth = AsyncAuthenticator::new(Authenticator::new(Arc::clone(&store), hasher()));
+    let carol = AccountId::new("carol").expect("id");
+    let password = "a long and unusual passphrase";
+    auth.register(
+        carol.clone(),
+        vec![BrandId::new("shoes").expect("brand")],
+        Password::new(password),
+        PasswordContext::new(),
+    )
+    .await
+    .expect("register");
+    let decision = auth
+        .login_from(carol, Password::new(password), "198.51.100.1")
+        .await
+        .expect("login");
+    assert!(
+        matches!(decision, LoginDecision::Accepted { .. }),
+        "{decision:?}"
+    );
+    // The last handles go here, on a worker thread of the runtime.
+    drop(auth);
+    drop(store);
+    tokio::task::spawn_blocking(move || drop_schemas(&url, &[&schema]))
+        .await
+        .expect("drop schema");
+}

@@ -72,7 +72,12 @@ fn one_hash_time() -> Duration {
     let mut times: Vec<Duration> = (0..7)
         .map(|_| {
             let t = Instant::now();
-            assert!(hasher.verify(&password, &stored).expect("verify").is_match());
+            assert!(
+                hasher
+                    .verify(&password, &stored)
+                    .expect("verify")
+                    .is_match()
+            );
             t.elapsed()
         })
         .collect();
