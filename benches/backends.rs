@@ -1,6 +1,11 @@
 //! SQLite beside PostgreSQL in one run: the notification campaign (accounts/s, one worker
 //! and, on PostgreSQL, four workers on four lanes) and tokenizing (cards/s).
 //!
+//! `pg_login_path/*` (with feature `tokio`): the store reads of one login (credential and
+//! brands, two queries) from a tokio runtime, three ways: the sync client called through
+//! `shopsafe::aio::blocking` (what `aio` ships), the async `tokio-postgres` driver on one
+//! connection, and the sync client called directly with no runtime (the floor).
+//!
 //! `SHOPSAFE_PG_URL=... cargo bench --features postgres --bench backends`
 //! (`bash .ci/pg-start` prints a URL for a throwaway local server). Without the variable
 //! only SQLite runs. Each sample seeds a fresh database (or schema), untimed.
@@ -274,5 +279,94 @@ fn tokenize(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, campaign, tokenize);
+#[cfg(feature = "tokio")]
+fn pg_login_path(c: &mut Criterion) {
+    let Some(url) = pg_url() else { return };
+    let schema = schema_name();
+    let options = PgOptions::new(&url)
+        .and_then(|o| o.schema(&schema))
+        .expect("options");
+    let store = Arc::new(PgStore::connect(options).expect("connect"));
+    let (hash, ids) = (hash(), ids());
+    let brands = [BrandId::new("shoes").expect("brand")];
+    store
+        .insert_credentials_bulk(
+            ids.iter()
+                .map(|a| (a, &brands[..], &hash, Timestamp::from_millis(1))),
+        )
+        .expect("seed");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let account = ids[ACCOUNTS / 2].clone();
+
+    let mut g = c.benchmark_group("pg_login_path");
+    g.sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    g.bench_function("sync_client_direct", |b| {
+        b.iter(|| store.load_credential(&account).expect("load").expect("row"))
+    });
+    g.bench_function("sync_client_via_aio_blocking", |b| {
+        b.iter(|| {
+            let (store, account) = (Arc::clone(&store), account.clone());
+            runtime
+                .block_on(shopsafe::aio::blocking(move || {
+                    store.load_credential(&account)
+                }))
+                .expect("load")
+                .expect("row")
+        })
+    });
+    let client = runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(
+            &format!("{url} options='-c search_path={schema}'"),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .expect("connect");
+        tokio::spawn(connection);
+        client
+    });
+    let (credential, brand_rows) = runtime.block_on(async {
+        (
+            client
+                .prepare("SELECT phc, generation, set_at, stamp, flags FROM credentials WHERE account = $1")
+                .await
+                .expect("prepare"),
+            client
+                .prepare("SELECT brand FROM account_brands WHERE account = $1 ORDER BY position")
+                .await
+                .expect("prepare"),
+        )
+    });
+    g.bench_function("tokio_postgres", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let row = client
+                    .query_opt(&credential, &[&account.as_str()])
+                    .await
+                    .expect("load")
+                    .expect("row");
+                let brands = client
+                    .query(&brand_rows, &[&account.as_str()])
+                    .await
+                    .expect("brands");
+                (row.get::<_, String>(0).len(), brands.len())
+            })
+        })
+    });
+    g.finish();
+    drop(client);
+    drop(runtime);
+    drop(store);
+    drop_schema(&url, &schema);
+}
+
+#[cfg(not(feature = "tokio"))]
+fn pg_login_path(_: &mut Criterion) {}
+
+criterion_group!(benches, campaign, tokenize, pg_login_path);
 criterion_main!(benches);
