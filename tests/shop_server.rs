@@ -98,6 +98,13 @@ async fn breach_day(data: &Path, extra: &[&str]) {
         (status, &body["account"]),
         (StatusCode::OK, &json!("alice"))
     );
+    // The same session relabelled for bob: the MAC no longer matches.
+    let relabelled = session.replacen("616c696365", "626f62", 1);
+    assert_ne!(relabelled, session);
+    assert_eq!(
+        get(&c, s.url("/me"), Some(&relabelled)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     let (status, body) = post(
         &c,
@@ -194,6 +201,20 @@ async fn breach_day(data: &Path, extra: &[&str]) {
     assert_eq!(expired.0, StatusCode::UNAUTHORIZED);
     assert_eq!(expired, wrong);
     assert_eq!(expired, unknown);
+    let huge = post(
+        &c,
+        s.url("/login"),
+        json!({"account": "alice", "password": "x".repeat(100_000)}),
+        None,
+    )
+    .await;
+    assert_eq!(expired, huge, "an overlong password is just a wrong one");
+    for forged in ["v1.616c696365.00.0.00", "v1", "", "Bearer"] {
+        assert_eq!(
+            get(&c, s.url("/me"), Some(forged)).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
 
     // The campaign mails everyone once.
     let campaign = s.url(&format!("/admin/incidents/{incident}/campaign"));

@@ -171,6 +171,10 @@ fn auth_error(e: &AuthError) -> Response {
             Json(json!({ "error": "password_rejected", "reason": reason.to_string() })),
         )
             .into_response(),
+        // Refused before any lookup, the same for every account: it tells nothing.
+        AuthError::Password(PasswordError::PasswordTooLong { .. }) => {
+            error(StatusCode::BAD_REQUEST, "password_too_long")
+        }
         AuthError::TokenMalformed | AuthError::TokenUnknown => {
             error(StatusCode::BAD_REQUEST, "token_unknown")
         }
@@ -192,25 +196,34 @@ fn invalid_credentials() -> Response {
 }
 
 // ---------------------------------------------------------------------------------------
-// Sessions: `v1.<account hex>.<stamp hex>.<HMAC-SHA-256 hex>` under a key in the data
-// folder. Stateless, so any server with the key checks it; `validate_session` kills it
-// once the password changes or an incident expires the credential.
+// Sessions: `v1.<account hex>.<stamp hex>.<issued ms>.<HMAC-SHA-256 hex>` under a key in
+// the data folder. Stateless, so any server with the key checks it; it lasts
+// `SESSION_TTL`, and `validate_session` ends it sooner once the password changes or an
+// incident expires the credential.
 
-fn session_mac(key: &[u8; 32], account: &str, stamp: &str) -> [u8; 32] {
+const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+
+fn session_mac(key: &[u8; 32], account: &str, stamp: &str, issued: &str) -> [u8; 32] {
     use hmac::{KeyInit as _, Mac as _};
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key size");
-    mac.update(b"shop_server session v1\0");
-    mac.update(account.as_bytes());
-    mac.update(b"\0");
-    mac.update(stamp.as_bytes());
+    for part in [
+        b"shop_server session v1".as_slice(),
+        account.as_bytes(),
+        stamp.as_bytes(),
+        issued.as_bytes(),
+    ] {
+        mac.update(part);
+        mac.update(b"\0");
+    }
     mac.finalize().into_bytes().into()
 }
 
 fn new_session(key: &[u8; 32], account: &AccountId, stamp: &SecurityStamp) -> String {
     let account = base16ct::lower::encode_string(account.as_str().as_bytes());
     let stamp = base16ct::lower::encode_string(stamp.as_bytes());
-    let mac = base16ct::lower::encode_string(&session_mac(key, &account, &stamp));
-    format!("v1.{account}.{stamp}.{mac}")
+    let issued = Timestamp::now().as_millis().to_string();
+    let mac = base16ct::lower::encode_string(&session_mac(key, &account, &stamp, &issued));
+    format!("v1.{account}.{stamp}.{issued}.{mac}")
 }
 
 fn parse_session(key: &[u8; 32], headers: &HeaderMap) -> Option<(AccountId, SecurityStamp)> {
@@ -219,13 +232,16 @@ fn parse_session(key: &[u8; 32], headers: &HeaderMap) -> Option<(AccountId, Secu
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")?;
-    let mut parts = text.split('.');
-    let (v, account, stamp, mac) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if v != "v1" || parts.next().is_some() {
+    let parts: Vec<&str> = text.split('.').collect();
+    let [v, account, stamp, issued, mac] = parts[..] else {
+        return None;
+    };
+    let given = base16ct::mixed::decode_vec(mac).ok()?;
+    if v != "v1" || !bool::from(given.ct_eq(&session_mac(key, account, stamp, issued)[..])) {
         return None;
     }
-    let given = base16ct::mixed::decode_vec(mac).ok()?;
-    if !bool::from(given.ct_eq(&session_mac(key, account, stamp)[..])) {
+    let age = Timestamp::now().as_millis() - issued.parse::<i64>().ok()?;
+    if !(0..SESSION_TTL_MS).contains(&age) {
         return None;
     }
     let account = String::from_utf8(base16ct::mixed::decode_vec(account).ok()?).ok()?;
@@ -387,6 +403,9 @@ async fn login<S: CustomerStores, V: VaultStore + 'static>(
             retry_after(StatusCode::TOO_MANY_REQUESTS, "throttled", wait.as_secs())
         }
         Ok(_) => invalid_credentials(),
+        // Longer than any password sign-up accepts, so never the right one; refused
+        // before any lookup, alike for every account.
+        Err(AuthError::Password(PasswordError::PasswordTooLong { .. })) => invalid_credentials(),
         Err(e) => auth_error(&e),
     }
 }
