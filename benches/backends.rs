@@ -4,7 +4,8 @@
 //! `pg_login_path/*` (with feature `tokio`): the store reads of one login (credential and
 //! brands, two queries) from a tokio runtime, three ways: the sync client called through
 //! `shopsafe::aio::blocking` (what `aio` ships), the async `tokio-postgres` driver on one
-//! connection, and the sync client called directly with no runtime (the floor).
+//! connection (statements prepared once, and as SQL text like the stores send), and the
+//! sync client called directly with no runtime (the floor).
 //!
 //! `SHOPSAFE_PG_URL=... cargo bench --features postgres --bench backends`
 //! (`bash .ci/pg-start` prints a URL for a throwaway local server). Without the variable
@@ -352,6 +353,30 @@ fn pg_login_path(c: &mut Criterion) {
                     .expect("row");
                 let brands = client
                     .query(&brand_rows, &[&account.as_str()])
+                    .await
+                    .expect("brands");
+                (row.get::<_, String>(0).len(), brands.len())
+            })
+        })
+    });
+    // The stores send SQL text, which the server parses on each call (a round trip to
+    // prepare, one to run): the same with tokio-postgres, to tell the driver from that.
+    g.bench_function("tokio_postgres_unprepared", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let row = client
+                    .query_opt(
+                        "SELECT phc, generation, set_at, stamp, flags FROM credentials WHERE account = $1",
+                        &[&account.as_str()],
+                    )
+                    .await
+                    .expect("load")
+                    .expect("row");
+                let brands = client
+                    .query(
+                        "SELECT brand FROM account_brands WHERE account = $1 ORDER BY position",
+                        &[&account.as_str()],
+                    )
                     .await
                     .expect("brands");
                 (row.get::<_, String>(0).len(), brands.len())
