@@ -23,7 +23,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{ConnectInfo, Path as UrlPath, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path as UrlPath, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -287,6 +288,34 @@ async fn session<S: CustomerStores, V>(
     }
 }
 
+/// A customer with a valid session (401 otherwise), as a handler argument.
+struct Customer(AccountId);
+
+impl<S: CustomerStores, V: Send + Sync + 'static> FromRequestParts<Arc<App<S, V>>> for Customer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S, V>>) -> Result<Self, Response> {
+        session(app, &parts.headers).await.map(Customer)
+    }
+}
+
+/// The admin (the bearer token of `SHOPSAFE_ADMIN_TOKEN`; 403 otherwise).
+struct Admin;
+
+impl<S: Send + Sync + 'static, V: Send + Sync + 'static> FromRequestParts<Arc<App<S, V>>>
+    for Admin
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S, V>>) -> Result<Self, Response> {
+        if is_admin(app, &parts.headers) {
+            Ok(Admin)
+        } else {
+            Err(error(StatusCode::FORBIDDEN, "admin_only"))
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Handlers.
 
@@ -439,14 +468,8 @@ async fn send_reset<S: CustomerStores, V: VaultStore + 'static>(
     }
 }
 
-async fn me<S: CustomerStores, V: VaultStore + 'static>(
-    State(app): Shared<S, V>,
-    headers: HeaderMap,
-) -> Response {
-    match session(&app, &headers).await {
-        Ok(account) => Json(json!({ "account": account.as_str() })).into_response(),
-        Err(r) => r,
-    }
+async fn me(Customer(account): Customer) -> Response {
+    Json(json!({ "account": account.as_str() })).into_response()
 }
 
 #[derive(Deserialize)]
@@ -506,13 +529,9 @@ struct NewCard {
 
 async fn add_card<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    headers: HeaderMap,
+    Customer(account): Customer,
     Json(body): Json<NewCard>,
 ) -> Response {
-    let account = match session(&app, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     // The errors name what is wrong, never the number.
     let Ok(pan) = Pan::parse(&body.number) else {
         return error(StatusCode::BAD_REQUEST, "invalid_card_number");
@@ -549,13 +568,9 @@ struct ChargeBody {
 
 async fn charge<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    headers: HeaderMap,
+    Customer(account): Customer,
     Json(body): Json<ChargeBody>,
 ) -> Response {
-    let account = match session(&app, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     if !valid_lines(&body.ship_to) || body.amount_cents == 0 {
         return error(StatusCode::BAD_REQUEST, "invalid_order");
     }
@@ -653,12 +668,8 @@ fn exposure_text<S: CustomerStores>(
 
 async fn my_exposure<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    headers: HeaderMap,
+    Customer(account): Customer,
 ) -> Response {
-    let account = match session(&app, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let (store, profiles, map) = (
         Arc::clone(&app.store),
         Arc::clone(&app.profiles),
@@ -708,12 +719,9 @@ struct NewIncident {
 
 async fn declare<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    headers: HeaderMap,
+    _: Admin,
     Json(body): Json<NewIncident>,
 ) -> Response {
-    if !is_admin(&app, &headers) {
-        return error(StatusCode::FORBIDDEN, "admin_only");
-    }
     let scope = match &body.scope {
         Value::String(s) if s == "all" => IncidentScope::All,
         Value::Object(o) => match o.get("brand").and_then(Value::as_str).map(BrandId::new) {
@@ -771,12 +779,9 @@ fn start_campaign<S: CustomerStores, V: VaultStore + 'static>(
 
 async fn run_campaign<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    headers: HeaderMap,
+    _: Admin,
     UrlPath(id): UrlPath<i64>,
 ) -> Response {
-    if !is_admin(&app, &headers) {
-        return error(StatusCode::FORBIDDEN, "admin_only");
-    }
     let incident = match find_incident(&app.store, id).await {
         Ok(Some(i)) => i,
         Ok(None) => return error(StatusCode::NOT_FOUND, "no_such_incident"),
@@ -840,12 +845,9 @@ async fn settle(profiles: &Arc<dyn Profiles>, id: i64, run: CampaignRun) -> Camp
 
 async fn campaign_status<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    headers: HeaderMap,
+    _: Admin,
     UrlPath(id): UrlPath<i64>,
 ) -> Response {
-    if !is_admin(&app, &headers) {
-        return error(StatusCode::FORBIDDEN, "admin_only");
-    }
     let mut campaigns = app.campaigns.lock().await;
     let run = match campaigns.remove(&id) {
         Some(run) => run,
@@ -889,7 +891,7 @@ fn router<S: CustomerStores, V: VaultStore + 'static>(app: Arc<App<S, V>>) -> Ro
         .route("/health", get(health))
         .route("/accounts", post(create_account::<S, V>))
         .route("/login", post(login::<S, V>))
-        .route("/me", get(me::<S, V>))
+        .route("/me", get(me))
         .route("/me/exposure", get(my_exposure::<S, V>))
         .route("/password/forgot", post(forgot::<S, V>))
         .route("/password/reset", post(reset::<S, V>))
