@@ -40,6 +40,32 @@ async fn get(c: &Client, url: String, bearer: Option<&str>) -> (StatusCode, Valu
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// Logs in (200 expected) and returns the session.
+async fn session_of(c: &Client, s: &Server, account: &str, password: &str) -> String {
+    let (status, body) = post(
+        c,
+        s.url("/login"),
+        json!({"account": account, "password": password}),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["session"].as_str().expect("session").to_owned()
+}
+
+/// Polls a campaign's state until it is finished (10 s at most) and returns it.
+async fn campaign_when_finished(c: &Client, url: String) -> Value {
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = get(c, url.clone(), Some(ADMIN)).await.1;
+        if status["finished"] == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    status
+}
+
 async fn breach_day(data: &Path, extra: &[&str]) {
     let server = Server::start(data, extra);
     let c = Client::new();
@@ -84,15 +110,7 @@ async fn breach_day(data: &Path, extra: &[&str]) {
     );
 
     // Login, session, a card, a charge home and one to a new address.
-    let (status, body) = post(
-        &c,
-        s.url("/login"),
-        json!({"account": "alice", "password": ALICE_PW}),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let session = body["session"].as_str().expect("session").to_owned();
+    let session = session_of(&c, s, "alice", ALICE_PW).await;
     let (status, body) = get(&c, s.url("/me"), Some(&session)).await;
     assert_eq!(
         (status, &body["account"]),
@@ -222,14 +240,7 @@ async fn breach_day(data: &Path, extra: &[&str]) {
         post(&c, campaign.clone(), json!({}), Some(ADMIN)).await.0,
         StatusCode::ACCEPTED
     );
-    let mut status = Value::Null;
-    for _ in 0..200 {
-        status = get(&c, campaign.clone(), Some(ADMIN)).await.1;
-        if status["finished"] == json!(true) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let status = campaign_when_finished(&c, campaign.clone()).await;
     assert_eq!(status, json!({"done": 2, "total": 2, "finished": true}));
 
     // The link from alice's notice, a new password, a login.
@@ -250,15 +261,7 @@ async fn breach_day(data: &Path, extra: &[&str]) {
         (status, &body["error"]),
         (StatusCode::BAD_REQUEST, &json!("token_used"))
     );
-    let (status, body) = post(
-        &c,
-        s.url("/login"),
-        json!({"account": "alice", "password": ALICE_NEW_PW}),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let session = body["session"].as_str().expect("session").to_owned();
+    let session = session_of(&c, s, "alice", ALICE_NEW_PW).await;
 
     // What was taken, for alice.
     let (status, body) = get(&c, s.url("/me/exposure"), Some(&session)).await;
@@ -374,14 +377,7 @@ async fn a_campaign_stopped_by_sigterm_resumes_at_the_next_start() {
 
     // Started again: the campaign carries on by itself and ends with every notice once.
     let server = Server::start(dir.path(), &slow);
-    let mut status = Value::Null;
-    for _ in 0..200 {
-        status = get(&c, server.url(&campaign), Some(ADMIN)).await.1;
-        if status["finished"] == json!(true) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let status = campaign_when_finished(&c, server.url(&campaign)).await;
     assert_eq!(status, json!({"done": 40, "total": 40, "finished": true}));
     let sent = std::fs::read_to_string(&sent_log).expect("sent log");
     let mut ids: Vec<&str> = sent.lines().collect();
