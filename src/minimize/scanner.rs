@@ -12,9 +12,6 @@
 //! (see the tests).
 
 use std::borrow::Cow;
-use std::io::Write;
-
-use super::writer::RedactingWriter;
 
 use crate::card::{Brand, luhn_valid};
 
@@ -125,11 +122,6 @@ impl Redactor {
     #[must_use]
     pub fn redact_bytes<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
         redact_in(&Ctx::alone(bytes), self).0
-    }
-
-    /// A writer that redacts with these settings.
-    pub fn writer<W: Write>(self, inner: W) -> RedactingWriter<W> {
-        RedactingWriter::from_redactor(self, inner)
     }
 }
 
@@ -653,6 +645,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use std::io::Write as _;
+
+    use crate::minimize::writer::RedactingWriter;
 
     #[test]
     fn formats_people_write_are_found() {

@@ -38,8 +38,15 @@ pub struct RedactingWriter<W: Write> {
     found: u64,
 }
 
+impl Redactor {
+    /// A writer that redacts with these settings.
+    pub fn writer<W: Write>(self, inner: W) -> RedactingWriter<W> {
+        RedactingWriter::from_redactor(self, inner)
+    }
+}
+
 impl<W: Write> RedactingWriter<W> {
-    pub(super) fn from_redactor(redactor: Redactor, inner: W) -> Self {
+    fn from_redactor(redactor: Redactor, inner: W) -> Self {
         Self {
             inner: Some(inner),
             held: Vec::new(),
