@@ -137,15 +137,13 @@ where
 pub(crate) async fn join<T, E: From<StoreError>>(
     task: tokio::task::JoinHandle<Result<T, E>>,
 ) -> Result<T, E> {
-    match task.await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(StoreError::Backend {
+    resumed(task.await).unwrap_or_else(|e| {
+        Err(StoreError::Backend {
             operation: "run a blocking task (the runtime is shutting down)",
             source: Box::new(e),
         }
-        .into()),
-    }
+        .into())
+    })
 }
 
 /// `f` on a blocking thread; a panic is resumed here, and the error is the task's
@@ -153,9 +151,13 @@ pub(crate) async fn join<T, E: From<StoreError>>(
 async fn spawn<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, tokio::task::JoinError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => Ok(value),
+    resumed(tokio::task::spawn_blocking(f).await)
+}
+
+/// A joined task's value, with its panic (if it panicked) resumed in the caller.
+fn resumed<T>(joined: Result<T, tokio::task::JoinError>) -> Result<T, tokio::task::JoinError> {
+    match joined {
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(e),
+        other => other,
     }
 }

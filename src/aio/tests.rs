@@ -250,3 +250,47 @@ async fn errors_and_answers_are_the_sync_ones() {
         None
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "boom in blocking work")]
+async fn a_panic_in_blocking_work_reaches_the_caller() {
+    let _ =
+        blocking(|| -> Result<(), crate::store::StoreError> { panic!("boom in blocking work") })
+            .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_retention_run_reports_progress_and_its_report() {
+    use crate::minimize::{Action, Category, Planned, RecordMeta, TableSpec};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("c.db")).expect("store"));
+    let conn = rusqlite::Connection::open(store.path()).expect("raw");
+    conn.execute_batch(
+        "CREATE TABLE profiles (id TEXT PRIMARY KEY, email TEXT);
+         INSERT INTO profiles VALUES ('a', 'a@example.com'), ('b', 'b@example.com'), ('c', 'c@example.com');",
+    )
+    .expect("table");
+    let table = TableSpec::new("profiles", "id", &["email"]).expect("table spec");
+    let category = Category::new("profile").expect("category");
+    let planned: Vec<Planned> = ["a", "b", "c"]
+        .into_iter()
+        .map(|id| {
+            Planned::new(
+                RecordMeta::new(id, category.clone(), Timestamp::from_millis(1)),
+                Action::Purge,
+            )
+        })
+        .collect();
+    let task = spawn_retention(Arc::clone(&store), "purge-1".into(), table, planned, 2);
+    while !task.is_finished() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(task.records_seen(), 3);
+    let report = task.join().await.expect("run");
+    assert_eq!(report.purged, 3);
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM profiles", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(left, 0);
+}
