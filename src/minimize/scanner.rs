@@ -53,7 +53,7 @@ pub struct PanMatch {
 }
 
 /// What a scan looks for and how a redaction writes what it found: the settings behind
-/// [`scan`], [`redact`] and [`RedactingWriter`], for callers who want other ones.
+/// [`scan`], [`redact`] and [`RedactingWriter`](super::RedactingWriter), for callers who want other ones.
 ///
 /// # Examples
 /// ```
