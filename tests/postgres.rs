@@ -652,3 +652,109 @@ async fn stores_work_from_async_handlers_and_drop_on_a_worker_thread() {
         .await
         .expect("drop schema");
 }
+
+/// The TLS side of the throwaway server (`.ci/pg-start`): its TCP port and CA folder.
+fn tls_server(url: &str) -> Option<(String, std::path::PathBuf)> {
+    let dir = url
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("host="))
+        .map(|h| std::path::Path::new(h).join("tls"))?;
+    let port = std::fs::read_to_string(dir.join("port")).ok()?;
+    Some((port.trim().to_owned(), dir))
+}
+
+/// Every message in an error's chain, for asserting on the reason.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// How many client connections from the network use TLS right now.
+fn tls_clients(url: &str) -> i64 {
+    admin(url)
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE s.ssl AND a.client_addr IS NOT NULL",
+            &[],
+        )
+        .expect("pg_stat_ssl")
+        .get(0)
+}
+
+#[test]
+fn tls_verify_full_connects_and_a_wrong_ca_or_name_is_refused() {
+    use shopsafe::store::postgres::TlsMode;
+
+    let Some(url) = url("tls_verify_full") else {
+        return;
+    };
+    let required = std::env::var_os("SHOPSAFE_REQUIRE_PG").is_some_and(|x| !x.is_empty());
+    let Some((port, tls)) = tls_server(&url) else {
+        assert!(
+            !required,
+            "the test server has no TLS listener (.ci/pg-start makes one)"
+        );
+        return;
+    };
+    let tcp = |host: &str| format!("host={host} port={port} user=postgres dbname=postgres");
+    let schema = unique("tls");
+
+    // verify-full (the default for a network host) with the CA that signed the server's
+    // certificate, to the name on it: connected, over TLS.
+    let options = PgOptions::new(&tcp("localhost"))
+        .and_then(|o| o.schema(&schema))
+        .and_then(|o| o.ca_file(tls.join("ca.crt")))
+        .expect("options");
+    assert_eq!(options.tls_mode(), TlsMode::VerifyFull);
+    let before = tls_clients(&url);
+    let store = PgStore::connect(options).expect("verify-full connects");
+    assert!(
+        tls_clients(&url) > before,
+        "the store's connections use TLS"
+    );
+    drop(store);
+
+    // A CA that did not sign it, the platform's roots (which do not hold the test CA),
+    // or a name the certificate does not carry: refused, with the reason.
+    let refused = |options: PgOptions, why: &str| {
+        let err = PgStore::connect(options).expect_err(why);
+        let text = chain(&err);
+        assert!(
+            text.contains("certificate") || text.contains("TLS"),
+            "{why}: {text}"
+        );
+    };
+    refused(
+        PgOptions::new(&tcp("localhost"))
+            .and_then(|o| o.ca_file(tls.join("other-ca.crt")))
+            .expect("options"),
+        "a wrong CA is refused",
+    );
+    refused(
+        PgOptions::new(&tcp("localhost")).expect("options"),
+        "the platform roots do not know the test CA",
+    );
+    refused(
+        PgOptions::new(&tcp("127.0.0.1"))
+            .and_then(|o| o.ca_file(tls.join("ca.crt")))
+            .expect("options"),
+        "the certificate is for localhost, not 127.0.0.1",
+    );
+
+    // require: encrypted, the certificate unchecked (here a name it does not carry).
+    let options = PgOptions::new(&tcp("127.0.0.1"))
+        .and_then(|o| o.schema(&schema))
+        .expect("options")
+        .tls(TlsMode::Require);
+    let before = tls_clients(&url);
+    let store = PgStore::connect(options).expect("require connects");
+    assert!(tls_clients(&url) > before, "require uses TLS");
+    drop(store);
+    drop_schemas(&url, &[&schema]);
+}

@@ -25,20 +25,28 @@
 //!   token.
 //!
 //! # Security
-//! Connections are made without TLS ([`postgres::NoTls`]): use a Unix socket or a
-//! private network, or terminate TLS in a local proxy. The connection string may hold a
-//! password; it is never logged or put in an error by this crate.
+//! Connections over the network use TLS on rustls and check the server's certificate
+//! and name ([`TlsMode::VerifyFull`], the default for a host name or address) against a
+//! CA file ([`PgOptions::ca_file`]) or the platform's roots; a server that cannot prove
+//! it is the one named is refused, never used in plaintext. A Unix socket uses no TLS.
+//! The connection string may hold a password; it is never logged or put in an error by
+//! this crate.
 
 mod customer;
+mod tls;
 mod vault;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
+use postgres::config::{Host, SslMode};
 use r2d2_postgres::PostgresConnectionManager;
+use rustls::pki_types::CertificateDer;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use customer::PgStore;
+pub use tls::TlsMode;
 pub use vault::PgVault;
 
 use super::StoreError;
@@ -82,6 +90,8 @@ pub struct PgOptions {
     config: postgres::Config,
     schema: Option<String>,
     max_connections: u32,
+    tls: Option<TlsMode>,
+    ca: Option<std::sync::Arc<Vec<CertificateDer<'static>>>>,
 }
 
 impl std::fmt::Debug for PgOptions {
@@ -92,6 +102,8 @@ impl std::fmt::Debug for PgOptions {
             .field("user", &self.config.get_user())
             .field("schema", &self.schema)
             .field("max_connections", &self.max_connections)
+            .field("tls", &self.tls_mode())
+            .field("ca_file", &self.ca.as_ref().map(|c| c.len()))
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +129,8 @@ impl PgOptions {
             config,
             schema: None,
             max_connections: DEFAULT_CONNECTIONS,
+            tls: None,
+            ca: None,
         }
     }
 
@@ -144,6 +158,60 @@ impl PgOptions {
         self.max_connections = n.max(1);
         self
     }
+
+    /// How the connections are protected (see [`TlsMode`] for the default).
+    ///
+    /// # Examples
+    /// ```
+    /// use shopsafe::store::postgres::{PgOptions, TlsMode};
+    ///
+    /// let socket = PgOptions::new("host=/run/postgresql dbname=shop")?;
+    /// assert_eq!(socket.tls_mode(), TlsMode::Disable);
+    /// let network = PgOptions::new("host=db.internal dbname=shop")?;
+    /// assert_eq!(network.tls_mode(), TlsMode::VerifyFull);
+    /// assert_eq!(network.tls(TlsMode::Require).tls_mode(), TlsMode::Require);
+    /// let said = PgOptions::new("host=db.internal dbname=shop sslmode=disable")?;
+    /// assert_eq!(said.tls_mode(), TlsMode::Disable);
+    /// # Ok::<(), shopsafe::store::StoreError>(())
+    /// ```
+    pub fn tls(mut self, mode: TlsMode) -> Self {
+        self.tls = Some(mode);
+        self
+    }
+
+    /// The CA certificates (PEM) that `verify-full` trusts instead of the platform's.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the file cannot be read or holds no certificate.
+    pub fn ca_file(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, StoreError> {
+        self.ca = Some(std::sync::Arc::new(tls::read_ca_file(path.as_ref())?));
+        Ok(self)
+    }
+
+    /// The protection the connections will use: the one set, else the connection
+    /// string's `sslmode=disable` or `sslmode=require`, else `verify-full` for a network
+    /// host and `disable` when every host is a Unix socket.
+    #[must_use]
+    pub fn tls_mode(&self) -> TlsMode {
+        self.tls.unwrap_or_else(|| {
+            match self.config.get_ssl_mode() {
+                SslMode::Disable => return TlsMode::Disable,
+                SslMode::Require => return TlsMode::Require,
+                _ => {}
+            }
+            let network = self.config.get_hosts().is_empty()
+                || self
+                    .config
+                    .get_hosts()
+                    .iter()
+                    .any(|h| matches!(h, Host::Tcp(_)));
+            if network {
+                TlsMode::VerifyFull
+            } else {
+                TlsMode::Disable
+            }
+        })
+    }
 }
 
 /// What a store expects of its schema.
@@ -156,7 +224,7 @@ struct Schema {
     dedicated: bool,
 }
 
-type Manager = PostgresConnectionManager<NoTls>;
+type Manager = PostgresConnectionManager<MakeRustlsConnect>;
 
 /// A pool of connections whose `search_path` is the store's schema.
 struct Pool {
@@ -208,7 +276,24 @@ impl Pool {
             .schema
             .clone()
             .unwrap_or_else(|| schema.default_name.to_owned());
-        let manager = PostgresConnectionManager::new(options.config, NoTls);
+        let mode = options.tls_mode();
+        let connector = tls::connector(mode, options.ca.as_deref().map(Vec::as_slice))?;
+        let mut config = options.config;
+        config.ssl_mode(if mode == TlsMode::Disable {
+            SslMode::Disable
+        } else {
+            SslMode::Require
+        });
+        // One connection first, so that a refused certificate or a wrong name is this
+        // call's error at once, not a pool that retries until its timeout.
+        let probe = config
+            .connect(connector.clone())
+            .map_err(|e| StoreError::Backend {
+                operation: "connect to PostgreSQL",
+                source: Box::new(e),
+            })?;
+        drop(probe);
+        let manager = PostgresConnectionManager::new(config, connector);
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections)
             .min_idle(Some(1))
