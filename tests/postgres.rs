@@ -756,5 +756,25 @@ fn tls_verify_full_connects_and_a_wrong_ca_or_name_is_refused() {
     let store = PgStore::connect(options).expect("require connects");
     assert!(tls_clients(&url) > before, "require uses TLS");
     drop(store);
+
+    // The application's own client, with the same settings: over TLS too.
+    let mut own = PgOptions::new(&tcp("localhost"))
+        .and_then(|o| o.ca_file(tls.join("ca.crt")))
+        .and_then(|o| o.connect_client())
+        .expect("client");
+    let ssl: bool = own
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .expect("own ssl")
+        .get(0);
+    assert!(ssl, "connect_client uses TLS");
+    assert!(
+        PgOptions::new(&tcp("localhost"))
+            .and_then(|o| o.connect_client())
+            .is_err(),
+        "and refuses what the stores refuse"
+    );
     drop_schemas(&url, &[&schema]);
 }

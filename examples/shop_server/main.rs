@@ -1057,22 +1057,13 @@ fn main() -> Result<(), AppError> {
         {
             use shopsafe::store::postgres::{PgOptions, PgStore, PgVault};
             let schema = args.pg_schema.clone();
-            let store = Arc::new(PgStore::connect(PgOptions::new(&url)?.schema(&schema)?)?);
+            let options = PgOptions::new(&url)?.schema(&schema)?;
+            let store = Arc::new(PgStore::connect(options.clone())?);
             let vault = Arc::new(PgVault::connect(
                 PgOptions::new(&url)?.schema(&format!("{schema}_vault"))?,
             )?);
-            let sep = if url.contains("://") {
-                if url.contains('?') { "&" } else { "?" }
-            } else {
-                " "
-            };
-            let profile_url = if url.contains("://") {
-                format!("{url}{sep}options=-csearch_path%3D{schema}")
-            } else {
-                format!("{url} options='-c search_path={schema}'")
-            };
             let profiles: Arc<dyn Profiles> =
-                Arc::new(profiles::PgProfiles::connect(&profile_url)?);
+                Arc::new(profiles::PgProfiles::connect(&options, &schema)?);
             return runtime.block_on(serve(args, store, vault, profiles));
         }
         #[cfg(not(feature = "postgres"))]

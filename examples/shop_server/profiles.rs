@@ -171,9 +171,15 @@ pub(crate) struct PgProfiles(Mutex<Option<postgres::Client>>);
 
 #[cfg(feature = "postgres")]
 impl PgProfiles {
-    /// Connects (call it off the runtime: the sync client runs its own).
-    pub(crate) fn connect(url: &str) -> Result<Self, AppError> {
-        let mut c = postgres::Client::connect(url, postgres::NoTls)?;
+    /// Connects with the store's settings and TLS, in the store's schema (call it off
+    /// the runtime: the sync client runs its own).
+    pub(crate) fn connect(
+        options: &shopsafe::store::postgres::PgOptions,
+        schema: &str,
+    ) -> Result<Self, AppError> {
+        let mut c = options.connect_client()?;
+        // The name was checked by `PgOptions::schema`.
+        c.batch_execute(&format!("SET search_path TO \"{schema}\""))?;
         c.batch_execute(SCHEMA)?;
         Ok(Self(Mutex::new(Some(c))))
     }

@@ -188,6 +188,35 @@ impl PgOptions {
         Ok(self)
     }
 
+    /// A client with these options' connection settings and TLS, for the application's
+    /// own tables beside the store's (it has no `search_path` set).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`]: the connection failed or the server's certificate was
+    /// refused.
+    ///
+    /// # Security
+    /// Blocking, like the stores: in async code call it through `shopsafe::aio::blocking`,
+    /// and drop the client off the runtime too.
+    pub fn connect_client(&self) -> Result<Client, StoreError> {
+        let (config, connector) = self.secured()?;
+        connect(&config, &connector)
+    }
+
+    /// The client configuration with its `sslmode` set from [`tls_mode`](Self::tls_mode),
+    /// and the TLS connector.
+    fn secured(&self) -> Result<(postgres::Config, MakeRustlsConnect), StoreError> {
+        let mode = self.tls_mode();
+        let connector = tls::connector(mode, self.ca.as_deref().map(Vec::as_slice))?;
+        let mut config = self.config.clone();
+        config.ssl_mode(if mode == TlsMode::Disable {
+            SslMode::Disable
+        } else {
+            SslMode::Require
+        });
+        Ok((config, connector))
+    }
+
     /// The protection the connections will use: the one set, else the connection
     /// string's `sslmode=disable` or `sslmode=require`, else `verify-full` for a network
     /// host and `disable` when every host is a Unix socket.
@@ -212,6 +241,15 @@ impl PgOptions {
             }
         })
     }
+}
+
+fn connect(config: &postgres::Config, connector: &MakeRustlsConnect) -> Result<Client, StoreError> {
+    config
+        .connect(connector.clone())
+        .map_err(|e| StoreError::Backend {
+            operation: "connect to PostgreSQL",
+            source: Box::new(e),
+        })
 }
 
 /// What a store expects of its schema.
@@ -276,23 +314,10 @@ impl Pool {
             .schema
             .clone()
             .unwrap_or_else(|| schema.default_name.to_owned());
-        let mode = options.tls_mode();
-        let connector = tls::connector(mode, options.ca.as_deref().map(Vec::as_slice))?;
-        let mut config = options.config;
-        config.ssl_mode(if mode == TlsMode::Disable {
-            SslMode::Disable
-        } else {
-            SslMode::Require
-        });
+        let (config, connector) = options.secured()?;
         // One connection first, so that a refused certificate or a wrong name is this
         // call's error at once, not a pool that retries until its timeout.
-        let probe = config
-            .connect(connector.clone())
-            .map_err(|e| StoreError::Backend {
-                operation: "connect to PostgreSQL",
-                source: Box::new(e),
-            })?;
-        drop(probe);
+        drop(connect(&config, &connector)?);
         let manager = PostgresConnectionManager::new(config, connector);
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections)
