@@ -8,10 +8,10 @@ use std::sync::Arc;
 use rusqlite::{Connection, params};
 use shopsafe::card::{
     Brand, CardOnFileStore, CardToken, Error, Expiry, FileKeySource, FindOrInsert, Fingerprint,
-    Pan, Purpose, SealedCard, Vault, VaultKeyId, VaultStore, luhn_valid,
+    GrantPolicy, Pan, Purpose, SealedCard, Vault, VaultKeyId, VaultStore, luhn_valid,
 };
 use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
-use shopsafe::store::{AccountId, AuditRecord, AuditSink, StoreError, Timestamp};
+use shopsafe::store::{AccountId, AuditOutcome, AuditRecord, AuditSink, StoreError, Timestamp};
 
 fn key(s: &str) -> VaultKeyId {
     VaultKeyId::new(s).expect("valid key id")
@@ -219,10 +219,20 @@ fn detokenize_needs_a_grant_of_this_vault_and_leaves_an_audit_record_first() {
         p.vault.detokenize(&unknown, &grant),
         Err(Error::UnknownToken)
     ));
+    // Refused and failed attempts reveal nothing and are on the trail too (issue 15: it
+    // used to keep only the numbers revealed).
+    let trail = p.store.audit_trail(10).expect("audit");
+    let outcomes: Vec<_> = trail
+        .iter()
+        .map(|r| (r.caller.as_str(), r.outcome))
+        .collect();
     assert_eq!(
-        p.store.audit_trail(10).expect("audit").len(),
-        1,
-        "refusals reveal nothing and log nothing"
+        outcomes,
+        [
+            ("checkout-svc", AuditOutcome::Revealed),
+            ("intruder", AuditOutcome::Refused),
+            ("checkout-svc", AuditOutcome::Failed),
+        ]
     );
 
     // No audit record, no number.
@@ -490,6 +500,69 @@ fn a_deduplicating_import_gives_each_card_one_token_held_or_new() {
         imported.iter().map(|c| &c.token).collect::<Vec<_>>()
     );
     assert_eq!(p.store.count_under(&key("k2")).expect("count"), 200);
+}
+
+#[test]
+fn the_grant_policy_refuses_unknown_callers_other_purposes_and_a_flood_and_says_so() {
+    let p = payments();
+    let card = p
+        .vault
+        .tokenize(&Pan::parse("4111111111111111").expect("visa"), expiry())
+        .expect("card");
+    let keys =
+        FileKeySource::open_or_create(p.dir.path().join("vault.keys"), &key("k1")).expect("keys");
+    let log_path = p.dir.path().join("audit.log");
+    let log = shopsafe::store::AuditLog::open(&log_path).expect("log");
+    let vault = Vault::new(Arc::clone(&p.store), Box::new(keys), Box::new(log))
+        .expect("vault")
+        .with_grant_policy(
+            GrantPolicy::deny_all()
+                .allow("checkout", &[Purpose::Charge])
+                .max_per_minute(3),
+        );
+    // A caller the policy does not name, and a named one for another purpose.
+    for (caller, purpose) in [("intern", Purpose::Charge), ("checkout", Purpose::Refund)] {
+        let grant = vault.grant(purpose, caller);
+        assert!(matches!(
+            vault.detokenize(&card.token, &grant),
+            Err(Error::GrantNotAllowed)
+        ));
+    }
+    // Three a minute: the fourth is refused, whatever the token.
+    let grant = vault.grant(Purpose::Charge, "checkout");
+    for _ in 0..3 {
+        assert_eq!(
+            vault
+                .detokenize(&card.token, &grant)
+                .expect("within the rate")
+                .expose_secret(),
+            "4111111111111111"
+        );
+    }
+    assert!(matches!(
+        vault.detokenize(&card.token, &grant),
+        Err(Error::RevealRateExceeded)
+    ));
+    // The file trail has every attempt, with its outcome, and its chain holds.
+    let trail = shopsafe::store::AuditLog::verify(&log_path).expect("chain");
+    let outcomes: Vec<_> = trail
+        .iter()
+        .map(|r| (r.caller.as_str(), r.purpose.as_str(), r.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("intern", "charge", AuditOutcome::Refused),
+            ("checkout", "refund", AuditOutcome::Refused),
+            ("checkout", "charge", AuditOutcome::Revealed),
+            ("checkout", "charge", AuditOutcome::Revealed),
+            ("checkout", "charge", AuditOutcome::Revealed),
+            ("checkout", "charge", AuditOutcome::Refused),
+        ]
+    );
+    // Without a policy, as before: anyone, any purpose.
+    let open = p.vault.grant(Purpose::Migrate, "anyone");
+    assert!(p.vault.detokenize(&card.token, &open).is_ok());
 }
 
 /// A vault store that fails on the n-th `replace_sealed` (a rewrap killed midway).

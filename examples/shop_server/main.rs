@@ -37,8 +37,8 @@ use shopsafe::aio::{
     spawn_campaign,
 };
 use shopsafe::card::{
-    CardOnFileStore, CardToken, Expiry, FileKeySource, Order, Pan, Purpose, ShippingAddress,
-    StepUp, Vault, VaultKeyId, VaultStore,
+    CardOnFileStore, CardToken, Expiry, FileKeySource, GrantPolicy, Order, Pan, Purpose,
+    ShippingAddress, StepUp, Vault, VaultKeyId, VaultStore,
 };
 use shopsafe::minimize::{DataMap, Form, RedactingWriter};
 use shopsafe::password::{Error as PasswordError, Hasher, Params, Password, PasswordContext};
@@ -602,7 +602,7 @@ async fn charge<S: CustomerStores, V: VaultStore + 'static>(
     {
         return error(StatusCode::FORBIDDEN, "step_up_required");
     }
-    let grant = app.vault.grant(Purpose::Charge, "shop_server/charges");
+    let grant = app.vault.grant(Purpose::Charge, CHARGES);
     let pan = match app.vault.detokenize(token, grant).await {
         Ok(pan) => pan,
         Err(e) => return internal("detokenize", &e),
@@ -619,6 +619,9 @@ async fn charge<S: CustomerStores, V: VaultStore + 'static>(
     )
         .into_response()
 }
+
+/// The one caller the vault's grant policy lets reveal card numbers.
+const CHARGES: &str = "shop_server/charges";
 
 /// The payment processor, stubbed: takes the number (wiped when dropped here), logs
 /// nothing of it, answers an authorization code.
@@ -968,7 +971,13 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
     let keys =
         FileKeySource::open_or_create(args.data.join("vault.keys"), &VaultKeyId::new("k1")?)?;
     let audit = AuditLog::open(args.data.join("vault-audit.log"))?;
-    let vault = AsyncVault::new(Vault::new(vault_store, Box::new(keys), Box::new(audit))?);
+    // Only the charge handler reveals numbers, for charges, and at most 600 a minute.
+    let policy = GrantPolicy::deny_all()
+        .allow(CHARGES, &[Purpose::Charge])
+        .max_per_minute(600);
+    let vault = AsyncVault::new(
+        Vault::new(vault_store, Box::new(keys), Box::new(audit))?.with_grant_policy(policy),
+    );
     let outbox = Outbox::open(
         &args
             .outbox

@@ -83,6 +83,14 @@ pub enum Error {
     /// The grant was made by another vault.
     #[error("detokenize grant from another vault")]
     ForeignGrant,
+    /// The vault's grant policy does not let this caller reveal numbers for this
+    /// purpose (recorded as refused).
+    #[error("detokenize refused: the grant policy does not allow this caller and purpose")]
+    GrantNotAllowed,
+    /// The vault revealed as many numbers in the last minute as its grant policy allows
+    /// (recorded as refused).
+    #[error("detokenize refused: the per-minute limit of the grant policy is reached")]
+    RevealRateExceeded,
     /// From the store (including the audit sink).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

@@ -19,6 +19,7 @@
 //! log that the application writes itself (the `minimize` redactor is for that).
 
 mod error;
+mod grant;
 mod keys;
 mod on_file;
 mod pan;
@@ -28,6 +29,7 @@ mod vault;
 mod vault_store;
 
 pub use error::Error;
+pub use grant::GrantPolicy;
 pub use keys::{EnvKeySource, FileKeySource, KeySource, VaultKey, VaultKeyId};
 pub use on_file::{CardOnFile, CardToken, Fingerprint};
 pub use pan::{Brand, Expiry, Last4, PAN_DIGITS, Pan, luhn_check_digit, luhn_valid};

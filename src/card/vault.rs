@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::Error;
+use super::grant::{GrantPolicy, RevealRate};
 use super::keys::{KeyPair, KeySource, Keyring, VaultKey, VaultKeyId};
 use super::on_file::{CardOnFile, CardToken, Fingerprint};
 use super::pan::{Expiry, Pan};
@@ -17,7 +18,7 @@ use super::vault_store::{FindOrInsert, HeldCard, SealedCard, VaultStore};
 use crate::kernel::Timestamp;
 use crate::kernel::hmac_sha256;
 use crate::secret::fill_random;
-use crate::store::{AuditRecord, AuditSink};
+use crate::store::{AuditOutcome, AuditRecord, AuditSink};
 
 const AAD_LABEL: &[u8] = b"shopsafe/vault/v1";
 
@@ -101,6 +102,8 @@ pub struct Vault<S> {
     source: Box<dyn KeySource>,
     keys: RwLock<Keyring>,
     id: [u8; 16],
+    policy: GrantPolicy,
+    reveals: RevealRate,
 }
 
 impl<S> fmt::Debug for Vault<S> {
@@ -128,7 +131,17 @@ impl<S: VaultStore> Vault<S> {
             source,
             keys,
             id,
+            policy: GrantPolicy::permissive(),
+            reveals: RevealRate::default(),
         })
+    }
+
+    /// Fixes the grant policy (the default, [`GrantPolicy::permissive`], lets any
+    /// caller reveal for any purpose).
+    #[must_use]
+    pub fn with_grant_policy(mut self, policy: GrantPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The store.
@@ -303,8 +316,9 @@ impl<S: VaultStore> Vault<S> {
     /// honest as the code that calls this. Keep the `Vault` inside the payment service,
     /// make grants in one place that authenticates the caller (service identity, operator
     /// login) and passes that identity here, and never hand a `&Vault` or a grant to code
-    /// that takes requests from customers. A later release adds a policy that decides who
-    /// may have which purpose.
+    /// that takes requests from customers. The vault's [`GrantPolicy`]
+    /// ([`with_grant_policy`](Self::with_grant_policy)) then decides which of those names
+    /// may reveal numbers for which purpose, and how many a minute.
     #[must_use]
     pub fn grant(&self, purpose: Purpose, caller: &str) -> DetokenizeGrant {
         DetokenizeGrant {
@@ -314,26 +328,56 @@ impl<S: VaultStore> Vault<S> {
         }
     }
 
-    /// Reveals a card number: checks the grant, writes the audit record, then opens the
-    /// sealed value. The returned [`Pan`] is wiped when dropped.
+    /// Reveals a card number: checks the grant against this vault and its
+    /// [`GrantPolicy`], writes the audit record, then opens the sealed value. The
+    /// returned [`Pan`] is wiped when dropped. Every attempt leaves a record: refused
+    /// ones (before any lookup) and failed ones too, with their
+    /// [`AuditOutcome`](crate::store::AuditOutcome).
     ///
     /// # Errors
-    /// [`Error::ForeignGrant`], [`Error::UnknownToken`], [`Error::KeyShredded`] (its key
-    /// is gone), [`Error::Tampered`] (the row was edited, swapped or damaged),
-    /// [`Error::Store`] (the audit record could not be written: no number is returned).
+    /// Refused: [`Error::ForeignGrant`], [`Error::GrantNotAllowed`],
+    /// [`Error::RevealRateExceeded`]. Failed: [`Error::UnknownToken`],
+    /// [`Error::KeyShredded`] (its key is gone), [`Error::Tampered`] (the row was edited,
+    /// swapped or damaged). [`Error::Store`]: an audit record could not be written (no
+    /// number is returned).
     pub fn detokenize(&self, token: &CardToken, grant: &DetokenizeGrant) -> Result<Pan, Error> {
+        let attempt = |outcome| {
+            AuditRecord::new(
+                token.as_str().to_owned(),
+                grant.purpose.as_str().to_owned(),
+                grant.caller.clone(),
+                Timestamp::now(),
+            )
+            .with_outcome(outcome)
+        };
+        // Refusals and failures are recorded too; if that record cannot be written, the
+        // store's error is the answer (nothing is revealed either way).
+        let refuse = |why: Error| -> Result<Pan, Error> {
+            self.audit.record(&attempt(AuditOutcome::Refused))?;
+            Err(why)
+        };
         if !bool::from(grant.vault.ct_eq(&self.id)) {
-            return Err(Error::ForeignGrant);
+            return refuse(Error::ForeignGrant);
         }
-        let sealed = self.store.load_sealed(token)?.ok_or(Error::UnknownToken)?;
-        let record = AuditRecord::new(
-            token.as_str().to_owned(),
-            grant.purpose.as_str().to_owned(),
-            grant.caller.clone(),
-            Timestamp::now(),
-        );
-        self.audit.record(&record)?;
-        self.open(&self.ring(), &sealed)
+        if !self.policy.admits(&grant.caller, &grant.purpose) {
+            return refuse(Error::GrantNotAllowed);
+        }
+        if !self
+            .reveals
+            .take(self.policy.per_minute(), std::time::Instant::now())
+        {
+            return refuse(Error::RevealRateExceeded);
+        }
+        let Some(sealed) = self.store.load_sealed(token)? else {
+            self.audit.record(&attempt(AuditOutcome::Failed))?;
+            return Err(Error::UnknownToken);
+        };
+        // Written before the number exists in the clear.
+        self.audit.record(&attempt(AuditOutcome::Revealed))?;
+        self.open(&self.ring(), &sealed).or_else(|e| {
+            self.audit.record(&attempt(AuditOutcome::Failed))?;
+            Err(e)
+        })
     }
 
     fn open(&self, ring: &Keyring, sealed: &SealedCard) -> Result<Pan, Error> {

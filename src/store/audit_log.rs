@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use super::{AuditRecord, AuditSink, StoreError, Timestamp};
 
 /// Detokenize records appended to a file, one line each:
-/// `<ms since epoch> TAB <token> TAB <purpose> TAB <caller> TAB <SHA-256 of the previous line, hex>`.
+/// `<ms since epoch> TAB <token> TAB <purpose> TAB <caller> TAB <SHA-256 of the previous line, hex>`,
+/// the purpose followed by `!refused` or `!failed` for an attempt that revealed nothing.
 ///
 /// Each line carries the hash of the one before (the first, of nothing: 64 zeros), so a
 /// line edited, removed or inserted anywhere but at the end breaks the chain, and
@@ -171,9 +172,9 @@ fn walk(file: &File, mut each: impl FnMut(AuditRecord)) -> Result<Walk, StoreErr
         let at = at.parse().map_err(|_| StoreError::Corrupt {
             what: "audit log: bad time",
         })?;
-        each(AuditRecord::new(
+        each(AuditRecord::from_stored(
             token.into(),
-            purpose.into(),
+            purpose,
             caller.into(),
             Timestamp::from_millis(at),
         ));
@@ -335,7 +336,7 @@ fn line_for(entry: &AuditRecord, prev: &[u8; 32]) -> String {
         "{}\t{}\t{}\t{}\t{}\n",
         entry.at.as_millis(),
         clean(&entry.token),
-        clean(&entry.purpose),
+        clean(&entry.stored_purpose()),
         clean(&entry.caller),
         base16ct::lower::encode_string(prev)
     )
@@ -375,6 +376,38 @@ impl AuditSink for AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_written_by_0_1_reads_back_and_grows_with_outcomes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("old.log");
+        // A line exactly as 0.1 wrote it: no outcome.
+        let old = format!(
+            "1700000000000\tcard_x\tcharge\tcheckout\t{}\n",
+            "0".repeat(64)
+        );
+        std::fs::write(&path, &old).expect("write");
+        let log = AuditLog::open(&path).expect("open a 0.1 log");
+        log.record(&rec("card_y", "intern").with_outcome(super::super::AuditOutcome::Refused))
+            .expect("append");
+        let back = AuditLog::verify(&path).expect("chain");
+        let outcomes: Vec<_> = back
+            .iter()
+            .map(|r| (r.purpose.as_str(), r.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("charge", super::super::AuditOutcome::Revealed),
+                ("charge", super::super::AuditOutcome::Refused)
+            ]
+        );
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .contains("\tcharge!refused\t")
+        );
+    }
 
     fn rec(token: &str, caller: &str) -> AuditRecord {
         AuditRecord::new(

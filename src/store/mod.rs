@@ -40,7 +40,7 @@ mod rows;
 pub mod conformance;
 
 pub use audit_log::{AuditLog, AuditRepair};
-pub use audit_record::AuditRecord;
+pub use audit_record::{AuditOutcome, AuditRecord};
 pub use types::{
     AccountId, BrandId, CampaignId, CampaignState, ClaimedAccount, CredentialFlags,
     CredentialRecord, Incident, IncidentId, IncidentScope, RedeemOutcome, Redemption,

@@ -92,9 +92,9 @@ impl PgVault {
             .map(|rows| {
                 rows.iter()
                     .map(|r| {
-                        AuditRecord::new(
+                        AuditRecord::from_stored(
                             r.get(0),
-                            r.get(1),
+                            r.get::<_, &str>(1),
                             r.get(2),
                             Timestamp::from_millis(r.get(3)),
                         )
@@ -314,7 +314,7 @@ impl AuditSink for PgVault {
                 "INSERT INTO audit (token, purpose, caller, at) VALUES ($1, $2, $3, $4)",
                 &[
                     &entry.token,
-                    &entry.purpose,
+                    &entry.stored_purpose(),
                     &entry.caller,
                     &entry.at.as_millis(),
                 ],

@@ -93,9 +93,9 @@ impl SqliteVault {
                 .prepare_cached("SELECT token, purpose, caller, at FROM audit ORDER BY id LIMIT ?1")
                 .map_err(be("read audit trail"))?;
             stmt.query_map([to_i64(limit as u64)], |r| {
-                Ok(AuditRecord::new(
+                Ok(AuditRecord::from_stored(
                     r.get(0)?,
-                    r.get(1)?,
+                    &r.get::<_, String>(1)?,
                     r.get(2)?,
                     Timestamp::from_millis(r.get(3)?),
                 ))
@@ -277,7 +277,7 @@ impl AuditSink for SqliteVault {
             .and_then(|mut s| {
                 s.execute(params![
                     entry.token,
-                    entry.purpose,
+                    entry.stored_purpose(),
                     entry.caller,
                     entry.at.as_millis()
                 ])
