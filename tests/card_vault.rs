@@ -565,6 +565,72 @@ fn the_grant_policy_refuses_unknown_callers_other_purposes_and_a_flood_and_says_
     assert!(p.vault.detokenize(&card.token, &open).is_ok());
 }
 
+/// Two payment servers on one vault database and one key file: a rotation or a shred on
+/// one takes effect on the other from its next call.
+fn two_servers<S: VaultStore + AuditSink + 'static>(
+    a_store: S,
+    b_store: S,
+    keys_path: &std::path::Path,
+) {
+    let keys = |_| FileKeySource::open_or_create(keys_path, &key("k1")).expect("keys");
+    let audit = |s: &S| -> Box<dyn AuditSink> {
+        let _ = s;
+        Box::new(shopsafe::store::AuditLog::open(keys_path.with_extension("audit")).expect("log"))
+    };
+    let a_audit = audit(&a_store);
+    let b_audit = audit(&b_store);
+    let a = Vault::new(a_store, Box::new(keys(0)), a_audit).expect("server a");
+    let b = Vault::new(b_store, Box::new(keys(1)), b_audit).expect("server b");
+    let (grant_a, grant_b) = (
+        a.grant(Purpose::Charge, "server-a"),
+        b.grant(Purpose::Charge, "server-b"),
+    );
+    let old = Pan::parse("4111111111111111").expect("visa");
+    let old_card = b.tokenize(&old, expiry()).expect("under k1");
+
+    // Rotate on A; a new card stored by A under k2 is the same card to B, and B opens it.
+    a.rotate(key("k2")).expect("rotate on a");
+    let new = Pan::parse("5555555555554444").expect("mastercard");
+    let on_a = a.tokenize(&new, expiry()).expect("under k2 on a");
+    let on_b = b.tokenize(&new, expiry()).expect("the same card on b");
+    assert_eq!(on_a.token, on_b.token, "one token per card across servers");
+    assert_eq!(on_b.fingerprint.key_id, key("k2"));
+    assert_eq!(
+        b.detokenize(&on_a.token, &grant_b)
+            .expect("b reads a k2 card")
+            .expose_secret(),
+        "5555555555554444"
+    );
+    // B seals new cards under the key A made current.
+    let third = b
+        .tokenize(&Pan::parse("378282246310005").expect("amex"), expiry())
+        .expect("new on b");
+    assert_eq!(third.fingerprint.key_id, key("k2"));
+    assert_eq!(b.current_key(), key("k2"));
+
+    // Shred k1 on A: B refuses the k1 card at once, though it had k1 in memory.
+    assert_eq!(a.shred(&key("k1")).expect("shred on a"), 1);
+    assert!(matches!(
+        b.detokenize(&old_card.token, &grant_b),
+        Err(Error::KeyShredded { .. })
+    ));
+    assert!(matches!(
+        a.detokenize(&old_card.token, &grant_a),
+        Err(Error::KeyShredded { .. })
+    ));
+}
+
+#[test]
+fn a_rotation_or_a_shred_on_one_server_takes_effect_on_the_other() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("vault.db");
+    two_servers(
+        SqliteVault::open(&path).expect("a"),
+        SqliteVault::open(&path).expect("b"),
+        &dir.path().join("vault.keys"),
+    );
+}
+
 /// A vault store that fails on the n-th `replace_sealed` (a rewrap killed midway).
 struct FailingReplace {
     inner: Arc<SqliteVault>,

@@ -778,3 +778,43 @@ fn tls_verify_full_connects_and_a_wrong_ca_or_name_is_refused() {
     );
     drop_schemas(&url, &[&schema]);
 }
+
+/// Two payment servers, each with its own pool, on one vault schema and one key file.
+#[test]
+fn a_rotation_or_a_shred_on_one_vault_server_takes_effect_on_the_other() {
+    use shopsafe::card::{Error as CardError, Purpose};
+
+    let Some(url) = url("a_rotation_or_a_shred_on_one_vault_server") else {
+        return;
+    };
+    let schema = unique("two_vaults");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = vault_over(&options(&url, &schema), dir.path());
+    let b = vault_over(&options(&url, &schema), dir.path());
+    let expiry = Expiry::new(3, 2031).expect("expiry");
+    let k = |id: &str| VaultKeyId::new(id).expect("key id");
+    let old = Pan::parse("4111111111111111").expect("visa");
+    let old_card = b.tokenize(&old, expiry).expect("under k1");
+
+    a.rotate(k("k2")).expect("rotate on a");
+    let new = Pan::parse("5555555555554444").expect("mastercard");
+    let on_a = a.tokenize(&new, expiry).expect("on a");
+    let on_b = b.tokenize(&new, expiry).expect("on b");
+    assert_eq!(on_a.token, on_b.token, "one token per card across servers");
+    let grant_b = b.grant(Purpose::Charge, "server-b");
+    assert_eq!(
+        b.detokenize(&on_a.token, &grant_b)
+            .expect("b opens a k2 card")
+            .expose_secret(),
+        "5555555555554444"
+    );
+    assert_eq!(b.current_key(), k("k2"));
+
+    assert_eq!(a.shred(&k("k1")).expect("shred on a"), 1);
+    assert!(matches!(
+        b.detokenize(&old_card.token, &grant_b),
+        Err(CardError::KeyShredded { .. })
+    ));
+    drop((a, b));
+    drop_schemas(&url, &[&schema]);
+}

@@ -2,6 +2,7 @@
 
 use core::fmt;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -104,6 +105,8 @@ pub struct Vault<S> {
     id: [u8; 16],
     policy: GrantPolicy,
     reveals: RevealRate,
+    /// The store's key generation when this vault's keyring was last loaded.
+    generation: AtomicU64,
 }
 
 impl<S> fmt::Debug for Vault<S> {
@@ -122,6 +125,7 @@ impl<S: VaultStore> Vault<S> {
         source: Box<dyn KeySource>,
         audit: Box<dyn AuditSink>,
     ) -> Result<Self, Error> {
+        let generation = AtomicU64::new(store.key_generation()?);
         let keys = RwLock::new(Keyring::new(source.keys()?)?);
         let mut id = [0u8; 16];
         fill_random(&mut id)?;
@@ -133,6 +137,7 @@ impl<S: VaultStore> Vault<S> {
             id,
             policy: GrantPolicy::permissive(),
             reveals: RevealRate::default(),
+            generation,
         })
     }
 
@@ -159,6 +164,32 @@ impl<S: VaultStore> Vault<S> {
         self.keys.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The keyring, reloaded from the key source first if a rotation or a shred on any
+    /// server sharing the store moved the key generation since this vault last looked:
+    /// one small read per call, so a key rotated elsewhere is used and a key shredded
+    /// elsewhere is refused from the next call on.
+    fn fresh_ring(&self) -> Result<std::sync::RwLockReadGuard<'_, Keyring>, Error> {
+        let now = self.store.key_generation()?;
+        if now != self.generation.load(Ordering::Acquire) {
+            let mut ring = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+            *ring = Keyring::new(self.source.keys()?)?;
+            self.generation.store(now, Ordering::Release);
+        }
+        Ok(self.ring())
+    }
+
+    /// Bumps the shared key generation after this vault changed its keys; reloads them
+    /// too if another server changed them in between.
+    fn publish_key_change(&self, ring: &mut Keyring) -> Result<(), Error> {
+        let before = self.generation.load(Ordering::Acquire);
+        let now = self.store.bump_key_generation()?;
+        if now != before.wrapping_add(1) && now != 0 {
+            *ring = Keyring::new(self.source.keys()?)?;
+        }
+        self.generation.store(now, Ordering::Release);
+        Ok(())
+    }
+
     /// Tokenizes a card: the same card (by fingerprint, under any key still held) gets its
     /// existing token back; a new one is sealed under the current key.
     ///
@@ -168,7 +199,7 @@ impl<S: VaultStore> Vault<S> {
     /// # Examples
     /// See `examples/card_vault.rs` and `tests/card_vault.rs`.
     pub fn tokenize(&self, pan: &Pan, expiry: Expiry) -> Result<CardOnFile, Error> {
-        let ring = self.ring();
+        let ring = self.fresh_ring()?;
         let fingerprints = fingerprints(&ring, pan);
         let known = |held: HeldCard| card_on_file(held.token, pan, expiry, held.fingerprint);
         // A card the vault holds (every checkout after the first): a lookup, no seal, no
@@ -191,7 +222,7 @@ impl<S: VaultStore> Vault<S> {
     /// # Errors
     /// [`Error::Store`], [`Error::Rng`].
     pub fn tokenize_fresh(&self, pan: &Pan, expiry: Expiry) -> Result<CardOnFile, Error> {
-        let (sealed, card) = self.seal_new(&self.ring(), pan, expiry, None)?;
+        let (sealed, card) = self.seal_new(&*self.fresh_ring()?, pan, expiry, None)?;
         self.store.insert_sealed(std::slice::from_ref(&sealed))?;
         Ok(card)
     }
@@ -205,7 +236,7 @@ impl<S: VaultStore> Vault<S> {
         &self,
         cards: impl IntoIterator<Item = (&'p Pan, Expiry)>,
     ) -> Result<Vec<CardOnFile>, Error> {
-        let ring = self.ring();
+        let ring = self.fresh_ring()?;
         let (sealed, out): (Vec<_>, Vec<_>) = cards
             .into_iter()
             .map(|(pan, expiry)| self.seal_new(&ring, pan, expiry, None))
@@ -236,7 +267,7 @@ impl<S: VaultStore> Vault<S> {
         &self,
         cards: impl IntoIterator<Item = (&'p Pan, Expiry)>,
     ) -> Result<Vec<CardOnFile>, Error> {
-        let ring = self.ring();
+        let ring = self.fresh_ring()?;
         let mut out: Vec<CardOnFile> = Vec::new();
         let mut sealed = Vec::new();
         // The current key's MAC of each distinct card so far, to its first place in `out`.
@@ -374,10 +405,12 @@ impl<S: VaultStore> Vault<S> {
         };
         // Written before the number exists in the clear.
         self.audit.record(&attempt(AuditOutcome::Revealed))?;
-        self.open(&self.ring(), &sealed).or_else(|e| {
-            self.audit.record(&attempt(AuditOutcome::Failed))?;
-            Err(e)
-        })
+        self.fresh_ring()
+            .and_then(|ring| self.open(&ring, &sealed))
+            .or_else(|e| {
+                self.audit.record(&attempt(AuditOutcome::Failed))?;
+                Err(e)
+            })
     }
 
     fn open(&self, ring: &Keyring, sealed: &SealedCard) -> Result<Pan, Error> {
@@ -396,12 +429,14 @@ impl<S: VaultStore> Vault<S> {
     /// [`Error::DuplicateKeyId`], the source's errors, [`Error::Rng`].
     pub fn rotate(&self, id: VaultKeyId) -> Result<(), Error> {
         let key = VaultKey::generate()?;
+        drop(self.fresh_ring()?);
         let mut ring = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         if ring.get(&id).is_some() {
             return Err(Error::DuplicateKeyId { id });
         }
         self.source.add(&id, &key)?;
-        ring.push(id, &key)
+        ring.push(id, &key)?;
+        self.publish_key_change(&mut ring)
     }
 
     /// Re-seals and re-fingerprints, under the current key, every card sealed under
@@ -421,7 +456,7 @@ impl<S: VaultStore> Vault<S> {
         let mut after: Option<CardToken> = None;
         let mut target: Option<VaultKeyId> = None;
         loop {
-            let ring = self.ring();
+            let ring = self.fresh_ring()?;
             let current = ring.current();
             if target.as_ref() != Some(&current.id) {
                 // First batch, or the key was rotated since the last one: start over.
@@ -472,6 +507,7 @@ impl<S: VaultStore> Vault<S> {
     /// # Errors
     /// [`Error::ShredCurrentKey`], [`Error::UnknownKeyId`], the source's errors.
     pub fn shred(&self, id: &VaultKeyId) -> Result<u64, Error> {
+        drop(self.fresh_ring()?);
         let mut ring = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         if ring.current().id == *id {
             return Err(Error::ShredCurrentKey);
@@ -482,6 +518,7 @@ impl<S: VaultStore> Vault<S> {
         let lost = self.store.count_under(id)?;
         self.source.destroy(id)?;
         ring.remove(id)?;
+        self.publish_key_change(&mut ring)?;
         Ok(lost)
     }
 }

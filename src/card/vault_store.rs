@@ -155,6 +155,26 @@ pub trait VaultStore: Send + Sync {
     /// # Errors
     /// A backend failure.
     fn count_under(&self, key_id: &VaultKeyId) -> Result<u64, StoreError>;
+
+    /// The vault's key generation, as every server sharing this store sees it: a counter
+    /// that a rotation or a shred on any of them bumps
+    /// ([`bump_key_generation`](Self::bump_key_generation)). A vault that finds it moved
+    /// reloads its keys from its key source before it answers. The default, for a store
+    /// no other server shares, is always 0.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn key_generation(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// Bumps the key generation (after a rotation or a shred) and returns the new one.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn bump_key_generation(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 impl<T: VaultStore + ?Sized> VaultStore for std::sync::Arc<T> {
@@ -187,5 +207,11 @@ impl<T: VaultStore + ?Sized> VaultStore for std::sync::Arc<T> {
     }
     fn count_under(&self, key_id: &VaultKeyId) -> Result<u64, StoreError> {
         (**self).count_under(key_id)
+    }
+    fn key_generation(&self) -> Result<u64, StoreError> {
+        (**self).key_generation()
+    }
+    fn bump_key_generation(&self) -> Result<u64, StoreError> {
+        (**self).bump_key_generation()
     }
 }

@@ -163,5 +163,6 @@ pub fn run_vault<S: crate::card::VaultStore + super::AuditSink>(fresh: &dyn Fn()
     sealed_rows_round_trip_and_batches_are_all_or_none(&fresh());
     fingerprints_find_a_card_under_any_key_and_insert_once(&fresh());
     rewrap_streams_rows_not_under_a_key_and_replaces_them(&fresh());
+    the_key_generation_starts_at_zero_and_counts_bumps(&fresh());
     audit_records_are_accepted(&fresh());
 }

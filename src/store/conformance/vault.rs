@@ -122,6 +122,17 @@ pub(super) fn rewrap_streams_rows_not_under_a_key_and_replaces_them(s: &impl Vau
     );
 }
 
+pub(super) fn the_key_generation_starts_at_zero_and_counts_bumps(s: &impl VaultStore) {
+    assert_eq!(s.key_generation().expect("read"), 0);
+    assert_eq!(s.bump_key_generation().expect("bump"), 1);
+    assert_eq!(s.bump_key_generation().expect("bump"), 2);
+    assert_eq!(
+        s.key_generation().expect("read"),
+        2,
+        "every server reads the same"
+    );
+}
+
 pub(super) fn audit_records_are_accepted(s: &impl AuditSink) {
     for i in 0..3 {
         s.record(&AuditRecord::new(

@@ -35,6 +35,13 @@ const MIGRATIONS: &[&str] = &[
     REVOKE ALL ON SCHEMA \"{schema}\" FROM PUBLIC;
     REVOKE ALL ON ALL TABLES IN SCHEMA \"{schema}\" FROM PUBLIC;
     REVOKE ALL ON ALL SEQUENCES IN SCHEMA \"{schema}\" FROM PUBLIC;",
+    // 2: the key generation every server sharing the vault checks before it answers.
+    "CREATE TABLE key_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation BIGINT NOT NULL
+    );
+    INSERT INTO key_generation (id, generation) VALUES (1, 0);
+    REVOKE ALL ON key_generation FROM PUBLIC;",
 ];
 
 const SCHEMA: Schema = Schema {
@@ -295,6 +302,20 @@ impl VaultStore for PgVault {
         self.write_all(cards, &sql, "replace sealed cards")
     }
 
+    fn key_generation(&self) -> Result<u64, StoreError> {
+        self.generation(
+            "SELECT generation FROM key_generation WHERE id = 1",
+            "read key generation",
+        )
+    }
+
+    fn bump_key_generation(&self) -> Result<u64, StoreError> {
+        self.generation(
+            "UPDATE key_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+            "bump key generation",
+        )
+    }
+
     fn count_under(&self, key_id: &VaultKeyId) -> Result<u64, StoreError> {
         self.pool.with(|c| {
             c.query_one(
@@ -303,6 +324,16 @@ impl VaultStore for PgVault {
             )
             .map(|r| to_u64(r.get(0)))
             .map_err(be("count sealed cards"))
+        })
+    }
+}
+
+impl PgVault {
+    fn generation(&self, sql: &str, what: &'static str) -> Result<u64, StoreError> {
+        self.pool.with(|c| {
+            c.query_one(sql, &[])
+                .map(|r| to_u64(r.get(0)))
+                .map_err(be(what))
         })
     }
 }

@@ -39,6 +39,12 @@ const MIGRATIONS: &[&str] = &[
         caller TEXT NOT NULL,
         at INTEGER NOT NULL
     );",
+    // 2: the key generation every server sharing the vault checks before it answers.
+    "CREATE TABLE key_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL
+    );
+    INSERT INTO key_generation (id, generation) VALUES (1, 0);",
 ];
 
 const SCHEMA: Schema = Schema {
@@ -258,12 +264,37 @@ impl VaultStore for SqliteVault {
             .with(|c| write_all(c, cards, REPLACE_SEALED, "replace sealed cards"))
     }
 
+    fn key_generation(&self) -> Result<u64, StoreError> {
+        self.generation(
+            "SELECT generation FROM key_generation WHERE id = 1",
+            "read key generation",
+        )
+    }
+
+    fn bump_key_generation(&self) -> Result<u64, StoreError> {
+        self.generation(
+            "UPDATE key_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation",
+            "bump key generation",
+        )
+    }
+
     fn count_under(&self, key_id: &VaultKeyId) -> Result<u64, StoreError> {
         self.pool.with(|c| {
             c.prepare_cached("SELECT count(*) FROM sealed_cards WHERE key_id = ?1")
                 .and_then(|mut s| s.query_row([key_id.as_str()], |r| r.get::<_, i64>(0)))
                 .map(to_u64)
                 .map_err(be("count sealed cards"))
+        })
+    }
+}
+
+impl SqliteVault {
+    fn generation(&self, sql: &str, what: &'static str) -> Result<u64, StoreError> {
+        self.pool.with(|c| {
+            c.prepare_cached(sql)
+                .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+                .map(to_u64)
+                .map_err(be(what))
         })
     }
 }

@@ -385,7 +385,7 @@ mod tests {
         crate::store::conformance::run_vault(&vault);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            18,
+            19,
             "every vault check ran on its own file"
         );
     }
