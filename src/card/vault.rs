@@ -119,7 +119,8 @@ impl<S: VaultStore> Vault<S> {
     /// A vault over `store`, with keys from `source` and the audit trail in `audit`.
     ///
     /// # Errors
-    /// [`Error::NoKeys`] and the source's own errors.
+    /// [`Error::NoKeys`], the source's own errors, [`Error::Store`] (reading the key
+    /// generation).
     pub fn new(
         store: S,
         source: Box<dyn KeySource>,
@@ -194,7 +195,8 @@ impl<S: VaultStore> Vault<S> {
     /// existing token back; a new one is sealed under the current key.
     ///
     /// # Errors
-    /// [`Error::Store`], [`Error::Rng`].
+    /// [`Error::Store`], [`Error::Rng`], the key source's errors (when a rotation or a shred
+    /// elsewhere makes the vault reload its keys).
     ///
     /// # Examples
     /// See `examples/card_vault.rs` and `tests/card_vault.rs`.
@@ -220,7 +222,8 @@ impl<S: VaultStore> Vault<S> {
     /// on file the customer wants kept apart).
     ///
     /// # Errors
-    /// [`Error::Store`], [`Error::Rng`].
+    /// [`Error::Store`], [`Error::Rng`], the key source's errors (when a rotation or a shred
+    /// elsewhere makes the vault reload its keys).
     pub fn tokenize_fresh(&self, pan: &Pan, expiry: Expiry) -> Result<CardOnFile, Error> {
         let (sealed, card) = self.seal_new(&*self.fresh_ring()?, pan, expiry, None)?;
         self.store.insert_sealed(std::slice::from_ref(&sealed))?;
@@ -426,7 +429,8 @@ impl<S: VaultStore> Vault<S> {
     /// New cards are sealed under it; run [`rewrap`](Self::rewrap) to move the old ones.
     ///
     /// # Errors
-    /// [`Error::DuplicateKeyId`], the source's errors, [`Error::Rng`].
+    /// [`Error::DuplicateKeyId`], the source's errors, [`Error::Rng`], [`Error::Store`] (the
+    /// shared key generation could not be read or bumped; the key is in the source).
     pub fn rotate(&self, id: VaultKeyId) -> Result<(), Error> {
         let key = VaultKey::generate()?;
         drop(self.fresh_ring()?);
@@ -505,7 +509,7 @@ impl<S: VaultStore> Vault<S> {
     /// becomes unreadable for good. Returns how many. The current key cannot be shredded.
     ///
     /// # Errors
-    /// [`Error::ShredCurrentKey`], [`Error::UnknownKeyId`], the source's errors.
+    /// [`Error::ShredCurrentKey`], [`Error::UnknownKeyId`], the source's errors, [`Error::Store`].
     pub fn shred(&self, id: &VaultKeyId) -> Result<u64, Error> {
         drop(self.fresh_ring()?);
         let mut ring = self.keys.write().unwrap_or_else(PoisonError::into_inner);
