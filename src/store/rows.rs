@@ -82,6 +82,11 @@ fn fingerprint_from(key_id: &str, mac: &[u8]) -> Result<Fingerprint, StoreError>
     })
 }
 
+/// The vault's shared key generation, read and bumped (the same SQL on both backends).
+pub(crate) const READ_KEY_GENERATION: &str = "SELECT generation FROM key_generation WHERE id = 1";
+pub(crate) const BUMP_KEY_GENERATION: &str =
+    "UPDATE key_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation";
+
 /// The indexed part of a fingerprint: its first 8 bytes as an integer.
 pub(crate) fn fingerprint8(mac: &[u8; 32]) -> i64 {
     let mut b = [0u8; 8];

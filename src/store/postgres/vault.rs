@@ -7,7 +7,9 @@ use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
-use crate::store::rows::{fingerprint8, held_card, sealed_card};
+use crate::store::rows::{
+    BUMP_KEY_GENERATION, READ_KEY_GENERATION, fingerprint8, held_card, sealed_card,
+};
 use crate::store::{AuditRecord, AuditSink, StoreError, Timestamp};
 
 const MIGRATIONS: &[&str] = &[
@@ -303,17 +305,11 @@ impl VaultStore for PgVault {
     }
 
     fn key_generation(&self) -> Result<u64, StoreError> {
-        self.generation(
-            "SELECT generation FROM key_generation WHERE id = 1",
-            "read key generation",
-        )
+        self.generation(READ_KEY_GENERATION, "read key generation")
     }
 
     fn bump_key_generation(&self) -> Result<u64, StoreError> {
-        self.generation(
-            "UPDATE key_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation",
-            "bump key generation",
-        )
+        self.generation(BUMP_KEY_GENERATION, "bump key generation")
     }
 
     fn count_under(&self, key_id: &VaultKeyId) -> Result<u64, StoreError> {

@@ -9,7 +9,9 @@ use super::{Pool, Schema, be, begin, to_i64, to_u64};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
-use crate::store::rows::{SealedRow, fingerprint8, held_card, sealed_card};
+use crate::store::rows::{
+    BUMP_KEY_GENERATION, READ_KEY_GENERATION, SealedRow, fingerprint8, held_card, sealed_card,
+};
 use crate::store::{AuditRecord, AuditSink, StoreError, Timestamp};
 
 const MIGRATIONS: &[&str] = &[
@@ -265,17 +267,11 @@ impl VaultStore for SqliteVault {
     }
 
     fn key_generation(&self) -> Result<u64, StoreError> {
-        self.generation(
-            "SELECT generation FROM key_generation WHERE id = 1",
-            "read key generation",
-        )
+        self.generation(READ_KEY_GENERATION, "read key generation")
     }
 
     fn bump_key_generation(&self) -> Result<u64, StoreError> {
-        self.generation(
-            "UPDATE key_generation SET generation = generation + 1 WHERE id = 1 RETURNING generation",
-            "bump key generation",
-        )
+        self.generation(BUMP_KEY_GENERATION, "bump key generation")
     }
 
     fn count_under(&self, key_id: &VaultKeyId) -> Result<u64, StoreError> {
