@@ -968,15 +968,20 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
         Authenticator::new(Arc::clone(&store), Arc::clone(&hasher)).with_links((*links).clone()),
     );
     let async_hasher = AsyncHasher::new(hasher).with_pool(auth.pool().clone());
-    let keys =
-        FileKeySource::open_or_create(args.data.join("vault.keys"), &VaultKeyId::new("k1")?)?;
-    let audit = AuditLog::open(args.data.join("vault-audit.log"))?;
     // Only the charge handler reveals numbers, for charges, and at most 600 a minute.
     let policy = GrantPolicy::deny_all()
         .allow(CHARGES, &[Purpose::Charge])
         .max_per_minute(600);
+    // Built off the runtime: opening the vault reads its store (and files).
+    let data = args.data.clone();
     let vault = AsyncVault::new(
-        Vault::new(vault_store, Box::new(keys), Box::new(audit))?.with_grant_policy(policy),
+        blocking(move || -> Result<_, AppError> {
+            let keys =
+                FileKeySource::open_or_create(data.join("vault.keys"), &VaultKeyId::new("k1")?)?;
+            let audit = AuditLog::open(data.join("vault-audit.log"))?;
+            Ok(Vault::new(vault_store, Box::new(keys), Box::new(audit))?.with_grant_policy(policy))
+        })
+        .await?,
     );
     let outbox = Outbox::open(
         &args

@@ -8,26 +8,55 @@ use std::time::Duration;
 
 pub(crate) const ADMIN: &str = "test-admin-token";
 
-/// The example's binary, built by `cargo test` (or built here when a filtered run did
-/// not build it).
+/// The example's binary, built by `cargo test`; built here when it is missing or older
+/// than the sources (a filtered `cargo test --test …` run does not build examples, and a
+/// stale binary would test old code).
 pub(crate) fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("examples").join("shop_server");
-    if !bin.exists() {
-        let mut features = vec!["tokio", "sqlite"];
-        if cfg!(feature = "postgres") {
-            features.push("postgres");
-        }
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let newest = [root.join("src"), root.join("examples/shop_server")]
+        .iter()
+        .filter_map(|d| newest_mtime(d))
+        .max();
+    if built.is_none() || newest > built {
+        let features: Vec<&str> = [
+            ("tokio", cfg!(feature = "tokio")),
+            ("sqlite", cfg!(feature = "sqlite")),
+            ("postgres", cfg!(feature = "postgres")),
+            ("serde", cfg!(feature = "serde")),
+            ("tracing", cfg!(feature = "tracing")),
+            ("conformance", cfg!(feature = "conformance")),
+        ]
+        .into_iter()
+        .filter_map(|(f, on)| on.then_some(f))
+        .collect();
         let status = Command::new(env!("CARGO"))
             .args(["build", "--example", "shop_server", "--features"])
             .arg(features.join(","))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .current_dir(root)
             .status()
             .expect("cargo build");
         assert!(status.success(), "building the shop_server example failed");
     }
     bin
+}
+
+/// The newest modification time of a file below `dir`.
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+        let path = entry.path();
+        let t = if path.is_dir() {
+            newest_mtime(&path)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).ok()
+        };
+        newest = newest.max(t);
+    }
+    newest
 }
 
 /// A running server; killed when dropped.
