@@ -9,6 +9,10 @@ use crate::card::{
 
 /// A [`Vault`] for async handlers: every call runs on tokio's blocking threads (sealing
 /// is microseconds, but the store call is I/O).
+///
+/// Build the `Vault` itself off the runtime too: `Vault::new` reads the store (its key
+/// generation), which the sync PostgreSQL client cannot do on a runtime thread:
+/// `AsyncVault::new(shopsafe::aio::blocking(move || Vault::new(store, keys, audit)).await?)`.
 pub struct AsyncVault<S> {
     inner: Arc<Vault<S>>,
 }
