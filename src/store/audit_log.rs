@@ -7,15 +7,33 @@ use std::sync::{Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-use super::{AuditRecord, AuditSink, StoreError, Timestamp};
+use super::audit_chain::{ChainCheck, GENESIS, Link};
+use super::{
+    AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified, DEFAULT_CHECKPOINT_EVERY,
+    StoreError, Timestamp,
+};
 
 /// Detokenize records appended to a file, one line each:
-/// `<ms since epoch> TAB <token> TAB <purpose> TAB <caller> TAB <SHA-256 of the previous line, hex>`,
-/// the purpose followed by `!refused` or `!failed` for an attempt that revealed nothing.
+/// `<ms since epoch> TAB <token> TAB <purpose> TAB <caller> TAB <link>`, the purpose
+/// followed by `!refused` or `!failed` for an attempt that revealed nothing.
 ///
-/// Each line carries the hash of the one before (the first, of nothing: 64 zeros), so a
-/// line edited, removed or inserted anywhere but at the end breaks the chain, and
-/// [`AuditLog::verify`] says where.
+/// **Keyed** ([`AuditLog::open_keyed`], the one to use): the link is
+/// `k1:<sequence number>:<HMAC-SHA-256 of the record and the previous head, hex>`, under
+/// an [`AuditKey`] from the key source. Whoever can write the file but not read the key
+/// cannot edit, reorder, insert or remove a record without [`AuditLog::verify_keyed`]
+/// naming it ([`AuditBreak`](super::AuditBreak)), the last record included. Every `N`
+/// records (1,000 unless [`AuditLog::checkpoint_every`] says otherwise) and on demand
+/// ([`AuditLog::checkpoint`]) a MAC'd [`AuditCheckpoint`] (count and head) is appended to
+/// `<file>.checkpoints`: ship those lines elsewhere, and a trail cut short, or rewritten
+/// by someone who has the key, no longer meets them.
+///
+/// **Unkeyed** ([`AuditLog::open`], the 0.1 format): the link is the SHA-256 of the
+/// previous line, hex (the first, of nothing: 64 zeros), so a line edited, removed or
+/// inserted anywhere but at the end breaks the chain, and [`AuditLog::verify`] says
+/// where; but anyone can recompute it. A keyed log continues a 0.1 file: its first keyed
+/// record chains to the hash of the last 0.1 line, and the check counts those records
+/// as unkeyed. An unkeyed handle refuses a file that holds keyed records
+/// ([`StoreError::AuditKeyRequired`]).
 ///
 /// Several writers (threads, several `open`s, several processes) may share one file:
 /// each append takes an exclusive lock on the file (`File::lock`), re-reads the chain's
@@ -47,6 +65,9 @@ use super::{AuditRecord, AuditSink, StoreError, Timestamp};
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
+    key: Option<AuditKey>,
+    /// A checkpoint every this many records (0: only on demand).
+    every: u64,
     tail: Mutex<Tail>,
 }
 
@@ -57,6 +78,8 @@ struct Tail {
     /// The file's length when `head` was read or written.
     len: u64,
     head: [u8; 32],
+    /// Records in the file then.
+    records: u64,
 }
 
 /// What [`AuditLog::repair`] did.
@@ -69,8 +92,6 @@ pub struct AuditRepair {
     /// Records in the log after the repair, the repair's own record included.
     pub records: u64,
 }
-
-const GENESIS: [u8; 32] = [0; 32];
 
 fn io(operation: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
     move |e| StoreError::Backend {
@@ -97,6 +118,13 @@ fn open_file(path: &Path) -> Result<File, StoreError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path).map_err(io("open audit log"))
+}
+
+/// `<file>.checkpoints`.
+fn checkpoint_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".checkpoints");
+    PathBuf::from(name)
 }
 
 /// What a walk over the file found.
@@ -129,9 +157,73 @@ impl Walk {
     }
 }
 
-/// Reads `file` from the start, line by line, checking the chain; hands each record to
-/// `each`. Only one line is in memory at a time.
-fn walk(file: &File, mut each: impl FnMut(AuditRecord)) -> Result<Walk, StoreError> {
+/// A line's link field.
+enum LineLink {
+    /// 0.1: the SHA-256 of the previous line.
+    Plain([u8; 32]),
+    /// Keyed: the record's sequence number and MAC.
+    Keyed { seq: u64, mac: [u8; 32] },
+}
+
+fn malformed() -> StoreError {
+    StoreError::Corrupt {
+        what: "audit log: malformed line",
+    }
+}
+
+fn hex32(s: &str) -> Result<[u8; 32], StoreError> {
+    let mut out = [0u8; 32];
+    match base16ct::lower::decode(s, &mut out) {
+        Ok(b) if b.len() == 32 => Ok(out),
+        _ => Err(malformed()),
+    }
+}
+
+/// One complete line (its new line included), parsed.
+fn parse_line(line: &[u8]) -> Result<(AuditRecord, LineLink), StoreError> {
+    let body = line.strip_suffix(b"\n").ok_or_else(malformed)?;
+    let body = core::str::from_utf8(body).map_err(|_| StoreError::Corrupt {
+        what: "audit log: not UTF-8",
+    })?;
+    let fields: Vec<&str> = body.split('\t').collect();
+    let [at, token, purpose, caller, link] = fields[..] else {
+        return Err(malformed());
+    };
+    let at = at.parse().map_err(|_| StoreError::Corrupt {
+        what: "audit log: bad time",
+    })?;
+    let link = match link.strip_prefix("k1:") {
+        Some(keyed) => {
+            let (seq, mac) = keyed.split_once(':').ok_or_else(malformed)?;
+            if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(malformed());
+            }
+            LineLink::Keyed {
+                seq: seq.parse().map_err(|_| malformed())?,
+                mac: hex32(mac)?,
+            }
+        }
+        None => LineLink::Plain(hex32(link).map_err(|_| StoreError::Corrupt {
+            what: "audit log: broken hash chain",
+        })?),
+    };
+    let record = AuditRecord::from_stored(
+        token.into(),
+        purpose,
+        caller.into(),
+        Timestamp::from_millis(at),
+    );
+    Ok((record, link))
+}
+
+/// Reads `file` from the start, line by line, checking the chain (keyed records through
+/// `keyed`; without it, a keyed record is [`StoreError::AuditKeyRequired`]); hands each
+/// record to `each`. Only one line is in memory at a time.
+fn walk(
+    file: &File,
+    mut keyed: Option<&mut ChainCheck<'_>>,
+    mut each: impl FnMut(AuditRecord),
+) -> Result<Walk, StoreError> {
     let mut reader = BufReader::new(file);
     reader
         .seek(SeekFrom::Start(0))
@@ -155,40 +247,37 @@ fn walk(file: &File, mut each: impl FnMut(AuditRecord)) -> Result<Walk, StoreErr
             w.torn = n as u64;
             return Ok(w);
         }
-        let body = core::str::from_utf8(&line[..n - 1]).map_err(|_| StoreError::Corrupt {
-            what: "audit log: not UTF-8",
-        })?;
-        let fields: Vec<&str> = body.split('\t').collect();
-        let [at, token, purpose, caller, link] = fields[..] else {
-            return Err(StoreError::Corrupt {
-                what: "audit log: malformed line",
-            });
-        };
-        if link != base16ct::lower::encode_string(&w.head) {
-            return Err(StoreError::Corrupt {
-                what: "audit log: broken hash chain",
-            });
+        let (record, link) = parse_line(&line)?;
+        match (link, keyed.as_deref_mut()) {
+            (LineLink::Plain(prev), check) => {
+                if prev != w.head {
+                    return Err(StoreError::Corrupt {
+                        what: "audit log: broken hash chain",
+                    });
+                }
+                w.head = hash(&line);
+                if let Some(check) = check {
+                    check.push(&record, Link::Unkeyed { head: w.head })?;
+                }
+            }
+            (LineLink::Keyed { .. }, None) => return Err(StoreError::AuditKeyRequired),
+            (LineLink::Keyed { seq, mac }, Some(check)) => {
+                check.push(&record, Link::Keyed { seq, mac })?;
+                w.head = check.head();
+            }
         }
-        let at = at.parse().map_err(|_| StoreError::Corrupt {
-            what: "audit log: bad time",
-        })?;
-        each(AuditRecord::from_stored(
-            token.into(),
-            purpose,
-            caller.into(),
-            Timestamp::from_millis(at),
-        ));
-        w.head = hash(&line);
+        each(record);
         w.valid += n as u64;
         w.records += 1;
     }
 }
 
-/// The hash of the last line of a file of `len` bytes, read from its end, or
-/// [`StoreError::TornAuditTail`] if it does not end in a new line.
-fn last_line_hash(file: &File, path: &Path, len: u64) -> Result<[u8; 32], StoreError> {
+/// The last line of a file of `len` bytes, read from its end, or
+/// [`StoreError::TornAuditTail`] if it does not end in a new line; `None` for an empty
+/// file.
+fn last_line(file: &File, path: &Path, len: u64) -> Result<Option<Vec<u8>>, StoreError> {
     if len == 0 {
-        return Ok(GENESIS);
+        return Ok(None);
     }
     let mut tail = Vec::new();
     let mut from = len;
@@ -205,10 +294,10 @@ fn last_line_hash(file: &File, path: &Path, len: u64) -> Result<[u8; 32], StoreE
         }
         // The new line that ends the line before the last one, if it is in view.
         if let Some(k) = tail[..tail.len() - 1].iter().rposition(|&b| b == b'\n') {
-            return Ok(hash(&tail[k + 1..]));
+            return Ok(Some(tail.split_off(k + 1)));
         }
         if from == 0 {
-            return Ok(hash(&tail));
+            return Ok(Some(tail));
         }
     }
 }
@@ -227,28 +316,106 @@ fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> Result<(), StoreError>
         .map_err(io("read audit log tail"))
 }
 
+/// Runs `f` with an exclusive lock on the tail's file, unlocking whatever `f` returned.
+fn locked<T>(
+    tail: &mut Tail,
+    f: impl FnOnce(&mut Tail) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    tail.file.lock().map_err(io("lock audit log"))?;
+    let result = f(tail);
+    tail.file.unlock().map_err(io("unlock audit log"))?;
+    result
+}
+
+/// Walks the whole file under a shared lock, keyed when `key` is given, against the
+/// local checkpoints and `shipped`.
+fn walk_checked(
+    file: &File,
+    path: &Path,
+    key: Option<&AuditKey>,
+    shipped: &[AuditCheckpoint],
+    each: impl FnMut(AuditRecord),
+) -> Result<(Walk, Option<AuditVerified>), StoreError> {
+    let mut check = match key {
+        Some(key) => {
+            let mut all = AuditLog::checkpoints(path)?;
+            all.extend_from_slice(shipped);
+            Some(ChainCheck::new(key, &all)?)
+        }
+        None => None,
+    };
+    let w = walk(file, check.as_mut(), each)?.whole(path)?;
+    let verified = check.map(ChainCheck::finish).transpose()?;
+    Ok((w, verified))
+}
+
 impl AuditLog {
-    /// Opens (creating with mode 0600 if needed) the log at `path`, checking the chain
-    /// so far by streaming it.
+    /// Opens (creating with mode 0600 if needed) an unkeyed (0.1 format) log at `path`,
+    /// checking the chain so far by streaming it. Prefer [`AuditLog::open_keyed`].
     ///
     /// # Errors
     /// [`StoreError::Corrupt`] when the chain is broken, [`StoreError::TornAuditTail`]
-    /// when the last line is unterminated (see [`AuditLog::repair`]), an I/O failure.
+    /// when the last line is unterminated (see [`AuditLog::repair`]),
+    /// [`StoreError::AuditKeyRequired`] when the file holds keyed records, an I/O failure.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), None)
+    }
+
+    /// Opens (creating with mode 0600 if needed) a keyed log at `path`, checking the
+    /// whole chain and the checkpoints in `<path>.checkpoints` by streaming it. A 0.1
+    /// log opened this way goes on keyed.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditTampered`] naming what was changed, [`StoreError::Corrupt`] for
+    /// a line that is not a record or a broken 0.1 chain, [`StoreError::TornAuditTail`],
+    /// an I/O failure.
+    ///
+    /// # Examples
+    /// ```
+    /// use shopsafe::store::{AuditKey, AuditLog, AuditRecord, AuditSink, Timestamp};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("vault-audit.log");
+    /// let key = AuditKey::from_bytes([7; 32]); // in production: from the key source
+    /// let log = AuditLog::open_keyed(&path, AuditKey::from_bytes([7; 32]))?.checkpoint_every(2);
+    /// for token in ["card_a", "card_b", "card_c"] {
+    ///     log.record(&AuditRecord::new(token.into(), "charge".into(), "checkout".into(), Timestamp::now()))?;
+    /// }
+    /// let shipped = log.checkpoint()?; // also appended to vault-audit.log.checkpoints
+    /// assert_eq!(shipped.records, 3);
+    /// assert_eq!(AuditLog::verify_keyed(&path, &key, &[shipped])?.records, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_keyed(path: impl AsRef<Path>, key: AuditKey) -> Result<Self, StoreError> {
+        Self::open_with(path.as_ref(), Some(key))
+    }
+
+    fn open_with(path: &Path, key: Option<AuditKey>) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
         let file = open_file(&path)?;
         file.lock_shared().map_err(io("lock audit log"))?;
-        let walked = walk(&file, |_| {});
+        let walked = walk_checked(&file, &path, key.as_ref(), &[], |_| {});
         file.unlock().map_err(io("unlock audit log"))?;
-        let w = walked?.whole(&path)?;
+        let (w, _) = walked?;
         Ok(Self {
             path,
+            key,
+            every: DEFAULT_CHECKPOINT_EVERY,
             tail: Mutex::new(Tail {
                 file,
                 len: w.valid,
                 head: w.head,
+                records: w.records,
             }),
         })
+    }
+
+    /// Writes a checkpoint every `records` records (0: only when
+    /// [`AuditLog::checkpoint`] is called). Ignored by an unkeyed log.
+    #[must_use]
+    pub fn checkpoint_every(mut self, records: u64) -> Self {
+        self.every = records;
+        self
     }
 
     /// The file.
@@ -260,25 +427,123 @@ impl AuditLog {
     /// Reads the whole log back, checking every link of the chain.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] naming the broken link, [`StoreError::TornAuditTail`], an
-    /// I/O failure.
+    /// [`StoreError::Corrupt`] naming the broken link, [`StoreError::TornAuditTail`],
+    /// [`StoreError::AuditKeyRequired`] for a keyed log (use [`AuditLog::verify_keyed`]),
+    /// an I/O failure.
     pub fn verify(path: impl AsRef<Path>) -> Result<Vec<AuditRecord>, StoreError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(io("open audit log"))?;
         let mut records = Vec::new();
-        walk(&file, |r| records.push(r))?.whole(path)?;
+        walk(&file, None, |r| records.push(r))?.whole(path)?;
         Ok(records)
     }
 
-    /// Repairs a log whose only fault is an unterminated last line (a crash or a full
-    /// disk mid-append): under the file's lock, cuts the torn line off, syncs, and
+    /// Checks a keyed log under `key`: every record's MAC and sequence number, and the
+    /// trail against the checkpoints in `<path>.checkpoints` and `shipped` (the copies
+    /// kept elsewhere, which a truncation of both files does not reach). Streams the
+    /// file; a 0.1 prefix is checked as the plain chain it is and counted as unkeyed.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditTampered`] with the [`AuditBreak`](super::AuditBreak): an edit,
+    /// a reorder, a removal or insertion, a downgrade, a truncation or a rewrite past a
+    /// checkpoint, a forged checkpoint; [`StoreError::Corrupt`] for a line that is not a
+    /// record, [`StoreError::TornAuditTail`], an I/O failure.
+    pub fn verify_keyed(
+        path: impl AsRef<Path>,
+        key: &AuditKey,
+        shipped: &[AuditCheckpoint],
+    ) -> Result<AuditVerified, StoreError> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(io("open audit log"))?;
+        let (_, verified) = walk_checked(&file, path, Some(key), shipped, |_| {})?;
+        verified.ok_or(StoreError::AuditKeyRequired)
+    }
+
+    /// The checkpoints in `<path>.checkpoints`, oldest first (none if there is no such
+    /// file). They are not checked here: [`AuditLog::verify_keyed`] does.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a line that is not a checkpoint, an I/O failure.
+    pub fn checkpoints(path: impl AsRef<Path>) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        let text = match std::fs::read_to_string(checkpoint_path(path.as_ref())) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("read audit checkpoints")(e)),
+        };
+        text.lines()
+            .map(|l| {
+                l.parse().map_err(|_| StoreError::Corrupt {
+                    what: "audit checkpoint line",
+                })
+            })
+            .collect()
+    }
+
+    /// Takes a checkpoint of the log as it is now (other writers' records included),
+    /// appends it to `<path>.checkpoints`, and returns it to be shipped elsewhere.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditKeyRequired`] on an unkeyed log, [`StoreError::TornAuditTail`],
+    /// an I/O failure.
+    pub fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
+        let key = self.key.as_ref().ok_or(StoreError::AuditKeyRequired)?;
+        let mut tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
+        locked(&mut tail, |tail| {
+            self.catch_up(tail)?;
+            let cp = key.checkpoint(tail.records, tail.head, Timestamp::now());
+            self.write_checkpoint(&cp)?;
+            Ok(cp)
+        })
+    }
+
+    fn write_checkpoint(&self, cp: &AuditCheckpoint) -> Result<(), StoreError> {
+        let mut file = open_file(&checkpoint_path(&self.path))?;
+        file.write_all(format!("{cp}\n").as_bytes())
+            .map_err(io("append audit checkpoint"))
+    }
+
+    /// Brings `tail` up to the file's end (under the file's lock): other writers may
+    /// have appended since this handle last did.
+    fn catch_up(&self, tail: &mut Tail) -> Result<(), StoreError> {
+        let len = tail
+            .file
+            .metadata()
+            .map_err(io("read audit log length"))?
+            .len();
+        if len == tail.len {
+            return Ok(());
+        }
+        let Some(line) = last_line(&tail.file, &self.path, len)? else {
+            return Err(StoreError::Corrupt {
+                what: "audit log: shorter than when last read",
+            });
+        };
+        match (parse_line(&line)?.1, &self.key) {
+            (LineLink::Keyed { .. }, None) => return Err(StoreError::AuditKeyRequired),
+            (LineLink::Keyed { seq, mac }, Some(_)) => {
+                tail.head = mac;
+                tail.records = seq;
+            }
+            (LineLink::Plain(_), _) => {
+                // A 0.1 writer appended: count the records again (rare).
+                let w = walk(&tail.file, None, |_| {})?.whole(&self.path)?;
+                tail.head = w.head;
+                tail.records = w.records;
+            }
+        }
+        tail.len = len;
+        Ok(())
+    }
+
+    /// Repairs an unkeyed log whose only fault is an unterminated last line (a crash or
+    /// a full disk mid-append): under the file's lock, cuts the torn line off, syncs, and
     /// appends a record that says how many bytes were dropped (purpose
     /// `audit-log-repair`), so the repair is itself in the chain. A log with nothing to
-    /// repair is left as it is.
+    /// repair is left as it is. A keyed log needs [`AuditLog::repair_keyed`].
     ///
     /// # Errors
     /// [`StoreError::Corrupt`] when the chain is broken before the last line (tampering
-    /// is not repaired), an I/O failure.
+    /// is not repaired), [`StoreError::AuditKeyRequired`], an I/O failure.
     ///
     /// # Examples
     /// ```
@@ -294,19 +559,34 @@ impl AuditLog {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn repair(path: impl AsRef<Path>) -> Result<AuditRepair, StoreError> {
-        let path = path.as_ref();
+        Self::repair_with(path.as_ref(), None)
+    }
+
+    /// [`AuditLog::repair`] for a keyed log: the chain is checked under `key` first, and
+    /// the repair's record is keyed.
+    ///
+    /// # Errors
+    /// As [`AuditLog::repair`], and [`StoreError::AuditTampered`] when the chain fails its
+    /// check.
+    pub fn repair_keyed(path: impl AsRef<Path>, key: &AuditKey) -> Result<AuditRepair, StoreError> {
+        Self::repair_with(path.as_ref(), Some(key))
+    }
+
+    fn repair_with(path: &Path, key: Option<&AuditKey>) -> Result<AuditRepair, StoreError> {
         let mut file = open_file(path)?;
-        file.lock().map_err(io("lock audit log"))?;
+        let f = &mut file;
         let result = (|| {
-            let w = walk(&file, |_| {})?;
+            f.lock().map_err(io("lock audit log"))?;
+            let mut check = key.map(|k| ChainCheck::new(k, &[])).transpose()?;
+            let w = walk(f, check.as_mut(), |_| {})?;
             if w.torn == 0 {
                 return Ok(AuditRepair {
                     dropped_bytes: 0,
                     records: w.records,
                 });
             }
-            file.set_len(w.valid)
-                .and_then(|()| file.sync_all())
+            f.set_len(w.valid)
+                .and_then(|()| f.sync_all())
                 .map_err(io("truncate audit log"))?;
             let note = AuditRecord::new(
                 "-".into(),
@@ -317,9 +597,9 @@ impl AuditLog {
                 ),
                 Timestamp::now(),
             );
-            let line = line_for(&note, &w.head);
-            file.write_all(line.as_bytes())
-                .and_then(|()| file.sync_all())
+            let (line, _) = line_for(key, &note, &w.head, w.records + 1);
+            f.write_all(line.as_bytes())
+                .and_then(|()| f.sync_all())
                 .map_err(io("append audit record"))?;
             Ok(AuditRepair {
                 dropped_bytes: w.torn,
@@ -331,45 +611,68 @@ impl AuditLog {
     }
 }
 
-fn line_for(entry: &AuditRecord, prev: &[u8; 32]) -> String {
-    format!(
-        "{}\t{}\t{}\t{}\t{}\n",
-        entry.at.as_millis(),
+/// The line for record number `seq` after head `prev`, and the chain's head after it:
+/// keyed when `key` is given.
+fn line_for(
+    key: Option<&AuditKey>,
+    entry: &AuditRecord,
+    prev: &[u8; 32],
+    seq: u64,
+) -> (String, [u8; 32]) {
+    let entry = AuditRecord::new(
         clean(&entry.token),
-        clean(&entry.stored_purpose()),
+        clean(&entry.purpose),
         clean(&entry.caller),
-        base16ct::lower::encode_string(prev)
+        entry.at,
     )
+    .with_outcome(entry.outcome);
+    let fields = format!(
+        "{}\t{}\t{}\t{}",
+        entry.at.as_millis(),
+        entry.token,
+        entry.stored_purpose(),
+        entry.caller,
+    );
+    match key {
+        Some(key) => {
+            let mac = key.record_mac(prev, seq, &entry);
+            let line = format!(
+                "{fields}\tk1:{seq}:{}\n",
+                base16ct::lower::encode_string(&mac)
+            );
+            (line, mac)
+        }
+        None => {
+            let line = format!("{fields}\t{}\n", base16ct::lower::encode_string(prev));
+            let head = hash(line.as_bytes());
+            (line, head)
+        }
+    }
 }
 
 impl AuditSink for AuditLog {
     fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
         let mut tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
-        let tail = &mut *tail;
         // Across processes: one appender at a time, and the head as the file has it now.
-        tail.file.lock().map_err(io("lock audit log"))?;
-        let appended = (|| {
-            let len = tail
-                .file
-                .metadata()
-                .map_err(io("read audit log length"))?
-                .len();
-            let head = if len == tail.len {
-                tail.head
-            } else {
-                last_line_hash(&tail.file, &self.path, len)?
-            };
-            let line = line_for(entry, &head);
+        locked(&mut tail, |tail| {
+            self.catch_up(tail)?;
+            let seq = tail.records + 1;
+            let (line, head) = line_for(self.key.as_ref(), entry, &tail.head, seq);
             // One write of the whole line, at the end (append mode), under the lock.
             (&tail.file)
                 .write_all(line.as_bytes())
                 .map_err(io("append audit record"))?;
-            tail.len = len + line.len() as u64;
-            tail.head = hash(line.as_bytes());
+            tail.len += line.len() as u64;
+            tail.head = head;
+            tail.records = seq;
+            if let Some(key) = &self.key
+                && self.every > 0
+                && seq % self.every == 0
+            {
+                self.write_checkpoint(&key.checkpoint(seq, head, entry.at))?;
+            }
             Ok(())
-        })();
-        tail.file.unlock().map_err(io("unlock audit log"))?;
-        appended
+        })
     }
 }
 
@@ -529,6 +832,185 @@ mod tests {
                 dropped_bytes: 0,
                 records: 4
             }
+        );
+    }
+
+    fn key() -> AuditKey {
+        AuditKey::from_bytes([42; 32])
+    }
+
+    fn tampered(r: Result<AuditVerified, StoreError>) -> Option<super::super::AuditBreak> {
+        match r {
+            Err(StoreError::AuditTampered(b)) => Some(b),
+            Ok(_) => None,
+            Err(other) => panic!("not a tamper report: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_keyed_log_names_edits_reorders_removals_and_truncation() {
+        use super::super::AuditBreak;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open_keyed(&path, key())
+            .expect("open")
+            .checkpoint_every(4);
+        for i in 0..10 {
+            log.record(&rec(&format!("card_{i}"), "svc"))
+                .expect("write");
+        }
+        let shipped = log.checkpoint().expect("on demand");
+        drop(log);
+        assert_eq!(shipped.records, 10);
+        let local = AuditLog::checkpoints(&path).expect("local checkpoints");
+        assert_eq!(
+            local.iter().map(|c| c.records).collect::<Vec<_>>(),
+            [4, 8, 10],
+            "every 4 records and on demand"
+        );
+        let ok = AuditLog::verify_keyed(&path, &key(), &[shipped]).expect("intact");
+        assert_eq!((ok.records, ok.unkeyed, ok.checked_up_to), (10, 0, 10));
+        assert!(matches!(
+            AuditLog::verify(&path),
+            Err(StoreError::AuditKeyRequired)
+        ));
+        assert!(matches!(
+            AuditLog::open(&path),
+            Err(StoreError::AuditKeyRequired)
+        ));
+
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<String> = text.lines().map(|l| format!("{l}\n")).collect();
+        let cps = std::fs::read_to_string(checkpoint_path(&path)).expect("read");
+        let check = |log: String, cps: &str| {
+            std::fs::write(&path, log).expect("write");
+            std::fs::write(checkpoint_path(&path), cps).expect("write");
+            tampered(AuditLog::verify_keyed(&path, &key(), &[shipped]))
+        };
+        // The last record edited: caught although no record follows it.
+        let mut edited = lines.clone();
+        edited[9] = edited[9].replacen("card_9", "card_x", 1);
+        assert_eq!(
+            check(edited.concat(), &cps),
+            Some(AuditBreak::Edited { record: 10 })
+        );
+        let mut swapped = lines.clone();
+        swapped.swap(2, 3);
+        assert_eq!(
+            check(swapped.concat(), &cps),
+            Some(AuditBreak::OutOfOrder {
+                record: 3,
+                sequence: 4
+            })
+        );
+        let mut removed = lines.clone();
+        removed.remove(5);
+        assert_eq!(
+            check(removed.concat(), &cps),
+            Some(AuditBreak::OutOfOrder {
+                record: 6,
+                sequence: 7
+            })
+        );
+        // The tail cut off, and the local checkpoints with it: the shipped one tells.
+        assert_eq!(
+            check(
+                lines[..7].concat(),
+                &cps.lines()
+                    .next()
+                    .map(|l| format!("{l}\n"))
+                    .unwrap_or_default()
+            ),
+            Some(AuditBreak::Truncated {
+                checkpoint: 10,
+                records: 7
+            })
+        );
+        // The whole file rewritten as a 0.1 chain that anyone can compute.
+        let mut prev = GENESIS;
+        let downgraded: String = (0..10)
+            .map(|i| {
+                let (line, head) = line_for(None, &rec(&format!("card_{i}"), "svc"), &prev, 0);
+                prev = head;
+                line
+            })
+            .collect();
+        assert_eq!(
+            check(downgraded, ""),
+            Some(AuditBreak::Rewritten { checkpoint: 10 })
+        );
+        // Intact again.
+        assert_eq!(check(lines.concat(), &cps), None);
+    }
+
+    #[test]
+    fn a_0_1_log_goes_on_keyed_and_two_keyed_writers_share_one_chain() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("audit.log");
+        let old = AuditLog::open(&path).expect("0.1 writer");
+        old.record(&rec("card_old1", "svc")).expect("write");
+        old.record(&rec("card_old2", "svc")).expect("write");
+        let logs = [
+            AuditLog::open_keyed(&path, key())
+                .expect("first")
+                .checkpoint_every(50),
+            AuditLog::open_keyed(&path, key())
+                .expect("second")
+                .checkpoint_every(50),
+        ];
+        std::thread::scope(|scope| {
+            for (w, log) in logs.iter().enumerate() {
+                scope.spawn(move || {
+                    for i in 0..100 {
+                        log.record(&rec(&format!("card_{w}_{i}"), "svc"))
+                            .expect("append");
+                    }
+                });
+            }
+        });
+        let ok = AuditLog::verify_keyed(&path, &key(), &[]).expect("one chain");
+        assert_eq!((ok.records, ok.unkeyed), (202, 2));
+        assert_eq!(ok.checkpoints, 4, "at 50, 100, 150 and 200");
+        assert!(
+            matches!(
+                old.record(&rec("card_old3", "svc")),
+                Err(StoreError::AuditKeyRequired)
+            ),
+            "a 0.1 writer does not append to a keyed log"
+        );
+        assert!(
+            tampered(AuditLog::verify_keyed(
+                &path,
+                &AuditKey::from_bytes([1; 32]),
+                &[]
+            ))
+            .is_some(),
+            "another key does not verify it"
+        );
+    }
+
+    #[test]
+    fn a_torn_keyed_log_is_repaired_with_its_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open_keyed(&path, key()).expect("open");
+        log.record(&rec("card_a", "svc")).expect("write");
+        let mut f = OpenOptions::new().append(true).open(&path).expect("raw");
+        f.write_all(b"1700000000000\tcard_b").expect("torn write");
+        drop(f);
+        assert!(matches!(
+            AuditLog::repair(&path),
+            Err(StoreError::AuditKeyRequired)
+        ));
+        let repair = AuditLog::repair_keyed(&path, &key()).expect("repair");
+        assert_eq!((repair.dropped_bytes, repair.records), (20, 2));
+        log.record(&rec("card_c", "svc"))
+            .expect("the open handle carries on");
+        assert_eq!(
+            AuditLog::verify_keyed(&path, &key(), &[])
+                .expect("intact")
+                .records,
+            3
         );
     }
 

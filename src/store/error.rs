@@ -75,6 +75,13 @@ pub enum Error {
         /// How many bytes follow it.
         torn_bytes: u64,
     },
+    /// A keyed audit trail failed its check: what and where.
+    #[error("audit trail tampered with: {0}")]
+    AuditTampered(#[source] super::AuditBreak),
+    /// The audit trail holds keyed records and was opened or checked without its key
+    /// (or a table was asked for a checkpoint without one).
+    #[error("the audit trail is keyed: use its audit key")]
+    AuditKeyRequired,
     /// A retention batch the store will not apply: it purges or strips a record marked
     /// as held or in flight, or strips no field or a column not declared as personal data.
     #[error("retention batch refused: {0}")]

@@ -39,6 +39,10 @@ mod rows;
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 
+pub use audit_chain::{
+    AuditBreak, AuditCheckpoint, AuditKey, AuditVerified, DEFAULT_CHECKPOINT_EVERY,
+    InvalidCheckpoint,
+};
 pub use audit_log::{AuditLog, AuditRepair};
 pub use audit_record::{AuditOutcome, AuditRecord};
 pub use types::{
@@ -47,6 +51,7 @@ pub use types::{
     SecurityStamp, Timestamp, TokenPurpose, TokenRecord,
 };
 
+mod audit_chain;
 mod audit_log;
 mod audit_record;
 
