@@ -818,3 +818,81 @@ fn a_rotation_or_a_shred_on_one_vault_server_takes_effect_on_the_other() {
     drop((a, b));
     drop_schemas(&url, &[&schema]);
 }
+
+#[test]
+fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
+    use shopsafe::store::{AuditBreak, AuditKey, AuditRecord, AuditSink};
+    let Some(url) = url("two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering")
+    else {
+        return;
+    };
+    let schema = unique("audit");
+    let key = || AuditKey::from_bytes([9; 32]);
+    let rec = |token: String| {
+        AuditRecord::new(
+            token,
+            "charge".into(),
+            "svc".into(),
+            Timestamp::from_millis(1_700_000_000_000),
+        )
+    };
+    let old = PgVault::connect(options(&url, &schema)).expect("a 0.1 writer");
+    old.record(&rec("card_old".into())).expect("write");
+    let servers: Vec<PgVault> = (0..2)
+        .map(|_| {
+            PgVault::connect(options(&url, &schema))
+                .expect("server")
+                .with_audit_key(key())
+                .checkpoint_every(25)
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (w, v) in servers.iter().enumerate() {
+            for t in 0..2 {
+                s.spawn(move || {
+                    for i in 0..25 {
+                        v.record(&rec(format!("card_{w}_{t}_{i}"))).expect("append");
+                    }
+                });
+            }
+        }
+    });
+    let ok = servers[0]
+        .verify_audit(&key(), &[])
+        .expect("one unbroken chain");
+    assert_eq!((ok.records, ok.unkeyed, ok.checkpoints), (101, 1, 4));
+    let shipped = servers[1].checkpoint().expect("on demand");
+    assert_eq!(shipped.records, 101);
+
+    let mut db = admin(&url);
+    let mut sql = |q: &str| {
+        db.batch_execute(&format!("SET search_path TO \"{schema}\"; {q}"))
+            .expect("sql");
+    };
+    let broke = |r: Result<_, StoreError>| match r {
+        Err(StoreError::AuditTampered(b)) => Some(b),
+        _ => None,
+    };
+    sql("UPDATE audit SET purpose = 'refund' WHERE seq = 40");
+    assert_eq!(
+        broke(servers[0].verify_audit(&key(), &[shipped])),
+        Some(AuditBreak::Edited { record: 40 })
+    );
+    sql("UPDATE audit SET purpose = 'charge' WHERE seq = 40");
+    sql("DELETE FROM audit WHERE seq > 90; DELETE FROM audit_checkpoint");
+    assert!(servers[0].verify_audit(&key(), &[]).is_ok());
+    assert_eq!(
+        broke(servers[0].verify_audit(&key(), &[shipped])),
+        Some(AuditBreak::Truncated {
+            checkpoint: 101,
+            records: 90
+        })
+    );
+    old.record(&rec("card_unkeyed".into())).expect("write");
+    assert_eq!(
+        broke(servers[0].verify_audit(&key(), &[])),
+        Some(AuditBreak::Downgraded { record: 91 })
+    );
+    drop((old, servers));
+    drop_schemas(&url, &[&schema]);
+}

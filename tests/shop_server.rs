@@ -171,6 +171,33 @@ async fn breach_day(data: &Path, extra: &[&str]) {
         (StatusCode::FORBIDDEN, &json!("step_up_required"))
     );
 
+    // The charge left one keyed audit record; a checkpoint of it proves it is there.
+    assert_eq!(
+        post(&c, s.url("/admin/audit/checkpoint"), json!({}), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, body) = post(&c, s.url("/admin/audit/checkpoint"), json!({}), Some(ADMIN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let shipped: shopsafe::store::AuditCheckpoint = body["checkpoint"]
+        .as_str()
+        .expect("checkpoint line")
+        .parse()
+        .expect("a checkpoint");
+    let key = shopsafe::card::KeySource::audit_key(
+        &shopsafe::card::FileKeySource::open_or_create(
+            data.join("vault.keys"),
+            &shopsafe::card::VaultKeyId::new("k1").expect("id"),
+        )
+        .expect("keys"),
+    )
+    .expect("audit key");
+    let trail =
+        shopsafe::store::AuditLog::verify_keyed(data.join("vault-audit.log"), &key, &[shipped])
+            .expect("the trail meets its checkpoint");
+    assert_eq!((trail.records, shipped.records), (1, 1));
+
     // Breach: an incident over every account.
     let (status, body) = post(
         &c,

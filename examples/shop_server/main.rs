@@ -37,7 +37,7 @@ use shopsafe::aio::{
     spawn_campaign,
 };
 use shopsafe::card::{
-    CardOnFileStore, CardToken, Expiry, FileKeySource, GrantPolicy, Order, Pan, Purpose,
+    CardOnFileStore, CardToken, Expiry, FileKeySource, GrantPolicy, KeySource, Order, Pan, Purpose,
     ShippingAddress, StepUp, Vault, VaultKeyId, VaultStore,
 };
 use shopsafe::minimize::{DataMap, Form, RedactingWriter};
@@ -138,6 +138,8 @@ struct App<S, V> {
     admin_token: Option<String>,
     campaigns: tokio::sync::Mutex<HashMap<i64, CampaignRun>>,
     data_map: Arc<DataMap>,
+    /// The vault's keyed audit trail (the vault holds the other handle).
+    audit: Arc<AuditLog>,
 }
 
 type Shared<S, V> = State<Arc<App<S, V>>>;
@@ -720,6 +722,24 @@ struct NewIncident {
     reason: String,
 }
 
+/// `POST /admin/audit/checkpoint`: a MAC'd checkpoint of the vault's audit trail, to be
+/// shipped somewhere this machine cannot write.
+async fn audit_checkpoint<S: CustomerStores, V: VaultStore + 'static>(
+    State(app): Shared<S, V>,
+    _: Admin,
+) -> Response {
+    let audit = Arc::clone(&app.audit);
+    match blocking(move || audit.checkpoint()).await {
+        Ok(cp) => {
+            Json(json!({ "records": cp.records, "checkpoint": cp.to_string() })).into_response()
+        }
+        Err(e) => {
+            log(&format!("audit checkpoint failed: {e}"));
+            error(StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable")
+        }
+    }
+}
+
 async fn declare<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
     _: Admin,
@@ -901,6 +921,7 @@ fn router<S: CustomerStores, V: VaultStore + 'static>(app: Arc<App<S, V>>) -> Ro
         .route("/cards", post(add_card::<S, V>))
         .route("/charges", post(charge::<S, V>))
         .route("/admin/incidents", post(declare::<S, V>))
+        .route("/admin/audit/checkpoint", post(audit_checkpoint::<S, V>))
         .route(
             "/admin/incidents/{id}/campaign",
             post(run_campaign::<S, V>).get(campaign_status::<S, V>),
@@ -974,15 +995,20 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
         .max_per_minute(600);
     // Built off the runtime: opening the vault reads its store (and files).
     let data = args.data.clone();
-    let vault = AsyncVault::new(
-        blocking(move || -> Result<_, AppError> {
-            let keys =
-                FileKeySource::open_or_create(data.join("vault.keys"), &VaultKeyId::new("k1")?)?;
-            let audit = AuditLog::open(data.join("vault-audit.log"))?;
-            Ok(Vault::new(vault_store, Box::new(keys), Box::new(audit))?.with_grant_policy(policy))
-        })
-        .await?,
-    );
+    let (vault, audit) = blocking(move || -> Result<_, AppError> {
+        let keys = FileKeySource::open_or_create(data.join("vault.keys"), &VaultKeyId::new("k1")?)?;
+        // Keyed under the key source's audit key (vault.keys.audit-key), MAC'd
+        // checkpoints every 1,000 records in vault-audit.log.checkpoints.
+        let audit = Arc::new(AuditLog::open_keyed(
+            data.join("vault-audit.log"),
+            keys.audit_key()?,
+        )?);
+        let vault = Vault::new(vault_store, Box::new(keys), Box::new(Arc::clone(&audit)))?
+            .with_grant_policy(policy);
+        Ok((vault, audit))
+    })
+    .await?;
+    let vault = AsyncVault::new(vault);
     let outbox = Outbox::open(
         &args
             .outbox
@@ -1005,6 +1031,7 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
             .filter(|t| !t.is_empty()),
         campaigns: tokio::sync::Mutex::new(HashMap::new()),
         data_map: Arc::new(data_map()),
+        audit,
     });
 
     // Campaigns a shutdown stopped carry on where they stopped.

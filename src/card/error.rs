@@ -68,6 +68,9 @@ pub enum Error {
     /// The key source holds no key.
     #[error("the key source holds no vault key")]
     NoKeys,
+    /// The key source holds no audit key (or its random generator failed making one).
+    #[error("the key source holds no audit key")]
+    NoAuditKey,
     /// The key source cannot add or destroy keys.
     #[error("the key source is read-only")]
     KeySourceReadOnly,

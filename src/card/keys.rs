@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 use super::Error;
 use crate::kernel::{hmac_sha256, is_slug};
 use crate::secret::fill_random;
+use crate::store::AuditKey;
 
 /// A vault key's id: 1 to 16 characters of `a-z 0-9 _ -`, stored beside every row it seals.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -192,6 +193,18 @@ pub trait KeySource: Send + Sync {
     /// # Errors
     /// [`Error::KeySourceReadOnly`], [`Error::UnknownKeyId`], or an I/O failure.
     fn destroy(&self, id: &VaultKeyId) -> Result<(), Error>;
+
+    /// The key of the audit trail's chain ([`AuditLog::open_keyed`](crate::store::AuditLog::open_keyed),
+    /// `SqliteVault::with_audit_key`, `PgVault::with_audit_key`): one key for the
+    /// trail's whole life, never rotated with the vault keys (a trail must stay checkable
+    /// after the keys that sealed its cards are shredded).
+    ///
+    /// # Errors
+    /// [`Error::NoAuditKey`] for a source that holds none (the default), or whatever kept
+    /// it from being read.
+    fn audit_key(&self) -> Result<AuditKey, Error> {
+        Err(Error::NoAuditKey)
+    }
 }
 
 /// Keys in a text file, one `id base64-key` line each, oldest first (development and
@@ -263,18 +276,14 @@ impl FileKeySource {
 
     /// Refuses a key file its group or others may read or write.
     fn check_mode(&self) -> Result<(), Error> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&self.path)
-                .map_err(Error::KeyFile)?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                return Err(Error::KeyFileTooOpen { mode: mode & 0o777 });
-            }
-        }
-        Ok(())
+        check_mode(&self.path)
+    }
+
+    /// `<file>.audit-key`: the audit chain's key, base64.
+    fn audit_key_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".audit-key");
+        self.path.with_file_name(name)
     }
 
     fn read_keys(&self) -> Result<Vec<(VaultKeyId, VaultKey)>, Error> {
@@ -291,29 +300,52 @@ impl FileKeySource {
             text.push_str(&Zeroizing::new(Base64::encode_string(key.0.as_ref())));
             text.push('\n');
         }
-        // A unique name, created new: never a stale or planted file (whose mode and
-        // owner it would keep), never another key file's temporary.
-        let mut nonce = [0u8; 12];
-        fill_random(&mut nonce)?;
-        let mut name = std::ffi::OsString::from(".");
-        name.push(self.path.file_name().unwrap_or_default());
-        name.push(format!(".{}.tmp", base16ct::lower::encode_string(&nonce)));
-        let tmp = self.path.with_file_name(name);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp).map_err(Error::KeyFile)?;
-        let written = file
-            .write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .and_then(|()| std::fs::rename(&tmp, &self.path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::KeyFile(e));
-        }
-        sync_dir(&self.path)
+        write_secret_file(&self.path, &text)
     }
+}
+
+/// Refuses a secret file its group or others may read or write.
+fn check_mode(path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(Error::KeyFile)?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(Error::KeyFileTooOpen { mode: mode & 0o777 });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Replaces `path` with `text` (mode 0600) through a synced temporary and a rename.
+fn write_secret_file(path: &Path, text: &str) -> Result<(), Error> {
+    // A unique name, created new: never a stale or planted file (whose mode and
+    // owner it would keep), never another key file's temporary.
+    let mut nonce = [0u8; 12];
+    fill_random(&mut nonce)?;
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".{}.tmp", base16ct::lower::encode_string(&nonce)));
+    let tmp = path.with_file_name(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(Error::KeyFile)?;
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::KeyFile(e));
+    }
+    sync_dir(path)
 }
 
 /// Syncs the directory holding `path`, so the rename survives a power loss.
@@ -375,6 +407,30 @@ impl KeySource for FileKeySource {
         }
         self.write_lines(&keys)
     }
+
+    /// Reads `<file>.audit-key`, creating it (mode 0600, one fresh key) under the key
+    /// file's lock the first time.
+    fn audit_key(&self) -> Result<AuditKey, Error> {
+        let path = self.audit_key_path();
+        let _lock = self.lock(true)?;
+        if !path.exists() {
+            let key = AuditKey::generate().map_err(|_| Error::NoAuditKey)?;
+            let text = Zeroizing::new(Base64::encode_string(key.expose_secret()));
+            write_secret_file(&path, &text)?;
+            return Ok(key);
+        }
+        check_mode(&path)?;
+        let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(Error::KeyFile)?);
+        audit_key_from_base64(&text)
+    }
+}
+
+/// An audit key from its base64 text.
+fn audit_key_from_base64(text: &str) -> Result<AuditKey, Error> {
+    let bytes = Zeroizing::new(Base64::decode_vec(text.trim()).map_err(|_| Error::InvalidKey)?);
+    let bytes: Zeroizing<[u8; 32]> =
+        Zeroizing::new(bytes.as_slice().try_into().map_err(|_| Error::InvalidKey)?);
+    Ok(AuditKey::from_bytes(*bytes))
 }
 
 /// Keys from an environment variable holding `id base64` pairs separated by `;` or new
@@ -410,6 +466,15 @@ impl KeySource for EnvKeySource {
 
     fn destroy(&self, _: &VaultKeyId) -> Result<(), Error> {
         Err(Error::KeySourceReadOnly)
+    }
+
+    /// The variable named `<var>_AUDIT` (e.g. `SHOPSAFE_VAULT_KEYS_AUDIT`): 32 bytes,
+    /// base64.
+    fn audit_key(&self) -> Result<AuditKey, Error> {
+        let text = Zeroizing::new(
+            std::env::var(format!("{}_AUDIT", self.var)).map_err(|_| Error::NoAuditKey)?,
+        );
+        audit_key_from_base64(&text)
     }
 }
 
@@ -631,5 +696,46 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn the_file_source_keeps_one_audit_key_through_rotations_and_shreds() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("vault.keys");
+        let a = FileKeySource::open_or_create(&path, &id("k1")).expect("open");
+        let b = FileKeySource::open_or_create(&path, &id("k1")).expect("second process");
+        let first = a.audit_key().expect("created");
+        assert_eq!(
+            b.audit_key().expect("read").expose_secret(),
+            first.expose_secret()
+        );
+        a.add(&id("k2"), &VaultKey::generate().expect("key"))
+            .expect("rotate");
+        a.destroy(&id("k1")).expect("shred");
+        assert_eq!(
+            a.audit_key().expect("read").expose_secret(),
+            first.expose_secret()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let audit = dir.path().join("vault.keys.audit-key");
+            let mode = std::fs::metadata(&audit)
+                .expect("stat")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+            std::fs::set_permissions(&audit, std::fs::Permissions::from_mode(0o644))
+                .expect("chmod");
+            assert!(matches!(a.audit_key(), Err(Error::KeyFileTooOpen { .. })));
+            std::fs::set_permissions(&audit, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+            std::fs::write(&audit, "not base64!").expect("write");
+            assert!(matches!(a.audit_key(), Err(Error::InvalidKey)));
+        }
+        assert!(matches!(
+            EnvKeySource::new("SHOPSAFE_TEST_NO_SUCH_VAR").audit_key(),
+            Err(Error::NoAuditKey)
+        ));
     }
 }

@@ -151,6 +151,31 @@ pub struct AuditCheckpoint {
 }
 
 impl AuditCheckpoint {
+    /// The checkpoint's MAC (for a table that stores it).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn mac(&self) -> &[u8; 32] {
+        &self.mac
+    }
+
+    /// A checkpoint read back from a table's columns.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn from_columns(
+        records: i64,
+        at: i64,
+        head: &[u8],
+        mac: &[u8],
+    ) -> Result<Self, Error> {
+        let corrupt = || Error::Corrupt {
+            what: "audit checkpoint row",
+        };
+        Ok(Self {
+            records: u64::try_from(records).map_err(|_| corrupt())?,
+            at: Timestamp::from_millis(at),
+            head: head.try_into().map_err(|_| corrupt())?,
+            mac: mac.try_into().map_err(|_| corrupt())?,
+        })
+    }
+
     /// Whether `key` made it.
     #[must_use]
     pub fn is_valid(&self, key: &AuditKey) -> bool {
@@ -292,6 +317,53 @@ pub(crate) enum Link {
     Unkeyed { head: [u8; 32] },
     /// A keyed record.
     Keyed { seq: u64, mac: [u8; 32] },
+}
+
+/// The sequence number and previous head of the next keyed row of an audit table, from
+/// the last row's `(seq, mac)` (both NULL on an unkeyed 0.1 row; `None` for an empty
+/// table) and, when that row is unkeyed, the table's row count.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn next_row(
+    last: Option<(Option<i64>, Option<Vec<u8>>)>,
+    count: impl FnOnce() -> Result<u64, Error>,
+) -> Result<(u64, [u8; 32]), Error> {
+    match last {
+        None => Ok((1, GENESIS)),
+        Some((Some(seq), Some(mac))) => Ok((
+            u64::try_from(seq)
+                .ok()
+                .and_then(|s| s.checked_add(1))
+                .ok_or(Error::Corrupt {
+                    what: "audit sequence number",
+                })?,
+            mac.as_slice().try_into().map_err(|_| Error::Corrupt {
+                what: "audit record MAC",
+            })?,
+        )),
+        Some((None, None)) => Ok((count()? + 1, GENESIS)),
+        Some(_) => Err(Error::Corrupt {
+            what: "audit row: a sequence number without a MAC",
+        }),
+    }
+}
+
+/// An audit table row's chain columns as a [`Link`]: unkeyed rows of a table carry no
+/// chain at all, so they leave the head at [`GENESIS`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn row_link(seq: Option<i64>, mac: Option<&[u8]>) -> Result<Link, Error> {
+    match (seq, mac) {
+        (None, None) => Ok(Link::Unkeyed { head: GENESIS }),
+        (Some(seq), Some(mac)) => Ok(Link::Keyed {
+            // A negative number cannot be in sequence: it is reported as out of order.
+            seq: u64::try_from(seq).unwrap_or(u64::MAX),
+            mac: mac.try_into().map_err(|_| Error::Corrupt {
+                what: "audit record MAC",
+            })?,
+        }),
+        _ => Err(Error::Corrupt {
+            what: "audit row: a sequence number without a MAC",
+        }),
+    }
 }
 
 /// Reads a trail back record by record, in order, and says what is wrong with it.

@@ -480,7 +480,8 @@ impl AuditLog {
     }
 
     /// Takes a checkpoint of the log as it is now (other writers' records included),
-    /// appends it to `<path>.checkpoints`, and returns it to be shipped elsewhere.
+    /// appends it to `<path>.checkpoints`, and returns it to be shipped elsewhere (also
+    /// [`AuditSink::checkpoint`]).
     ///
     /// # Errors
     /// [`StoreError::AuditKeyRequired`] on an unkeyed log, [`StoreError::TornAuditTail`],
@@ -667,12 +668,16 @@ impl AuditSink for AuditLog {
             tail.records = seq;
             if let Some(key) = &self.key
                 && self.every > 0
-                && seq % self.every == 0
+                && seq.is_multiple_of(self.every)
             {
                 self.write_checkpoint(&key.checkpoint(seq, head, entry.at))?;
             }
             Ok(())
         })
+    }
+
+    fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
+        AuditLog::checkpoint(self)
     }
 }
 

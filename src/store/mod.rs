@@ -259,10 +259,25 @@ pub trait AuditSink: Send + Sync {
     /// # Errors
     /// Whatever kept it from being written.
     fn record(&self, entry: &AuditRecord) -> Result<(), StoreError>;
+
+    /// Takes a MAC'd checkpoint of a keyed trail as it is now (count and head), keeps
+    /// it beside the trail and returns it, to be shipped somewhere the vault machine
+    /// cannot write.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditKeyRequired`] for a sink without an audit key (the default),
+    /// or whatever kept it from being written.
+    fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
+        Err(StoreError::AuditKeyRequired)
+    }
 }
 
 impl<T: AuditSink + ?Sized> AuditSink for std::sync::Arc<T> {
     fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
         (**self).record(entry)
+    }
+
+    fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
+        (**self).checkpoint()
     }
 }

@@ -399,3 +399,22 @@ mod tests {
         assert!("zzzz".as_bytes() < UNBOUNDED.as_bytes());
     }
 }
+
+/// The audit chain's key and checkpoint interval, shared by both backends' vaults.
+#[derive(Debug)]
+pub(crate) struct KeyedAudit {
+    pub(crate) key: Option<super::AuditKey>,
+    pub(crate) every: u64,
+}
+
+impl KeyedAudit {
+    pub(crate) const NONE: Self = Self {
+        key: None,
+        every: super::DEFAULT_CHECKPOINT_EVERY,
+    };
+
+    /// Whether record `seq` gets a checkpoint.
+    pub(crate) fn due(&self, seq: u64) -> bool {
+        self.every > 0 && seq.is_multiple_of(self.every)
+    }
+}

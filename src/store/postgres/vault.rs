@@ -7,10 +7,14 @@ use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
+use crate::store::audit_chain::{ChainCheck, next_row, row_link};
+use crate::store::rows::KeyedAudit;
 use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, fingerprint8, held_card, sealed_card,
 };
-use crate::store::{AuditRecord, AuditSink, StoreError, Timestamp};
+use crate::store::{
+    AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified, StoreError, Timestamp,
+};
 
 const MIGRATIONS: &[&str] = &[
     // 1: sealed cards (ciphertext only) and the audit trail; nobody but the owner.
@@ -44,6 +48,19 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO key_generation (id, generation) VALUES (1, 0);
     REVOKE ALL ON key_generation FROM PUBLIC;",
+    // 3: the keyed audit chain (rows of 0.1 keep NULLs: unkeyed) and its checkpoints.
+    "ALTER TABLE audit ADD COLUMN seq BIGINT,
+        ADD COLUMN mac BYTEA CHECK (mac IS NULL OR length(mac) = 32);
+    CREATE UNIQUE INDEX audit_by_seq ON audit (seq);
+    CREATE TABLE audit_checkpoint (
+        id BIGSERIAL PRIMARY KEY,
+        records BIGINT NOT NULL,
+        at BIGINT NOT NULL,
+        head BYTEA NOT NULL,
+        mac BYTEA NOT NULL
+    );
+    REVOKE ALL ON audit_checkpoint FROM PUBLIC;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA \"{schema}\" FROM PUBLIC;",
 ];
 
 const SCHEMA: Schema = Schema {
@@ -66,6 +83,7 @@ const SCHEMA: Schema = Schema {
 #[derive(Debug)]
 pub struct PgVault {
     pool: Pool,
+    audit: KeyedAudit,
 }
 
 impl PgVault {
@@ -78,6 +96,87 @@ impl PgVault {
     pub fn connect(options: PgOptions) -> Result<Self, StoreError> {
         Ok(Self {
             pool: Pool::open(options, &SCHEMA)?,
+            audit: KeyedAudit::NONE,
+        })
+    }
+
+    /// Keys the audit trail: every record from now on carries its sequence number and
+    /// its MAC under `key` (see [`AuditKey`]), written under a lock on the table so that
+    /// every server sharing the vault extends one chain, and a checkpoint goes into the
+    /// `audit_checkpoint` table every 1,000 records. Rows written before stay unkeyed and
+    /// are counted as such by [`PgVault::verify_audit`].
+    ///
+    /// # Security
+    /// Once keyed, every writer of the trail must have the key: an unkeyed row after a
+    /// keyed one is reported as [`AuditBreak::Downgraded`](crate::store::AuditBreak).
+    #[must_use]
+    pub fn with_audit_key(mut self, key: AuditKey) -> Self {
+        self.audit.key = Some(key);
+        self
+    }
+
+    /// A checkpoint every `records` records (0: only on demand).
+    #[must_use]
+    pub fn checkpoint_every(mut self, records: u64) -> Self {
+        self.audit.every = records;
+        self
+    }
+
+    /// Checks the audit table under `key`: every keyed row's MAC and sequence number, in
+    /// insertion order, and the trail against the checkpoints in the table and `shipped`.
+    /// Reads 10,000 rows at a time.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditTampered`] naming what was changed, a backend failure.
+    pub fn verify_audit(
+        &self,
+        key: &AuditKey,
+        shipped: &[AuditCheckpoint],
+    ) -> Result<AuditVerified, StoreError> {
+        let mut all = self.audit_checkpoints()?;
+        all.extend_from_slice(shipped);
+        let mut check = ChainCheck::new(key, &all)?;
+        let mut after = i64::MIN;
+        loop {
+            let rows = self.pool.with(|c| {
+                c.query(
+                    "SELECT id, token, purpose, caller, at, seq, mac FROM audit
+                     WHERE id > $1 ORDER BY id LIMIT 10000",
+                    &[&after],
+                )
+                .map_err(be("read audit trail"))
+            })?;
+            let Some(last) = rows.last() else {
+                return check.finish();
+            };
+            after = last.get(0);
+            for r in &rows {
+                let record = AuditRecord::from_stored(
+                    r.get(1),
+                    r.get::<_, &str>(2),
+                    r.get(3),
+                    Timestamp::from_millis(r.get(4)),
+                );
+                check.push(&record, row_link(r.get(5), r.get::<_, Option<&[u8]>>(6))?)?;
+            }
+        }
+    }
+
+    /// The checkpoints kept in the table, oldest first (checked by
+    /// [`PgVault::verify_audit`], not here).
+    ///
+    /// # Errors
+    /// A backend failure, [`StoreError::Corrupt`] for a row that is not a checkpoint.
+    pub fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        self.pool.with(|c| {
+            c.query(
+                "SELECT records, at, head, mac FROM audit_checkpoint ORDER BY id",
+                &[],
+            )
+            .map_err(be("read audit checkpoints"))?
+            .iter()
+            .map(|r| AuditCheckpoint::from_columns(r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
         })
     }
 
@@ -334,20 +433,93 @@ impl PgVault {
     }
 }
 
+/// Locks the audit table against other writers (readers go on) until the transaction
+/// ends, and reads the chain's next sequence number and head.
+fn lock_audit_head(tx: &mut postgres::Transaction<'_>) -> Result<(u64, [u8; 32]), StoreError> {
+    tx.batch_execute("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
+        .map_err(be("lock audit trail"))?;
+    let last = tx
+        .query_opt("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1", &[])
+        .map_err(be("read audit head"))?
+        .map(|r| (r.get(0), r.get(1)));
+    next_row(last, || {
+        tx.query_one("SELECT count(*) FROM audit", &[])
+            .map(|r| to_u64(r.get(0)))
+            .map_err(be("count audit records"))
+    })
+}
+
+fn insert_checkpoint(
+    tx: &mut postgres::Transaction<'_>,
+    cp: &AuditCheckpoint,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit_checkpoint (records, at, head, mac) VALUES ($1, $2, $3, $4)",
+        &[
+            &to_i64(cp.records),
+            &cp.at.as_millis(),
+            &&cp.head[..],
+            &&cp.mac()[..],
+        ],
+    )
+    .map(drop)
+    .map_err(be("write audit checkpoint"))
+}
+
 impl AuditSink for PgVault {
     fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
+        let Some(key) = &self.audit.key else {
+            return self.pool.with(|c| {
+                c.execute(
+                    "INSERT INTO audit (token, purpose, caller, at) VALUES ($1, $2, $3, $4)",
+                    &[
+                        &entry.token,
+                        &entry.stored_purpose(),
+                        &entry.caller,
+                        &entry.at.as_millis(),
+                    ],
+                )
+                .map(drop)
+                .map_err(be("write audit record"))
+            });
+        };
         self.pool.with(|c| {
-            c.execute(
-                "INSERT INTO audit (token, purpose, caller, at) VALUES ($1, $2, $3, $4)",
+            let mut tx = c.transaction().map_err(be("begin audit record"))?;
+            let (seq, prev) = lock_audit_head(&mut tx)?;
+            let mac = key.record_mac(&prev, seq, entry);
+            tx.execute(
+                "INSERT INTO audit (token, purpose, caller, at, seq, mac)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
                 &[
                     &entry.token,
                     &entry.stored_purpose(),
                     &entry.caller,
                     &entry.at.as_millis(),
+                    &to_i64(seq),
+                    &&mac[..],
                 ],
             )
-            .map(drop)
-            .map_err(be("write audit record"))
+            .map_err(be("write audit record"))?;
+            if self.audit.due(seq) {
+                insert_checkpoint(&mut tx, &key.checkpoint(seq, mac, entry.at))?;
+            }
+            tx.commit().map_err(be("commit audit record"))
+        })
+    }
+
+    fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
+        let key = self
+            .audit
+            .key
+            .as_ref()
+            .ok_or(StoreError::AuditKeyRequired)?;
+        self.pool.with(|c| {
+            let mut tx = c.transaction().map_err(be("begin audit checkpoint"))?;
+            let (next, head) = lock_audit_head(&mut tx)?;
+            let cp = key.checkpoint(next - 1, head, Timestamp::now());
+            insert_checkpoint(&mut tx, &cp)?;
+            tx.commit().map_err(be("commit audit checkpoint"))?;
+            Ok(cp)
         })
     }
 }

@@ -9,10 +9,14 @@ use super::{Pool, Schema, be, begin, to_i64, to_u64};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
+use crate::store::audit_chain::{ChainCheck, next_row, row_link};
+use crate::store::rows::KeyedAudit;
 use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, SealedRow, fingerprint8, held_card, sealed_card,
 };
-use crate::store::{AuditRecord, AuditSink, StoreError, Timestamp};
+use crate::store::{
+    AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified, StoreError, Timestamp,
+};
 
 const MIGRATIONS: &[&str] = &[
     // 1: sealed cards and the audit trail.
@@ -47,6 +51,17 @@ const MIGRATIONS: &[&str] = &[
         generation INTEGER NOT NULL
     );
     INSERT INTO key_generation (id, generation) VALUES (1, 0);",
+    // 3: the keyed audit chain (rows of 0.1 keep NULLs: unkeyed) and its checkpoints.
+    "ALTER TABLE audit ADD COLUMN seq INTEGER;
+    ALTER TABLE audit ADD COLUMN mac BLOB CHECK (mac IS NULL OR length(mac) = 32);
+    CREATE UNIQUE INDEX audit_by_seq ON audit (seq);
+    CREATE TABLE audit_checkpoint (
+        id INTEGER PRIMARY KEY,
+        records INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        head BLOB NOT NULL,
+        mac BLOB NOT NULL
+    );",
 ];
 
 const SCHEMA: Schema = Schema {
@@ -71,6 +86,7 @@ const SCHEMA: Schema = Schema {
 #[derive(Debug)]
 pub struct SqliteVault {
     pool: Pool,
+    audit: KeyedAudit,
 }
 
 impl SqliteVault {
@@ -82,6 +98,87 @@ impl SqliteVault {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Ok(Self {
             pool: Pool::open(path.as_ref(), &SCHEMA)?,
+            audit: KeyedAudit::NONE,
+        })
+    }
+
+    /// Keys the audit trail: every record from now on carries its sequence number and
+    /// its MAC under `key` (see [`AuditKey`]), and a checkpoint goes into the
+    /// `audit_checkpoint` table every 1,000 records. Rows written before stay unkeyed
+    /// and are counted as such by [`SqliteVault::verify_audit`].
+    ///
+    /// # Security
+    /// Once keyed, every writer of the trail must have the key: an unkeyed row after a
+    /// keyed one is reported as [`AuditBreak::Downgraded`](crate::store::AuditBreak).
+    #[must_use]
+    pub fn with_audit_key(mut self, key: AuditKey) -> Self {
+        self.audit.key = Some(key);
+        self
+    }
+
+    /// A checkpoint every `records` records (0: only on demand).
+    #[must_use]
+    pub fn checkpoint_every(mut self, records: u64) -> Self {
+        self.audit.every = records;
+        self
+    }
+
+    /// Checks the audit table under `key`: every keyed row's MAC and sequence number, in
+    /// insertion order, and the trail against the checkpoints in the table and `shipped`.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditTampered`] naming what was changed, a backend failure.
+    pub fn verify_audit(
+        &self,
+        key: &AuditKey,
+        shipped: &[AuditCheckpoint],
+    ) -> Result<AuditVerified, StoreError> {
+        let mut all = self.audit_checkpoints()?;
+        all.extend_from_slice(shipped);
+        let mut check = ChainCheck::new(key, &all)?;
+        self.pool.with(|c| {
+            let mut stmt = c
+                .prepare("SELECT token, purpose, caller, at, seq, mac FROM audit ORDER BY id")
+                .map_err(be("read audit trail"))?;
+            let mut rows = stmt.query([]).map_err(be("read audit trail"))?;
+            while let Some(r) = rows.next().map_err(be("read audit trail"))? {
+                let (record, seq, mac) = (|| {
+                    Ok::<_, rusqlite::Error>((
+                        AuditRecord::from_stored(
+                            r.get(0)?,
+                            &r.get::<_, String>(1)?,
+                            r.get(2)?,
+                            Timestamp::from_millis(r.get(3)?),
+                        ),
+                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, Option<Vec<u8>>>(5)?,
+                    ))
+                })()
+                .map_err(be("read audit trail"))?;
+                check.push(&record, row_link(seq, mac.as_deref())?)?;
+            }
+            Ok(())
+        })?;
+        check.finish()
+    }
+
+    /// The checkpoints kept in the table, oldest first (checked by
+    /// [`SqliteVault::verify_audit`], not here).
+    ///
+    /// # Errors
+    /// A backend failure, [`StoreError::Corrupt`] for a row that is not a checkpoint.
+    pub fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        self.pool.with(|c| {
+            let mut stmt = c
+                .prepare_cached("SELECT records, at, head, mac FROM audit_checkpoint ORDER BY id")
+                .map_err(be("read audit checkpoints"))?;
+            let rows: Vec<(i64, i64, Vec<u8>, Vec<u8>)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .and_then(Iterator::collect)
+                .map_err(be("read audit checkpoints"))?;
+            rows.iter()
+                .map(|(n, at, head, mac)| AuditCheckpoint::from_columns(*n, *at, head, mac))
+                .collect()
         })
     }
 
@@ -295,22 +392,200 @@ impl SqliteVault {
     }
 }
 
+/// The chain's last row: `(seq, mac)`, both NULL on an unkeyed row.
+type LastRow = Option<(Option<i64>, Option<Vec<u8>>)>;
+
+fn last_audit_row(c: &Connection) -> Result<LastRow, StoreError> {
+    c.prepare_cached("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(be("read audit head"))
+}
+
+fn insert_checkpoint(c: &Connection, cp: &AuditCheckpoint) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO audit_checkpoint (records, at, head, mac) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            to_i64(cp.records),
+            cp.at.as_millis(),
+            &cp.head[..],
+            &cp.mac()[..]
+        ])
+    })
+    .map(drop)
+    .map_err(be("write audit checkpoint"))
+}
+
+fn count_audit(c: &Connection) -> Result<u64, StoreError> {
+    c.query_row("SELECT count(*) FROM audit", [], |r| r.get::<_, i64>(0))
+        .map(to_u64)
+        .map_err(be("count audit records"))
+}
+
 impl AuditSink for SqliteVault {
     fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
+        let Some(key) = &self.audit.key else {
+            return self.pool.with(|c| {
+                c.prepare_cached(
+                    "INSERT INTO audit (token, purpose, caller, at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        entry.token,
+                        entry.stored_purpose(),
+                        entry.caller,
+                        entry.at.as_millis()
+                    ])
+                })
+                .map(drop)
+                .map_err(be("write audit record"))
+            });
+        };
         self.pool.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO audit (token, purpose, caller, at) VALUES (?1, ?2, ?3, ?4)",
+            // IMMEDIATE: one writer of the chain at a time, across processes.
+            let tx = begin(c, "begin audit record")?;
+            let (seq, prev) = next_row(last_audit_row(&tx)?, || count_audit(&tx))?;
+            let mac = key.record_mac(&prev, seq, entry);
+            tx.prepare_cached(
+                "INSERT INTO audit (token, purpose, caller, at, seq, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .and_then(|mut s| {
                 s.execute(params![
                     entry.token,
                     entry.stored_purpose(),
                     entry.caller,
-                    entry.at.as_millis()
+                    entry.at.as_millis(),
+                    to_i64(seq),
+                    &mac[..]
                 ])
             })
-            .map(drop)
-            .map_err(be("write audit record"))
+            .map_err(be("write audit record"))?;
+            if self.audit.due(seq) {
+                insert_checkpoint(&tx, &key.checkpoint(seq, mac, entry.at))?;
+            }
+            tx.commit().map_err(be("commit audit record"))
         })
+    }
+
+    fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
+        let key = self
+            .audit
+            .key
+            .as_ref()
+            .ok_or(StoreError::AuditKeyRequired)?;
+        self.pool.with(|c| {
+            let tx = begin(c, "begin audit checkpoint")?;
+            let (next, head) = next_row(last_audit_row(&tx)?, || count_audit(&tx))?;
+            let cp = key.checkpoint(next - 1, head, Timestamp::now());
+            insert_checkpoint(&tx, &cp)?;
+            tx.commit().map_err(be("commit audit checkpoint"))?;
+            Ok(cp)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AuditBreak;
+
+    fn rec(token: &str) -> AuditRecord {
+        AuditRecord::new(
+            token.into(),
+            "charge".into(),
+            "svc".into(),
+            Timestamp::from_millis(1_700_000_000_000),
+        )
+    }
+
+    fn key() -> AuditKey {
+        AuditKey::from_bytes([5; 32])
+    }
+
+    fn broke(r: Result<AuditVerified, StoreError>) -> Option<AuditBreak> {
+        match r {
+            Err(StoreError::AuditTampered(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_audit_table_is_one_keyed_chain_that_names_edits_truncation_and_downgrades() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("vault.db");
+        let old = SqliteVault::open(&path).expect("a 0.1 writer");
+        old.record(&rec("card_old1")).expect("write");
+        old.record(&rec("card_old2")).expect("write");
+        // Two processes, as far as the file knows.
+        let servers = [
+            SqliteVault::open(&path)
+                .expect("one")
+                .with_audit_key(key())
+                .checkpoint_every(5),
+            SqliteVault::open(&path)
+                .expect("two")
+                .with_audit_key(key())
+                .checkpoint_every(5),
+        ];
+        std::thread::scope(|s| {
+            for (w, v) in servers.iter().enumerate() {
+                s.spawn(move || {
+                    for i in 0..6 {
+                        v.record(&rec(&format!("card_{w}_{i}"))).expect("append");
+                    }
+                });
+            }
+        });
+        let ok = servers[0].verify_audit(&key(), &[]).expect("intact");
+        assert_eq!((ok.records, ok.unkeyed, ok.checkpoints), (14, 2, 2));
+        let shipped = servers[1].checkpoint().expect("on demand");
+        assert_eq!(shipped.records, 14);
+        assert!(matches!(
+            old.checkpoint(),
+            Err(StoreError::AuditKeyRequired)
+        ));
+
+        let sql = |q: &str| {
+            servers[0]
+                .pool
+                .with(|c| c.execute_batch(q).map_err(be("tamper")))
+                .expect("sql");
+        };
+        sql("UPDATE audit SET caller = 'nobody' WHERE seq = 7");
+        assert_eq!(
+            broke(servers[0].verify_audit(&key(), &[shipped])),
+            Some(AuditBreak::Edited { record: 7 })
+        );
+        sql("UPDATE audit SET caller = 'svc' WHERE seq = 7");
+        assert!(servers[0].verify_audit(&key(), &[shipped]).is_ok());
+        sql("UPDATE audit SET seq = 100 WHERE seq = 9");
+        assert_eq!(
+            broke(servers[0].verify_audit(&key(), &[shipped])),
+            Some(AuditBreak::OutOfOrder {
+                record: 9,
+                sequence: 100
+            })
+        );
+        sql("UPDATE audit SET seq = 9 WHERE seq = 100");
+        // The tail cut off with the table's own checkpoints: the shipped one tells.
+        sql("DELETE FROM audit WHERE seq > 11; DELETE FROM audit_checkpoint;");
+        assert!(
+            servers[0].verify_audit(&key(), &[]).is_ok(),
+            "only a checkpoint can tell"
+        );
+        assert_eq!(
+            broke(servers[0].verify_audit(&key(), &[shipped])),
+            Some(AuditBreak::Truncated {
+                checkpoint: 14,
+                records: 11
+            })
+        );
+        // A writer without the key after keyed rows.
+        old.record(&rec("card_unkeyed")).expect("write");
+        assert_eq!(
+            broke(servers[0].verify_audit(&key(), &[])),
+            Some(AuditBreak::Downgraded { record: 12 })
+        );
     }
 }
