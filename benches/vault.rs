@@ -25,8 +25,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use shopsafe::card::{
     Expiry, FileKeySource, Pan, Purpose, Vault, VaultKeyId, VaultStore, luhn_valid,
 };
-use shopsafe::store::AuditLog;
 use shopsafe::store::sqlite::SqliteVault;
+use shopsafe::store::{AuditKey, AuditLog, AuditSink};
 
 /// `n` distinct valid Visa numbers, from `start`.
 fn pans(start: u64, n: u64) -> Vec<Pan> {
@@ -151,6 +151,36 @@ fn bench(c: &mut Criterion) {
                 .expect("detokenize")
         })
     });
+    // The same, keyed: the file's lines and the table's rows carry a MAC and a sequence
+    // number (a checkpoint every 1,000 records).
+    let keyed_log =
+        AuditLog::open_keyed(dir.path().join("keyed.log"), AuditKey::from_bytes([3; 32]))
+            .expect("keyed audit log");
+    let keyed_table = SqliteVault::open(dir.path().join("vault.db"))
+        .expect("vault db")
+        .with_audit_key(AuditKey::from_bytes([3; 32]));
+    for (name, sink) in [
+        (
+            "audit_log_file_keyed",
+            Box::new(keyed_log) as Box<dyn AuditSink>,
+        ),
+        ("audit_sqlite_keyed", Box::new(keyed_table)),
+    ] {
+        let keys = FileKeySource::open_or_create(
+            dir.path().join("vault.keys"),
+            &VaultKeyId::new("k1").expect("id"),
+        )
+        .expect("keys");
+        let keyed = Vault::new(Arc::clone(&store), Box::new(keys), sink).expect("vault");
+        let keyed_grant = keyed.grant(Purpose::Charge, "bench");
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                keyed
+                    .detokenize(black_box(&card.token), &keyed_grant)
+                    .expect("detokenize")
+            })
+        });
+    }
     g.bench_function("load_only", |b| {
         b.iter(|| store.load_sealed(black_box(&card.token)).expect("load"))
     });
