@@ -573,6 +573,27 @@ impl CampaignStore for Process<'_> {
         self.alive()?;
         self.store.finish_campaign(campaign, now)
     }
+    fn record_undeliverable(
+        &self,
+        campaign: CampaignId,
+        entry: &shopsafe::store::Undelivered,
+    ) -> Result<(), StoreError> {
+        self.alive()?;
+        self.store.record_undeliverable(campaign, entry)
+    }
+    fn undeliverable(
+        &self,
+        campaign: CampaignId,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<shopsafe::store::Undelivered>, StoreError> {
+        self.alive()?;
+        self.store.undeliverable(campaign, after, limit)
+    }
+    fn count_undeliverable(&self, campaign: CampaignId) -> Result<u64, StoreError> {
+        self.alive()?;
+        self.store.count_undeliverable(campaign)
+    }
 }
 
 /// What 25 stopped runs and a final one left behind.

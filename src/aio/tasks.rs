@@ -11,8 +11,8 @@ use crate::minimize::{
     Error as MinimizeError, Planned, RetentionStore, RunReport, TableSpec, apply_plan,
 };
 use crate::rotation::{
-    BrandLinks, Campaign, CampaignOptions, CampaignReport, Error, Notice, Notifier, NotifyError,
-    Progress,
+    BrandLinks, Campaign, CampaignOptions, CampaignReport, Delivery, Error, Notice, Notifier,
+    NotifyError, Progress,
 };
 use crate::store::{CampaignStore, Incident};
 
@@ -115,11 +115,9 @@ where
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = Arc::clone(&stop);
     let task = tokio::task::spawn_blocking(move || {
-        let stoppable = |notice: &Notice| -> Result<(), NotifyError> {
-            if stopping.load(Ordering::SeqCst) {
-                return Err(NotifyError(Box::new(StopRequested)));
-            }
-            notifier.send(notice)
+        let stoppable = Stoppable {
+            notifier,
+            stop: stopping,
         };
         let options = options().progress(move |p| {
             let _ = tx.send(Some(*p));
@@ -134,6 +132,39 @@ where
         progress,
         stop,
         task,
+    }
+}
+
+/// The application's notifier, which refuses the next notice once a stop is asked for;
+/// everything else (outcomes, deduplication) is the notifier's own.
+struct Stoppable<N> {
+    notifier: N,
+    stop: Arc<AtomicBool>,
+}
+
+impl<N: Notifier> Stoppable<N> {
+    fn go_on(&self) -> Result<(), NotifyError> {
+        if self.stop.load(Ordering::SeqCst) {
+            Err(NotifyError(Box::new(StopRequested)))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<N: Notifier> Notifier for Stoppable<N> {
+    fn send(&self, notice: &Notice) -> Result<(), NotifyError> {
+        self.go_on()?;
+        self.notifier.send(notice)
+    }
+
+    fn deliver(&self, notice: &Notice) -> Result<Delivery, NotifyError> {
+        self.go_on()?;
+        self.notifier.deliver(notice)
+    }
+
+    fn deduplicates(&self) -> bool {
+        self.notifier.deduplicates()
     }
 }
 

@@ -294,3 +294,112 @@ async fn a_background_retention_run_reports_progress_and_its_report() {
         .expect("count");
     assert_eq!(left, 0);
 }
+
+/// Says "no address" for every account ending in 7, and that it has no idempotency key;
+/// checks, before each notice, that the one before it was already recorded.
+struct NoKeyNotifier {
+    store: Arc<SqliteStore>,
+    incident: Incident,
+    last: Mutex<Option<AccountId>>,
+    accepted: Mutex<u64>,
+}
+
+impl crate::rotation::Notifier for NoKeyNotifier {
+    fn send(&self, _: &Notice) -> Result<(), NotifyError> {
+        unreachable!("the campaign asks deliver()")
+    }
+
+    fn deliver(&self, n: &Notice) -> Result<crate::rotation::Delivery, NotifyError> {
+        use crate::store::CampaignStore;
+        let lane = self
+            .store
+            .open_lanes(&self.incident, 1, Timestamp::now())
+            .expect("lanes")
+            .remove(0);
+        let mut last = self.last.lock().expect("lock");
+        let mut accepted = self.accepted.lock().expect("lock");
+        assert_eq!(
+            (&lane.sent_cursor, lane.sent),
+            (&*last, *accepted),
+            "the notice before this one is on record before this one goes out"
+        );
+        *last = Some(n.account.clone());
+        if n.account.as_str().ends_with('7') {
+            return Ok(crate::rotation::Delivery::Undeliverable(
+                crate::rotation::Undeliverable::NoAddress,
+            ));
+        }
+        *accepted += 1;
+        Ok(crate::rotation::Delivery::Accepted)
+    }
+
+    fn deduplicates(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_task_keeps_the_notifiers_outcomes_and_records_each_acceptance_at_once() {
+    use crate::store::CampaignStore;
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("c.db")).expect("store"));
+    let hash = hasher()
+        .hash(&Password::new("correct horse battery staple"))
+        .expect("hash");
+    let accounts: Vec<AccountId> = (0..100)
+        .map(|i| AccountId::new(format!("acct{i:04}")).expect("id"))
+        .collect();
+    let brands = [BrandId::new("shoes").expect("brand")];
+    store
+        .insert_credentials_bulk(
+            accounts
+                .iter()
+                .map(|a| (a, &brands[..], &hash, Timestamp::from_millis(1))),
+        )
+        .expect("seed");
+    let incident =
+        Incident::declare(&*store, IncidentScope::All, Timestamp::now(), "test").expect("incident");
+    let links = Arc::new(BrandLinks::new().default_template(
+        ResetUrlTemplate::new("https://shop.example/reset/{token}").expect("template"),
+    ));
+    let notifier = NoKeyNotifier {
+        store: Arc::clone(&store),
+        incident: incident.clone(),
+        last: Mutex::new(None),
+        accepted: Mutex::new(0),
+    };
+    let task = spawn_campaign(
+        Arc::clone(&store),
+        links,
+        incident.clone(),
+        notifier,
+        || CampaignOptions::new().batch_size(16),
+    );
+    let CampaignEnd::Completed(report) = task.join().await.expect("run") else {
+        panic!("stopped")
+    };
+    assert_eq!(
+        (
+            report.sent_total,
+            report.undeliverable_this_run,
+            report.undeliverable_total
+        ),
+        (90, 10, 10),
+        "undeliverable notices are counted as such, never as sent"
+    );
+    let lane = store
+        .open_lanes(&incident, 1, Timestamp::now())
+        .expect("lanes")
+        .remove(0);
+    let listed = store.undeliverable(lane.id, None, 100).expect("list");
+    assert_eq!(listed.len(), 10);
+    assert!(
+        listed
+            .iter()
+            .all(|u| u.reason == "no-address" && u.account.as_str().ends_with('7'))
+    );
+    let page = store
+        .undeliverable(lane.id, Some(&listed[4].account), 3)
+        .expect("page");
+    assert_eq!(page, listed[5..8]);
+}

@@ -28,7 +28,7 @@ use super::token::{BrandLinks, ResetLink, ResetToken};
 use crate::kernel::{AccountId, BrandId};
 use crate::store::{
     CampaignId, CampaignState, CampaignStore, Incident, IncidentId, StoreError, TokenPurpose,
-    TokenRecord,
+    TokenRecord, Undelivered,
 };
 
 /// The advice every notice carries: passwords reused elsewhere must change there too.
@@ -80,6 +80,41 @@ pub struct Notice {
 #[error("notice delivery failed")]
 pub struct NotifyError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
+/// What came of one notice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// The next hop took it (a mail server's 250, a queue's acknowledgement).
+    Accepted,
+    /// It cannot be delivered, now or later: recorded for the account
+    /// ([`CampaignStore::record_undeliverable`]), counted in
+    /// [`CampaignReport::undeliverable_this_run`], never counted as sent, and the
+    /// campaign goes on to the next account.
+    Undeliverable(Undeliverable),
+}
+
+/// Why a notice cannot be delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Undeliverable {
+    /// The application has no address for the account.
+    NoAddress,
+    /// The next hop refused it for good (an SMTP 5xx reply: its code).
+    Rejected {
+        /// The reply code.
+        code: u16,
+    },
+}
+
+impl fmt::Display for Undeliverable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoAddress => f.write_str("no-address"),
+            Self::Rejected { code } => write!(f, "rejected {code}"),
+        }
+    }
+}
+
 /// Delivers notices (an email queue, a message broker).
 pub trait Notifier {
     /// Sends one notice. Return an error to stop the campaign (it resumes at this notice).
@@ -87,6 +122,28 @@ pub trait Notifier {
     /// # Errors
     /// Whatever stops delivery.
     fn send(&self, notice: &Notice) -> Result<(), NotifyError>;
+
+    /// Sends one notice and says what came of it: the campaign calls this one. The
+    /// default is [`Notifier::send`], every success [`Delivery::Accepted`]. A notifier
+    /// that can tell a notice that will never arrive (no address, a permanent
+    /// rejection) from a failure worth a retry returns [`Delivery::Undeliverable`] for
+    /// the first and an error (which stops the campaign; it resumes at this notice) for
+    /// the second.
+    ///
+    /// # Errors
+    /// Whatever stops delivery.
+    fn deliver(&self, notice: &Notice) -> Result<Delivery, NotifyError> {
+        self.send(notice).map(|()| Delivery::Accepted)
+    }
+
+    /// Whether the next hop drops a notice whose [`NoticeId`] it has seen (an idempotency
+    /// key). `true` by default. A notifier without one (SMTP) says `false`, and the
+    /// campaign then records its progress after every accepted notice, so a resumed run
+    /// repeats at most the one notice a crash cut off between the server's acceptance
+    /// and that write.
+    fn deduplicates(&self) -> bool {
+        true
+    }
 }
 
 impl<F: Fn(&Notice) -> Result<(), NotifyError>> Notifier for F {
@@ -226,6 +283,11 @@ pub struct CampaignReport {
     pub sent_this_run: u64,
     /// Notices sent by every run so far.
     pub sent_total: u64,
+    /// Notices this run found undeliverable ([`Delivery::Undeliverable`]).
+    pub undeliverable_this_run: u64,
+    /// Notices every run so far found undeliverable (listed by
+    /// [`CampaignStore::undeliverable`]).
+    pub undeliverable_total: u64,
     /// Whether every affected account has been notified.
     pub finished: bool,
     /// How long the run took.
@@ -352,6 +414,11 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
             affected,
             sent_this_run: 0,
             sent_total: lanes.iter().map(|l| l.sent).sum(),
+            undeliverable_this_run: 0,
+            undeliverable_total: lanes
+                .iter()
+                .map(|l| self.store.count_undeliverable(l.id))
+                .sum::<Result<u64, _>>()?,
             finished: lanes.iter().all(|l| l.finished_at.is_some()),
             elapsed: Duration::ZERO,
         };
@@ -403,6 +470,12 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
             .max_per_second
             .map(|r| (Instant::now(), Duration::from_secs_f64(1.0 / r)));
         let budget = options.max_notices.unwrap_or(u64::MAX);
+        // Without an idempotency key downstream, every accepted notice is written at once.
+        let checkpoint_every = if notifier.deduplicates() {
+            options.checkpoint_every
+        } else {
+            1
+        };
         loop {
             let now = self.clock.now();
             let mut tokens = Vec::with_capacity(options.batch_size);
@@ -455,10 +528,26 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
                     *next = (*next).max(Instant::now()) + *step;
                 }
                 // On an error (or a panic) the checkpoint's drop writes the progress so far.
-                notifier.send(&notice).map_err(Error::Notify)?;
-                checkpoint.advance(notice.account);
-                report.sent_this_run += 1;
-                if checkpoint.pending >= options.checkpoint_every {
+                match notifier.deliver(&notice).map_err(Error::Notify)? {
+                    Delivery::Accepted => {
+                        checkpoint.advance(notice.account, 1);
+                        report.sent_this_run += 1;
+                    }
+                    Delivery::Undeliverable(why) => {
+                        self.store.record_undeliverable(
+                            lane.id,
+                            &Undelivered::new(
+                                notice.account.clone(),
+                                why.to_string(),
+                                self.clock.now(),
+                            ),
+                        )?;
+                        checkpoint.advance(notice.account, 0);
+                        report.undeliverable_this_run += 1;
+                        report.undeliverable_total += 1;
+                    }
+                }
+                if checkpoint.pending >= checkpoint_every {
                     checkpoint.flush()?;
                 }
             }
@@ -495,9 +584,11 @@ struct Checkpoint<'s, S: CampaignStore> {
 }
 
 impl<S: CampaignStore> Checkpoint<'_, S> {
-    fn advance(&mut self, account: AccountId) {
+    /// Moves the cursor past `account`, `sent` more notices sent (0 for one recorded as
+    /// undeliverable).
+    fn advance(&mut self, account: AccountId, sent: u64) {
         self.cursor = Some(account);
-        self.sent += 1;
+        self.sent += sent;
         self.pending += 1;
     }
 

@@ -27,8 +27,8 @@ pub use authenticator::{
     ResetReason, SELF_SERVICE_TOKEN_TTL,
 };
 pub use campaign::{
-    Campaign, CampaignOptions, CampaignReport, DEFAULT_CHECKPOINT_EVERY, Notice, NoticeId,
-    Notifier, NotifyError, Progress, REUSE_ADVICE,
+    Campaign, CampaignOptions, CampaignReport, DEFAULT_CHECKPOINT_EVERY, Delivery, Notice,
+    NoticeId, Notifier, NotifyError, Progress, REUSE_ADVICE, Undeliverable,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;

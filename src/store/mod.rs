@@ -48,7 +48,7 @@ pub use audit_record::{AuditOutcome, AuditRecord};
 pub use types::{
     AccountId, BrandId, CampaignId, CampaignState, ClaimedAccount, CredentialFlags,
     CredentialRecord, Incident, IncidentId, IncidentScope, RedeemOutcome, Redemption,
-    SecurityStamp, Timestamp, TokenPurpose, TokenRecord,
+    SecurityStamp, Timestamp, TokenPurpose, TokenRecord, Undelivered,
 };
 
 mod audit_chain;
@@ -249,6 +249,36 @@ pub trait CampaignStore: Send + Sync {
     /// # Errors
     /// A backend failure.
     fn finish_campaign(&self, campaign: CampaignId, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Records that the lane's notice to `account` cannot be delivered, and why (a
+    /// second record for the same account replaces the first). The cursor is not moved
+    /// here: [`CampaignStore::checkpoint`] moves it past the account.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn record_undeliverable(
+        &self,
+        campaign: CampaignId,
+        entry: &Undelivered,
+    ) -> Result<(), StoreError>;
+
+    /// The lane's undeliverable notices after `after` in account order, at most `limit`.
+    ///
+    /// # Errors
+    /// A backend failure, [`StoreError::InvalidId`] for a stored account that no longer
+    /// parses.
+    fn undeliverable(
+        &self,
+        campaign: CampaignId,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<Undelivered>, StoreError>;
+
+    /// How many of the lane's notices were recorded as undeliverable.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn count_undeliverable(&self, campaign: CampaignId) -> Result<u64, StoreError>;
 }
 
 /// Where the vault writes who revealed which card, and why. A detokenize whose record

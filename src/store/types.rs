@@ -302,6 +302,30 @@ pub struct CampaignState {
     pub range_until: Option<AccountId>,
 }
 
+/// A notice that could not be delivered, as the campaign recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Undelivered {
+    /// Whose.
+    pub account: AccountId,
+    /// Why, as the notifier said it (`no-address`, `rejected 550`, ...).
+    pub reason: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+impl Undelivered {
+    /// A record of a notice that could not be delivered.
+    #[must_use]
+    pub fn new(account: AccountId, reason: String, at: Timestamp) -> Self {
+        Self {
+            account,
+            reason,
+            at,
+        }
+    }
+}
+
 /// An account claimed for notification, with the token record issued for it.
 #[derive(Clone, Debug)]
 #[non_exhaustive]

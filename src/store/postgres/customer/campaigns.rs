@@ -231,4 +231,65 @@ impl CampaignStore for PgStore {
             .map_err(be("finish campaign"))
         })
     }
+
+    fn record_undeliverable(
+        &self,
+        campaign: CampaignId,
+        entry: &Undelivered,
+    ) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.execute(
+                "INSERT INTO campaign_undeliverable (lane_id, account, reason, at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (lane_id, account) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                &[
+                    &campaign.0,
+                    &entry.account.as_str(),
+                    &entry.reason,
+                    &entry.at.as_millis(),
+                ],
+            )
+            .map(drop)
+            .map_err(be("record undeliverable notice"))
+        })
+    }
+
+    fn undeliverable(
+        &self,
+        campaign: CampaignId,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<Undelivered>, StoreError> {
+        let rows = self.pool.with(|c| {
+            c.query(
+                "SELECT account, reason, at FROM campaign_undeliverable
+                 WHERE lane_id = $1 AND account > $2 ORDER BY account LIMIT $3",
+                &[
+                    &campaign.0,
+                    &after.map_or("", AccountId::as_str),
+                    &to_i64(limit as u64),
+                ],
+            )
+            .map_err(be("list undeliverable notices"))
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(Undelivered::new(
+                    AccountId::new(r.get::<_, &str>(0))?,
+                    r.get(1),
+                    Timestamp::from_millis(r.get(2)),
+                ))
+            })
+            .collect()
+    }
+
+    fn count_undeliverable(&self, campaign: CampaignId) -> Result<u64, StoreError> {
+        self.pool.with(|c| {
+            c.query_one(
+                "SELECT count(*) FROM campaign_undeliverable WHERE lane_id = $1",
+                &[&campaign.0],
+            )
+            .map(|r| to_u64(r.get(0)))
+            .map_err(be("count undeliverable notices"))
+        })
+    }
 }

@@ -16,7 +16,7 @@ use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
     CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
     RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, StoreError,
-    Timestamp, TokenPurpose, TokenRecord,
+    Timestamp, TokenPurpose, TokenRecord, Undelivered,
 };
 
 /// Schema migrations, applied in order; `shopsafe_meta.version` is how many ran. Account
@@ -128,6 +128,14 @@ const MIGRATIONS: &[&str] = &[
     SELECT setval(pg_get_serial_sequence('campaign_lanes', 'id'), coalesce(max(id), 0) + 1, false)
         FROM campaign_lanes;
     DROP TABLE campaigns;",
+    // 5: notices a campaign could not deliver (no address, a permanent rejection).
+    "CREATE TABLE campaign_undeliverable (
+        lane_id BIGINT NOT NULL,
+        account TEXT COLLATE \"C\" NOT NULL,
+        reason TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (lane_id, account)
+    );",
 ];
 
 const SCHEMA: Schema = Schema {

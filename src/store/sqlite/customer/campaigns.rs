@@ -227,4 +227,71 @@ impl CampaignStore for SqliteStore {
             .map_err(be("finish campaign"))
         })
     }
+
+    fn record_undeliverable(
+        &self,
+        campaign: CampaignId,
+        entry: &Undelivered,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO campaign_undeliverable (lane_id, account, reason, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (lane_id, account) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    campaign.0,
+                    entry.account.as_str(),
+                    entry.reason,
+                    entry.at.as_millis()
+                ])
+            })
+            .map(drop)
+            .map_err(be("record undeliverable notice"))
+        })
+    }
+
+    fn undeliverable(
+        &self,
+        campaign: CampaignId,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<Undelivered>, StoreError> {
+        let rows: Vec<(String, String, i64)> = self.with(|c| {
+            c.prepare_cached(
+                "SELECT account, reason, at FROM campaign_undeliverable
+                 WHERE lane_id = ?1 AND account > ?2 ORDER BY account LIMIT ?3",
+            )
+            .and_then(|mut s| {
+                s.query_map(
+                    params![
+                        campaign.0,
+                        after.map_or("", AccountId::as_str),
+                        to_i64(limit as u64)
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .and_then(Iterator::collect)
+            })
+            .map_err(be("list undeliverable notices"))
+        })?;
+        rows.into_iter()
+            .map(|(account, reason, at)| {
+                Ok(Undelivered::new(
+                    AccountId::new(&account)?,
+                    reason,
+                    Timestamp::from_millis(at),
+                ))
+            })
+            .collect()
+    }
+
+    fn count_undeliverable(&self, campaign: CampaignId) -> Result<u64, StoreError> {
+        self.with(|c| {
+            c.prepare_cached("SELECT count(*) FROM campaign_undeliverable WHERE lane_id = ?1")
+                .and_then(|mut s| s.query_row([campaign.0], |r| r.get::<_, i64>(0)))
+                .map(to_u64)
+                .map_err(be("count undeliverable notices"))
+        })
+    }
 }

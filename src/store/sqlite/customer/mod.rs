@@ -18,7 +18,7 @@ use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
     CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
     RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, StoreError,
-    Timestamp, TokenPurpose, TokenRecord,
+    Timestamp, TokenPurpose, TokenRecord, Undelivered,
 };
 
 /// Schema migrations, applied in order; the database's `user_version` is how many ran.
@@ -127,6 +127,14 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO campaign_lanes (id, incident, lane, lanes, sent_cursor, sent, started_at, finished_at)
         SELECT id, incident, 0, 1, sent_cursor, sent, started_at, finished_at FROM campaigns;
     DROP TABLE campaigns;",
+    // 5: notices a campaign could not deliver (no address, a permanent rejection).
+    "CREATE TABLE campaign_undeliverable (
+        lane_id INTEGER NOT NULL,
+        account TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (lane_id, account)
+    ) WITHOUT ROWID;",
 ];
 
 const LIST_BATCH: usize = 10_000;
