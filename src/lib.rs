@@ -14,6 +14,9 @@ pub mod minimize;
 pub mod password;
 pub mod rotation;
 pub mod secret;
+#[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
+pub mod smtp;
 pub mod store;
 
 /// Any error of this crate: one variant per module, each wrapping that module's own enum.

@@ -99,6 +99,8 @@ pub enum Delivery {
 pub enum Undeliverable {
     /// The application has no address for the account.
     NoAddress,
+    /// The application's address for the account does not parse.
+    InvalidAddress,
     /// The next hop refused it for good (an SMTP 5xx reply: its code).
     Rejected {
         /// The reply code.
@@ -110,6 +112,7 @@ impl fmt::Display for Undeliverable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoAddress => f.write_str("no-address"),
+            Self::InvalidAddress => f.write_str("invalid-address"),
             Self::Rejected { code } => write!(f, "rejected {code}"),
         }
     }
