@@ -2,7 +2,7 @@
 //! driven with reqwest through the whole breach day, on SQLite and (with
 //! `SHOPSAFE_PG_URL`) on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
-#![cfg(all(feature = "tokio", feature = "sqlite"))]
+#![cfg(all(feature = "tokio", feature = "sqlite", feature = "smtp"))]
 
 #[path = "support/shop.rs"]
 mod shop;
@@ -268,7 +268,10 @@ async fn breach_day(data: &Path, extra: &[&str]) {
         StatusCode::ACCEPTED
     );
     let status = campaign_when_finished(&c, campaign.clone()).await;
-    assert_eq!(status, json!({"done": 2, "total": 2, "finished": true}));
+    assert_eq!(
+        status,
+        json!({"done": 2, "total": 2, "finished": true, "undeliverable": 0})
+    );
 
     // The link from alice's notice, a new password, a login.
     let outbox = data.join("outbox");
@@ -405,11 +408,117 @@ async fn a_campaign_stopped_by_sigterm_resumes_at_the_next_start() {
     // Started again: the campaign carries on by itself and ends with every notice once.
     let server = Server::start(dir.path(), &slow);
     let status = campaign_when_finished(&c, server.url(&campaign)).await;
-    assert_eq!(status, json!({"done": 40, "total": 40, "finished": true}));
+    assert_eq!(
+        status,
+        json!({"done": 40, "total": 40, "finished": true, "undeliverable": 0})
+    );
     let sent = std::fs::read_to_string(&sent_log).expect("sent log");
     let mut ids: Vec<&str> = sent.lines().collect();
     assert_eq!(ids.len(), 40, "40 notices handed over in all: {ids:?}");
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 40, "none of them twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_through_a_real_relay_with_smtp() {
+    let Ok(relay) = std::env::var("SHOPSAFE_SMTP_DIR") else {
+        assert!(
+            std::env::var_os("SHOPSAFE_REQUIRE_SMTP").is_none_or(|x| x.is_empty()),
+            "SHOPSAFE_SMTP_DIR is unset, and CI must run this"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED mail_goes_through_a_real_relay_with_smtp: set SHOPSAFE_SMTP_DIR=$(bash .ci/smtp-start)"
+        );
+        return;
+    };
+    let relay = Path::new(&relay);
+    let port = std::fs::read_to_string(relay.join("plain.port")).expect("port");
+    let tag = format!(
+        "shop{}x{}",
+        std::process::id(),
+        shopsafe::store::Timestamp::now().as_millis()
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("smtp://127.0.0.1:{}", port.trim());
+    let server = Server::start(dir.path(), &["--smtp", &url]);
+    let c = Client::new();
+    let s = &server;
+    for (account, email) in [
+        ("alice", format!("{tag}-alice@customers.example")),
+        ("carol", format!("reject-{tag}@customers.example")),
+    ] {
+        let body = json!({"account": account, "email": email, "password": ALICE_PW,
+            "brand": "shoes", "address": ["1 Main St", "Springfield"]});
+        assert_eq!(
+            post(&c, s.url("/accounts"), body, None).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let mails = |tag: &str| -> Vec<Value> {
+        std::fs::read_to_string(relay.join("mail.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+            .filter(|m| m["to"].to_string().contains(tag))
+            .collect()
+    };
+    // A reset mail, through the relay.
+    assert_eq!(
+        post(
+            &c,
+            s.url("/password/forgot"),
+            json!({"account": "alice"}),
+            None
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
+    let mut reset = Vec::new();
+    for _ in 0..100 {
+        reset = mails(&tag);
+        if !reset.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reset.len(), 1, "alice's reset mail");
+    assert!(
+        reset[0]["text"]
+            .as_str()
+            .expect("text")
+            .contains("https://shoes.example/reset/")
+    );
+
+    // The campaign: alice's notice accepted, carol's refused by the relay (550) and
+    // counted as undeliverable, not as sent.
+    let (status, body) = post(
+        &c,
+        s.url("/admin/incidents"),
+        json!({"scope": "all", "reason": "customer db copied"}),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let campaign = s.url(&format!("/admin/incidents/{}/campaign", body["incident"]));
+    assert_eq!(
+        post(&c, campaign.clone(), json!({}), Some(ADMIN)).await.0,
+        StatusCode::ACCEPTED
+    );
+    let status = campaign_when_finished(&c, campaign).await;
+    assert_eq!(
+        status,
+        json!({"done": 1, "total": 2, "finished": true, "undeliverable": 1})
+    );
+    let all = mails(&tag);
+    assert_eq!(all.len(), 2, "the reset mail and alice's notice");
+    assert!(
+        all[1]["message_id"]
+            .as_str()
+            .expect("Message-ID")
+            .starts_with("<incident-")
+    );
+    assert!(server.stop(Duration::from_secs(10)));
 }

@@ -4,7 +4,7 @@
 //! nothing with them. The figures are printed for the record (the throughput beside the
 //! CPU bound is a measurement, not an assertion).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
-#![cfg(all(feature = "tokio", feature = "sqlite"))]
+#![cfg(all(feature = "tokio", feature = "sqlite", feature = "smtp"))]
 
 #[path = "support/shop.rs"]
 mod shop;

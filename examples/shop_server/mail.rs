@@ -6,7 +6,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use shopsafe::rotation::{Notice, NotifyError, REUSE_ADVICE, ResetLink};
+use shopsafe::kernel::{AccountId, Timestamp};
+use shopsafe::rotation::{
+    Delivery, Notice, Notifier, NotifyError, REUSE_ADVICE, ResetLink, Undeliverable,
+};
+use shopsafe::smtp::{AddressBook, SmtpNotifier};
 
 use crate::profiles::{AppError, Profiles};
 
@@ -87,7 +91,7 @@ impl Outbox {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let tag = format!(
             "{}-{}",
-            shopsafe::store::Timestamp::now().as_millis(),
+            Timestamp::now().as_millis(),
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let safe: String = account
@@ -107,21 +111,95 @@ impl Outbox {
     }
 }
 
-/// The campaign's notifier: the address from the shop's profiles, the mail to the outbox.
-/// Runs on the campaign's blocking thread, so its store calls may block.
-pub(crate) fn notifier(
-    outbox: Outbox,
+/// The shop's profiles as the SMTP notifier's address book.
+pub(crate) struct ProfileBook(pub(crate) Arc<dyn Profiles>);
+
+impl AddressBook for ProfileBook {
+    fn address(&self, account: &AccountId) -> Result<Option<String>, AppError> {
+        self.0.email(account.as_str())
+    }
+}
+
+/// Where mail goes: the `.eml` outbox, or an SMTP relay (`--smtp URL`).
+#[derive(Clone)]
+pub(crate) enum Mailer {
+    /// `.eml` files.
+    Outbox(Outbox),
+    /// A relay.
+    Smtp(Arc<SmtpNotifier<ProfileBook>>),
+}
+
+impl Mailer {
+    /// Mails a reset link (blocking: run it off the runtime).
+    pub(crate) fn reset(
+        &self,
+        profiles: &dyn Profiles,
+        account: &AccountId,
+        link: &ResetLink,
+    ) -> Result<Delivery, AppError> {
+        match self {
+            Self::Outbox(outbox) => match profiles.email(account.as_str())? {
+                Some(to) => {
+                    outbox.reset(account.as_str(), link, &to)?;
+                    Ok(Delivery::Accepted)
+                }
+                None => Ok(Delivery::Undeliverable(Undeliverable::NoAddress)),
+            },
+            Self::Smtp(smtp) => Ok(smtp.send_reset(
+                account,
+                None,
+                link,
+                Timestamp::now().plus(std::time::Duration::from_secs(3600)),
+            )?),
+        }
+    }
+
+    /// The campaign's notifier. Runs on the campaign's blocking thread.
+    pub(crate) fn notifier(&self, profiles: Arc<dyn Profiles>) -> MailNotifier {
+        MailNotifier {
+            mailer: self.clone(),
+            profiles,
+        }
+    }
+}
+
+/// The campaign's notifier: the address from the shop's profiles, the mail to the outbox
+/// or the relay. An account without an address is undeliverable, never counted as sent.
+pub(crate) struct MailNotifier {
+    mailer: Mailer,
     profiles: Arc<dyn Profiles>,
-) -> impl Fn(&Notice) -> Result<(), NotifyError> + Send + 'static {
-    move |notice: &Notice| {
-        let to = profiles
-            .email(notice.account.as_str())
-            .map_err(NotifyError)?;
-        // An account without an address cannot be told by mail: skipped, not failed.
-        let Some(to) = to else { return Ok(()) };
-        outbox
-            .notice(notice, &to)
-            .map_err(|e| NotifyError(Box::new(e) as AppError))
+}
+
+impl Notifier for MailNotifier {
+    fn send(&self, notice: &Notice) -> Result<(), NotifyError> {
+        match self.deliver(notice)? {
+            Delivery::Accepted => Ok(()),
+            other => Err(NotifyError(format!("{other:?}").into())),
+        }
+    }
+
+    fn deliver(&self, notice: &Notice) -> Result<Delivery, NotifyError> {
+        match &self.mailer {
+            Mailer::Outbox(outbox) => {
+                let to = self
+                    .profiles
+                    .email(notice.account.as_str())
+                    .map_err(NotifyError)?;
+                let Some(to) = to else {
+                    return Ok(Delivery::Undeliverable(Undeliverable::NoAddress));
+                };
+                outbox
+                    .notice(notice, &to)
+                    .map_err(|e| NotifyError(Box::new(e) as AppError))?;
+                Ok(Delivery::Accepted)
+            }
+            Mailer::Smtp(smtp) => smtp.deliver(notice),
+        }
+    }
+
+    fn deduplicates(&self) -> bool {
+        // A notice's file is named after its id: sent again, it replaces itself.
+        matches!(self.mailer, Mailer::Outbox(_))
     }
 }
 

@@ -43,16 +43,17 @@ use shopsafe::card::{
 use shopsafe::minimize::{DataMap, Form, RedactingWriter};
 use shopsafe::password::{Error as PasswordError, Hasher, Params, Password, PasswordContext};
 use shopsafe::rotation::{
-    Authenticator, BrandLinks, CampaignOptions, Error as AuthError, LoginDecision, ResetToken,
-    ResetUrlTemplate,
+    Authenticator, BrandLinks, CampaignOptions, Delivery, Error as AuthError, LoginDecision,
+    ResetToken, ResetUrlTemplate,
 };
+use shopsafe::smtp::{BrandMail, SmtpNotifier};
 use shopsafe::store::{
     AccountId, AuditLog, AuditSink, BrandId, CampaignStore, CredentialStore, Incident,
     IncidentScope, IncidentStore, ResetTokenStore, SecurityStamp, StoreError, Timestamp,
 };
 use subtle::ConstantTimeEq as _;
 
-use crate::mail::Outbox;
+use crate::mail::{Mailer, Outbox, ProfileBook};
 use crate::profiles::{AppError, Profiles};
 
 #[derive(Parser, Debug)]
@@ -82,6 +83,18 @@ struct Args {
     /// Memory for concurrent password hashes, in MiB (default: shopsafe's).
     #[arg(long)]
     hash_memory_mib: Option<usize>,
+    /// Sends mail through this SMTP relay instead of the outbox:
+    /// `smtps://user:pass@host:465`, `smtp://user:pass@host:587?tls=required`, or plain
+    /// `smtp://127.0.0.1:25` to a local relay. The password may come from
+    /// `SHOPSAFE_SMTP_PASSWORD` instead.
+    #[arg(long)]
+    smtp: Option<String>,
+    /// Verifies the relay against this CA file (PEM) instead of the platform's roots.
+    #[arg(long)]
+    smtp_ca: Option<PathBuf>,
+    /// The sender of every mail.
+    #[arg(long, default_value = "Shop <no-reply@shop.example>")]
+    mail_from: String,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -134,7 +147,7 @@ struct App<S, V> {
     links: Arc<BrandLinks>,
     brands: BTreeSet<String>,
     session_key: [u8; 32],
-    outbox: Outbox,
+    mailer: Mailer,
     admin_token: Option<String>,
     campaigns: tokio::sync::Mutex<HashMap<i64, CampaignRun>>,
     data_map: Arc<DataMap>,
@@ -457,16 +470,13 @@ async fn send_reset<S: CustomerStores, V: VaultStore + 'static>(
         Err(e) => return log(&format!("error: reset request: {e}")),
     };
     let profiles = Arc::clone(&app.profiles);
-    let outbox = app.outbox.clone();
-    let sent = blocking(move || -> Result<(), AppError> {
-        if let Some(to) = profiles.email(account.as_str())? {
-            outbox.reset(account.as_str(), &link, &to)?;
-        }
-        Ok(())
-    })
-    .await;
-    if let Err(e) = sent {
-        log(&format!("error: reset mail: {e}"));
+    let mailer = app.mailer.clone();
+    let sent = blocking(move || mailer.reset(&*profiles, &account, &link)).await;
+    match sent {
+        Ok(Delivery::Accepted) => {}
+        Ok(Delivery::Undeliverable(why)) => log(&format!("reset mail undeliverable: {why}")),
+        Ok(other) => log(&format!("reset mail: {other:?}")),
+        Err(e) => log(&format!("error: reset mail: {e}")),
     }
 }
 
@@ -780,7 +790,7 @@ fn start_campaign<S: CustomerStores, V: VaultStore + 'static>(
     app: &App<S, V>,
     incident: Incident,
 ) -> CampaignTask {
-    let notifier = mail::notifier(app.outbox.clone(), Arc::clone(&app.profiles));
+    let notifier = app.mailer.notifier(Arc::clone(&app.profiles));
     let (store, profiles, map) = (
         Arc::clone(&app.store),
         Arc::clone(&app.profiles),
@@ -889,17 +899,33 @@ async fn campaign_status<S: CustomerStores, V: VaultStore + 'static>(
         }
     };
     let run = settle(&app.profiles, id, run).await;
+    // Notices that could not go out (no address, refused by the relay), as recorded.
+    let undeliverable = match find_incident(&app.store, id).await {
+        Ok(Some(incident)) => {
+            let store = Arc::clone(&app.store);
+            blocking(move || -> Result<u64, AppError> {
+                let lanes = store.open_lanes(&incident, 1, Timestamp::now())?;
+                lanes
+                    .iter()
+                    .map(|l| store.count_undeliverable(l.id).map_err(AppError::from))
+                    .sum()
+            })
+            .await
+            .unwrap_or(0)
+        }
+        _ => 0,
+    };
     let body = match &run {
         CampaignRun::Running(task) => {
             let (done, total) = task.progress().map_or((0, 0), |p| (p.done, p.total));
-            json!({ "done": done, "total": total, "finished": false })
+            json!({ "done": done, "total": total, "finished": false, "undeliverable": undeliverable })
         }
         CampaignRun::Ended {
             done,
             total,
             finished,
         } => {
-            json!({ "done": done, "total": total, "finished": finished })
+            json!({ "done": done, "total": total, "finished": finished, "undeliverable": undeliverable })
         }
     };
     campaigns.insert(id, run);
@@ -1009,13 +1035,34 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
     })
     .await?;
     let vault = AsyncVault::new(vault);
-    let outbox = Outbox::open(
-        &args
-            .outbox
-            .clone()
-            .unwrap_or_else(|| args.data.join("outbox")),
-    )?
-    .with_delay(std::time::Duration::from_millis(args.mail_delay_ms));
+    let mailer = match &args.smtp {
+        None => Mailer::Outbox(
+            Outbox::open(
+                &args
+                    .outbox
+                    .clone()
+                    .unwrap_or_else(|| args.data.join("outbox")),
+            )?
+            .with_delay(std::time::Duration::from_millis(args.mail_delay_ms)),
+        ),
+        Some(url) => {
+            let mut url = url::Url::parse(url).map_err(|_| "--smtp: not a URL")?;
+            if let Ok(password) = std::env::var("SHOPSAFE_SMTP_PASSWORD") {
+                url.set_password(Some(&password))
+                    .map_err(|()| "--smtp: this URL takes no password")?;
+            }
+            let mut builder = SmtpNotifier::builder(url.as_str())
+                .default_brand(BrandMail::new(&args.mail_from, "our shop")?);
+            for name in &brands {
+                builder =
+                    builder.brand(BrandId::new(name)?, BrandMail::new(&args.mail_from, name)?);
+            }
+            if let Some(ca) = &args.smtp_ca {
+                builder = builder.ca_file(ca);
+            }
+            Mailer::Smtp(Arc::new(builder.build(ProfileBook(Arc::clone(&profiles)))?))
+        }
+    };
     let app = Arc::new(App {
         auth,
         hasher: async_hasher,
@@ -1025,7 +1072,7 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
         links,
         brands,
         session_key: session_key(&args.data.join("session.key"))?,
-        outbox,
+        mailer,
         admin_token: std::env::var("SHOPSAFE_ADMIN_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),

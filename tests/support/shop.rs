@@ -24,6 +24,7 @@ pub(crate) fn binary() -> PathBuf {
     if built.is_none() || newest > built {
         let features: Vec<&str> = [
             ("tokio", cfg!(feature = "tokio")),
+            ("smtp", cfg!(feature = "smtp")),
             ("sqlite", cfg!(feature = "sqlite")),
             ("postgres", cfg!(feature = "postgres")),
             ("serde", cfg!(feature = "serde")),
