@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shopsafe::password::{Hasher, Params, Password};
+#[cfg(feature = "smtp")]
+use shopsafe::rotation::Notifier;
 use shopsafe::rotation::{
     Authenticator, BrandLinks, Campaign, CampaignOptions, InMemoryRateLimiter, LoginDecision,
     Notice, NotifyError, ResetUrlTemplate,
@@ -188,6 +190,67 @@ fn time_async_runs(template: &Template, iters: u64) -> Duration {
     total
 }
 
+/// Times `Campaign::run` over fresh copies of `template`, sending through `notifier`.
+#[cfg(feature = "smtp")]
+fn time_runs_through(template: &Template, iters: u64, notifier: &dyn Notifier) -> Duration {
+    let links = links();
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let (store, incident) = template.copy();
+        let start = Instant::now();
+        let report = Campaign::new(&store, &links)
+            .run(&incident, notifier, CampaignOptions::new())
+            .expect("run");
+        total += start.elapsed();
+        assert_eq!(report.sent_this_run, template.accounts, "{report:?}");
+        remove(store);
+    }
+    total
+}
+
+/// Notices through a real SMTP relay (`SHOPSAFE_SMTP_DIR=$(bash .ci/smtp-start)`: aiosmtpd
+/// on 127.0.0.1), beside the same campaign with a notifier that sends nothing.
+#[cfg(feature = "smtp")]
+fn campaign_smtp(c: &mut Criterion) {
+    let Ok(relay) = std::env::var("SHOPSAFE_SMTP_DIR") else {
+        eprintln!("campaign_smtp: set SHOPSAFE_SMTP_DIR=$(bash .ci/smtp-start) to run it");
+        return;
+    };
+    let port = std::fs::read_to_string(std::path::Path::new(&relay).join("plain.port"))
+        .expect("port")
+        .trim()
+        .to_owned();
+    let mut g = c.benchmark_group("campaign_smtp");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
+    let template = Template::new(500);
+    g.throughput(Throughput::Elements(500));
+    let book = |a: &AccountId| -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Some(format!("bench-{}@customers.example", a.as_str())))
+    };
+    for pool in [1u32, 4] {
+        let notifier = shopsafe::smtp::SmtpNotifier::builder(&format!("smtp://127.0.0.1:{port}"))
+            .default_brand(
+                shopsafe::smtp::BrandMail::new("Shop <no-reply@shop.example>", "Shop")
+                    .expect("sender"),
+            )
+            .pool_size(pool)
+            .build(book)
+            .expect("notifier");
+        g.bench_function(BenchmarkId::new("relay_pool", pool), |b| {
+            b.iter_custom(|i| time_runs_through(&template, i, &notifier))
+        });
+    }
+    g.bench_function("no_mail_checkpoint_every_1", |b| {
+        b.iter_custom(|i| time_runs(&template, i, || CampaignOptions::new().checkpoint_every(1)))
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "smtp"))]
+fn campaign_smtp(_: &mut Criterion) {}
+
 fn campaign(c: &mut Criterion) {
     let mut g = c.benchmark_group("campaign");
     g.sample_size(10)
@@ -350,5 +413,5 @@ fn login(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, campaign, login);
+criterion_group!(benches, campaign_smtp, campaign, login);
 criterion_main!(benches);
