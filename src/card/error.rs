@@ -68,6 +68,16 @@ pub enum Error {
     /// The key source holds no key.
     #[error("the key source holds no vault key")]
     NoKeys,
+    /// The key-encryption key service (an HSM, a KMS) failed or refused.
+    #[error("the key-encryption key service failed")]
+    KeyWrapper(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A wrapped key did not unwrap: another key-encryption key, another key's slot, or
+    /// a changed file.
+    #[error("a wrapped key did not unwrap under key-encryption key {kek}")]
+    UnwrapFailed {
+        /// The key-encryption key it names.
+        kek: String,
+    },
     /// The key source holds no audit key (or its random generator failed making one).
     #[error("the key source holds no audit key")]
     NoAuditKey,

@@ -73,6 +73,11 @@ impl fmt::Display for VaultKeyId {
 pub struct VaultKey(Zeroizing<[u8; 32]>);
 
 impl VaultKey {
+    /// The key's bytes, for a key source that wraps it.
+    pub(super) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// From exactly 32 bytes.
     ///
     /// # Errors
@@ -227,7 +232,7 @@ pub struct FileKeySource {
 }
 
 /// Holds the key file's lock until dropped.
-struct KeyFileLock(std::fs::File);
+pub(super) struct KeyFileLock(std::fs::File);
 
 impl Drop for KeyFileLock {
     fn drop(&mut self) {
@@ -253,25 +258,9 @@ impl FileKeySource {
         Ok(source)
     }
 
-    /// Locks `<file>.lock` (exclusive for changes, shared for reads). The lock file is
-    /// never replaced, so every process locks the same one, unlike the key file itself,
-    /// which each change replaces by a rename.
+    /// Locks `<file>.lock` (exclusive for changes, shared for reads).
     fn lock(&self, exclusive: bool) -> Result<KeyFileLock, Error> {
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
-        name.push(".lock");
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
-            .open(self.path.with_file_name(name))
-            .map_err(Error::KeyFile)?;
-        if exclusive {
-            file.lock().map_err(Error::KeyFile)?;
-        } else {
-            file.lock_shared().map_err(Error::KeyFile)?;
-        }
-        Ok(KeyFileLock(file))
+        lock_beside(&self.path, exclusive)
     }
 
     /// Refuses a key file its group or others may read or write.
@@ -304,8 +293,29 @@ impl FileKeySource {
     }
 }
 
+/// Locks `<file>.lock` beside `path` (exclusive for changes, shared for reads). The lock
+/// file is never replaced, so every process locks the same one, unlike the key file
+/// itself, which each change replaces by a rename.
+pub(super) fn lock_beside(path: &Path, exclusive: bool) -> Result<KeyFileLock, Error> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(path.with_file_name(name))
+        .map_err(Error::KeyFile)?;
+    if exclusive {
+        file.lock().map_err(Error::KeyFile)?;
+    } else {
+        file.lock_shared().map_err(Error::KeyFile)?;
+    }
+    Ok(KeyFileLock(file))
+}
+
 /// Refuses a secret file its group or others may read or write.
-fn check_mode(path: &Path) -> Result<(), Error> {
+pub(super) fn check_mode(path: &Path) -> Result<(), Error> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -323,7 +333,7 @@ fn check_mode(path: &Path) -> Result<(), Error> {
 }
 
 /// Replaces `path` with `text` (mode 0600) through a synced temporary and a rename.
-fn write_secret_file(path: &Path, text: &str) -> Result<(), Error> {
+pub(super) fn write_secret_file(path: &Path, text: &str) -> Result<(), Error> {
     // A unique name, created new: never a stale or planted file (whose mode and
     // owner it would keep), never another key file's temporary.
     let mut nonce = [0u8; 12];

@@ -1,0 +1,214 @@
+//! Vault keys, the audit key and the pepper wrapped by a KEK in a real PKCS#11 token:
+//! SoftHSM2, initialised by `.ci/softhsm-start` (its folder in `SHOPSAFE_SOFTHSM_DIR`,
+//! its `softhsm2.conf` in `SOFTHSM2_CONF`). Without them these tests say SKIPPED; with
+//! `SHOPSAFE_REQUIRE_HSM` set (this project's `.ci/run` sets it) they fail instead.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use shopsafe::card::{
+    EnvelopeKeySource, Error as CardError, Expiry, KekRewrap, KeySource, Pan, Pkcs11Wrapper,
+    Purpose, Vault, VaultKeyId,
+};
+use shopsafe::password::{Hasher, KeyId, Params, Password, Pepper, PepperKeyring, Verification};
+use shopsafe::store::sqlite::SqliteVault;
+use shopsafe::store::{AuditLog, AuditRecord, AuditSink, Timestamp};
+
+const TOKEN: &str = "shopsafe-test";
+const PIN: &str = "1234";
+
+/// The module's path, when a token is there to test against.
+fn hsm(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var("SHOPSAFE_SOFTHSM_DIR")
+        .ok()
+        .filter(|d| !d.is_empty());
+    let conf = std::env::var_os("SOFTHSM2_CONF").is_some_and(|c| !c.is_empty());
+    match dir {
+        Some(dir) if conf => Some(PathBuf::from(
+            std::fs::read_to_string(PathBuf::from(dir).join("module"))
+                .expect("module file")
+                .trim(),
+        )),
+        _ => {
+            let required = std::env::var_os("SHOPSAFE_REQUIRE_HSM").is_some_and(|x| !x.is_empty());
+            assert!(
+                !required,
+                "{test}: SHOPSAFE_SOFTHSM_DIR or SOFTHSM2_CONF is unset, and CI must run it"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: export SHOPSAFE_SOFTHSM_DIR=$(bash .ci/softhsm-start) SOFTHSM2_CONF=$SHOPSAFE_SOFTHSM_DIR/softhsm2.conf"
+            );
+            None
+        }
+    }
+}
+
+/// A KEK label no other test (or run) uses.
+fn label(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        Timestamp::now().as_millis()
+    )
+}
+
+fn id(s: &str) -> VaultKeyId {
+    VaultKeyId::new(s).expect("id")
+}
+
+#[test]
+fn a_vault_on_hsm_wrapped_keys_survives_a_kek_rotation_without_touching_a_card() {
+    let Some(module) =
+        hsm("a_vault_on_hsm_wrapped_keys_survives_a_kek_rotation_without_touching_a_card")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let keys_path = dir.path().join("vault.keys.wrapped");
+    let (kek1, kek2) = (label("kek"), label("kek"));
+    let hsm1 = Pkcs11Wrapper::open(&module, TOKEN, PIN, &kek1).expect("open the token");
+    hsm1.generate_kek(&kek1).expect("a KEK inside the token");
+    assert!(hsm1.generate_kek(&kek1).is_err(), "one key per label");
+
+    let store = Arc::new(SqliteVault::open(dir.path().join("vault.db")).expect("vault db"));
+    let source = EnvelopeKeySource::open_or_create(&keys_path, hsm1, &id("k1")).expect("keys");
+    let audit = AuditLog::open_keyed(
+        dir.path().join("audit.log"),
+        source.audit_key().expect("audit key"),
+    )
+    .expect("audit log");
+    let vault = Vault::new(Arc::clone(&store), Box::new(source), Box::new(audit)).expect("vault");
+    let pan = Pan::parse("4111 1111 1111 1111").expect("pan");
+    let expiry = Expiry::new(12, 2030).expect("expiry");
+    let old_card = vault.tokenize(&pan, expiry).expect("tokenize under k1");
+    vault
+        .rotate(id("k2"))
+        .expect("a new vault key, wrapped in the HSM");
+    let new_card = vault
+        .tokenize(&Pan::parse("5555 5555 5555 4444").expect("pan"), expiry)
+        .expect("tokenize under k2");
+    let sealed_before = std::fs::read(dir.path().join("vault.db")).expect("read db");
+    drop(vault);
+
+    // The KEK rotates: a new KEK in the token, every wrapped key moved to it, the old
+    // KEK destroyed. No sealed card changes.
+    let hsm2 = Pkcs11Wrapper::open(&module, TOKEN, PIN, &kek2).expect("second session");
+    hsm2.generate_kek(&kek2).expect("new KEK");
+    let source = EnvelopeKeySource::open_or_create(&keys_path, hsm2, &id("k1")).expect("keys");
+    let rewrap: KekRewrap = source.rewrap().expect("rewrap");
+    assert_eq!(
+        (rewrap.rewrapped, rewrap.already),
+        (4, 0),
+        "k1, k2, the audit key and the pepper"
+    );
+    source
+        .wrapper()
+        .destroy_kek(&kek1)
+        .expect("the old KEK goes");
+    assert_eq!(
+        std::fs::read(dir.path().join("vault.db")).expect("read db"),
+        sealed_before,
+        "the vault database was not touched"
+    );
+    let text = std::fs::read_to_string(&keys_path).expect("read");
+    assert!(!text.contains(&kek1) && text.contains(&kek2), "{text}");
+
+    let audit_key = source
+        .audit_key()
+        .expect("audit key, now under the new KEK");
+    let audit_path = dir.path().join("audit.log");
+    let vault = Vault::new(
+        Arc::clone(&store),
+        Box::new(source),
+        Box::new(AuditLog::open_keyed(&audit_path, audit_key).expect("the same trail")),
+    )
+    .expect("vault after the KEK rotation");
+    let grant = vault.grant(Purpose::Charge, "test");
+    for card in [&old_card, &new_card] {
+        assert!(
+            vault.detokenize(&card.token, &grant).is_ok(),
+            "cards sealed before still open"
+        );
+    }
+}
+
+#[test]
+fn the_pepper_and_the_audit_key_come_from_the_token_and_wrong_secrets_are_refused() {
+    let Some(module) =
+        hsm("the_pepper_and_the_audit_key_come_from_the_token_and_wrong_secrets_are_refused")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let keys_path = dir.path().join("vault.keys.wrapped");
+    let kek = label("kek");
+    let wrapper = Pkcs11Wrapper::open(&module, TOKEN, PIN, &kek).expect("open");
+    wrapper.generate_kek(&kek).expect("KEK");
+    let source = EnvelopeKeySource::open_or_create(&keys_path, wrapper, &id("k1")).expect("keys");
+
+    // A pepper ring for `password`, from what the token unwrapped.
+    let (pepper_id, bytes) = source.peppers().expect("peppers").remove(0);
+    let ring = PepperKeyring::new(
+        KeyId::new(&pepper_id).expect("id"),
+        Pepper::new(bytes.to_vec()).expect("pepper"),
+    );
+    let hasher = Hasher::builder()
+        .params(Params::insecure_for_tests(64, 1, 1).expect("params"))
+        .pepper(ring)
+        .build()
+        .expect("hasher");
+    let hash = hasher
+        .hash(&Password::new("correct horse battery staple"))
+        .expect("hash");
+    assert!(matches!(
+        hasher.verify(&Password::new("correct horse battery staple"), &hash),
+        Ok(Verification::Match { .. })
+    ));
+
+    // The audit key unwraps to the same key every time, and keys a trail.
+    let path = dir.path().join("audit.log");
+    let log = AuditLog::open_keyed(&path, source.audit_key().expect("key")).expect("log");
+    log.record(&AuditRecord::new(
+        "card_x".into(),
+        "charge".into(),
+        "svc".into(),
+        Timestamp::now(),
+    ))
+    .expect("record");
+    assert_eq!(
+        AuditLog::verify_keyed(&path, &source.audit_key().expect("again"), &[])
+            .expect("verifies")
+            .records,
+        1
+    );
+
+    // Another KEK of the same token cannot open these keys (nor can a copy of the file
+    // without the token).
+    let other = label("other");
+    let wrong = Pkcs11Wrapper::open(&module, TOKEN, PIN, &other).expect("open");
+    wrong.generate_kek(&other).expect("KEK");
+    let text = std::fs::read_to_string(&keys_path).expect("read");
+    std::fs::write(&keys_path, text.replace(&kek, &other)).expect("write");
+    let r = source.keys();
+    assert!(
+        matches!(r, Err(CardError::UnwrapFailed { .. })),
+        "{:?}",
+        r.map(|k| k.len())
+    );
+
+    // A wrong PIN, a token that is not there.
+    assert!(matches!(
+        Pkcs11Wrapper::open(&module, TOKEN, "0000", &kek),
+        Err(CardError::KeyWrapper(_))
+    ));
+    assert!(matches!(
+        Pkcs11Wrapper::open(&module, "no-such-token", PIN, &kek),
+        Err(CardError::KeyWrapper(_))
+    ));
+}
