@@ -253,5 +253,120 @@ fn scale(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench, scale);
+/// Keys from an HSM (SoftHSM2, feature `pkcs11`, `SHOPSAFE_SOFTHSM_DIR` and
+/// `SOFTHSM2_CONF` as `.ci/softhsm-start` sets them) beside a key file: opening a vault
+/// (its key ring read and unwrapped), a vault key rotation, and a KEK rotation (every
+/// wrapped key moved to a new KEK).
+#[cfg(feature = "pkcs11")]
+fn keys(c: &mut Criterion) {
+    use shopsafe::card::{EnvelopeKeySource, KeySource, Pkcs11Wrapper};
+    let Some(module) = std::env::var("SHOPSAFE_SOFTHSM_DIR").ok().and_then(|d| {
+        std::fs::read_to_string(std::path::Path::new(&d).join("module"))
+            .ok()
+            .map(|m| m.trim().to_owned())
+    }) else {
+        eprintln!("keys: set SHOPSAFE_SOFTHSM_DIR and SOFTHSM2_CONF (.ci/softhsm-start) to run it");
+        return;
+    };
+    let (dir, store, _) = fresh_vault();
+    let n = std::process::id();
+    let kek = |i: u32| format!("bench-kek-{n}-{i}");
+    let hsm = Pkcs11Wrapper::open(&module, "shopsafe-test", "1234", &kek(0)).expect("token");
+    hsm.generate_kek(&kek(0)).expect("KEK");
+    let wrapped = dir.path().join("vault.keys.wrapped");
+    let envelope = Arc::new(
+        EnvelopeKeySource::open_or_create(&wrapped, hsm, &VaultKeyId::new("k1").expect("id"))
+            .expect("envelope"),
+    );
+    let file = Arc::new(
+        FileKeySource::open_or_create(
+            dir.path().join("vault.keys"),
+            &VaultKeyId::new("k1").expect("id"),
+        )
+        .expect("file keys"),
+    );
+    // Eight vault keys in each, as after two years of quarterly rotations.
+    for i in 2..=8 {
+        let id = VaultKeyId::new(&format!("k{i}")).expect("id");
+        let key = shopsafe::card::VaultKey::generate().expect("key");
+        envelope.add(&id, &key).expect("add");
+        file.add(&id, &key).expect("add");
+    }
+    let mut g = c.benchmark_group("keys");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    g.bench_function("vault_open_file", |b| {
+        b.iter(|| {
+            Vault::new(
+                Arc::clone(&store),
+                Box::new(Arc::clone(&file)),
+                Box::new(Arc::clone(&store)),
+            )
+            .expect("vault")
+        })
+    });
+    g.bench_function("vault_open_hsm", |b| {
+        b.iter(|| {
+            Vault::new(
+                Arc::clone(&store),
+                Box::new(Arc::clone(&envelope)),
+                Box::new(Arc::clone(&store)),
+            )
+            .expect("vault")
+        })
+    });
+    let mut next = 100u32;
+    for (name, source) in [
+        (
+            "vault_key_rotate_file",
+            Arc::clone(&file) as Arc<dyn KeySource>,
+        ),
+        (
+            "vault_key_rotate_hsm",
+            Arc::clone(&envelope) as Arc<dyn KeySource>,
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                next += 1;
+                let id = VaultKeyId::new(&format!("r{next}")).expect("id");
+                source
+                    .add(&id, &shopsafe::card::VaultKey::generate().expect("key"))
+                    .expect("add");
+                source.destroy(&id).expect("destroy");
+            })
+        });
+    }
+    // A KEK rotation: 10 wrapped keys (8 vault keys, the audit key, a pepper) re-wrapped.
+    let mut round = 0u32;
+    let mut current = envelope;
+    g.bench_function("kek_rotate_10_keys", |b| {
+        b.iter(|| {
+            round += 1;
+            let hsm =
+                Pkcs11Wrapper::open(&module, "shopsafe-test", "1234", &kek(round)).expect("token");
+            hsm.generate_kek(&kek(round)).expect("KEK");
+            let next = EnvelopeKeySource::open_or_create(
+                &wrapped,
+                hsm,
+                &VaultKeyId::new("k1").expect("id"),
+            )
+            .expect("envelope");
+            let r = next.rewrap().expect("rewrap");
+            assert_eq!(r.rewrapped, 10);
+            current
+                .wrapper()
+                .destroy_kek(&kek(round - 1))
+                .expect("old KEK");
+            current = Arc::new(next);
+        })
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn keys(_: &mut Criterion) {}
+
+criterion_group!(benches, bench, scale, keys);
 criterion_main!(benches);

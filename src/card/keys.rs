@@ -212,6 +212,21 @@ pub trait KeySource: Send + Sync {
     }
 }
 
+impl<T: KeySource + ?Sized> KeySource for std::sync::Arc<T> {
+    fn keys(&self) -> Result<Vec<(VaultKeyId, VaultKey)>, Error> {
+        (**self).keys()
+    }
+    fn add(&self, id: &VaultKeyId, key: &VaultKey) -> Result<(), Error> {
+        (**self).add(id, key)
+    }
+    fn destroy(&self, id: &VaultKeyId) -> Result<(), Error> {
+        (**self).destroy(id)
+    }
+    fn audit_key(&self) -> Result<AuditKey, Error> {
+        (**self).audit_key()
+    }
+}
+
 /// Keys in a text file, one `id base64-key` line each, oldest first (development and
 /// tests).
 ///
