@@ -224,12 +224,12 @@ fn campaign_smtp(c: &mut Criterion) {
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(10));
-    let template = Template::new(500);
-    g.throughput(Throughput::Elements(500));
+    let template = Template::new(200);
+    g.throughput(Throughput::Elements(200));
     let book = |a: &AccountId| -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>> {
         Ok(Some(format!("bench-{}@customers.example", a.as_str())))
     };
-    for pool in [1u32, 4] {
+    for pool in [1u32, 4, 16] {
         let notifier = shopsafe::smtp::SmtpNotifier::builder(&format!("smtp://127.0.0.1:{port}"))
             .default_brand(
                 shopsafe::smtp::BrandMail::new("Shop <no-reply@shop.example>", "Shop")

@@ -403,6 +403,7 @@ impl SmtpNotifierBuilder {
             default: self.default.ok_or(Error::InvalidSender)?,
             brands: self.brands,
             retry: self.retry,
+            pool_size: self.pool_size,
         })
     }
 }
@@ -441,6 +442,7 @@ pub struct SmtpNotifier<A> {
     default: BrandMail,
     brands: HashMap<BrandId, BrandMail>,
     retry: Retry,
+    pool_size: u32,
 }
 
 impl<A> fmt::Debug for SmtpNotifier<A> {
@@ -656,6 +658,37 @@ impl<A: AddressBook> Notifier for SmtpNotifier<A> {
 
     fn deduplicates(&self) -> bool {
         false
+    }
+
+    /// The connection pool's size: that many notices go out at once.
+    fn parallelism(&self) -> usize {
+        usize::try_from(self.pool_size).unwrap_or(1)
+    }
+
+    fn deliver_all(&self, notices: &[Notice]) -> Vec<Result<Delivery, NotifyError>> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut outcomes: Vec<Option<Result<Delivery, NotifyError>>> =
+            notices.iter().map(|_| None).collect();
+        let slots: Vec<std::sync::Mutex<&mut Option<_>>> =
+            outcomes.iter_mut().map(std::sync::Mutex::new).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..self.parallelism().min(notices.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(notice) = notices.get(i) else { break };
+                        let outcome = self.deliver(notice);
+                        if let Some(slot) = slots.get(i) {
+                            **slot
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
+                        }
+                    }
+                });
+            }
+        });
+        drop(slots);
+        outcomes.into_iter().map_while(|o| o).collect()
     }
 }
 

@@ -201,6 +201,20 @@ impl Notifier for MailNotifier {
         // A notice's file is named after its id: sent again, it replaces itself.
         matches!(self.mailer, Mailer::Outbox(_))
     }
+
+    fn parallelism(&self) -> usize {
+        match &self.mailer {
+            Mailer::Outbox(_) => 1,
+            Mailer::Smtp(smtp) => smtp.parallelism(),
+        }
+    }
+
+    fn deliver_all(&self, notices: &[Notice]) -> Vec<Result<Delivery, NotifyError>> {
+        match &self.mailer {
+            Mailer::Outbox(_) => notices.iter().map(|n| self.deliver(n)).collect(),
+            Mailer::Smtp(smtp) => smtp.deliver_all(notices),
+        }
+    }
 }
 
 /// RFC 7231 date (the `Date:` header of a mail takes the same form with a zone).

@@ -166,6 +166,17 @@ impl<N: Notifier> Notifier for Stoppable<N> {
     fn deduplicates(&self) -> bool {
         self.notifier.deduplicates()
     }
+
+    fn parallelism(&self) -> usize {
+        self.notifier.parallelism()
+    }
+
+    fn deliver_all(&self, notices: &[Notice]) -> Vec<Result<Delivery, NotifyError>> {
+        if let Err(stop) = self.go_on() {
+            return vec![Err(stop)];
+        }
+        self.notifier.deliver_all(notices)
+    }
 }
 
 /// A retention run on a blocking thread.

@@ -147,6 +147,32 @@ pub trait Notifier {
     fn deduplicates(&self) -> bool {
         true
     }
+
+    /// How many notices this notifier delivers at once (1 by default): the campaign
+    /// hands it that many at a time through [`Notifier::deliver_all`].
+    fn parallelism(&self) -> usize {
+        1
+    }
+
+    /// Delivers `notices` (at most [`Notifier::parallelism`] of them), at the same time
+    /// where it can, and returns one outcome per notice, in order. The campaign moves its
+    /// cursor through the outcomes in order and stops at the first error, so a notice
+    /// accepted after a failed one is sent again on resume: with a notifier that does not
+    /// [deduplicate](Notifier::deduplicates), a crash or an error repeats at most
+    /// `parallelism` notices. The default delivers them one by one and stops after the
+    /// first error (a missing outcome counts as not delivered).
+    fn deliver_all(&self, notices: &[Notice]) -> Vec<Result<Delivery, NotifyError>> {
+        let mut out = Vec::with_capacity(notices.len());
+        for notice in notices {
+            let outcome = self.deliver(notice);
+            let failed = outcome.is_err();
+            out.push(outcome);
+            if failed {
+                break;
+            }
+        }
+        out
+    }
 }
 
 impl<F: Fn(&Notice) -> Result<(), NotifyError>> Notifier for F {
@@ -511,43 +537,63 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
                 self.store.finish_campaign(lane.id, self.clock.now())?;
                 return Ok(true);
             }
-            for (claim, token) in claimed.into_iter().zip(tokens) {
-                let link = self.links.link(claim.brand.as_ref(), &token)?;
-                drop(token);
-                let notice = Notice {
-                    id: NoticeId {
-                        incident: incident.id,
-                        account: claim.account.clone(),
-                    },
-                    exposure: options.exposure.as_ref().and_then(|f| f(&claim.account)),
-                    brand: claim.brand,
-                    account: claim.account,
-                    link,
-                    link_expires_at: now.plus(ttl),
-                    advice: REUSE_ADVICE,
-                };
-                if let Some((next, step)) = pacer.as_mut() {
-                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
-                    *next = (*next).max(Instant::now()) + *step;
-                }
-                // On an error (or a panic) the checkpoint's drop writes the progress so far.
-                match notifier.deliver(&notice).map_err(Error::Notify)? {
-                    Delivery::Accepted => {
-                        checkpoint.advance(notice.account, 1);
-                        report.sent_this_run += 1;
+            let width = notifier.parallelism().max(1);
+            let mut pairs = claimed.into_iter().zip(tokens).peekable();
+            while pairs.peek().is_some() {
+                let mut chunk = Vec::with_capacity(width);
+                for (claim, token) in pairs.by_ref().take(width) {
+                    let link = self.links.link(claim.brand.as_ref(), &token)?;
+                    drop(token);
+                    if let Some((next, step)) = pacer.as_mut() {
+                        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                        *next = (*next).max(Instant::now()) + *step;
                     }
-                    Delivery::Undeliverable(why) => {
-                        self.store.record_undeliverable(
-                            lane.id,
-                            &Undelivered::new(
-                                notice.account.clone(),
-                                why.to_string(),
-                                self.clock.now(),
-                            ),
-                        )?;
-                        checkpoint.advance(notice.account, 0);
-                        report.undeliverable_this_run += 1;
-                        report.undeliverable_total += 1;
+                    chunk.push(Notice {
+                        id: NoticeId {
+                            incident: incident.id,
+                            account: claim.account.clone(),
+                        },
+                        exposure: options.exposure.as_ref().and_then(|f| f(&claim.account)),
+                        brand: claim.brand,
+                        account: claim.account,
+                        link,
+                        link_expires_at: now.plus(ttl),
+                        advice: REUSE_ADVICE,
+                    });
+                }
+                let mut outcomes = if let [one] = &chunk[..] {
+                    vec![notifier.deliver(one)]
+                } else {
+                    notifier.deliver_all(&chunk)
+                }
+                .into_iter();
+                for notice in chunk {
+                    // A notice without an outcome was not delivered: stop before it.
+                    let outcome = outcomes.next().unwrap_or_else(|| {
+                        Err(NotifyError(
+                            "the notifier gave no outcome for a notice".into(),
+                        ))
+                    });
+                    // On an error (or a panic) the checkpoint's drop writes the progress
+                    // so far.
+                    match outcome.map_err(Error::Notify)? {
+                        Delivery::Accepted => {
+                            checkpoint.advance(notice.account, 1);
+                            report.sent_this_run += 1;
+                        }
+                        Delivery::Undeliverable(why) => {
+                            self.store.record_undeliverable(
+                                lane.id,
+                                &Undelivered::new(
+                                    notice.account.clone(),
+                                    why.to_string(),
+                                    self.clock.now(),
+                                ),
+                            )?;
+                            checkpoint.advance(notice.account, 0);
+                            report.undeliverable_this_run += 1;
+                            report.undeliverable_total += 1;
+                        }
                     }
                 }
                 if checkpoint.pending >= checkpoint_every {
