@@ -250,15 +250,17 @@ fn walk(
         let (record, link) = parse_line(&line)?;
         match (link, keyed.as_deref_mut()) {
             (LineLink::Plain(prev), check) => {
+                let head = hash(&line);
+                // First the keyed check, which names a 0.1 line after keyed ones.
+                if let Some(check) = check {
+                    check.push(&record, Link::Unkeyed { head })?;
+                }
                 if prev != w.head {
                     return Err(StoreError::Corrupt {
                         what: "audit log: broken hash chain",
                     });
                 }
-                w.head = hash(&line);
-                if let Some(check) = check {
-                    check.push(&record, Link::Unkeyed { head: w.head })?;
-                }
+                w.head = head;
             }
             (LineLink::Keyed { .. }, None) => return Err(StoreError::AuditKeyRequired),
             (LineLink::Keyed { seq, mac }, Some(check)) => {
@@ -514,6 +516,14 @@ impl AuditLog {
         if len == tail.len {
             return Ok(());
         }
+        // Appends and repairs only ever make the file longer than any writer left it: a
+        // shorter file was cut, and a writer that carried on from its new end would
+        // extend a chain with the cut records gone.
+        if len < tail.len {
+            return Err(StoreError::Corrupt {
+                what: "audit log: shorter than this writer left it (truncated)",
+            });
+        }
         let Some(line) = last_line(&tail.file, &self.path, len)? else {
             return Err(StoreError::Corrupt {
                 what: "audit log: shorter than when last read",
@@ -525,9 +535,10 @@ impl AuditLog {
                 tail.head = mac;
                 tail.records = seq;
             }
-            (LineLink::Plain(_), _) => {
-                // A 0.1 writer appended: count the records again (rare).
-                let w = walk(&tail.file, None, |_| {})?.whole(&self.path)?;
+            (LineLink::Plain(_), key) => {
+                // A 0.1 writer appended: count the records again (rare). After keyed
+                // records that is a downgrade, which the keyed walk reports.
+                let (w, _) = walk_checked(&tail.file, &self.path, key.as_ref(), &[], |_| {})?;
                 tail.head = w.head;
                 tail.records = w.records;
             }
@@ -992,6 +1003,48 @@ mod tests {
             .is_some(),
             "another key does not verify it"
         );
+    }
+
+    #[test]
+    fn a_writer_refuses_to_extend_a_log_cut_short_or_downgraded_under_it() {
+        use super::super::AuditBreak;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open_keyed(&path, key())
+            .expect("open")
+            .checkpoint_every(0);
+        for i in 0..4 {
+            log.record(&rec(&format!("card_{i}"), "svc"))
+                .expect("write");
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        // The last two records cut off while the vault runs.
+        let kept: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, &kept).expect("cut");
+        assert!(
+            matches!(
+                log.record(&rec("card_4", "svc")),
+                Err(StoreError::Corrupt { .. })
+            ),
+            "no record appended after the cut"
+        );
+        // A line in the 0.1 format appended after keyed ones (by an old writer).
+        std::fs::write(&path, &text).expect("restore");
+        let log = AuditLog::open_keyed(&path, key()).expect("reopen");
+        // An old writer links it to the SHA-256 of the last line, as 0.1 did.
+        let last = format!("{}\n", text.lines().last().expect("a line"));
+        let (plain, _) = line_for(None, &rec("card_old", "svc"), &hash(last.as_bytes()), 0);
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(plain.as_bytes()))
+            .expect("append");
+        assert!(matches!(
+            log.record(&rec("card_5", "svc")),
+            Err(StoreError::AuditTampered(AuditBreak::Downgraded {
+                record: 5
+            }))
+        ));
     }
 
     #[test]

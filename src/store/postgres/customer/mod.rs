@@ -154,7 +154,7 @@ const LIST_BATCH: usize = 10_000;
 /// use shopsafe::store::postgres::{PgOptions, PgStore};
 ///
 /// let store = PgStore::connect(PgOptions::new("host=/run/postgresql user=shopsafe_customer dbname=shop")?)?;
-/// assert_eq!(store.schema_version()?, 4);
+/// assert_eq!(store.schema_version()?, 5);
 /// # Ok::<(), shopsafe::store::StoreError>(())
 /// ```
 #[derive(Debug)]
@@ -424,7 +424,7 @@ mod tests {
             .and_then(|o| o.schema(&name))
             .expect("options");
         let store = PgStore::connect(options.clone()).expect("connect");
-        assert_eq!(store.schema_version().expect("version"), 4);
+        assert_eq!(store.schema_version().expect("version"), 5);
         let incident = store
             .declare_incident(
                 &IncidentScope::All,

@@ -148,7 +148,7 @@ const LIST_BATCH: usize = 10_000;
 /// let dir = std::env::temp_dir().join(format!("shopsafe-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// let store = SqliteStore::open(dir.join("customers.db"))?;
-/// assert_eq!(store.schema_version()?, 4);
+/// assert_eq!(store.schema_version()?, 5);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -462,7 +462,10 @@ mod tests {
             .expect("old campaign");
         }
         let store = SqliteStore::open(&path).expect("upgrade");
-        assert_eq!(store.schema_version().expect("version"), 4);
+        assert_eq!(
+            store.schema_version().expect("version"),
+            MIGRATIONS.len() as i64
+        );
         let incident = store.incidents().expect("incidents").remove(0);
         let lanes = store
             .open_lanes(&incident, 4, Timestamp::from_millis(200))
