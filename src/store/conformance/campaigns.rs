@@ -331,3 +331,49 @@ pub(super) fn campaigns_split_into_disjoint_lanes(s: &impl FullStore) {
             == 1
     }));
 }
+
+pub(super) fn undeliverable_notices_are_kept_per_lane_listed_in_order_and_counted(
+    s: &impl FullStore,
+) {
+    seed(s, 6, 10);
+    let incident = s
+        .declare_incident(&IncidentScope::All, t(100), t(100), "all")
+        .expect("declare");
+    let lanes = s.open_lanes(&incident, 2, t(100)).expect("split");
+    assert_eq!(lanes.len(), 2);
+    let (a, b) = (lanes[0].id, lanes[1].id);
+    assert_eq!(s.count_undeliverable(a).expect("count"), 0);
+    for (lane, account, reason) in [
+        (a, "c0002", "rejected 550"),
+        (a, "c0000", "no-address"),
+        (b, "c0004", "no-address"),
+        // The same account again: the newer reason replaces the older.
+        (a, "c0002", "rejected 551"),
+    ] {
+        s.record_undeliverable(
+            lane,
+            &super::super::Undelivered::new(acct(account), reason.into(), t(200)),
+        )
+        .expect("record");
+    }
+    assert_eq!(s.count_undeliverable(a).expect("count"), 2);
+    assert_eq!(s.count_undeliverable(b).expect("count"), 1);
+    let listed = s.undeliverable(a, None, 10).expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|u| (u.account.as_str(), u.reason.as_str()))
+            .collect::<Vec<_>>(),
+        [("c0000", "no-address"), ("c0002", "rejected 551")],
+        "in account order"
+    );
+    assert_eq!(listed[0].at, t(200));
+    let page = s.undeliverable(a, Some(&acct("c0000")), 1).expect("page");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].account, acct("c0002"));
+    assert!(
+        s.undeliverable(a, Some(&acct("c0002")), 10)
+            .expect("end")
+            .is_empty()
+    );
+}

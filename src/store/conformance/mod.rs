@@ -6,7 +6,7 @@
 //! backend's crate, with a constructor for fresh stores:
 //!
 //! - [`run_all`] checks `CredentialStore`, `IncidentStore`, `ResetTokenStore` and
-//!   `CampaignStore` (11 checks);
+//!   `CampaignStore` (12 checks);
 //! - [`run_cards`] checks `card::CardOnFileStore`;
 //! - [`run_retention`] checks `minimize::RetentionStore`'s bookkeeping and refusals (no
 //!   table of the application's is needed);
@@ -93,6 +93,7 @@ pub fn run_all<S: FullStore>(fresh: &dyn Fn() -> S) {
     campaign_claims_in_account_order_and_resumes_from_the_checkpoint(&fresh());
     affected_accounts_follow_the_scope(&fresh());
     campaigns_split_into_disjoint_lanes(&fresh());
+    undeliverable_notices_are_kept_per_lane_listed_in_order_and_counted(&fresh());
 }
 
 fn t(ms: i64) -> Timestamp {

@@ -405,7 +405,7 @@ mod tests {
         };
         crate::store::conformance::run_vault(&vault);
         let schemas = schemas.into_inner().expect("lock");
-        assert_eq!(schemas.len(), 19, "every check ran on its own schema");
+        assert_eq!(schemas.len(), 20, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         for s in schemas {
             admin

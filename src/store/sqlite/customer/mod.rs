@@ -379,12 +379,12 @@ mod tests {
         crate::store::conformance::run_all(&fresh);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            11,
+            12,
             "every check ran on its own database"
         );
         crate::store::conformance::run_cards(&fresh);
         crate::store::conformance::run_retention(&fresh);
-        assert_eq!(n.load(Ordering::SeqCst), 14);
+        assert_eq!(n.load(Ordering::SeqCst), 15);
         let vault = || {
             let i = n.fetch_add(1, Ordering::SeqCst);
             super::super::SqliteVault::open(root.path().join(format!("vault-{i}.db")))
@@ -393,7 +393,7 @@ mod tests {
         crate::store::conformance::run_vault(&vault);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            19,
+            20,
             "every vault check ran on its own file"
         );
     }
