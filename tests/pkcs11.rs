@@ -4,10 +4,13 @@
 //! `SHOPSAFE_REQUIRE_HSM` set (this project's `.ci/run` sets it) they fail instead.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
-use std::io::Write as _;
+#[path = "support/servers.rs"]
+mod servers;
+
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+
+use servers::{server_env, unique};
 
 use shopsafe::card::{
     EnvelopeKeySource, Error as CardError, Expiry, KekRewrap, KeySource, Pan, Pkcs11Wrapper,
@@ -20,42 +23,22 @@ use shopsafe::store::{AuditLog, AuditRecord, AuditSink, Timestamp};
 const TOKEN: &str = "shopsafe-test";
 const PIN: &str = "1234";
 
-/// The module's path, when a token is there to test against.
+/// The module's path, when a token is there to test against (`SOFTHSM2_CONF` names its
+/// configuration: the library reads it when loaded).
 fn hsm(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var("SHOPSAFE_SOFTHSM_DIR")
-        .ok()
-        .filter(|d| !d.is_empty());
-    let conf = std::env::var_os("SOFTHSM2_CONF").is_some_and(|c| !c.is_empty());
-    match dir {
-        Some(dir) if conf => Some(PathBuf::from(
-            std::fs::read_to_string(PathBuf::from(dir).join("module"))
-                .expect("module file")
-                .trim(),
-        )),
-        _ => {
-            let required = std::env::var_os("SHOPSAFE_REQUIRE_HSM").is_some_and(|x| !x.is_empty());
-            assert!(
-                !required,
-                "{test}: SHOPSAFE_SOFTHSM_DIR or SOFTHSM2_CONF is unset, and CI must run it"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: export SHOPSAFE_SOFTHSM_DIR=$(bash .ci/softhsm-start) SOFTHSM2_CONF=$SHOPSAFE_SOFTHSM_DIR/softhsm2.conf"
-            );
-            None
-        }
-    }
+    let how = "export SHOPSAFE_SOFTHSM_DIR=$(bash .ci/softhsm-start) SOFTHSM2_CONF=$SHOPSAFE_SOFTHSM_DIR/softhsm2.conf";
+    let dir = server_env(test, "SHOPSAFE_SOFTHSM_DIR", "SHOPSAFE_REQUIRE_HSM", how)?;
+    server_env(test, "SOFTHSM2_CONF", "SHOPSAFE_REQUIRE_HSM", how)?;
+    Some(PathBuf::from(
+        std::fs::read_to_string(PathBuf::from(dir).join("module"))
+            .expect("module file")
+            .trim(),
+    ))
 }
 
 /// A KEK label no other test (or run) uses.
 fn label(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst),
-        Timestamp::now().as_millis()
-    )
+    unique(&format!("{prefix}-"))
 }
 
 fn id(s: &str) -> VaultKeyId {

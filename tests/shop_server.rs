@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 #![cfg(all(feature = "tokio", feature = "sqlite", feature = "smtp"))]
 
+#[path = "support/servers.rs"]
+mod servers;
 #[path = "support/shop.rs"]
 mod shop;
 
@@ -422,24 +424,17 @@ async fn a_campaign_stopped_by_sigterm_resumes_at_the_next_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_goes_through_a_real_relay_with_smtp() {
-    let Ok(relay) = std::env::var("SHOPSAFE_SMTP_DIR") else {
-        assert!(
-            std::env::var_os("SHOPSAFE_REQUIRE_SMTP").is_none_or(|x| x.is_empty()),
-            "SHOPSAFE_SMTP_DIR is unset, and CI must run this"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED mail_goes_through_a_real_relay_with_smtp: set SHOPSAFE_SMTP_DIR=$(bash .ci/smtp-start)"
-        );
+    let Some(relay) = servers::server_env(
+        "mail_goes_through_a_real_relay_with_smtp",
+        "SHOPSAFE_SMTP_DIR",
+        "SHOPSAFE_REQUIRE_SMTP",
+        "set SHOPSAFE_SMTP_DIR=$(bash .ci/smtp-start) to run it",
+    ) else {
         return;
     };
     let relay = Path::new(&relay);
     let port = std::fs::read_to_string(relay.join("plain.port")).expect("port");
-    let tag = format!(
-        "shop{}x{}",
-        std::process::id(),
-        shopsafe::store::Timestamp::now().as_millis()
-    );
+    let tag = servers::unique("shop");
     let dir = tempfile::tempdir().expect("dir");
     let url = format!("smtp://127.0.0.1:{}", port.trim());
     let server = Server::start(dir.path(), &["--smtp", &url]);

@@ -3,11 +3,14 @@
 //! `SHOPSAFE_REQUIRE_SMTP` set (this project's `.ci/run` sets it) they fail instead.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
-use std::io::Write as _;
+#[path = "support/servers.rs"]
+mod servers;
+
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use servers::{server_env, unique};
 
 use serde_json::Value;
 use shopsafe::password::{Hasher, Params, Password};
@@ -21,21 +24,13 @@ use shopsafe::store::{AccountId, BrandId, CampaignStore, Incident, IncidentScope
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 fn relay(test: &str) -> Option<PathBuf> {
-    match std::env::var("SHOPSAFE_SMTP_DIR") {
-        Ok(d) if !d.is_empty() => Some(PathBuf::from(d)),
-        _ => {
-            let required = std::env::var_os("SHOPSAFE_REQUIRE_SMTP").is_some_and(|x| !x.is_empty());
-            assert!(
-                !required,
-                "{test}: SHOPSAFE_SMTP_DIR is unset, and CI must run it"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: set SHOPSAFE_SMTP_DIR=$(bash .ci/smtp-start) to run it"
-            );
-            None
-        }
-    }
+    server_env(
+        test,
+        "SHOPSAFE_SMTP_DIR",
+        "SHOPSAFE_REQUIRE_SMTP",
+        "set SHOPSAFE_SMTP_DIR=$(bash .ci/smtp-start) to run it",
+    )
+    .map(PathBuf::from)
 }
 
 fn port(dir: &std::path::Path, which: &str) -> u16 {
@@ -44,20 +39,6 @@ fn port(dir: &std::path::Path, which: &str) -> u16 {
         .trim()
         .parse()
         .expect("port")
-}
-
-/// A tag no other test (or run) uses, for the recipients of one test.
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}{}x{}x{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst),
-        nanos % 100_000
-    )
 }
 
 /// The mails the relay accepted for recipients containing `tag`.

@@ -150,14 +150,21 @@ async fn logins_dropped_mid_flight_leak_no_slot_and_no_memory_permit() {
     assert!(hasher.limiter().stats().peak_in_flight <= pool.size());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_campaign_resumes_and_sends_each_notice_once() {
+/// A store with `n` accounts `acct0000`.. and an incident over all of them, with links.
+fn campaign_shop(
+    n: usize,
+) -> (
+    tempfile::TempDir,
+    Arc<SqliteStore>,
+    Incident,
+    Arc<BrandLinks>,
+) {
     let dir = tempfile::tempdir().expect("dir");
     let store = Arc::new(SqliteStore::open(dir.path().join("c.db")).expect("store"));
     let hash = hasher()
         .hash(&Password::new("correct horse battery staple"))
         .expect("hash");
-    let accounts: Vec<AccountId> = (0..300)
+    let accounts: Vec<AccountId> = (0..n)
         .map(|i| AccountId::new(format!("acct{i:04}")).expect("id"))
         .collect();
     let brands = [BrandId::new("shoes").expect("brand")];
@@ -173,6 +180,12 @@ async fn a_stopped_campaign_resumes_and_sends_each_notice_once() {
     let links = Arc::new(BrandLinks::new().default_template(
         ResetUrlTemplate::new("https://shop.example/reset/{token}").expect("template"),
     ));
+    (dir, store, incident, links)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_campaign_resumes_and_sends_each_notice_once() {
+    let (_dir, store, incident, links) = campaign_shop(300);
     let sent: Arc<Mutex<HashMap<AccountId, u32>>> = Arc::default();
     let notifier = |sent: Arc<Mutex<HashMap<AccountId, u32>>>| {
         move |n: &Notice| -> Result<(), NotifyError> {
@@ -341,27 +354,7 @@ impl crate::rotation::Notifier for NoKeyNotifier {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_task_keeps_the_notifiers_outcomes_and_records_each_acceptance_at_once() {
     use crate::store::CampaignStore;
-    let dir = tempfile::tempdir().expect("dir");
-    let store = Arc::new(SqliteStore::open(dir.path().join("c.db")).expect("store"));
-    let hash = hasher()
-        .hash(&Password::new("correct horse battery staple"))
-        .expect("hash");
-    let accounts: Vec<AccountId> = (0..100)
-        .map(|i| AccountId::new(format!("acct{i:04}")).expect("id"))
-        .collect();
-    let brands = [BrandId::new("shoes").expect("brand")];
-    store
-        .insert_credentials_bulk(
-            accounts
-                .iter()
-                .map(|a| (a, &brands[..], &hash, Timestamp::from_millis(1))),
-        )
-        .expect("seed");
-    let incident =
-        Incident::declare(&*store, IncidentScope::All, Timestamp::now(), "test").expect("incident");
-    let links = Arc::new(BrandLinks::new().default_template(
-        ResetUrlTemplate::new("https://shop.example/reset/{token}").expect("template"),
-    ));
+    let (_dir, store, incident, links) = campaign_shop(100);
     let notifier = NoKeyNotifier {
         store: Arc::clone(&store),
         incident: incident.clone(),

@@ -288,15 +288,17 @@ impl<W: KeyWrapper> EnvelopeKeySource<W> {
     /// [`Error::DuplicateKeyId`] when `id` is taken, and as
     /// [`EnvelopeKeySource::rewrap`].
     pub fn add_pepper(&self, id: &VaultKeyId) -> Result<(), Error> {
+        self.add_line("pepper", id, random32()?.as_slice())
+    }
+
+    /// Appends `secret` wrapped as key `id` of `kind`, under the file's lock.
+    fn add_line(&self, kind: &str, id: &VaultKeyId, secret: &[u8]) -> Result<(), Error> {
         let _lock = lock_beside(&self.path, true)?;
         let mut lines = self.read()?;
-        if lines
-            .iter()
-            .any(|l| l.kind == "pepper" && l.id == id.as_str())
-        {
+        if lines.iter().any(|l| l.kind == kind && l.id == id.as_str()) {
             return Err(Error::DuplicateKeyId { id: id.clone() });
         }
-        lines.push(self.wrap_new("pepper", id.as_str(), random32()?.as_slice())?);
+        lines.push(self.wrap_new(kind, id.as_str(), secret)?);
         self.write(&lines)
     }
 }
@@ -321,16 +323,7 @@ impl<W: KeyWrapper> KeySource for EnvelopeKeySource<W> {
     }
 
     fn add(&self, id: &VaultKeyId, key: &VaultKey) -> Result<(), Error> {
-        let _lock = lock_beside(&self.path, true)?;
-        let mut lines = self.read()?;
-        if lines
-            .iter()
-            .any(|l| l.kind == "vault" && l.id == id.as_str())
-        {
-            return Err(Error::DuplicateKeyId { id: id.clone() });
-        }
-        lines.push(self.wrap_new("vault", id.as_str(), key.bytes())?);
-        self.write(&lines)
+        self.add_line("vault", id, key.bytes())
     }
 
     fn destroy(&self, id: &VaultKeyId) -> Result<(), Error> {
