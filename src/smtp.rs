@@ -408,11 +408,29 @@ impl SmtpNotifierBuilder {
     }
 }
 
+/// Decodes the `%XX` escapes of a URL's user or password (a `+` stays a `+`: this is
+/// not a form).
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| core::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Sends breach notices and reset mails through an SMTP relay; see the [module
@@ -715,6 +733,12 @@ mod tests {
     }
 
     #[test]
+    fn url_credentials_decode_percent_escapes_only() {
+        assert_eq!(percent_decode("a%2Bb+c%40d%zz%4"), "a+b+c@d%zz%4");
+        assert_eq!(percent_decode("%E2%82%AC"), "€");
+    }
+
+    #[test]
     fn utc_dates_are_civil() {
         assert_eq!(utc(Timestamp::from_millis(0)), "1970-01-01 00:00 UTC");
         assert_eq!(
@@ -756,6 +780,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn percent_decoding_never_panics(s in "\\PC{0,40}") {
+            let _ = percent_decode(&s);
+        }
+
         #[test]
         fn rendering_never_panics_and_html_never_carries_raw_markup(
             template in "\\PC{0,80}",
