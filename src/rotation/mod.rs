@@ -18,6 +18,7 @@ mod authenticator;
 mod campaign;
 mod clock;
 mod error;
+mod gcra;
 mod incident;
 mod ratelimit;
 mod token;
@@ -32,5 +33,6 @@ pub use campaign::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
+pub use gcra::Rate;
 pub use ratelimit::{Admission, AttemptOutcome, InMemoryRateLimiter, RateLimiter, Reservation};
 pub use token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, SECRET_CHARS};

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::gcra::{Rate, nanos};
 use crate::kernel::{AccountId, Timestamp};
 use crate::store::StoreError;
 
@@ -117,19 +118,95 @@ pub enum AttemptOutcome {
     NotTried,
 }
 
-/// Fixed-window counters per account and per source, in memory, bounded.
+/// The limits a limiter enforces: per account, per source, and a site-wide ceiling on
+/// attempts (each a [`Rate`], checked with GCRA). The in-memory limiter and the store
+/// limiter apply the same ones the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub(crate) account: Rate,
+    pub(crate) source: Rate,
+    pub(crate) global: Option<Rate>,
+}
+
+/// The TATs of one attempt's keys: account, source (when known), the site-wide one.
+pub(crate) type Slots = [Option<i64>; 3];
+
+impl Limits {
+    /// Counts an attempt at `now` (ns) against every key it touches, or says how long to
+    /// wait (the longest wait of the keys that refuse it; nothing is counted then).
+    pub(crate) fn reserve(
+        &self,
+        slots: &mut Slots,
+        has_source: bool,
+        now: i64,
+    ) -> Result<(), Duration> {
+        let rates = [
+            Some(self.account),
+            has_source.then_some(self.source),
+            self.global,
+        ];
+        let mut next = *slots;
+        let mut wait: Option<Duration> = None;
+        for ((rate, tat), new) in rates.iter().zip(slots.iter()).zip(next.iter_mut()) {
+            let Some(rate) = rate else { continue };
+            match rate.admit(*tat, now) {
+                Ok(t) => *new = Some(t),
+                Err(w) => wait = Some(wait.map_or(w, |v| v.max(w))),
+            }
+        }
+        match wait {
+            Some(w) => Err(w),
+            None => {
+                *slots = next;
+                Ok(())
+            }
+        }
+    }
+
+    /// Settles a counted attempt: a failure stays counted; one not tried is given back
+    /// everywhere; a success clears the account and gives the rest back.
+    pub(crate) fn settle(
+        &self,
+        slots: &mut Slots,
+        has_source: bool,
+        outcome: AttemptOutcome,
+        now: i64,
+    ) {
+        let [account, source, global] = slots;
+        if outcome == AttemptOutcome::Failure {
+            return;
+        }
+        *account = if outcome == AttemptOutcome::Success {
+            None
+        } else {
+            self.account.give_back(*account, now)
+        };
+        if has_source {
+            *source = self.source.give_back(*source, now);
+        }
+        if let Some(rate) = self.global {
+            *global = rate.give_back(*global, now);
+        }
+    }
+}
+
+/// Per-account and per-source limits (GCRA: a burst, then a steady rate, no window
+/// edge), in memory, bounded.
 ///
 /// Defaults: 10 attempts per account and 100 per source in 15 minutes (NIST SP 800-63B
-/// §3.2.2 asks for no more than 100 consecutive failures per account). A success clears
-/// the account's counter. An empty source means "unknown": only the account is limited.
+/// §3.2.2 asks for no more than 100 consecutive failures per account): after a burst of
+/// 10 failures an account gets one more attempt every 90 s. A success clears the
+/// account. An empty source means "unknown": only the account is limited.
+/// [`InMemoryRateLimiter::with_global`] adds a site-wide ceiling.
 ///
 /// Memory is bounded: keys are stored as 16-byte digests (a source string of any length
 /// costs the same), and at most `capacity` keys (100,000 by default, about 8 MiB) are
-/// tracked. When full, the key touched longest ago is evicted (expired windows first,
-/// as they are the oldest): every new key is still counted, so a spray of sources never
-/// turns counting off. Evicting a quiet key forgets its count; to push a key out, an
-/// attacker must make `capacity` other attempts first, each of which costs the server
-/// a hash (the per-source limit and the hashing limiter bound those).
+/// tracked. When full, the key touched longest ago is evicted: every new key is still
+/// counted, so a spray of sources never turns counting off. Evicting a quiet key
+/// forgets its count; to push a key out, an attacker must make `capacity` other
+/// attempts first, each of which costs the server a hash (the per-source limit and the
+/// hashing limiter bound those). Several servers: use the store limiter instead, or each
+/// server counts alone.
 ///
 /// # Examples
 /// ```
@@ -147,31 +224,25 @@ pub enum AttemptOutcome {
 /// ```
 #[derive(Debug)]
 pub struct InMemoryRateLimiter {
-    per_account: u32,
-    per_source: u32,
-    window: Duration,
+    limits: Limits,
     capacity: usize,
     state: Mutex<State>,
 }
 
-/// Default number of keys tracked.
 const DEFAULT_CAPACITY: usize = 100_000;
 
 type Key = [u8; 16];
 
 #[derive(Debug, Default)]
 struct State {
-    windows: HashMap<Key, Window>,
-    /// Keys in the order they were last touched, with the touch number; an entry whose
-    /// number is not the key's current one is stale and skipped.
+    tats: HashMap<Key, Entry>,
     order: VecDeque<(u64, Key)>,
     touches: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Window {
-    start: Timestamp,
-    count: u32,
+struct Entry {
+    tat: i64,
     touched: u64,
 }
 
@@ -185,46 +256,48 @@ fn key(kind: u8, text: &str) -> Key {
     k
 }
 
-fn account_key(account: &AccountId) -> Key {
-    key(b'a', account.as_str())
-}
-
-fn source_key(source: &str) -> Key {
-    key(b's', source)
+/// The keys of an attempt, in [`Slots`] order; `None` for a slot it does not touch.
+pub(crate) fn attempt_keys(account: &AccountId, source: &str, global: bool) -> [Option<Key>; 3] {
+    [
+        Some(key(b'a', account.as_str())),
+        (!source.is_empty()).then(|| key(b's', source)),
+        global.then(|| key(b'g', "")),
+    ]
 }
 
 impl State {
-    /// The key's live window (a fresh one if it expired or was never seen), touched now.
-    fn window(&mut self, k: Key, now: Timestamp, length: Duration, capacity: usize) -> &mut Window {
+    /// The stored TAT of `k`, marking it touched (and making room for it).
+    fn get(&mut self, k: Key, capacity: usize) -> Option<i64> {
         self.touches += 1;
         let touched = self.touches;
         self.order.push_back((touched, k));
-        if !self.windows.contains_key(&k) {
-            while self.windows.len() >= capacity.max(1) {
+        if !self.tats.contains_key(&k) {
+            while self.tats.len() >= capacity.max(1) {
                 self.evict_oldest();
             }
         }
         self.compact(capacity);
-        let w = self.windows.entry(k).or_insert(Window {
-            start: now,
-            count: 0,
-            touched,
-        });
-        w.touched = touched;
-        if now >= w.start.plus(length) || now < w.start {
-            *w = Window {
-                start: now,
-                count: 0,
-                touched,
-            };
+        let e = self.tats.get_mut(&k)?;
+        e.touched = touched;
+        Some(e.tat)
+    }
+
+    fn put(&mut self, k: Key, tat: Option<i64>) {
+        match tat {
+            Some(tat) => {
+                let touched = self.touches;
+                self.tats.insert(k, Entry { tat, touched });
+            }
+            None => {
+                self.tats.remove(&k);
+            }
         }
-        w
     }
 
     fn evict_oldest(&mut self) {
         while let Some((touched, k)) = self.order.pop_front() {
-            if self.windows.get(&k).is_some_and(|w| w.touched == touched) {
-                self.windows.remove(&k);
+            if self.tats.get(&k).is_some_and(|e| e.touched == touched) {
+                self.tats.remove(&k);
                 return;
             }
         }
@@ -233,25 +306,60 @@ impl State {
     /// Drops stale order entries once they outnumber the live ones, so the queue stays
     /// within a small multiple of the key count.
     fn compact(&mut self, capacity: usize) {
-        if self.order.len() > 2 * capacity.max(self.windows.len()) + 16 {
-            let windows = &self.windows;
+        if self.order.len() > 2 * capacity.max(self.tats.len()) + 16 {
+            let tats = &self.tats;
             self.order
-                .retain(|(touched, k)| windows.get(k).is_some_and(|w| w.touched == *touched));
+                .retain(|(touched, k)| tats.get(k).is_some_and(|e| e.touched == *touched));
         }
+    }
+
+    /// Runs `f` on the slots of `keys`, then stores what it left.
+    fn with_slots<T>(
+        &mut self,
+        keys: &[Option<Key>; 3],
+        capacity: usize,
+        f: impl FnOnce(&mut Slots) -> T,
+    ) -> T {
+        let mut slots: Slots = [None; 3];
+        for (slot, k) in slots.iter_mut().zip(keys) {
+            if let Some(k) = k {
+                *slot = self.get(*k, capacity);
+            }
+        }
+        let before = slots;
+        let out = f(&mut slots);
+        for ((k, new), old) in keys.iter().zip(slots).zip(before) {
+            if let Some(k) = k
+                && (new != old || new.is_some())
+            {
+                self.put(*k, new);
+            }
+        }
+        out
     }
 }
 
 impl InMemoryRateLimiter {
-    /// Limits per window.
+    /// Limits per account and per source: `per_account` and `per_source` attempts in
+    /// `window` (a burst of that many, then one per `window / limit`).
     #[must_use]
     pub fn new(per_account: u32, per_source: u32, window: Duration) -> Self {
         Self {
-            per_account,
-            per_source,
-            window,
+            limits: Limits {
+                account: Rate::new(per_account, window),
+                source: Rate::new(per_source, window),
+                global: None,
+            },
             capacity: DEFAULT_CAPACITY,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// A site-wide ceiling on attempts (every account and source together).
+    #[must_use]
+    pub fn with_global(mut self, rate: Rate) -> Self {
+        self.limits.global = Some(rate);
+        self
     }
 
     /// How many keys (accounts and sources together) to track at most.
@@ -267,15 +375,8 @@ impl InMemoryRateLimiter {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .windows
+            .tats
             .len()
-    }
-
-    fn retry_after(&self, w: &Window, limit: u32, now: Timestamp) -> Option<Duration> {
-        let ends = w.start.plus(self.window);
-        (w.count >= limit).then(|| {
-            Duration::from_millis(u64::try_from(ends.as_millis() - now.as_millis()).unwrap_or(0))
-        })
     }
 }
 
@@ -292,35 +393,17 @@ impl RateLimiter for InMemoryRateLimiter {
         source: &str,
         now: Timestamp,
     ) -> Result<Admission, StoreError> {
+        let keys = attempt_keys(account, source, self.limits.global.is_some());
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let (a, s) = (account_key(account), source_key(source));
-        let a_wait = {
-            let w = *state.window(a, now, self.window, self.capacity);
-            self.retry_after(&w, self.per_account, now)
-        };
-        // An empty source is "unknown", not one source shared by every caller: limiting it
-        // would throttle the whole site after `per_source` attempts.
-        let s_wait = if source.is_empty() {
-            None
-        } else {
-            let w = *state.window(s, now, self.window, self.capacity);
-            self.retry_after(&w, self.per_source, now)
-        };
-        if let Some(retry_after) = a_wait.max(s_wait) {
-            return Ok(Admission::Throttled { retry_after });
-        }
         // Counted now, before anything is checked, under the same lock as the check.
-        let keys: &[Key] = if source.is_empty() { &[a] } else { &[a, s] };
-        for k in keys {
-            if let Some(w) = state.windows.get_mut(k) {
-                w.count = w.count.saturating_add(1);
-            }
-        }
-        Ok(Admission::Allowed(Reservation::new(
-            account.clone(),
-            source,
-            now,
-        )))
+        let counted = state.with_slots(&keys, self.capacity, |slots| {
+            self.limits
+                .reserve(slots, !source.is_empty(), nanos(now.as_millis()))
+        });
+        Ok(match counted {
+            Ok(()) => Admission::Allowed(Reservation::new(account.clone(), source, now)),
+            Err(retry_after) => Admission::Throttled { retry_after },
+        })
     }
 
     fn settle(
@@ -329,35 +412,20 @@ impl RateLimiter for InMemoryRateLimiter {
         outcome: AttemptOutcome,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let (a, s) = (
-            account_key(&reservation.account),
-            source_key(&reservation.source),
+        let keys = attempt_keys(
+            &reservation.account,
+            &reservation.source,
+            self.limits.global.is_some(),
         );
-        // Only a window the reservation was counted in gives its count back.
-        let counted_in = |w: &Window| w.start <= reservation.at;
-        let give_back = |state: &mut State, k: Key| {
-            if let Some(w) = state.windows.get_mut(&k)
-                && counted_in(w)
-            {
-                w.count = w.count.saturating_sub(1);
-            }
-        };
-        match outcome {
-            AttemptOutcome::Failure => {}
-            AttemptOutcome::NotTried => {
-                give_back(&mut state, a);
-                give_back(&mut state, s);
-            }
-            AttemptOutcome::Success => {
-                if let Some(w) = state.windows.get_mut(&a) {
-                    w.count = 0;
-                }
-                give_back(&mut state, s);
-            }
-        }
-        drop(state);
-        let _ = now; // Part of the trait for limiters whose windows slide.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.with_slots(&keys, self.capacity, |slots| {
+            self.limits.settle(
+                slots,
+                !reservation.source.is_empty(),
+                outcome,
+                nanos(now.as_millis()),
+            );
+        });
         Ok(())
     }
 }
@@ -384,10 +452,12 @@ mod tests {
         for _ in 0..3 {
             fail(&l, &a, "s1", t0);
         }
+        // Three in 60 s: the next one after an interval of 20 s (GCRA), not at the end
+        // of a window.
         assert_eq!(
             reserve(&l, &a, "s1", t0),
             Admission::Throttled {
-                retry_after: Duration::from_secs(60)
+                retry_after: Duration::from_secs(20)
             }
         );
         assert!(
@@ -421,6 +491,41 @@ mod tests {
         for _ in 0..3 {
             assert!(matches!(reserve(&l, &b, "s3", t0), Admission::Allowed(_)));
         }
+    }
+
+    #[test]
+    fn failures_just_before_and_just_after_a_window_edge_do_not_all_pass() {
+        // A fixed window of 15 minutes let 10 failures through at 14:59 and 10 more at
+        // 15:00; GCRA lets the second ten through one per 90 s.
+        let l = InMemoryRateLimiter::new(10, 1_000, Duration::from_secs(900));
+        let a = AccountId::new("victim").expect("valid");
+        let edge = Timestamp::from_millis(900_000);
+        let mut passed = 0;
+        for (i, at) in (0..10)
+            .map(|_| Timestamp::from_millis(899_000))
+            .chain((0..10).map(|_| edge))
+            .enumerate()
+        {
+            if let Admission::Allowed(r) = reserve(&l, &a, &format!("s{i}"), at) {
+                passed += 1;
+                l.settle(r, AttemptOutcome::Failure, at).expect("settle");
+            }
+        }
+        assert_eq!(passed, 10);
+        // A site-wide ceiling holds across accounts and sources.
+        let g = InMemoryRateLimiter::new(10, 100, Duration::from_secs(900))
+            .with_global(Rate::new(50, Duration::from_secs(60)));
+        let t0 = Timestamp::from_millis(0);
+        let allowed = (0..200)
+            .filter(|i| {
+                let a = AccountId::new(format!("user{i}")).expect("valid");
+                matches!(
+                    reserve(&g, &a, &format!("10.0.{}.{}", i / 256, i % 256), t0),
+                    Admission::Allowed(_)
+                )
+            })
+            .count();
+        assert_eq!(allowed, 50);
     }
 
     #[test]
