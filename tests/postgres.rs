@@ -896,3 +896,62 @@ fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
     drop((old, servers));
     drop_schemas(&url, &[&schema]);
 }
+
+#[test]
+fn two_login_servers_on_two_pools_share_one_throttle_budget() {
+    use shopsafe::rotation::{Admission, AttemptOutcome, RateLimiter, StoreRateLimiter};
+    let Some(url) = url("two_login_servers_on_two_pools_share_one_throttle_budget") else {
+        return;
+    };
+    let schema = unique("throttle");
+    let limiter = || {
+        StoreRateLimiter::new(
+            PgStore::connect(options(&url, &schema)).expect("pool"),
+            10,
+            1_000,
+            std::time::Duration::from_secs(900),
+        )
+    };
+    let servers = [limiter(), limiter()];
+    let victim = AccountId::new("victim").expect("id");
+    let now = Timestamp::from_millis(1_000_000);
+    let passed: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = servers
+            .iter()
+            .enumerate()
+            .flat_map(|(n, l)| (0..2).map(move |t| (n, t, l)))
+            .map(|(n, t, l)| {
+                let victim = &victim;
+                s.spawn(move || {
+                    (0..15)
+                        .filter(|i| {
+                            match l
+                                .reserve(victim, &format!("{n}-{t}-{i}"), now)
+                                .expect("answer")
+                            {
+                                Admission::Allowed(r) => {
+                                    l.settle(r, AttemptOutcome::Failure, now).expect("settle");
+                                    true
+                                }
+                                Admission::Throttled { .. } => false,
+                            }
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).sum()
+    });
+    assert_eq!(
+        passed, 10,
+        "60 guesses on two servers, one budget of 10 (not 10 each)"
+    );
+    // A third server started later (a restart) sees the same state.
+    let third = limiter();
+    assert!(matches!(
+        third.reserve(&victim, "late", now).expect("answer"),
+        Admission::Throttled { .. }
+    ));
+    drop((servers, third));
+    drop_schemas(&url, &[&schema]);
+}

@@ -34,5 +34,7 @@ pub use campaign::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use gcra::Rate;
-pub use ratelimit::{Admission, AttemptOutcome, InMemoryRateLimiter, RateLimiter, Reservation};
+pub use ratelimit::{
+    Admission, AttemptOutcome, InMemoryRateLimiter, RateLimiter, Reservation, StoreRateLimiter,
+};
 pub use token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, SECRET_CHARS};

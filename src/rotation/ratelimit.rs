@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::gcra::{Rate, nanos};
 use crate::kernel::{AccountId, Timestamp};
-use crate::store::StoreError;
+use crate::store::{StoreError, ThrottleStore};
 
 /// Decides whether an attempt may proceed, counting it before it runs. Implement it over
 /// a shared store when several servers share the load; the default counts in process
@@ -427,6 +427,144 @@ impl RateLimiter for InMemoryRateLimiter {
             );
         });
         Ok(())
+    }
+}
+
+/// Rows of expired keys a store limiter deletes per write.
+const SWEEP_PER_WRITE: usize = 8;
+
+/// The same limits as [`InMemoryRateLimiter`] (GCRA per account, per source, an optional
+/// site-wide ceiling), kept in a [`ThrottleStore`] that every server of a deployment
+/// shares: with N login servers on one database an attacker gets one budget, not N, and
+/// a restart forgets nothing.
+///
+/// Each reservation and each settlement is one transaction over the attempt's keys (two
+/// or three rows, locked). Keys are 16-byte SHA-256 prefixes of the account name or the
+/// source, never the names themselves. A key's row disappears once its time has passed
+/// (its state is then the same as no state): each write deletes up to 8 such rows, so a
+/// spray of a million distinct sources leaves a table that shrinks back as fast as it
+/// grew, and the limiter never stops counting. A store that cannot answer fails the
+/// attempt (closed).
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use shopsafe::rotation::{Admission, RateLimiter, StoreRateLimiter};
+/// use shopsafe::store::{AccountId, Timestamp};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Arc::new(shopsafe::store::sqlite::SqliteStore::open(dir.path().join("c.db"))?);
+/// let limiter = StoreRateLimiter::new(Arc::clone(&store), 10, 100, Duration::from_secs(900));
+/// let Admission::Allowed(_r) = limiter.reserve(&AccountId::new("jane")?, "10.0.0.1", Timestamp::now())? else {
+///     panic!("a first attempt passes")
+/// };
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct StoreRateLimiter<S> {
+    store: S,
+    limits: Limits,
+}
+
+impl<S: ThrottleStore> StoreRateLimiter<S> {
+    /// `per_account` and `per_source` attempts in `window`, kept in `store`.
+    #[must_use]
+    pub fn new(store: S, per_account: u32, per_source: u32, window: Duration) -> Self {
+        Self {
+            store,
+            limits: Limits {
+                account: Rate::new(per_account, window),
+                source: Rate::new(per_source, window),
+                global: None,
+            },
+        }
+    }
+
+    /// A site-wide ceiling on attempts (every account and source together).
+    #[must_use]
+    pub fn with_global(mut self, rate: Rate) -> Self {
+        self.limits.global = Some(rate);
+        self
+    }
+
+    /// Runs `f` on the attempt's slots inside one store transaction.
+    fn with_slots<T>(
+        &self,
+        account: &AccountId,
+        source: &str,
+        now: Timestamp,
+        f: impl FnOnce(&mut Slots) -> T,
+    ) -> Result<T, StoreError> {
+        let keys = attempt_keys(account, source, self.limits.global.is_some());
+        let present: Vec<[u8; 16]> = keys.iter().flatten().copied().collect();
+        let mut f = Some(f);
+        let mut out = None;
+        self.store.update_throttle(
+            &present,
+            nanos(now.as_millis()),
+            SWEEP_PER_WRITE,
+            &mut |values| {
+                let mut slots: Slots = [None; 3];
+                let mut stored = values.iter();
+                for (slot, k) in slots.iter_mut().zip(&keys) {
+                    if k.is_some() {
+                        *slot = stored.next().copied().flatten();
+                    }
+                }
+                if let Some(f) = f.take() {
+                    out = Some(f(&mut slots));
+                }
+                let mut back = values.iter_mut();
+                for (slot, k) in slots.iter().zip(&keys) {
+                    if k.is_some()
+                        && let Some(v) = back.next()
+                    {
+                        *v = *slot;
+                    }
+                }
+            },
+        )?;
+        out.ok_or(StoreError::Corrupt {
+            what: "throttle update that never ran",
+        })
+    }
+}
+
+impl<S: ThrottleStore> RateLimiter for StoreRateLimiter<S> {
+    fn reserve(
+        &self,
+        account: &AccountId,
+        source: &str,
+        now: Timestamp,
+    ) -> Result<Admission, StoreError> {
+        let counted = self.with_slots(account, source, now, |slots| {
+            self.limits
+                .reserve(slots, !source.is_empty(), nanos(now.as_millis()))
+        })?;
+        Ok(match counted {
+            Ok(()) => Admission::Allowed(Reservation::new(account.clone(), source, now)),
+            Err(retry_after) => Admission::Throttled { retry_after },
+        })
+    }
+
+    fn settle(
+        &self,
+        reservation: Reservation,
+        outcome: AttemptOutcome,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if outcome == AttemptOutcome::Failure {
+            return Ok(()); // Counted when reserved: nothing to write.
+        }
+        self.with_slots(&reservation.account, &reservation.source, now, |slots| {
+            self.limits.settle(
+                slots,
+                !reservation.source.is_empty(),
+                outcome,
+                nanos(now.as_millis()),
+            );
+        })
     }
 }
 

@@ -184,6 +184,33 @@ pub trait ResetTokenStore: Send + Sync {
     fn redeem_token(&self, redemption: &Redemption<'_>) -> Result<RedeemOutcome, StoreError>;
 }
 
+/// Rate-limit state every server of a deployment shares: one number per key (a GCRA
+/// theoretical arrival time, in nanoseconds since the epoch; see `rotation::Rate`). Keys
+/// are 16-byte digests: no account name or address is stored.
+pub trait ThrottleStore: Send + Sync {
+    /// In one transaction that no other update of these keys interleaves with: reads the
+    /// values of `keys` (`None`: no row, or a value at or before `now`, which means the
+    /// same), lets `update` change them, writes them back (`None` deletes the row), and
+    /// deletes at most `sweep` rows of any key whose value is at or before `now`, so old
+    /// keys leave the table a bounded amount per write.
+    ///
+    /// # Errors
+    /// A backend failure: the caller refuses the attempt (a limiter fails closed).
+    fn update_throttle(
+        &self,
+        keys: &[[u8; 16]],
+        now: i64,
+        sweep: usize,
+        update: &mut dyn FnMut(&mut [Option<i64>]),
+    ) -> Result<(), StoreError>;
+
+    /// How many keys the table holds.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn throttle_rows(&self) -> Result<u64, StoreError>;
+}
+
 /// Notification campaigns.
 pub trait CampaignStore: Send + Sync {
     /// The lanes of `incident`'s campaign, in lane order. On the first call the campaign
@@ -299,6 +326,22 @@ pub trait AuditSink: Send + Sync {
     /// or whatever kept it from being written.
     fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
         Err(StoreError::AuditKeyRequired)
+    }
+}
+
+impl<T: ThrottleStore + ?Sized> ThrottleStore for std::sync::Arc<T> {
+    fn update_throttle(
+        &self,
+        keys: &[[u8; 16]],
+        now: i64,
+        sweep: usize,
+        update: &mut dyn FnMut(&mut [Option<i64>]),
+    ) -> Result<(), StoreError> {
+        (**self).update_throttle(keys, now, sweep, update)
+    }
+
+    fn throttle_rows(&self) -> Result<u64, StoreError> {
+        (**self).throttle_rows()
     }
 }
 

@@ -6,7 +6,7 @@
 //! backend's crate, with a constructor for fresh stores:
 //!
 //! - [`run_all`] checks `CredentialStore`, `IncidentStore`, `ResetTokenStore` and
-//!   `CampaignStore` (12 checks);
+//!   `CampaignStore` (12 checks); `ThrottleStore` (2 checks, `run_throttle`);
 //! - [`run_cards`] checks `card::CardOnFileStore`;
 //! - [`run_retention`] checks `minimize::RetentionStore`'s bookkeeping and refusals (no
 //!   table of the application's is needed);
@@ -153,6 +153,76 @@ pub fn run_cards<S: crate::card::CardOnFileStore>(fresh: &dyn Fn() -> S) {
 pub fn run_retention<S: crate::minimize::RetentionStore>(fresh: &dyn Fn() -> S) {
     runs_resume_count_and_finish(&fresh());
     batches_that_would_touch_held_records_or_undeclared_fields_are_refused(&fresh());
+}
+
+/// Runs the checks of [`ThrottleStore`](super::ThrottleStore) on a fresh store.
+///
+/// # Panics
+/// When the backend breaks the trait's contract.
+pub fn run_throttle<S: super::ThrottleStore>(fresh: &dyn Fn() -> S) {
+    throttle_values_round_trip_expire_and_sweep(&fresh());
+    concurrent_throttle_updates_never_lose_one(&fresh());
+}
+
+fn throttle_values_round_trip_expire_and_sweep(s: &impl super::ThrottleStore) {
+    let (a, b) = ([1u8; 16], [2u8; 16]);
+    let mut seen = Vec::new();
+    s.update_throttle(&[a, b], 100, 0, &mut |v| {
+        seen.push(v.to_vec());
+        v[0] = Some(500);
+        v[1] = Some(150);
+    })
+    .expect("write");
+    assert_eq!(seen, [vec![None, None]], "unknown keys read as None");
+    assert_eq!(s.throttle_rows().expect("rows"), 2);
+    s.update_throttle(&[b, a], 200, 0, &mut |v| seen.push(v.to_vec()))
+        .expect("read");
+    assert_eq!(
+        seen[1],
+        [None, Some(500)],
+        "a value at or before now reads as None"
+    );
+    assert_eq!(
+        s.throttle_rows().expect("rows"),
+        1,
+        "and None written back deletes it"
+    );
+    // Untouched, expired rows go in sweeps of at most the number asked.
+    for k in 10..20u8 {
+        s.update_throttle(&[[k; 16]], 1_000, 0, &mut |v| v[0] = Some(1_001))
+            .expect("write");
+    }
+    s.update_throttle(&[[99; 16]], 5_000, 3, &mut |v| v[0] = None)
+        .expect("sweep");
+    let rows = s.throttle_rows().expect("rows");
+    assert_eq!(rows, 8, "3 of 11 expired rows swept");
+    let live = [3u8; 16];
+    s.update_throttle(&[live], 5_000, 0, &mut |v| v[0] = Some(9_000))
+        .expect("write");
+    assert_eq!(s.throttle_rows().expect("rows"), rows + 1);
+    s.update_throttle(&[live], 5_000, 0, &mut |v| v[0] = None)
+        .expect("delete");
+    assert_eq!(s.throttle_rows().expect("rows"), rows);
+}
+
+fn concurrent_throttle_updates_never_lose_one(s: &impl super::ThrottleStore) {
+    let key = [7u8; 16];
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(move || {
+                for _ in 0..25 {
+                    s.update_throttle(&[key], 0, 0, &mut |v| {
+                        v[0] = Some(v[0].unwrap_or(0) + 1);
+                    })
+                    .expect("update");
+                }
+            });
+        }
+    });
+    let mut last = None;
+    s.update_throttle(&[key], 0, 0, &mut |v| last = v[0])
+        .expect("read");
+    assert_eq!(last, Some(100), "every increment under the row's lock");
 }
 
 /// Runs the checks of [`VaultStore`](crate::card::VaultStore) and

@@ -16,7 +16,7 @@ use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
     CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
     RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, StoreError,
-    Timestamp, TokenPurpose, TokenRecord, Undelivered,
+    ThrottleStore, Timestamp, TokenPurpose, TokenRecord, Undelivered,
 };
 
 /// Schema migrations, applied in order; `shopsafe_meta.version` is how many ran. Account
@@ -26,6 +26,7 @@ mod cards;
 mod credentials;
 mod incidents;
 mod retention;
+mod throttle;
 mod tokens;
 
 const MIGRATIONS: &[&str] = &[
@@ -136,6 +137,12 @@ const MIGRATIONS: &[&str] = &[
         at BIGINT NOT NULL,
         PRIMARY KEY (lane_id, account)
     );",
+    // 6: rate-limit state shared by every server (GCRA: one time per hashed key).
+    "CREATE TABLE throttle (
+        key BYTEA PRIMARY KEY CHECK (length(key) = 16),
+        tat BIGINT NOT NULL
+    );
+    CREATE INDEX throttle_by_tat ON throttle (tat);",
 ];
 
 const SCHEMA: Schema = Schema {
@@ -154,7 +161,7 @@ const LIST_BATCH: usize = 10_000;
 /// use shopsafe::store::postgres::{PgOptions, PgStore};
 ///
 /// let store = PgStore::connect(PgOptions::new("host=/run/postgresql user=shopsafe_customer dbname=shop")?)?;
-/// assert_eq!(store.schema_version()?, 5);
+/// assert_eq!(store.schema_version()?, 6);
 /// # Ok::<(), shopsafe::store::StoreError>(())
 /// ```
 #[derive(Debug)]
@@ -395,6 +402,7 @@ mod tests {
         crate::store::conformance::run_all(&fresh);
         crate::store::conformance::run_cards(&fresh);
         crate::store::conformance::run_retention(&fresh);
+        crate::store::conformance::run_throttle(&fresh);
         let vault = || {
             let name = test_schema("conformance_vault");
             schemas.lock().expect("lock").push(name.clone());
@@ -405,7 +413,7 @@ mod tests {
         };
         crate::store::conformance::run_vault(&vault);
         let schemas = schemas.into_inner().expect("lock");
-        assert_eq!(schemas.len(), 20, "every check ran on its own schema");
+        assert_eq!(schemas.len(), 22, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         for s in schemas {
             admin
@@ -424,7 +432,7 @@ mod tests {
             .and_then(|o| o.schema(&name))
             .expect("options");
         let store = PgStore::connect(options.clone()).expect("connect");
-        assert_eq!(store.schema_version().expect("version"), 5);
+        assert_eq!(store.schema_version().expect("version"), 6);
         let incident = store
             .declare_incident(
                 &IncidentScope::All,

@@ -18,7 +18,7 @@ use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
     CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
     RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, StoreError,
-    Timestamp, TokenPurpose, TokenRecord, Undelivered,
+    ThrottleStore, Timestamp, TokenPurpose, TokenRecord, Undelivered,
 };
 
 /// Schema migrations, applied in order; the database's `user_version` is how many ran.
@@ -27,6 +27,7 @@ mod cards;
 mod credentials;
 mod incidents;
 mod retention;
+mod throttle;
 mod tokens;
 
 const MIGRATIONS: &[&str] = &[
@@ -135,6 +136,12 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         PRIMARY KEY (lane_id, account)
     ) WITHOUT ROWID;",
+    // 6: rate-limit state shared by every server (GCRA: one time per hashed key).
+    "CREATE TABLE throttle (
+        key BLOB PRIMARY KEY CHECK (length(key) = 16),
+        tat INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX throttle_by_tat ON throttle (tat);",
 ];
 
 const LIST_BATCH: usize = 10_000;
@@ -148,7 +155,7 @@ const LIST_BATCH: usize = 10_000;
 /// let dir = std::env::temp_dir().join(format!("shopsafe-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// let store = SqliteStore::open(dir.join("customers.db"))?;
-/// assert_eq!(store.schema_version()?, 5);
+/// assert_eq!(store.schema_version()?, 6);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -384,7 +391,8 @@ mod tests {
         );
         crate::store::conformance::run_cards(&fresh);
         crate::store::conformance::run_retention(&fresh);
-        assert_eq!(n.load(Ordering::SeqCst), 15);
+        crate::store::conformance::run_throttle(&fresh);
+        assert_eq!(n.load(Ordering::SeqCst), 17);
         let vault = || {
             let i = n.fetch_add(1, Ordering::SeqCst);
             super::super::SqliteVault::open(root.path().join(format!("vault-{i}.db")))
@@ -393,7 +401,7 @@ mod tests {
         crate::store::conformance::run_vault(&vault);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            20,
+            22,
             "every vault check ran on its own file"
         );
     }
