@@ -377,6 +377,44 @@ fn login(c: &mut Criterion) {
                 .expect("verify")
         })
     });
+    // What a limiter adds to a login: one reserve and one settle (a success), on a new
+    // account and source each time, in memory and in the SQLite store shared by servers.
+    let in_memory = InMemoryRateLimiter::new(10, 100, Duration::from_secs(900));
+    let shared = shopsafe::rotation::StoreRateLimiter::new(
+        Arc::clone(&store),
+        10,
+        100,
+        Duration::from_secs(900),
+    );
+    for (name, limiter) in [
+        (
+            "limiter_in_memory",
+            &in_memory as &dyn shopsafe::rotation::RateLimiter,
+        ),
+        ("limiter_sqlite_store", &shared),
+    ] {
+        let mut n = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                let account = AccountId::new(format!("acct-{n}")).expect("id");
+                let now = Timestamp::now();
+                let shopsafe::rotation::Admission::Allowed(r) = limiter
+                    .reserve(
+                        &account,
+                        &format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255),
+                        now,
+                    )
+                    .expect("answer")
+                else {
+                    panic!("a new account and source pass")
+                };
+                limiter
+                    .settle(r, shopsafe::rotation::AttemptOutcome::Success, now)
+                    .expect("settle");
+            })
+        });
+    }
     g.bench_function("accepted", |b| {
         b.iter(|| {
             let d = auth.login(black_box(&ok), &password).expect("login");
