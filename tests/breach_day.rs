@@ -977,18 +977,32 @@ fn concurrent_guesses_cannot_pass_the_throttle_together() {
         .into_iter()
         .map(|t| t.join().expect("thread"))
         .collect();
+    // Past the account's limit each new source still gets one try (so that the customer
+    // is not locked out by the bots), flagged: a right password there would need a
+    // second signal. Each bot here is a new source, so all 40 are verified; the race
+    // this test was written for is covered with one source in the limiter's own tests.
     let checked = decisions
         .iter()
         .filter(|d| **d == LoginDecision::Rejected)
         .count();
-    assert_eq!(checked, 10, "exactly the account's limit was verified");
-    assert_eq!(
-        decisions
-            .iter()
-            .filter(|d| matches!(d, LoginDecision::Throttled { .. }))
-            .count(),
-        30
-    );
+    assert_eq!(checked, 40, "every new source is verified once");
+    // A bot that failed tries again: it waits.
+    assert!(matches!(
+        auth.login_from(&acct("jane"), &pw("guess again"), "bot-0")
+            .expect("login"),
+        LoginDecision::Throttled { .. }
+    ));
+    // And jane, from a source of her own, with her password: a second signal, not a
+    // session and not a refusal.
+    assert!(matches!(
+        auth.login_from(
+            &acct("jane"),
+            &pw("walnut cobbler lantern river"),
+            "jane-home"
+        )
+        .expect("login"),
+        LoginDecision::SecondSignalRequired { .. }
+    ));
 }
 
 #[test]

@@ -929,9 +929,12 @@ fn two_login_servers_on_two_pools_share_one_throttle_budget() {
                                 .reserve(victim, &format!("{n}-{t}-{i}"), now)
                                 .expect("answer")
                             {
+                                // Past the limit a new source tries, flagged: only the
+                                // unflagged attempts could log in directly.
                                 Admission::Allowed(r) => {
+                                    let plain = !r.second_signal_required();
                                     l.settle(r, AttemptOutcome::Failure, now).expect("settle");
-                                    true
+                                    plain
                                 }
                                 Admission::Throttled { .. } => false,
                             }
@@ -946,12 +949,17 @@ fn two_login_servers_on_two_pools_share_one_throttle_budget() {
         passed, 10,
         "60 guesses on two servers, one budget of 10 (not 10 each)"
     );
-    // A third server started later (a restart) sees the same state.
+    // A third server started later (a restart) sees the same state: a source that
+    // failed there waits, a new one is flagged.
     let third = limiter();
     assert!(matches!(
-        third.reserve(&victim, "late", now).expect("answer"),
+        third.reserve(&victim, "0-0-0", now).expect("answer"),
         Admission::Throttled { .. }
     ));
+    let Admission::Allowed(r) = third.reserve(&victim, "late", now).expect("answer") else {
+        panic!("a new source tries")
+    };
+    assert!(r.second_signal_required());
     drop((servers, third));
     drop_schemas(&url, &[&schema]);
 }

@@ -446,6 +446,14 @@ async fn login<S: CustomerStores, V: VaultStore + 'static>(
         Ok(LoginDecision::Throttled { retry_after: wait }) => {
             retry_after(StatusCode::TOO_MANY_REQUESTS, "throttled", wait.as_secs())
         }
+        Ok(LoginDecision::SecondSignalRequired { .. }) => {
+            // The right password from a new source while others guess at the account:
+            // the second signal is the customer's mailbox. The answer is the one a
+            // wrong password gets, so it tells a guesser nothing.
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { send_reset(&app, account, source).await });
+            invalid_credentials()
+        }
         Ok(_) => invalid_credentials(),
         // Longer than any password sign-up accepts, so never the right one; refused
         // before any lookup, alike for every account.

@@ -50,6 +50,18 @@ pub enum LoginDecision {
         /// Why.
         reason: ResetReason,
     },
+    /// The password is right, but the account is past its failure limit (someone else
+    /// is guessing) and this source has no failure on it: the limiter let it through so
+    /// that the customer is not locked out by the attacker. Ask for a second signal (a
+    /// CAPTCHA, a code mailed to the customer) and start the session with
+    /// `session_stamp` only when it passes; treat a failed one as a failed login. The
+    /// attempt counts neither as a failure nor as a success (the lockout stays until a
+    /// plain `Accepted`).
+    SecondSignalRequired {
+        /// The credential's current security stamp, for the session once the second
+        /// signal passes.
+        session_stamp: SecurityStamp,
+    },
     /// Wrong password, unknown or disabled account: the same answer and the same cost.
     Rejected,
     /// Too many failures for this account or source; try again later.
@@ -230,9 +242,17 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         };
         // Whatever happens below, the reservation is settled: a panic or an early return
         // leaves it counted as a failure (fail closed).
-        let decided = self.decide_login(account, password);
+        let decided = self.decide_login(account, password).map(|d| match d {
+            LoginDecision::Accepted { session_stamp, .. }
+                if reservation.second_signal_required() =>
+            {
+                LoginDecision::SecondSignalRequired { session_stamp }
+            }
+            other => other,
+        });
         let outcome = match &decided {
             Ok(LoginDecision::Accepted { .. }) => AttemptOutcome::Success,
+            Ok(LoginDecision::SecondSignalRequired { .. }) => AttemptOutcome::NotTried,
             Err(Error::Password(PasswordError::Overloaded { .. })) => AttemptOutcome::NotTried,
             _ => AttemptOutcome::Failure,
         };
@@ -360,6 +380,18 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
             .reserve(account, source, now)
             .map_err(Error::RateLimiterUnavailable)?
         {
+            // A request past the account's limit has no second signal to give: the limit
+            // protects the customer's inbox, so it is refused (and given back).
+            Admission::Allowed(r) if r.second_signal_required() => {
+                self.reset_rate
+                    .settle(r, AttemptOutcome::NotTried, now)
+                    .map_err(Error::RateLimiterUnavailable)?;
+                return Err(Error::ResetThrottled {
+                    retry_after: Duration::from_secs(
+                        3600 / u64::from(RESET_REQUESTS_PER_HOUR.0.max(1)),
+                    ),
+                });
+            }
             // Every request counts, whatever its outcome: it is never settled otherwise.
             Admission::Allowed(r) => self
                 .reset_rate

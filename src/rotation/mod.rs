@@ -35,6 +35,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use gcra::Rate;
 pub use ratelimit::{
-    Admission, AttemptOutcome, InMemoryRateLimiter, RateLimiter, Reservation, StoreRateLimiter,
+    Admission, AttemptOutcome, InMemoryRateLimiter, LOCKOUT_BACKOFF_BASE, LOCKOUT_BACKOFF_CAP,
+    RateLimiter, Reservation, StoreRateLimiter,
 };
 pub use token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, SECRET_CHARS};

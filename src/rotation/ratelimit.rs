@@ -72,6 +72,7 @@ pub struct Reservation {
     account: AccountId,
     source: String,
     at: Timestamp,
+    second_signal: bool,
 }
 
 impl Reservation {
@@ -81,7 +82,23 @@ impl Reservation {
             account,
             source: source.to_owned(),
             at,
+            second_signal: false,
         }
+    }
+
+    /// The same reservation, flagged (or not) as needing a second signal.
+    pub fn with_second_signal(mut self, required: bool) -> Self {
+        self.second_signal = required;
+        self
+    }
+
+    /// Whether the account is past its failure limit and this source has no failure on
+    /// it: the attempt may go on, but a right password should get a second signal (a
+    /// CAPTCHA, a mailed code) before a session ([`LoginDecision::SecondSignalRequired`]
+    /// (super::LoginDecision::SecondSignalRequired)).
+    #[must_use]
+    pub fn second_signal_required(&self) -> bool {
+        self.second_signal
     }
 
     /// The account as typed.
@@ -119,8 +136,8 @@ pub enum AttemptOutcome {
 }
 
 /// The limits a limiter enforces: per account, per source, and a site-wide ceiling on
-/// attempts (each a [`Rate`], checked with GCRA). The in-memory limiter and the store
-/// limiter apply the same ones the same way.
+/// attempts (each a [`Rate`], checked with GCRA), and the lockout of an account past its
+/// limit. The in-memory limiter and the store limiter apply the same ones the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Limits {
     pub(crate) account: Rate,
@@ -128,43 +145,105 @@ pub(crate) struct Limits {
     pub(crate) global: Option<Rate>,
 }
 
-/// The TATs of one attempt's keys: account, source (when known), the site-wide one.
-pub(crate) type Slots = [Option<i64>; 3];
+/// The TATs of one attempt's keys: account, source (when known), the site-wide one, and
+/// the pair (account, source): its failures and how long it must wait.
+pub(crate) type Slots = [Option<i64>; 4];
+
+/// The first wait of a source that failed on a locked account; it doubles with each of
+/// its failures there.
+pub const LOCKOUT_BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// The longest such wait.
+pub const LOCKOUT_BACKOFF_CAP: Duration = Duration::from_secs(15 * 60);
+
+fn ns(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// A pair's slot: its failures `k` (at most 63) and the end of its wait, kept until the
+/// wait ends plus the cap (so the count outlives one wait), in one number:
+/// `(until + cap)` with its low 6 bits holding `k`.
+fn pair_decode(v: Option<i64>) -> (i64, i64) {
+    v.map_or((0, i64::MIN), |v| {
+        (v & 63, (v & !63).saturating_sub(ns(LOCKOUT_BACKOFF_CAP)))
+    })
+}
+
+fn pair_encode(k: i64, until: i64) -> Option<i64> {
+    (k > 0).then(|| (until.saturating_add(ns(LOCKOUT_BACKOFF_CAP)) & !63) | k.min(63))
+}
+
+/// One more failure of the pair at `now`: the wait grows from 1 s, doubling, to 15 min.
+fn pair_bump(v: Option<i64>, now: i64) -> Option<i64> {
+    let (k, _) = pair_decode(v);
+    let k = (k + 1).min(63);
+    let wait = ns(LOCKOUT_BACKOFF_BASE)
+        .saturating_mul(1i64 << (k - 1).min(40))
+        .min(ns(LOCKOUT_BACKOFF_CAP));
+    pair_encode(k, now.saturating_add(wait))
+}
 
 impl Limits {
     /// Counts an attempt at `now` (ns) against every key it touches, or says how long to
     /// wait (the longest wait of the keys that refuse it; nothing is counted then).
+    ///
+    /// The source and site-wide limits are hard. The account's is a lockout that spares
+    /// the customer: past it, a source that has failed on the account waits for the
+    /// account's next interval and at least its own backoff (1 s, doubling per failure
+    /// there, at most 15 min), while a source with no failure on it may still try,
+    /// flagged: `Ok(true)` asks for a second signal if the password is right. Without a
+    /// source every attempt past the limit waits.
     pub(crate) fn reserve(
         &self,
         slots: &mut Slots,
         has_source: bool,
         now: i64,
-    ) -> Result<(), Duration> {
-        let rates = [
-            Some(self.account),
-            has_source.then_some(self.source),
-            self.global,
-        ];
+    ) -> Result<bool, Duration> {
         let mut next = *slots;
         let mut wait: Option<Duration> = None;
-        for ((rate, tat), new) in rates.iter().zip(slots.iter()).zip(next.iter_mut()) {
+        let mut refuse = |w: Duration| wait = Some(wait.map_or(w, |v: Duration| v.max(w)));
+        let hard = [(1, has_source.then_some(self.source)), (2, self.global)];
+        for (i, rate) in hard {
             let Some(rate) = rate else { continue };
-            match rate.admit(*tat, now) {
-                Ok(t) => *new = Some(t),
-                Err(w) => wait = Some(wait.map_or(w, |v| v.max(w))),
+            match rate.admit(slots[i], now) {
+                Ok(t) => next[i] = Some(t),
+                Err(w) => refuse(w),
             }
         }
-        match wait {
-            Some(w) => Err(w),
-            None => {
-                *slots = next;
-                Ok(())
+        let second_signal = match self.account.admit(slots[0], now) {
+            Ok(t) => {
+                next[0] = Some(t);
+                false
             }
+            Err(w) if !has_source => {
+                refuse(w);
+                false
+            }
+            Err(w) => {
+                // Locked. A source that failed here waits for the account and at least
+                // its own backoff; a source that never failed here may try, flagged.
+                let (k, until) = pair_decode(slots[3]);
+                if k > 0 {
+                    let backoff =
+                        Duration::from_nanos(u64::try_from(until.saturating_sub(now)).unwrap_or(0));
+                    refuse(w.max(backoff));
+                }
+                true
+            }
+        };
+        if let Some(w) = wait {
+            return Err(w);
         }
+        // Every attempt of a source on an account counts in the pair (its row lives
+        // until its wait ends plus 15 min), so the sources that locked it back off.
+        if has_source {
+            next[3] = pair_bump(slots[3], now);
+        }
+        *slots = next;
+        Ok(second_signal)
     }
 
     /// Settles a counted attempt: a failure stays counted; one not tried is given back
-    /// everywhere; a success clears the account and gives the rest back.
+    /// everywhere; a success clears the account (and the pair) and gives the rest back.
     pub(crate) fn settle(
         &self,
         slots: &mut Slots,
@@ -172,15 +251,18 @@ impl Limits {
         outcome: AttemptOutcome,
         now: i64,
     ) {
-        let [account, source, global] = slots;
+        let [account, source, global, pair] = slots;
         if outcome == AttemptOutcome::Failure {
             return;
         }
-        *account = if outcome == AttemptOutcome::Success {
-            None
+        if outcome == AttemptOutcome::Success {
+            *account = None;
+            *pair = None;
         } else {
-            self.account.give_back(*account, now)
-        };
+            *account = self.account.give_back(*account, now);
+            let (k, until) = pair_decode(*pair);
+            *pair = pair_encode(k - 1, until);
+        }
         if has_source {
             *source = self.source.give_back(*source, now);
         }
@@ -257,11 +339,12 @@ fn key(kind: u8, text: &str) -> Key {
 }
 
 /// The keys of an attempt, in [`Slots`] order; `None` for a slot it does not touch.
-pub(crate) fn attempt_keys(account: &AccountId, source: &str, global: bool) -> [Option<Key>; 3] {
+pub(crate) fn attempt_keys(account: &AccountId, source: &str, global: bool) -> [Option<Key>; 4] {
     [
         Some(key(b'a', account.as_str())),
         (!source.is_empty()).then(|| key(b's', source)),
         global.then(|| key(b'g', "")),
+        (!source.is_empty()).then(|| key(b'p', &format!("{}\0{source}", account.as_str()))),
     ]
 }
 
@@ -270,23 +353,29 @@ impl State {
     fn get(&mut self, k: Key, capacity: usize) -> Option<i64> {
         self.touches += 1;
         let touched = self.touches;
-        self.order.push_back((touched, k));
         if !self.tats.contains_key(&k) {
-            while self.tats.len() >= capacity.max(1) {
-                self.evict_oldest();
-            }
+            return None;
         }
+        self.order.push_back((touched, k));
         self.compact(capacity);
         let e = self.tats.get_mut(&k)?;
         e.touched = touched;
         Some(e.tat)
     }
 
-    fn put(&mut self, k: Key, tat: Option<i64>) {
+    /// Stores `k`'s TAT (`None` forgets it); a stored key goes to the back of the
+    /// eviction order.
+    fn put(&mut self, k: Key, tat: Option<i64>, capacity: usize) {
         match tat {
             Some(tat) => {
+                if !self.tats.contains_key(&k) {
+                    while self.tats.len() >= capacity.max(1) && self.evict_oldest() {}
+                }
+                self.touches += 1;
                 let touched = self.touches;
                 self.tats.insert(k, Entry { tat, touched });
+                self.order.push_back((touched, k));
+                self.compact(capacity);
             }
             None => {
                 self.tats.remove(&k);
@@ -294,13 +383,15 @@ impl State {
         }
     }
 
-    fn evict_oldest(&mut self) {
+    /// Evicts the key touched longest ago; false when there is none to evict.
+    fn evict_oldest(&mut self) -> bool {
         while let Some((touched, k)) = self.order.pop_front() {
             if self.tats.get(&k).is_some_and(|e| e.touched == touched) {
                 self.tats.remove(&k);
-                return;
+                return true;
             }
         }
+        false
     }
 
     /// Drops stale order entries once they outnumber the live ones, so the queue stays
@@ -316,11 +407,11 @@ impl State {
     /// Runs `f` on the slots of `keys`, then stores what it left.
     fn with_slots<T>(
         &mut self,
-        keys: &[Option<Key>; 3],
+        keys: &[Option<Key>; 4],
         capacity: usize,
         f: impl FnOnce(&mut Slots) -> T,
     ) -> T {
-        let mut slots: Slots = [None; 3];
+        let mut slots: Slots = [None; 4];
         for (slot, k) in slots.iter_mut().zip(keys) {
             if let Some(k) = k {
                 *slot = self.get(*k, capacity);
@@ -332,7 +423,7 @@ impl State {
             if let Some(k) = k
                 && (new != old || new.is_some())
             {
-                self.put(*k, new);
+                self.put(*k, new, capacity);
             }
         }
         out
@@ -401,7 +492,9 @@ impl RateLimiter for InMemoryRateLimiter {
                 .reserve(slots, !source.is_empty(), nanos(now.as_millis()))
         });
         Ok(match counted {
-            Ok(()) => Admission::Allowed(Reservation::new(account.clone(), source, now)),
+            Ok(second_signal) => Admission::Allowed(
+                Reservation::new(account.clone(), source, now).with_second_signal(second_signal),
+            ),
             Err(retry_after) => Admission::Throttled { retry_after },
         })
     }
@@ -505,7 +598,7 @@ impl<S: ThrottleStore> StoreRateLimiter<S> {
             nanos(now.as_millis()),
             SWEEP_PER_WRITE,
             &mut |values| {
-                let mut slots: Slots = [None; 3];
+                let mut slots: Slots = [None; 4];
                 let mut stored = values.iter();
                 for (slot, k) in slots.iter_mut().zip(&keys) {
                     if k.is_some() {
@@ -543,7 +636,9 @@ impl<S: ThrottleStore> RateLimiter for StoreRateLimiter<S> {
                 .reserve(slots, !source.is_empty(), nanos(now.as_millis()))
         })?;
         Ok(match counted {
-            Ok(()) => Admission::Allowed(Reservation::new(account.clone(), source, now)),
+            Ok(second_signal) => Admission::Allowed(
+                Reservation::new(account.clone(), source, now).with_second_signal(second_signal),
+            ),
             Err(retry_after) => Admission::Throttled { retry_after },
         })
     }
@@ -644,7 +739,9 @@ mod tests {
             .chain((0..10).map(|_| edge))
             .enumerate()
         {
-            if let Admission::Allowed(r) = reserve(&l, &a, &format!("s{i}"), at) {
+            if let Admission::Allowed(r) = reserve(&l, &a, &format!("s{i}"), at)
+                && !r.second_signal_required()
+            {
                 passed += 1;
                 l.settle(r, AttemptOutcome::Failure, at).expect("settle");
             }
@@ -699,7 +796,51 @@ mod tests {
                 Admission::Throttled { .. } => None,
             })
             .collect();
-        assert_eq!(granted.len(), 10);
+        // Past the limit, each new source still gets its try, flagged: a right password
+        // there needs a second signal before any session.
+        let (plain, flagged): (Vec<_>, Vec<_>) =
+            granted.iter().partition(|r| !r.second_signal_required());
+        assert_eq!((plain.len(), flagged.len()), (10, 90));
+    }
+
+    #[test]
+    fn a_locked_account_makes_failing_sources_back_off_and_lets_a_new_one_try() {
+        let l = InMemoryRateLimiter::new(3, 1_000, Duration::from_secs(60));
+        let a = AccountId::new("victim").expect("valid");
+        let t0 = Timestamp::from_millis(0);
+        for _ in 0..3 {
+            fail(&l, &a, "attacker", t0);
+        }
+        // The attacker waits the account's interval (20 s), then longer and longer.
+        let mut waits = Vec::new();
+        let mut now = t0;
+        for _ in 0..16 {
+            match reserve(&l, &a, "attacker", now) {
+                Admission::Throttled { retry_after } => {
+                    waits.push(retry_after.as_secs());
+                    now = now.plus(retry_after);
+                }
+                Admission::Allowed(r) => {
+                    l.settle(r, AttemptOutcome::Failure, now).expect("settle");
+                }
+            }
+        }
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert!(waits.iter().any(|&w| w >= 64), "exponential: {waits:?}");
+        assert!(
+            waits.iter().all(|&w| w <= LOCKOUT_BACKOFF_CAP.as_secs()),
+            "capped: {waits:?}"
+        );
+        // The customer, from home (no failure there): through, flagged.
+        let Admission::Allowed(r) = reserve(&l, &a, "home", now) else {
+            panic!("the customer is not locked out by the attacker")
+        };
+        assert!(r.second_signal_required());
+        // Without a source, past the limit: refused.
+        assert!(matches!(
+            reserve(&l, &a, "", now),
+            Admission::Throttled { .. }
+        ));
     }
 
     #[test]
@@ -714,7 +855,9 @@ mod tests {
                     for i in 0..50 {
                         let now = Timestamp::from_millis(0);
                         if let Admission::Allowed(r) = reserve(l, a, &format!("{t}-{i}"), now) {
-                            granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            if !r.second_signal_required() {
+                                granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            }
                             // Verifying takes a while; settling comes late.
                             std::thread::yield_now();
                             l.settle(r, AttemptOutcome::Failure, now).expect("settle");
@@ -769,7 +912,7 @@ mod tests {
                 AccountId::new(format!("user-{}", i % 7)).expect("valid")
             };
             if let Admission::Allowed(r) = reserve(&l, &account, &source, t0) {
-                if account == victim {
+                if account == victim && !r.second_signal_required() {
                     allowed_on_victim += 1;
                 }
                 l.settle(r, AttemptOutcome::Failure, t0).expect("settle");
