@@ -182,6 +182,21 @@ fn pair_bump(v: Option<i64>, now: i64) -> Option<i64> {
     pair_encode(k, now.saturating_add(wait))
 }
 
+/// What [`Limits::reserve`] decided, as the [`RateLimiter`] answers it.
+fn admission(
+    counted: Result<bool, Duration>,
+    account: &AccountId,
+    source: &str,
+    now: Timestamp,
+) -> Admission {
+    match counted {
+        Ok(second_signal) => Admission::Allowed(
+            Reservation::new(account.clone(), source, now).with_second_signal(second_signal),
+        ),
+        Err(retry_after) => Admission::Throttled { retry_after },
+    }
+}
+
 impl Limits {
     /// Counts an attempt at `now` (ns) against every key it touches, or says how long to
     /// wait (the longest wait of the keys that refuse it; nothing is counted then).
@@ -491,12 +506,7 @@ impl RateLimiter for InMemoryRateLimiter {
             self.limits
                 .reserve(slots, !source.is_empty(), nanos(now.as_millis()))
         });
-        Ok(match counted {
-            Ok(second_signal) => Admission::Allowed(
-                Reservation::new(account.clone(), source, now).with_second_signal(second_signal),
-            ),
-            Err(retry_after) => Admission::Throttled { retry_after },
-        })
+        Ok(admission(counted, account, source, now))
     }
 
     fn settle(
@@ -635,12 +645,7 @@ impl<S: ThrottleStore> RateLimiter for StoreRateLimiter<S> {
             self.limits
                 .reserve(slots, !source.is_empty(), nanos(now.as_millis()))
         })?;
-        Ok(match counted {
-            Ok(second_signal) => Admission::Allowed(
-                Reservation::new(account.clone(), source, now).with_second_signal(second_signal),
-            ),
-            Err(retry_after) => Admission::Throttled { retry_after },
-        })
+        Ok(admission(counted, account, source, now))
     }
 
     fn settle(
