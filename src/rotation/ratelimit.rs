@@ -94,8 +94,8 @@ impl Reservation {
 
     /// Whether the account is past its failure limit and this source has no failure on
     /// it: the attempt may go on, but a right password should get a second signal (a
-    /// CAPTCHA, a mailed code) before a session ([`LoginDecision::SecondSignalRequired`]
-    /// (super::LoginDecision::SecondSignalRequired)).
+    /// CAPTCHA, a mailed code) before a session
+    /// ([`LoginDecision::SecondSignalRequired`](super::LoginDecision::SecondSignalRequired)).
     #[must_use]
     pub fn second_signal_required(&self) -> bool {
         self.second_signal
