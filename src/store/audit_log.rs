@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-use super::audit_chain::{ChainCheck, GENESIS, Link};
+use super::audit_chain::{ChainCheck, GENESIS, Link, hex32};
 use super::{
     AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified, DEFAULT_CHECKPOINT_EVERY,
     StoreError, Timestamp,
@@ -171,14 +171,6 @@ fn malformed() -> StoreError {
     }
 }
 
-fn hex32(s: &str) -> Result<[u8; 32], StoreError> {
-    let mut out = [0u8; 32];
-    match base16ct::lower::decode(s, &mut out) {
-        Ok(b) if b.len() == 32 => Ok(out),
-        _ => Err(malformed()),
-    }
-}
-
 /// One complete line (its new line included), parsed.
 fn parse_line(line: &[u8]) -> Result<(AuditRecord, LineLink), StoreError> {
     let body = line.strip_suffix(b"\n").ok_or_else(malformed)?;
@@ -200,10 +192,10 @@ fn parse_line(line: &[u8]) -> Result<(AuditRecord, LineLink), StoreError> {
             }
             LineLink::Keyed {
                 seq: seq.parse().map_err(|_| malformed())?,
-                mac: hex32(mac)?,
+                mac: hex32(mac).ok_or_else(malformed)?,
             }
         }
-        None => LineLink::Plain(hex32(link).map_err(|_| StoreError::Corrupt {
+        None => LineLink::Plain(hex32(link).ok_or(StoreError::Corrupt {
             what: "audit log: broken hash chain",
         })?),
     };
