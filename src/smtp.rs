@@ -684,28 +684,36 @@ impl<A: AddressBook> Notifier for SmtpNotifier<A> {
     }
 
     fn deliver_all(&self, notices: &[Notice]) -> Vec<Result<Delivery, NotifyError>> {
+        // Each thread takes the next notice until none is left and keeps its outcomes
+        // with their positions; they are put back in order at the end.
         let next = std::sync::atomic::AtomicUsize::new(0);
         let mut outcomes: Vec<Option<Result<Delivery, NotifyError>>> =
             notices.iter().map(|_| None).collect();
-        let slots: Vec<std::sync::Mutex<&mut Option<_>>> =
-            outcomes.iter_mut().map(std::sync::Mutex::new).collect();
-        std::thread::scope(|scope| {
-            for _ in 0..self.parallelism().min(notices.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(notice) = notices.get(i) else { break };
-                        let outcome = self.deliver(notice);
-                        if let Some(slot) = slots.get(i) {
-                            **slot
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
+        let done: Vec<(usize, Result<Delivery, NotifyError>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..self.parallelism().min(notices.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(notice) = notices.get(i) else { break };
+                            mine.push((i, self.deliver(notice)));
                         }
-                    }
-                });
-            }
+                        mine
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                // A worker's panic reaches the campaign, as a panic in `deliver` does.
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
         });
-        drop(slots);
+        for (i, outcome) in done {
+            if let Some(slot) = outcomes.get_mut(i) {
+                *slot = Some(outcome);
+            }
+        }
         outcomes.into_iter().map_while(|o| o).collect()
     }
 }
