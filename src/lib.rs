@@ -12,6 +12,7 @@ pub mod card;
 pub mod kernel;
 pub mod minimize;
 pub mod password;
+pub mod pwned;
 pub mod rotation;
 pub mod secret;
 #[cfg(feature = "smtp")]
@@ -41,6 +42,9 @@ pub enum Error {
     /// From [`minimize`].
     #[error(transparent)]
     Minimize(#[from] minimize::Error),
+    /// From [`pwned`].
+    #[error(transparent)]
+    Pwned(#[from] pwned::Error),
     /// From [`rotation`].
     #[error(transparent)]
     Rotation(#[from] rotation::Error),

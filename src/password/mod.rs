@@ -8,7 +8,9 @@
 //! - [`PepperKeyring`] holds secret peppers by [`KeyId`], recorded in the PHC `keyid` field.
 //! - [`LegacyHash`] and [`Hasher::upgrade_legacy`] wrap an old MD5/SHA-1/salted SHA-256
 //!   table as argon2id offline; the next login turns each into a plain argon2id hash.
-//! - [`AcceptancePolicy`] applies NIST SP 800-63B to new passwords.
+//! - [`AcceptancePolicy`] applies NIST SP 800-63B to new passwords: length, a bundled
+//!   blocklist of 475,794 common passwords, a zxcvbn strength estimate, context words and,
+//!   through the [`BreachedPasswords`] trait, a breached-password corpus.
 //! - [`Limiter`] bounds the memory of concurrent hashing and pools block buffers.
 //!
 //! # Examples
@@ -32,6 +34,7 @@
 //! # Ok::<(), shopsafe::password::Error>(())
 //! ```
 
+mod breached;
 mod error;
 mod hasher;
 mod input;
@@ -42,6 +45,7 @@ mod pepper;
 mod phc;
 mod policy;
 
+pub use breached::{BreachLookupError, BreachedPasswords, OnLookupFailure, PwnedDigest};
 pub use error::Error;
 pub use hasher::{Hasher, HasherBuilder, UpgradeSummary, Verification};
 pub use input::{MAX_PASSWORD_BYTES, Password};
@@ -51,6 +55,6 @@ pub use params::{OUTPUT_LEN, Params, ParamsBuilder, SALT_LEN};
 pub use pepper::{KeyId, Pepper, PepperKeyring};
 pub use phc::PasswordHash;
 pub use policy::{
-    AcceptancePolicy, ContextKind, MIN_CHARS_MULTI_FACTOR, MIN_CHARS_SINGLE_FACTOR,
+    AcceptancePolicy, ContextKind, MIN_CHARS_MULTI_FACTOR, MIN_CHARS_SINGLE_FACTOR, MIN_GUESSES,
     PasswordContext, Rejection, blocklist_len,
 };
