@@ -1123,3 +1123,88 @@ fn unknown_accounts_cost_a_store_write_that_does_not_grow() {
     );
     assert_eq!(rows(), after_spray + 1);
 }
+
+/// A corpus holding one password; counts how often it is asked.
+struct OneBreached {
+    asked: std::sync::atomic::AtomicU32,
+}
+
+impl shopsafe::password::BreachedPasswords for OneBreached {
+    fn times_seen(
+        &self,
+        digest: &shopsafe::password::PwnedDigest,
+    ) -> Result<u64, shopsafe::password::BreachLookupError> {
+        self.asked.fetch_add(1, SeqCst);
+        let breached = shopsafe::password::PwnedDigest::of(b"granite otter saffron bell");
+        Ok(if digest.as_bytes() == breached.as_bytes() {
+            41
+        } else {
+            0
+        })
+    }
+}
+
+#[test]
+fn the_breach_corpus_is_asked_at_sign_up_and_reset_and_never_at_login() {
+    let s = shop();
+    let corpus = Arc::new(OneBreached {
+        asked: std::sync::atomic::AtomicU32::new(0),
+    });
+    let policy = shopsafe::password::AcceptancePolicy::single_factor()
+        .with_breached_passwords(corpus.clone(), shopsafe::password::OnLookupFailure::Refuse);
+    let auth = Authenticator::new(Arc::clone(&s.store), weak_hasher())
+        .with_clock(s.clock.clone())
+        .with_links(links())
+        .with_policy(policy);
+    let ctx = PasswordContext::new();
+    let refused = auth.register(
+        &acct("ann"),
+        &[brand("shoes")],
+        &pw("granite otter saffron bell"),
+        &ctx,
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(Error::PasswordRejected(Rejection::Breached { times: 41 }))
+        ),
+        "{refused:?}"
+    );
+    auth.register(
+        &acct("ann"),
+        &[brand("shoes")],
+        &pw("walnut cobbler lantern river"),
+        &ctx,
+    )
+    .expect("register");
+    let asked = corpus.asked.load(SeqCst);
+    assert_eq!(asked, 2);
+    for attempt in ["walnut cobbler lantern river", "granite otter saffron bell"] {
+        let _ = auth
+            .login_from(&acct("ann"), &pw(attempt), "ann")
+            .expect("login");
+    }
+    assert_eq!(
+        corpus.asked.load(SeqCst),
+        asked,
+        "login never asks the corpus"
+    );
+    let link = auth
+        .request_reset(&acct("ann"), None)
+        .expect("request")
+        .expect("known");
+    let token = ResetToken::from_link(link.expose_secret()).expect("token");
+    let breached = auth.redeem(&token, &pw("granite otter saffron bell"), &ctx);
+    assert!(
+        matches!(
+            breached,
+            Err(Error::PasswordRejected(Rejection::Breached { .. }))
+        ),
+        "{breached:?}"
+    );
+    assert_eq!(
+        auth.redeem(&token, &pw("juniper harbor velvet clock"), &ctx)
+            .expect("the refusal left the token usable"),
+        acct("ann")
+    );
+}

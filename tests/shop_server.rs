@@ -517,3 +517,37 @@ async fn mail_goes_through_a_real_relay_with_smtp() {
     );
     assert!(server.stop(Duration::from_secs(10)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_refuses_a_breached_password_with_its_count_over_http() {
+    let dir = tempfile::tempdir().expect("dir");
+    let index = dir.path().join("pwned.idx");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pwned");
+    shopsafe::pwned::build_index(&data.join("ordered-by-hash.txt"), &index).expect("index");
+    let (breached, times) = std::fs::read_to_string(data.join("passwords.tsv"))
+        .expect("tsv")
+        .lines()
+        .find_map(|l| {
+            let (p, c) = l.split_once('\t')?;
+            (p.len() >= 15).then(|| (p.to_owned(), c.to_owned()))
+        })
+        .expect("a long one");
+    let s = Server::start(
+        &dir.path().join("shop"),
+        &["--pwned-index", index.to_str().unwrap()],
+    );
+    let c = Client::new();
+    let account = |pw: &str| {
+        json!({"account": "dora", "email": "dora@example.com", "password": pw,
+               "brand": "shoes", "address": ["3 Oak St"]})
+    };
+    let (status, body) = post(&c, s.url("/accounts"), account(&breached), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["reason"],
+        format!("this password has appeared in a data breach {times} times; choose another")
+    );
+    let (status, body) = post(&c, s.url("/accounts"), account(ALICE_NEW_PW), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(s.stop(Duration::from_secs(10)));
+}

@@ -41,7 +41,10 @@ use shopsafe::card::{
     ShippingAddress, StepUp, Vault, VaultKeyId, VaultStore,
 };
 use shopsafe::minimize::{DataMap, Form, RedactingWriter};
-use shopsafe::password::{Error as PasswordError, Hasher, Params, Password, PasswordContext};
+use shopsafe::password::{
+    AcceptancePolicy, Error as PasswordError, Hasher, OnLookupFailure, Params, Password,
+    PasswordContext, Rejection,
+};
 use shopsafe::rotation::{
     Authenticator, BrandLinks, CampaignOptions, Delivery, Error as AuthError, LoginDecision,
     ResetToken, ResetUrlTemplate,
@@ -95,6 +98,10 @@ struct Args {
     /// The sender of every mail.
     #[arg(long, default_value = "Shop <no-reply@shop.example>")]
     mail_from: String,
+    /// Refuses new passwords found in this offline Pwned Passwords index (built with
+    /// `examples/pwned_index.rs`) at sign-up and reset; a failed lookup refuses too.
+    #[arg(long)]
+    pwned_index: Option<PathBuf>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -182,6 +189,12 @@ fn auth_error(e: &AuthError) -> Response {
         | AuthError::RateLimiterUnavailable(_) => {
             retry_after(StatusCode::SERVICE_UNAVAILABLE, "overloaded", 1)
         }
+        // Not the password's fault: the breach corpus could not be asked; try again.
+        AuthError::PasswordRejected(Rejection::BreachCheckUnavailable) => retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "breach_check_unavailable",
+            5,
+        ),
         AuthError::PasswordRejected(reason) => (
             StatusCode::BAD_REQUEST,
             Json(json!({ "error": "password_rejected", "reason": reason.to_string() })),
@@ -1019,8 +1032,15 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
     }
     let hasher = Arc::new(builder.build()?);
     let (links, brands) = brand_links(&args.brands)?;
+    let mut acceptance = AcceptancePolicy::single_factor();
+    if let Some(path) = &args.pwned_index {
+        let index = shopsafe::pwned::PwnedIndex::open(path)?;
+        acceptance = acceptance.with_breached_passwords(Arc::new(index), OnLookupFailure::Refuse);
+    }
     let auth = AsyncAuthenticator::new(
-        Authenticator::new(Arc::clone(&store), Arc::clone(&hasher)).with_links((*links).clone()),
+        Authenticator::new(Arc::clone(&store), Arc::clone(&hasher))
+            .with_links((*links).clone())
+            .with_policy(acceptance),
     );
     let async_hasher = AsyncHasher::new(hasher).with_pool(auth.pool().clone());
     // Only the charge handler reveals numbers, for charges, and at most 600 a minute.

@@ -396,3 +396,56 @@ async fn a_campaign_task_keeps_the_notifiers_outcomes_and_records_each_acceptanc
         .expect("page");
     assert_eq!(page, listed[5..8]);
 }
+
+/// A breach corpus that answers after 400 ms, like a slow remote service.
+struct SlowCorpus;
+
+impl crate::password::BreachedPasswords for SlowCorpus {
+    fn times_seen(
+        &self,
+        _: &crate::password::PwnedDigest,
+    ) -> Result<u64, crate::password::BreachLookupError> {
+        std::thread::sleep(Duration::from_millis(400));
+        Ok(3)
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_breach_check_runs_off_the_runtime_and_its_refusal_comes_back() {
+    use crate::password::{AcceptancePolicy, OnLookupFailure, Rejection};
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Arc::new(SqliteStore::open(dir.path().join("c.db")).expect("store"));
+    let policy = AcceptancePolicy::single_factor()
+        .with_breached_passwords(Arc::new(SlowCorpus), OnLookupFailure::Refuse);
+    let auth = AsyncAuthenticator::new(Authenticator::new(store, hasher()).with_policy(policy));
+    // One runtime thread: if the lookup blocked it, the ticker would not tick.
+    let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = ticks.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let refused = auth
+        .register(
+            AccountId::new("carol").expect("id"),
+            vec![],
+            Password::new("walnut cobbler lantern river"),
+            PasswordContext::new(),
+        )
+        .await;
+    ticker.abort();
+    assert!(
+        matches!(
+            refused,
+            Err(Error::PasswordRejected(Rejection::Breached { times: 3 }))
+        ),
+        "{refused:?}"
+    );
+    let ticked = ticks.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        ticked >= 20,
+        "the runtime thread was blocked: {ticked} ticks in 400 ms"
+    );
+}

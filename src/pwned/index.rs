@@ -110,10 +110,7 @@ pub fn build_index(input: &Path, output: &Path) -> Result<BuildReport, Error> {
         records: 0,
         report: BuildReport::default(),
     };
-    writer
-        .out
-        .write_all(&[0; HEADER_LEN])
-        .map_err(io(&tmp))?;
+    writer.out.write_all(&[0; HEADER_LEN]).map_err(io(&tmp))?;
     let built = if input.is_dir() {
         build_from_ranges(input, &mut writer)
     } else {
