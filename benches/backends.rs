@@ -310,6 +310,41 @@ fn pg_login_path(c: &mut Criterion) {
     g.bench_function("sync_client_direct", |b| {
         b.iter(|| store.load_credential(&account).expect("load").expect("row"))
     });
+    // What the shared limiter adds to a login on PostgreSQL: one reserve and one settle
+    // (a success), on a new account and source each time (campaign.rs has the same for
+    // memory and SQLite).
+    let limiter = shopsafe::rotation::StoreRateLimiter::new(
+        Arc::clone(&store),
+        10,
+        100,
+        Duration::from_secs(900),
+    );
+    let mut n = 0u64;
+    g.bench_function("limiter_pg_store", |b| {
+        b.iter(|| {
+            n += 1;
+            let account = AccountId::new(format!("acct-{n}")).expect("id");
+            let now = Timestamp::now();
+            let shopsafe::rotation::Admission::Allowed(r) =
+                shopsafe::rotation::RateLimiter::reserve(
+                    &limiter,
+                    &account,
+                    &format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255),
+                    now,
+                )
+                .expect("answer")
+            else {
+                panic!("a new account and source pass")
+            };
+            shopsafe::rotation::RateLimiter::settle(
+                &limiter,
+                r,
+                shopsafe::rotation::AttemptOutcome::Success,
+                now,
+            )
+            .expect("settle");
+        })
+    });
     g.bench_function("sync_client_via_aio_blocking", |b| {
         b.iter(|| {
             let (store, account) = (Arc::clone(&store), account.clone());

@@ -963,3 +963,42 @@ fn two_login_servers_on_two_pools_share_one_throttle_budget() {
     drop((servers, third));
     drop_schemas(&url, &[&schema]);
 }
+
+#[test]
+fn a_throttle_update_that_fails_midway_leaves_no_row_and_no_open_transaction() {
+    use shopsafe::store::ThrottleStore;
+    let Some(url) =
+        url("a_throttle_update_that_fails_midway_leaves_no_row_and_no_open_transaction")
+    else {
+        return;
+    };
+    let schema = unique("throttle_panic");
+    // One connection: the next update gets the very connection the panic left.
+    let store = PgStore::connect(options(&url, &schema).max_connections(1)).expect("store");
+    let keys = [[7u8; 16], [9u8; 16]];
+    let now = 1_000_000_000_000;
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = store.update_throttle(&keys, now, 0, &mut |values| {
+            values[0] = Some(now + 5);
+            panic!("the update panics after the rows were locked");
+        });
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(store.throttle_rows().expect("rows"), 0, "rolled back");
+    store
+        .update_throttle(&keys[..1], now, 0, &mut |values| {
+            assert_eq!(values[0], None, "nothing was kept from the panicked update");
+            values[0] = Some(now + 10);
+        })
+        .expect("the connection is usable");
+    assert_eq!(store.throttle_rows().expect("rows"), 1);
+    // Outside any transaction now: a second session sees the row committed.
+    let mut other = admin(&url);
+    let n: i64 = other
+        .query_one(&format!("SELECT count(*) FROM \"{schema}\".throttle"), &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 1);
+    drop(store);
+    drop_schemas(&url, &[&schema]);
+}
