@@ -12,6 +12,10 @@
 //! only SQLite runs. Each sample seeds a fresh database (or schema), untimed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
+#[cfg(feature = "tokio")]
+#[path = "support/limiter.rs"]
+mod limiter;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -323,26 +327,7 @@ fn pg_login_path(c: &mut Criterion) {
     g.bench_function("limiter_pg_store", |b| {
         b.iter(|| {
             n += 1;
-            let account = AccountId::new(format!("acct-{n}")).expect("id");
-            let now = Timestamp::now();
-            let shopsafe::rotation::Admission::Allowed(r) =
-                shopsafe::rotation::RateLimiter::reserve(
-                    &limiter,
-                    &account,
-                    &format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255),
-                    now,
-                )
-                .expect("answer")
-            else {
-                panic!("a new account and source pass")
-            };
-            shopsafe::rotation::RateLimiter::settle(
-                &limiter,
-                r,
-                shopsafe::rotation::AttemptOutcome::Success,
-                now,
-            )
-            .expect("settle");
+            limiter::reserve_and_settle(&limiter, n);
         })
     });
     g.bench_function("sync_client_via_aio_blocking", |b| {

@@ -19,6 +19,9 @@
 //! `cargo bench --bench campaign` (about 6 minutes; seeds a 1M-account database once).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
+#[path = "support/limiter.rs"]
+mod limiter;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -397,21 +400,7 @@ fn login(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 n += 1;
-                let account = AccountId::new(format!("acct-{n}")).expect("id");
-                let now = Timestamp::now();
-                let shopsafe::rotation::Admission::Allowed(r) = limiter
-                    .reserve(
-                        &account,
-                        &format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255),
-                        now,
-                    )
-                    .expect("answer")
-                else {
-                    panic!("a new account and source pass")
-                };
-                limiter
-                    .settle(r, shopsafe::rotation::AttemptOutcome::Success, now)
-                    .expect("settle");
+                limiter::reserve_and_settle(limiter, n);
             })
         });
     }

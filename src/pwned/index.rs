@@ -233,16 +233,7 @@ fn build_from_ranges(dir: &Path, writer: &mut Writer) -> Result<(), Error> {
         writer.report.files += 1;
         for_each_line(&path, |line| {
             writer.report.lines += 1;
-            let (hex, count) = split_line(line).ok_or(LineError::Bad("expected <hex>:<count>"))?;
-            if hex.len() != 35 {
-                return Err(LineError::Bad(
-                    "a range file line has 35 hex digits before the colon",
-                ));
-            }
-            let mut full = [0u8; 40];
-            full[..5].copy_from_slice(prefix.as_bytes());
-            full[5..].copy_from_slice(hex.as_bytes());
-            let digest = decode_hex(&full).ok_or(LineError::Bad("not hex"))?;
+            let (digest, count) = parse_line(&prefix, line)?;
             if count == 0 {
                 writer.report.padding += 1;
             } else {
@@ -263,15 +254,7 @@ fn build_from_single(path: &Path, writer: &mut Writer) -> Result<(), Error> {
     let mut last: Option<[u8; 20]> = None;
     for_each_line(path, |line| {
         writer.report.lines += 1;
-        let (hex, count) = split_line(line).ok_or(LineError::Bad("expected <hex>:<count>"))?;
-        if hex.len() != 40 {
-            return Err(LineError::Bad(
-                "a whole-hash line has 40 hex digits before the colon",
-            ));
-        }
-        let mut full = [0u8; 40];
-        full.copy_from_slice(hex.as_bytes());
-        let digest = decode_hex(&full).ok_or(LineError::Bad("not hex"))?;
+        let (digest, count) = parse_line("", line)?;
         if last.is_some_and(|l| l > digest) {
             return Err(LineError::NotSorted);
         }
@@ -331,20 +314,29 @@ fn for_each_line(
     }
 }
 
-fn split_line(line: &str) -> Option<(&str, u64)> {
-    let (hex, count) = line.split_once(':')?;
+/// One line `<hex>:<count>` after `prefix` (the range file's name, or nothing): the
+/// whole digest and the count (saturated past u64: the corpus says "very often").
+fn parse_line(prefix: &str, line: &str) -> Result<([u8; 20], u64), LineError> {
+    let (hex, count) = line
+        .split_once(':')
+        .ok_or(LineError::Bad("expected <hex>:<count>"))?;
     let count = count.trim();
     if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+        return Err(LineError::Bad("the count is not a decimal number"));
     }
-    // Counts past u64 saturate: the corpus says "very often".
-    Some((hex, count.parse().unwrap_or(u64::MAX)))
-}
-
-fn decode_hex(hex: &[u8; 40]) -> Option<[u8; 20]> {
-    let mut out = [0u8; 20];
-    base16ct::mixed::decode(hex, &mut out).ok()?;
-    Some(out)
+    if prefix.len() + hex.len() != 40 {
+        return Err(LineError::Bad(if prefix.is_empty() {
+            "a whole-hash line has 40 hex digits before the colon"
+        } else {
+            "a range file line has 35 hex digits before the colon"
+        }));
+    }
+    let mut full = [0u8; 40];
+    full[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    full[prefix.len()..].copy_from_slice(hex.as_bytes());
+    let mut digest = [0u8; 20];
+    base16ct::mixed::decode(full, &mut digest).map_err(|_| LineError::Bad("not hex"))?;
+    Ok((digest, count.parse().unwrap_or(u64::MAX)))
 }
 
 fn key_of(digest: &[u8; 20]) -> u64 {
