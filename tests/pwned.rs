@@ -107,13 +107,12 @@ fn the_policy_refuses_a_breached_password_with_its_count() {
         refused.to_string(),
         format!("this password has appeared in a data breach {count} times; choose another")
     );
-    assert!(
-        policy
-            .check(
-                &Password::new("walnut cobbler lantern river"),
-                &PasswordContext::new()
-            )
-            .is_ok()
+    assert_eq!(
+        policy.assess(
+            &Password::new("walnut cobbler lantern river"),
+            &PasswordContext::new()
+        ),
+        Ok(shopsafe::password::BreachCheck::NotFound)
     );
 }
 
@@ -413,5 +412,10 @@ mod online {
         let accept = AcceptancePolicy::single_factor()
             .with_breached_passwords(client, OnLookupFailure::Accept);
         assert!(accept.check(&pw, &ctx).is_ok());
+        assert_eq!(
+            accept.assess(&pw, &ctx),
+            Ok(shopsafe::password::BreachCheck::Unavailable),
+            "the acceptance says the check was skipped"
+        );
     }
 }

@@ -55,6 +55,6 @@ pub use params::{OUTPUT_LEN, Params, ParamsBuilder, SALT_LEN};
 pub use pepper::{KeyId, Pepper, PepperKeyring};
 pub use phc::PasswordHash;
 pub use policy::{
-    AcceptancePolicy, ContextKind, MIN_CHARS_MULTI_FACTOR, MIN_CHARS_SINGLE_FACTOR, MIN_GUESSES,
-    PasswordContext, Rejection, blocklist_len,
+    AcceptancePolicy, BreachCheck, ContextKind, MIN_CHARS_MULTI_FACTOR, MIN_CHARS_SINGLE_FACTOR,
+    MIN_GUESSES, PasswordContext, Rejection, blocklist_len,
 };

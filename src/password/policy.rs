@@ -92,6 +92,19 @@ pub enum Rejection {
     RecentlyUsed,
 }
 
+/// What the breach check did for an accepted password ([`AcceptancePolicy::assess`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreachCheck {
+    /// No corpus is configured.
+    NotConfigured,
+    /// The corpus was asked and does not hold the password.
+    NotFound,
+    /// The corpus could not answer, and the policy accepts in that case
+    /// ([`OnLookupFailure::Accept`]): the password was not checked against it.
+    Unavailable,
+}
+
 /// A kind of context word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -317,6 +330,29 @@ impl AcceptancePolicy {
     /// The zxcvbn estimate copies pieces of the password into its own buffers, which are
     /// freed but not zeroized; this runs at sign-up and reset only, never at login.
     pub fn check(&self, password: &Password, context: &PasswordContext) -> Result<(), Rejection> {
+        self.assess(password, context).map(|_| ())
+    }
+
+    /// As [`check`](Self::check), and on acceptance says what the breach check did: an
+    /// application that accepts when the corpus cannot answer
+    /// ([`OnLookupFailure::Accept`]) learns here that it did so, to count or log it.
+    ///
+    /// # Errors
+    /// As [`check`](Self::check).
+    ///
+    /// # Examples
+    /// ```
+    /// use shopsafe::password::{AcceptancePolicy, BreachCheck, Password, PasswordContext};
+    ///
+    /// let policy = AcceptancePolicy::single_factor();
+    /// let pw = Password::new("walnut cobbler lantern river");
+    /// assert_eq!(policy.assess(&pw, &PasswordContext::new()), Ok(BreachCheck::NotConfigured));
+    /// ```
+    pub fn assess(
+        &self,
+        password: &Password,
+        context: &PasswordContext,
+    ) -> Result<BreachCheck, Rejection> {
         let normalized = match password.normalized() {
             Ok(n) => n,
             Err(Error::PasswordTooLong { max_bytes }) => {
@@ -352,15 +388,15 @@ impl AcceptancePolicy {
         if guesses(&normalized, context) < MIN_GUESSES {
             return Err(Rejection::Guessable);
         }
-        if let Some((corpus, on_failure)) = &self.breached {
-            match corpus.times_seen(&PwnedDigest::of(password.expose_secret().as_bytes())) {
-                Ok(0) => {}
-                Ok(times) => return Err(Rejection::Breached { times }),
-                Err(_) if *on_failure == OnLookupFailure::Accept => {}
-                Err(_) => return Err(Rejection::BreachCheckUnavailable),
-            }
+        let Some((corpus, on_failure)) = &self.breached else {
+            return Ok(BreachCheck::NotConfigured);
+        };
+        match corpus.times_seen(&PwnedDigest::of(password.expose_secret().as_bytes())) {
+            Ok(0) => Ok(BreachCheck::NotFound),
+            Ok(times) => Err(Rejection::Breached { times }),
+            Err(_) if *on_failure == OnLookupFailure::Accept => Ok(BreachCheck::Unavailable),
+            Err(_) => Err(Rejection::BreachCheckUnavailable),
         }
-        Ok(())
     }
 }
 

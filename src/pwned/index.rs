@@ -68,8 +68,9 @@ pub struct BuildReport {
 ///
 /// Lines may end in CRLF; hex digits may be either case; count-0 lines (padding) are
 /// skipped. The index is written to `<output>.tmp`, synced and renamed over `output`, so a
-/// crash never leaves a half-written index under the final name. Memory: 4 MiB of
-/// counters plus one range file.
+/// crash never leaves a half-written index under the final name, and a server that has
+/// the old index open keeps reading it until it reopens. Run one build per output at a
+/// time (they share the temporary name). Memory: 4 MiB of counters plus one range file.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file, [`Error::BadLine`] with the file and line number,
@@ -120,6 +121,13 @@ pub fn build_index(input: &Path, output: &Path) -> Result<BuildReport, Error> {
     match finished {
         Ok(mut report) => {
             std::fs::rename(&tmp, output).map_err(io(output))?;
+            // The rename itself survives a power cut only once its folder is synced.
+            #[cfg(unix)]
+            if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io(dir))?;
+            }
             report.bytes = std::fs::metadata(output).map_err(io(output))?.len();
             Ok(report)
         }
