@@ -1002,3 +1002,50 @@ fn a_throttle_update_that_fails_midway_leaves_no_row_and_no_open_transaction() {
     drop(store);
     drop_schemas(&url, &[&schema]);
 }
+
+#[test]
+fn a_dropped_connection_fails_once_without_the_checkout_test_and_never_with_it() {
+    use shopsafe::store::ThrottleStore;
+    let Some(url) =
+        url("a_dropped_connection_fails_once_without_the_checkout_test_and_never_with_it")
+    else {
+        return;
+    };
+    let schema = unique("checkout");
+    let kill = |app: &str| {
+        let n: i64 = admin(&url)
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE application_name = $1",
+                &[&app],
+            )
+            .expect("terminate")
+            .get(0);
+        assert!(n >= 1, "a connection of {app} was there to end");
+    };
+    for test in [false, true] {
+        let app = unique("app");
+        let options = PgOptions::new(&format!("{url} application_name={app}"))
+            .and_then(|o| o.schema(&schema))
+            .expect("options")
+            .max_connections(1)
+            .test_on_checkout(test);
+        let store = PgStore::connect(options).expect("store");
+        store.throttle_rows().expect("first use");
+        kill(&app);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let after = store.throttle_rows();
+        if test {
+            after.expect("the checkout test replaced the dead connection");
+        } else {
+            assert!(
+                matches!(after, Err(StoreError::Backend { .. })),
+                "{after:?}"
+            );
+            store
+                .throttle_rows()
+                .expect("the dead connection was replaced");
+        }
+    }
+    drop_schemas(&url, &[&schema]);
+}
