@@ -323,6 +323,15 @@ fn pg_login_path(c: &mut Criterion) {
         100,
         Duration::from_secs(900),
     );
+    // The yardstick, in the same run: one login's verify at the OWASP preset.
+    let owasp = Hasher::new(Params::owasp());
+    let (typed, stored) = (
+        Password::new("bench password"),
+        owasp.hash(&Password::new("bench password")).expect("hash"),
+    );
+    g.bench_function("owasp_verify", |b| {
+        b.iter(|| owasp.verify(&typed, &stored).expect("verify"))
+    });
     let mut n = 0u64;
     g.bench_function("limiter_pg_store", |b| {
         b.iter(|| {

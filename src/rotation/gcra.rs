@@ -11,6 +11,8 @@
 
 use std::time::Duration;
 
+use crate::store::ThrottleAdjust;
+
 /// `limit` events per `period`, with a burst of `limit`.
 ///
 /// # Examples
@@ -60,7 +62,7 @@ impl Rate {
         i64::try_from(self.period.as_nanos()).unwrap_or(i64::MAX)
     }
 
-    fn interval_ns(&self) -> i64 {
+    pub(crate) fn interval_ns(&self) -> i64 {
         (self.period_ns() / i64::from(self.limit)).max(1)
     }
 
@@ -85,8 +87,7 @@ impl Rate {
     /// The TAT with one event taken back (an attempt that was not tried, or that
     /// succeeded): never behind `now`, so nothing is banked for later.
     pub(crate) fn give_back(&self, tat: Option<i64>, now: i64) -> Option<i64> {
-        tat.map(|t| t.saturating_sub(self.interval_ns()))
-            .filter(|&t| t > now)
+        ThrottleAdjust::GiveBack(self.interval_ns()).apply(tat, now)
     }
 }
 

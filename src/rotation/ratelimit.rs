@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::gcra::{Rate, nanos};
 use crate::kernel::{AccountId, Timestamp};
-use crate::store::{StoreError, ThrottleStore};
+use crate::store::{StoreError, ThrottleAdjust, ThrottleStore};
 
 /// Decides whether an attempt may proceed, counting it before it runs. Implement it over
 /// a shared store when several servers share the load; the default counts in process
@@ -257,6 +257,19 @@ impl Limits {
         Ok(second_signal)
     }
 
+    /// What a success does to each slot, none of it depending on the slot's value: the
+    /// account and the pair are cleared, the source and the site-wide ceiling get their
+    /// attempt back.
+    pub(crate) fn on_success(&self, has_source: bool) -> [Option<ThrottleAdjust>; 4] {
+        [
+            Some(ThrottleAdjust::Clear),
+            has_source.then(|| ThrottleAdjust::GiveBack(self.source.interval_ns())),
+            self.global
+                .map(|rate| ThrottleAdjust::GiveBack(rate.interval_ns())),
+            Some(ThrottleAdjust::Clear),
+        ]
+    }
+
     /// Settles a counted attempt: a failure stays counted; one not tried is given back
     /// everywhere; a success clears the account (and the pair) and gives the rest back.
     pub(crate) fn settle(
@@ -266,23 +279,27 @@ impl Limits {
         outcome: AttemptOutcome,
         now: i64,
     ) {
-        let [account, source, global, pair] = slots;
-        if outcome == AttemptOutcome::Failure {
-            return;
-        }
-        if outcome == AttemptOutcome::Success {
-            *account = None;
-            *pair = None;
-        } else {
-            *account = self.account.give_back(*account, now);
-            let (k, until) = pair_decode(*pair);
-            *pair = pair_encode(k - 1, until);
-        }
-        if has_source {
-            *source = self.source.give_back(*source, now);
-        }
-        if let Some(rate) = self.global {
-            *global = rate.give_back(*global, now);
+        match outcome {
+            AttemptOutcome::Failure => {}
+            AttemptOutcome::Success => {
+                for (slot, adjust) in slots.iter_mut().zip(self.on_success(has_source)) {
+                    if let Some(adjust) = adjust {
+                        *slot = adjust.apply(*slot, now);
+                    }
+                }
+            }
+            AttemptOutcome::NotTried => {
+                let [account, source, global, pair] = slots;
+                *account = self.account.give_back(*account, now);
+                let (k, until) = pair_decode(*pair);
+                *pair = pair_encode(k - 1, until);
+                if has_source {
+                    *source = self.source.give_back(*source, now);
+                }
+                if let Some(rate) = self.global {
+                    *global = rate.give_back(*global, now);
+                }
+            }
         }
     }
 }
@@ -656,6 +673,22 @@ impl<S: ThrottleStore> RateLimiter for StoreRateLimiter<S> {
     ) -> Result<(), StoreError> {
         if outcome == AttemptOutcome::Failure {
             return Ok(()); // Counted when reserved: nothing to write.
+        }
+        if outcome == AttemptOutcome::Success {
+            // Nothing to read first: one write (one round trip on PostgreSQL).
+            let keys = attempt_keys(
+                &reservation.account,
+                &reservation.source,
+                self.limits.global.is_some(),
+            );
+            let adjustments: Vec<([u8; 16], ThrottleAdjust)> = keys
+                .iter()
+                .zip(self.limits.on_success(!reservation.source.is_empty()))
+                .filter_map(|(key, adjust)| Some(((*key)?, adjust?)))
+                .collect();
+            return self
+                .store
+                .adjust_throttle(&adjustments, nanos(now.as_millis()));
         }
         self.with_slots(&reservation.account, &reservation.source, now, |slots| {
             self.limits.settle(

@@ -162,6 +162,41 @@ pub fn run_retention<S: crate::minimize::RetentionStore>(fresh: &dyn Fn() -> S) 
 pub fn run_throttle<S: super::ThrottleStore>(fresh: &dyn Fn() -> S) {
     throttle_values_round_trip_expire_and_sweep(&fresh());
     concurrent_throttle_updates_never_lose_one(&fresh());
+    throttle_adjustments_clear_give_back_and_expire(&fresh());
+}
+
+fn throttle_adjustments_clear_give_back_and_expire(s: &impl super::ThrottleStore) {
+    use super::ThrottleAdjust::{Clear, GiveBack};
+    let keys = [[1u8; 16], [2u8; 16], [3u8; 16], [4u8; 16]];
+    s.update_throttle(&keys, 100, 0, &mut |v| {
+        v.copy_from_slice(&[Some(1_000), Some(1_000), Some(1_000), Some(1_000)]);
+    })
+    .expect("write");
+    s.adjust_throttle(
+        &[
+            (keys[0], Clear),
+            (keys[1], GiveBack(300)),
+            (keys[2], GiveBack(950)),
+            ([9u8; 16], GiveBack(10)),
+            ([8u8; 16], Clear),
+        ],
+        100,
+    )
+    .expect("adjust");
+    let mut seen = Vec::new();
+    s.update_throttle(&keys, 100, 0, &mut |v| seen = v.to_vec())
+        .expect("read");
+    assert_eq!(
+        seen,
+        [None, Some(700), None, Some(1_000)],
+        "cleared; given back; given back to before now (gone); untouched"
+    );
+    assert_eq!(
+        s.throttle_rows().expect("rows"),
+        2,
+        "keys that had no row get none"
+    );
+    s.adjust_throttle(&[], 100).expect("nothing to do");
 }
 
 fn throttle_values_round_trip_expire_and_sweep(s: &impl super::ThrottleStore) {

@@ -16,7 +16,7 @@ use crate::store::{
     AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
     CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
     RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, StoreError,
-    ThrottleStore, Timestamp, TokenPurpose, TokenRecord, Undelivered,
+    ThrottleAdjust, ThrottleStore, Timestamp, TokenPurpose, TokenRecord, Undelivered,
 };
 
 /// Schema migrations, applied in order; `shopsafe_meta.version` is how many ran. Account
@@ -413,7 +413,7 @@ mod tests {
         };
         crate::store::conformance::run_vault(&vault);
         let schemas = schemas.into_inner().expect("lock");
-        assert_eq!(schemas.len(), 22, "every check ran on its own schema");
+        assert_eq!(schemas.len(), 23, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         for s in schemas {
             admin

@@ -96,6 +96,63 @@ impl ThrottleStore for PgStore {
         })
     }
 
+    /// One round trip: lock the rows in key order (as `update_throttle` does, so the two
+    /// never deadlock), change them in SQL, delete what reached `now`, commit.
+    fn adjust_throttle(
+        &self,
+        adjustments: &[([u8; 16], ThrottleAdjust)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut all: Vec<&[u8; 16]> = adjustments.iter().map(|(k, _)| k).collect();
+        all.sort_unstable();
+        all.dedup();
+        if all.is_empty() {
+            return Ok(());
+        }
+        let list = |keys: &[&[u8; 16]]| keys.iter().map(|k| bytea(k)).collect::<Vec<_>>();
+        let mut cleared = Vec::new();
+        let mut cases = Vec::new();
+        let mut given = Vec::new();
+        for (key, adjust) in adjustments {
+            match adjust {
+                ThrottleAdjust::GiveBack(ns) => {
+                    cases.push(format!("WHEN {} THEN {ns}", bytea(key)));
+                    given.push(key);
+                }
+                ThrottleAdjust::Clear => cleared.push(key),
+            }
+        }
+        let mut batch = format!(
+            "BEGIN; SET LOCAL synchronous_commit = off;
+             SELECT 1 FROM throttle WHERE key IN ({}) ORDER BY key FOR UPDATE;",
+            list(&all).join(",")
+        );
+        if !given.is_empty() {
+            batch.push_str(&format!(
+                "UPDATE throttle SET tat = tat - CASE key {} END WHERE key IN ({});",
+                cases.join(" "),
+                list(&given).join(",")
+            ));
+        }
+        batch.push_str(&format!(
+            "DELETE FROM throttle WHERE key IN ({}) AND ({} OR tat <= {now}); COMMIT",
+            list(&all).join(","),
+            if cleared.is_empty() {
+                "false".to_owned()
+            } else {
+                format!("key IN ({})", list(&cleared).join(","))
+            }
+        ));
+        self.pool.with(|c| {
+            let mut open = OpenTransaction(c, false);
+            open.0
+                .batch_execute(&batch)
+                .map_err(be("adjust throttle"))?;
+            open.1 = true;
+            Ok(())
+        })
+    }
+
     fn throttle_rows(&self) -> Result<u64, StoreError> {
         self.pool.with(|c| {
             c.query_one("SELECT count(*) FROM throttle", &[])

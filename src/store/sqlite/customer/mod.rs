@@ -392,7 +392,7 @@ mod tests {
         crate::store::conformance::run_cards(&fresh);
         crate::store::conformance::run_retention(&fresh);
         crate::store::conformance::run_throttle(&fresh);
-        assert_eq!(n.load(Ordering::SeqCst), 17);
+        assert_eq!(n.load(Ordering::SeqCst), 18);
         let vault = || {
             let i = n.fetch_add(1, Ordering::SeqCst);
             super::super::SqliteVault::open(root.path().join(format!("vault-{i}.db")))
@@ -401,7 +401,7 @@ mod tests {
         crate::store::conformance::run_vault(&vault);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            22,
+            23,
             "every vault check ran on its own file"
         );
     }
