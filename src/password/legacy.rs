@@ -28,7 +28,16 @@ pub enum SaltPosition {
     Suffix,
 }
 
-/// The legacy digest inside an onion hash (recorded in the PHC `inner=` parameter).
+/// The pseudo-random function of a PBKDF2 scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Prf {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+/// The legacy digest inside an onion hash (recorded in the PHC `inner=` parameter, with
+/// `irounds=`, `ilen=` and `isalt=` where the scheme has them).
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Inner {
     Md5,
@@ -37,13 +46,62 @@ pub(crate) enum Inner {
         salt: Vec<u8>,
         position: SaltPosition,
     },
+    /// PBKDF2-HMAC (Django, ASP.NET Identity): `len` bytes after `rounds` iterations.
+    Pbkdf2 {
+        prf: Prf,
+        rounds: u32,
+        len: usize,
+        salt: Vec<u8>,
+    },
+    /// phpass portable hashes (WordPress before 6.8, phpBB): MD5 iterated 2^`log2` times.
+    Phpass {
+        log2: u8,
+        salt: Vec<u8>,
+    },
+    /// bcrypt (`$2y$`, `$2a$`, `$2b$`: the same function); `wordpress` pre-hashes the
+    /// password as WordPress 6.8 does. The digest is the 31-character encoded hash.
+    Bcrypt {
+        cost: u8,
+        salt: Vec<u8>,
+        wordpress: bool,
+    },
 }
+
+/// The inner scheme's parameters as a PHC string carries them.
+#[derive(Debug, Default)]
+pub(crate) struct InnerParams {
+    pub(crate) rounds: Option<u64>,
+    pub(crate) len: Option<u64>,
+    pub(crate) salt: Option<Vec<u8>>,
+}
+
+/// Hard caps on a stored onion's inner cost, whatever the import allowed: a hostile
+/// stored string must not make one login run for minutes.
+pub(crate) const MAX_PBKDF2_ROUNDS: u32 = 10_000_000;
+/// phpass's own format allows 2^30 (its count character's largest value).
+pub(crate) const MAX_PHPASS_LOG2: u8 = 30;
+/// bcrypt cost 15 is about 2.5 s on this project's machine.
+pub(crate) const MAX_BCRYPT_COST: u8 = 15;
 
 impl Inner {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Self::Md5 => "md5",
             Self::Sha1 => "sha1",
+            Self::Pbkdf2 { prf: Prf::Sha1, .. } => "pbkdf2-sha1",
+            Self::Pbkdf2 {
+                prf: Prf::Sha256, ..
+            } => "pbkdf2-sha256",
+            Self::Pbkdf2 {
+                prf: Prf::Sha512, ..
+            } => "pbkdf2-sha512",
+            Self::Phpass { .. } => "phpass",
+            Self::Bcrypt {
+                wordpress: false, ..
+            } => "bcrypt",
+            Self::Bcrypt {
+                wordpress: true, ..
+            } => "wp-bcrypt",
             Self::Sha256Salted {
                 position: SaltPosition::Prefix,
                 ..
@@ -57,12 +115,62 @@ impl Inner {
 
     pub(crate) fn salt(&self) -> Option<&[u8]> {
         match self {
-            Self::Sha256Salted { salt, .. } => Some(salt),
+            Self::Sha256Salted { salt, .. }
+            | Self::Pbkdf2 { salt, .. }
+            | Self::Phpass { salt, .. }
+            | Self::Bcrypt { salt, .. } => Some(salt),
             Self::Md5 | Self::Sha1 => None,
         }
     }
 
-    pub(crate) fn from_phc(name: &str, isalt: Option<Vec<u8>>) -> Result<Self, Error> {
+    /// `irounds=`: PBKDF2's iterations, phpass's log2 of them.
+    pub(crate) fn rounds(&self) -> Option<u64> {
+        match self {
+            Self::Pbkdf2 { rounds, .. } => Some(u64::from(*rounds)),
+            Self::Phpass { log2, .. } => Some(u64::from(*log2)),
+            Self::Bcrypt { cost, .. } => Some(u64::from(*cost)),
+            _ => None,
+        }
+    }
+
+    /// `ilen=`: PBKDF2's output length.
+    pub(crate) fn len(&self) -> Option<u64> {
+        match self {
+            Self::Pbkdf2 { len, .. } => u64::try_from(*len).ok(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_phc(name: &str, params: InnerParams) -> Result<Self, Error> {
+        let malformed = |reason| Err(Error::PhcMalformed { reason });
+        if let Some(prf) = match name {
+            "pbkdf2-sha1" => Some(Prf::Sha1),
+            "pbkdf2-sha256" => Some(Prf::Sha256),
+            "pbkdf2-sha512" => Some(Prf::Sha512),
+            _ => None,
+        } {
+            let (Some(rounds), Some(len), Some(salt)) = (params.rounds, params.len, params.salt)
+            else {
+                return malformed("pbkdf2 needs irounds=, ilen= and isalt=");
+            };
+            return Self::pbkdf2(prf, rounds, len, salt, MAX_PBKDF2_ROUNDS);
+        }
+        if name == "bcrypt" || name == "wp-bcrypt" {
+            let (Some(cost), None, Some(salt)) = (params.rounds, params.len, params.salt) else {
+                return malformed("bcrypt needs irounds= and isalt= only");
+            };
+            return Self::bcrypt(cost, salt, name == "wp-bcrypt", MAX_BCRYPT_COST);
+        }
+        if name == "phpass" {
+            let (Some(log2), None, Some(salt)) = (params.rounds, params.len, params.salt) else {
+                return malformed("phpass needs irounds= and isalt= only");
+            };
+            return Self::phpass(log2, salt, MAX_PHPASS_LOG2);
+        }
+        if params.rounds.is_some() || params.len.is_some() {
+            return malformed("irounds= or ilen= on a scheme without them");
+        }
+        let isalt = params.salt;
         let inner = match (name, isalt) {
             ("md5", None) => Self::Md5,
             ("sha1", None) => Self::Sha1,
@@ -93,11 +201,97 @@ impl Inner {
         Ok(inner)
     }
 
-    fn digest_len(&self) -> usize {
+    /// A PBKDF2 scheme, checked: 1 to `max_rounds` iterations, a 16-to-64-byte output, a
+    /// 1-to-48-byte salt.
+    pub(crate) fn pbkdf2(
+        prf: Prf,
+        rounds: u64,
+        len: u64,
+        salt: Vec<u8>,
+        max_rounds: u32,
+    ) -> Result<Self, Error> {
+        let scheme = "pbkdf2";
+        let rounds = u32::try_from(rounds)
+            .ok()
+            .filter(|r| (1..=max_rounds).contains(r))
+            .ok_or(Error::LegacyDigest {
+                scheme,
+                reason: "iteration count is 0 or above the limit",
+            })?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| (16..=64).contains(l))
+            .ok_or(Error::LegacyDigest {
+                scheme,
+                reason: "derived key must be 16 to 64 bytes",
+            })?;
+        if salt.is_empty() || salt.len() > MAX_LEGACY_SALT {
+            return Err(Error::LegacyDigest {
+                scheme,
+                reason: "salt must be 1 to 48 bytes",
+            });
+        }
+        Ok(Self::Pbkdf2 {
+            prf,
+            rounds,
+            len,
+            salt,
+        })
+    }
+
+    /// A phpass scheme, checked: 2^7 to 2^`max_log2` iterations (phpass's own range
+    /// starts at 7), an 8-byte salt.
+    pub(crate) fn phpass(log2: u64, salt: Vec<u8>, max_log2: u8) -> Result<Self, Error> {
+        let log2 = u8::try_from(log2)
+            .ok()
+            .filter(|l| (7..=max_log2).contains(l))
+            .ok_or(Error::LegacyDigest {
+                scheme: "phpass",
+                reason: "iteration count outside 2^7 and the limit",
+            })?;
+        if salt.len() != 8 {
+            return Err(Error::LegacyDigest {
+                scheme: "phpass",
+                reason: "salt must be 8 characters",
+            });
+        }
+        Ok(Self::Phpass { log2, salt })
+    }
+
+    /// A bcrypt scheme, checked: cost 4 to `max_cost`, a 16-byte salt.
+    pub(crate) fn bcrypt(
+        cost: u64,
+        salt: Vec<u8>,
+        wordpress: bool,
+        max_cost: u8,
+    ) -> Result<Self, Error> {
+        let cost = u8::try_from(cost)
+            .ok()
+            .filter(|c| (4..=max_cost).contains(c))
+            .ok_or(Error::LegacyDigest {
+                scheme: "bcrypt",
+                reason: "cost outside 4 and the limit",
+            })?;
+        if salt.len() != 16 {
+            return Err(Error::LegacyDigest {
+                scheme: "bcrypt",
+                reason: "salt must be 16 bytes",
+            });
+        }
+        Ok(Self::Bcrypt {
+            cost,
+            salt,
+            wordpress,
+        })
+    }
+
+    pub(crate) fn digest_len(&self) -> usize {
         match self {
-            Self::Md5 => 16,
+            Self::Bcrypt { .. } => 31,
+            Self::Md5 | Self::Phpass { .. } => 16,
             Self::Sha1 => 20,
             Self::Sha256Salted { .. } => 32,
+            Self::Pbkdf2 { len, .. } => *len,
         }
     }
 
@@ -121,8 +315,74 @@ impl Inner {
                 }
                 h.finalize().to_vec()
             }
+            Self::Pbkdf2 {
+                prf,
+                rounds,
+                len,
+                salt,
+            } => {
+                let mut out = vec![0u8; *len];
+                match prf {
+                    Prf::Sha1 => pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, *rounds, &mut out),
+                    Prf::Sha256 => {
+                        pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, *rounds, &mut out);
+                    }
+                    Prf::Sha512 => {
+                        pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password, salt, *rounds, &mut out);
+                    }
+                }
+                out
+            }
+            Self::Phpass { log2, salt } => {
+                // phpass: md5(salt . password), then 2^log2 times md5(hash . password).
+                let mut hash = Md5::new()
+                    .chain_update(salt)
+                    .chain_update(password)
+                    .finalize();
+                for _ in 0..(1u64 << *log2) {
+                    hash = Md5::new()
+                        .chain_update(hash)
+                        .chain_update(password)
+                        .finalize();
+                }
+                hash.to_vec()
+            }
+            Self::Bcrypt {
+                cost,
+                salt,
+                wordpress,
+            } => bcrypt_digest(password, *cost, salt, *wordpress),
         })
     }
+}
+
+/// The 31 characters bcrypt encodes its hash as, for these inputs. WordPress 6.8 first
+/// replaces the password by base64(HMAC-SHA-384(key "wp-sha384", password)).
+fn bcrypt_digest(password: &[u8], cost: u8, salt: &[u8], wordpress: bool) -> Vec<u8> {
+    use base64ct::{Base64, Encoding as _};
+    use hmac::{KeyInit, Mac as _};
+    let pre;
+    let input = if wordpress {
+        #[allow(clippy::expect_used, reason = "an invariant of HMAC, not of the input")]
+        let mut mac = <hmac::Hmac<sha2::Sha384> as KeyInit>::new_from_slice(b"wp-sha384")
+            .expect("HMAC accepts keys of every length");
+        mac.update(password);
+        pre = Zeroizing::new(Base64::encode_string(&mac.finalize().into_bytes()));
+        pre.as_bytes()
+    } else {
+        password
+    };
+    let mut salt16 = [0u8; 16];
+    salt16.copy_from_slice(salt);
+    // Cost and salt were checked when the scheme was built, so this does not fail; if it
+    // did, an empty digest never matches a stored one.
+    bcrypt::hash_with_salt(input, u32::from(cost), salt16).map_or_else(
+        |_| Vec::new(),
+        |parts| {
+            let text = Zeroizing::new(parts.format_for_version(bcrypt::Version::TwoY));
+            text.as_bytes()[29..].to_vec()
+        },
+    )
 }
 
 /// An old system's stored digest, ready to be wrapped by
@@ -266,9 +526,27 @@ mod tests {
         );
     }
 
+    fn params_of(inner: &Inner) -> InnerParams {
+        InnerParams {
+            rounds: inner.rounds(),
+            len: inner.len(),
+            salt: inner.salt().map(<[u8]>::to_vec),
+        }
+    }
+
     #[test]
     fn phc_names_round_trip() {
         for inner in [
+            Inner::Pbkdf2 {
+                prf: Prf::Sha512,
+                rounds: 5,
+                len: 32,
+                salt: vec![9; 16],
+            },
+            Inner::Phpass {
+                log2: 8,
+                salt: b"abcdefgh".to_vec(),
+            },
             Inner::Md5,
             Inner::Sha1,
             Inner::Sha256Salted {
@@ -280,11 +558,26 @@ mod tests {
                 position: SaltPosition::Suffix,
             },
         ] {
-            let back = Inner::from_phc(inner.name(), inner.salt().map(<[u8]>::to_vec));
+            let back = Inner::from_phc(inner.name(), params_of(&inner));
             assert!(back.is_ok_and(|b| b == inner));
         }
-        assert!(Inner::from_phc("md4", None).is_err());
-        assert!(Inner::from_phc("md5", Some(vec![1])).is_err());
-        assert!(Inner::from_phc("sha256-salt-prefix", None).is_err());
+        let salted = |salt: Option<Vec<u8>>| InnerParams {
+            salt,
+            ..InnerParams::default()
+        };
+        assert!(Inner::from_phc("md4", salted(None)).is_err());
+        assert!(Inner::from_phc("md5", salted(Some(vec![1]))).is_err());
+        assert!(Inner::from_phc("sha256-salt-prefix", salted(None)).is_err());
+        assert!(Inner::from_phc("phpass", salted(Some(vec![1; 8]))).is_err());
+        let pbkdf2 = |rounds, len| InnerParams {
+            rounds: Some(rounds),
+            len: Some(len),
+            salt: Some(vec![1; 8]),
+        };
+        assert!(Inner::from_phc("pbkdf2-sha256", pbkdf2(1000, 32)).is_ok());
+        assert!(Inner::from_phc("pbkdf2-sha256", pbkdf2(0, 32)).is_err());
+        assert!(Inner::from_phc("pbkdf2-sha256", pbkdf2(10_000_001, 32)).is_err());
+        assert!(Inner::from_phc("pbkdf2-sha256", pbkdf2(1000, 15)).is_err());
+        assert!(Inner::from_phc("md5", pbkdf2(1000, 32)).is_err());
     }
 }

@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 
 use super::Error;
 use super::error::printable;
-use super::legacy::Inner;
+use super::legacy::{Inner, InnerParams};
 use super::params::{Params, caps};
 use super::pepper::KeyId;
 
@@ -156,6 +156,12 @@ impl PasswordHash {
         if let Scheme::Onion(inner) = &self.scheme {
             s.push_str(",inner=");
             s.push_str(inner.name());
+            if let Some(rounds) = inner.rounds() {
+                s.push_str(&format!(",irounds={rounds}"));
+            }
+            if let Some(len) = inner.len() {
+                s.push_str(&format!(",ilen={len}"));
+            }
             if let Some(isalt) = inner.salt() {
                 s.push_str(",isalt=");
                 s.push_str(&Base64Unpadded::encode_string(isalt));
@@ -260,16 +266,27 @@ impl ParamList {
 
         let mut key_id = None;
         let mut inner_name = None;
-        let mut isalt = None;
+        let mut inner = InnerParams::default();
         for pair in pairs {
             let (name, value) = pair?;
+            // After inner=, in this order and each at most once: irounds, ilen, isalt.
+            let named = inner_name.is_some();
+            let (rounds, len, salt) = (
+                inner.rounds.is_some(),
+                inner.len.is_some(),
+                inner.salt.is_some(),
+            );
             match name {
-                "keyid" if key_id.is_none() && inner_name.is_none() => {
+                "keyid" if key_id.is_none() && !named => {
                     key_id = Some(KeyId::from_phc_bytes(&b64(value, "keyid")?)?);
                 }
-                "inner" if onion && inner_name.is_none() => inner_name = Some(value),
-                "isalt" if onion && inner_name.is_some() && isalt.is_none() => {
-                    isalt = Some(b64(value, "isalt")?);
+                "inner" if onion && !named => inner_name = Some(value),
+                "irounds" if named && !rounds && !len && !salt => {
+                    inner.rounds = Some(decimal(value, "irounds")?);
+                }
+                "ilen" if named && !len && !salt => inner.len = Some(decimal(value, "ilen")?),
+                "isalt" if named && !salt => {
+                    inner.salt = Some(b64(value, "isalt")?);
                 }
                 other => {
                     return Err(Error::UnknownParam {
@@ -282,7 +299,7 @@ impl ParamList {
             let name = inner_name.ok_or(Error::PhcMalformed {
                 reason: "onion hash without inner= parameter",
             })?;
-            Scheme::Onion(Inner::from_phc(name, isalt)?)
+            Scheme::Onion(Inner::from_phc(name, inner)?)
         } else {
             Scheme::Argon2id
         };
