@@ -65,6 +65,16 @@ pub(crate) enum Inner {
         salt: Vec<u8>,
         wordpress: bool,
     },
+    /// MD5-crypt (`$1$`): the digest is its 22-character encoded hash.
+    Md5Crypt {
+        salt: Vec<u8>,
+    },
+    /// SHA-crypt (`$5$`, `$6$`): the digest is its 43- or 86-character encoded hash.
+    ShaCrypt {
+        sha512: bool,
+        rounds: u32,
+        salt: Vec<u8>,
+    },
 }
 
 /// The inner scheme's parameters as a PHC string carries them.
@@ -82,6 +92,10 @@ pub(crate) const MAX_PBKDF2_ROUNDS: u32 = 10_000_000;
 pub(crate) const MAX_PHPASS_LOG2: u8 = 30;
 /// bcrypt cost 15 is about 2.5 s on this project's machine.
 pub(crate) const MAX_BCRYPT_COST: u8 = 15;
+/// SHA-crypt's own minimum (glibc raises anything lower to it) and a hard cap (10,000,000
+/// SHA-512-crypt rounds is about 4 s here).
+pub(crate) const MIN_SHACRYPT_ROUNDS: u32 = 1_000;
+pub(crate) const MAX_SHACRYPT_ROUNDS: u32 = 10_000_000;
 
 impl Inner {
     pub(crate) fn name(&self) -> &'static str {
@@ -102,6 +116,9 @@ impl Inner {
             Self::Bcrypt {
                 wordpress: true, ..
             } => "wp-bcrypt",
+            Self::Md5Crypt { .. } => "md5-crypt",
+            Self::ShaCrypt { sha512: false, .. } => "sha256-crypt",
+            Self::ShaCrypt { sha512: true, .. } => "sha512-crypt",
             Self::Sha256Salted {
                 position: SaltPosition::Prefix,
                 ..
@@ -118,7 +135,9 @@ impl Inner {
             Self::Sha256Salted { salt, .. }
             | Self::Pbkdf2 { salt, .. }
             | Self::Phpass { salt, .. }
-            | Self::Bcrypt { salt, .. } => Some(salt),
+            | Self::Bcrypt { salt, .. }
+            | Self::Md5Crypt { salt }
+            | Self::ShaCrypt { salt, .. } => Some(salt),
             Self::Md5 | Self::Sha1 => None,
         }
     }
@@ -129,6 +148,7 @@ impl Inner {
             Self::Pbkdf2 { rounds, .. } => Some(u64::from(*rounds)),
             Self::Phpass { log2, .. } => Some(u64::from(*log2)),
             Self::Bcrypt { cost, .. } => Some(u64::from(*cost)),
+            Self::ShaCrypt { rounds, .. } => Some(u64::from(*rounds)),
             _ => None,
         }
     }
@@ -154,6 +174,18 @@ impl Inner {
                 return malformed("pbkdf2 needs irounds=, ilen= and isalt=");
             };
             return Self::pbkdf2(prf, rounds, len, salt, MAX_PBKDF2_ROUNDS);
+        }
+        if name == "md5-crypt" {
+            let (None, None, Some(salt)) = (params.rounds, params.len, params.salt) else {
+                return malformed("md5-crypt needs isalt= only");
+            };
+            return Self::md5_crypt(salt);
+        }
+        if name == "sha256-crypt" || name == "sha512-crypt" {
+            let (Some(rounds), None, Some(salt)) = (params.rounds, params.len, params.salt) else {
+                return malformed("sha-crypt needs irounds= and isalt= only");
+            };
+            return Self::sha_crypt(name == "sha512-crypt", rounds, salt, MAX_SHACRYPT_ROUNDS);
         }
         if name == "bcrypt" || name == "wp-bcrypt" {
             let (Some(cost), None, Some(salt)) = (params.rounds, params.len, params.salt) else {
@@ -285,9 +317,52 @@ impl Inner {
         })
     }
 
+    /// An MD5-crypt scheme, checked: a 1-to-8-character salt without `$`.
+    pub(crate) fn md5_crypt(salt: Vec<u8>) -> Result<Self, Error> {
+        if salt.is_empty() || salt.len() > 8 || salt.contains(&b'$') {
+            return Err(Error::LegacyDigest {
+                scheme: "md5-crypt",
+                reason: "salt must be 1 to 8 characters without '$'",
+            });
+        }
+        Ok(Self::Md5Crypt { salt })
+    }
+
+    /// A SHA-crypt scheme, checked: 1,000 to `max_rounds` rounds, a 1-to-16-character
+    /// salt without `$`.
+    pub(crate) fn sha_crypt(
+        sha512: bool,
+        rounds: u64,
+        salt: Vec<u8>,
+        max_rounds: u32,
+    ) -> Result<Self, Error> {
+        let scheme = "sha-crypt";
+        let rounds = u32::try_from(rounds)
+            .ok()
+            .filter(|r| (MIN_SHACRYPT_ROUNDS..=max_rounds).contains(r))
+            .ok_or(Error::LegacyDigest {
+                scheme,
+                reason: "rounds below 1,000 or above the limit",
+            })?;
+        if salt.is_empty() || salt.len() > 16 || salt.contains(&b'$') {
+            return Err(Error::LegacyDigest {
+                scheme,
+                reason: "salt must be 1 to 16 characters without '$'",
+            });
+        }
+        Ok(Self::ShaCrypt {
+            sha512,
+            rounds,
+            salt,
+        })
+    }
+
     pub(crate) fn digest_len(&self) -> usize {
         match self {
             Self::Bcrypt { .. } => 31,
+            Self::Md5Crypt { .. } => 22,
+            Self::ShaCrypt { sha512: false, .. } => 43,
+            Self::ShaCrypt { sha512: true, .. } => 86,
             Self::Md5 | Self::Phpass { .. } => 16,
             Self::Sha1 => 20,
             Self::Sha256Salted { .. } => 32,
@@ -352,8 +427,108 @@ impl Inner {
                 salt,
                 wordpress,
             } => bcrypt_digest(password, *cost, salt, *wordpress),
+            Self::Md5Crypt { salt } => md5_crypt(password, salt),
+            Self::ShaCrypt {
+                sha512,
+                rounds,
+                salt,
+            } => sha_crypt(password, *sha512, *rounds, salt),
         })
     }
+}
+
+/// crypt(3)'s base64 alphabet.
+pub(crate) const ITOA64: &[u8; 64] =
+    b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// MD5-crypt (Poul-Henning Kamp's, FreeBSD 1994; `$1$`), as its 22-character hash text.
+fn md5_crypt(password: &[u8], salt: &[u8]) -> Vec<u8> {
+    let alt = Md5::new()
+        .chain_update(password)
+        .chain_update(salt)
+        .chain_update(password)
+        .finalize();
+    let mut ctx = Md5::new()
+        .chain_update(password)
+        .chain_update(b"$1$")
+        .chain_update(salt);
+    for chunk in password.chunks(16) {
+        ctx.update(&alt[..chunk.len()]);
+    }
+    let mut i = password.len();
+    while i > 0 {
+        if i & 1 == 1 {
+            ctx.update([0u8]);
+        } else {
+            ctx.update(&password[..1]);
+        }
+        i >>= 1;
+    }
+    let mut fin = ctx.finalize();
+    for round in 0..1000 {
+        let mut c = Md5::new();
+        if round & 1 == 1 {
+            c.update(password);
+        } else {
+            c.update(fin);
+        }
+        if round % 3 != 0 {
+            c.update(salt);
+        }
+        if round % 7 != 0 {
+            c.update(password);
+        }
+        if round & 1 == 1 {
+            c.update(fin);
+        } else {
+            c.update(password);
+        }
+        fin = c.finalize();
+    }
+    let mut out = Vec::with_capacity(22);
+    let mut to64 = |mut v: u32, n: usize| {
+        for _ in 0..n {
+            out.push(ITOA64[(v & 0x3f) as usize]);
+            v >>= 6;
+        }
+    };
+    for (a, b, c) in [(0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)] {
+        to64(
+            (u32::from(fin[a]) << 16) | (u32::from(fin[b]) << 8) | u32::from(fin[c]),
+            4,
+        );
+    }
+    to64(u32::from(fin[11]), 2);
+    out
+}
+
+/// SHA-crypt (Ulrich Drepper's; `$5$`, `$6$`) via RustCrypto's `sha-crypt`, as its hash
+/// text: the output bytes in the specification's order, in crypt's base64.
+fn sha_crypt(password: &[u8], sha512: bool, rounds: u32, salt: &[u8]) -> Vec<u8> {
+    use base64ct::{Base64ShaCrypt, Encoding as _};
+    // The specification's byte orders (as `sha-crypt` applies them in its MCF encoder).
+    const ORDER_256: [usize; 32] = [
+        20, 10, 0, 11, 1, 21, 2, 22, 12, 23, 13, 3, 14, 4, 24, 5, 25, 15, 26, 16, 6, 17, 7, 27, 8,
+        28, 18, 29, 19, 9, 30, 31,
+    ];
+    const ORDER_512: [usize; 64] = [
+        42, 21, 0, 1, 43, 22, 23, 2, 44, 45, 24, 3, 4, 46, 25, 26, 5, 47, 48, 27, 6, 7, 49, 28, 29,
+        8, 50, 51, 30, 9, 10, 52, 31, 32, 11, 53, 54, 33, 12, 13, 55, 34, 35, 14, 56, 57, 36, 15,
+        16, 58, 37, 38, 17, 59, 60, 39, 18, 19, 61, 40, 41, 20, 62, 63,
+    ];
+    // Rounds were checked when the scheme was built; if they were refused here, an empty
+    // digest never matches a stored one.
+    let Ok(params) = sha_crypt::Params::new(rounds) else {
+        return Vec::new();
+    };
+    let ordered: Zeroizing<Vec<u8>> = Zeroizing::new(if sha512 {
+        let raw = Zeroizing::new(sha_crypt::sha512_crypt(password, salt, params));
+        ORDER_512.iter().map(|&i| raw[i]).collect()
+    } else {
+        let raw = Zeroizing::new(sha_crypt::sha256_crypt(password, salt, params));
+        ORDER_256.iter().map(|&i| raw[i]).collect()
+    });
+    Base64ShaCrypt::encode_string(&ordered).into_bytes()
 }
 
 /// The 31 characters bcrypt encodes its hash as, for these inputs. WordPress 6.8 first

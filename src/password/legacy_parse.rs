@@ -5,7 +5,7 @@ use base64ct::{Base64, Encoding as _};
 use zeroize::Zeroizing;
 
 use super::Error;
-use super::legacy::{Inner, LegacyHash, Prf, SaltPosition};
+use super::legacy::{ITOA64, Inner, LegacyHash, Prf, SaltPosition};
 
 /// Limits on what [`LegacyHash::parse_with`] accepts, so that no imported row makes a
 /// login run for seconds. The stored onion has hard caps of its own (10,000,000 PBKDF2
@@ -21,6 +21,9 @@ pub struct LegacyLimits {
     /// The largest bcrypt cost (default 13, about 0.6 s here; PHP and Laravel write 10
     /// to 12).
     pub max_bcrypt_cost: u8,
+    /// The most SHA-crypt rounds (default 1,000,000, about 0.4 s of SHA-512-crypt here;
+    /// glibc writes 5,000).
+    pub max_shacrypt_rounds: u32,
 }
 
 impl Default for LegacyLimits {
@@ -29,24 +32,26 @@ impl Default for LegacyLimits {
             max_pbkdf2_rounds: 2_000_000,
             max_phpass_log2: 18,
             max_bcrypt_cost: 13,
+            max_shacrypt_rounds: 1_000_000,
         }
     }
 }
 
 impl LegacyLimits {
-    /// Other limits, each clamped to the stored onion's hard cap.
-    #[must_use]
-    pub fn new(max_pbkdf2_rounds: u32, max_phpass_log2: u8, max_bcrypt_cost: u8) -> Self {
+    /// Each limit lowered to the stored onion's hard cap, so that nothing imported is
+    /// refused when its wrapped form is read back.
+    fn clamped(&self) -> Self {
+        use super::legacy::{
+            MAX_BCRYPT_COST, MAX_PBKDF2_ROUNDS, MAX_PHPASS_LOG2, MAX_SHACRYPT_ROUNDS,
+        };
         Self {
-            max_pbkdf2_rounds: max_pbkdf2_rounds.min(super::legacy::MAX_PBKDF2_ROUNDS),
-            max_phpass_log2: max_phpass_log2.min(super::legacy::MAX_PHPASS_LOG2),
-            max_bcrypt_cost: max_bcrypt_cost.min(super::legacy::MAX_BCRYPT_COST),
+            max_pbkdf2_rounds: self.max_pbkdf2_rounds.min(MAX_PBKDF2_ROUNDS),
+            max_phpass_log2: self.max_phpass_log2.min(MAX_PHPASS_LOG2),
+            max_bcrypt_cost: self.max_bcrypt_cost.min(MAX_BCRYPT_COST),
+            max_shacrypt_rounds: self.max_shacrypt_rounds.min(MAX_SHACRYPT_ROUNDS),
         }
     }
 }
-
-/// phpass's base64 alphabet (crypt's, in this order).
-const ITOA64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 impl LegacyHash {
     /// Recognises an exported password hash from the string alone, with the default
@@ -63,8 +68,10 @@ impl LegacyHash {
     /// | `$2y$`, `$2a$`, `$2b$` (60 characters) | bcrypt: PHP `password_hash`, Laravel, Shopware, PrestaShop 1.7+, Symfony |
     /// | `$wp$2y$…` | WordPress 6.8+: bcrypt over base64(HMAC-SHA-384) |
     ///
-    /// MD5-crypt (`$1$`) and SHA-crypt (`$5$`, `$6$`) are recognised and refused as not
-    /// importable yet; so is `$2x$` (hashes made by an old crypt_blowfish bug).
+    /// | `$1$<salt>$<hash>` | MD5-crypt, older Unix-style custom systems |
+    /// | `$5$[rounds=N$]<salt>$<hash>`, `$6$…` | SHA-256-crypt, SHA-512-crypt |
+    ///
+    /// `$2x$` (hashes made by an old crypt_blowfish bug) is recognised and refused.
     ///
     /// # Errors
     /// [`Error::LegacyDigest`] naming the format that could not be read and why, or
@@ -92,13 +99,8 @@ impl LegacyHash {
     /// # Errors
     /// As [`parse`](Self::parse); a cost above `limits` is refused.
     pub fn parse_with(stored: &str, limits: &LegacyLimits) -> Result<Self, Error> {
+        let limits = &limits.clamped();
         let s = stored.trim();
-        let not_yet = |scheme| {
-            Err(Error::LegacyDigest {
-                scheme,
-                reason: "recognised, but this version cannot import it yet",
-            })
-        };
         if let Some(rest) = s.strip_prefix("pbkdf2_sha256$") {
             return django(rest, Prf::Sha256, limits);
         }
@@ -114,11 +116,14 @@ impl LegacyHash {
         if s.starts_with("$2") {
             return bcrypt(s, false, limits);
         }
-        if s.starts_with("$1$") {
-            return not_yet("md5-crypt");
+        if let Some(rest) = s.strip_prefix("$1$") {
+            return md5_crypt(rest);
         }
-        if s.starts_with("$5$") || s.starts_with("$6$") {
-            return not_yet("sha-crypt");
+        if let Some(rest) = s.strip_prefix("$5$") {
+            return sha_crypt(rest, false, limits);
+        }
+        if let Some(rest) = s.strip_prefix("$6$") {
+            return sha_crypt(rest, true, limits);
         }
         if let Some((hex, rest)) = s.split_once(':')
             && hex.len() == 64
@@ -284,6 +289,64 @@ fn bcrypt(s: &str, wordpress: bool, limits: &LegacyLimits) -> Result<LegacyHash,
     })
 }
 
+/// The hash text of a crypt scheme: exactly `len` characters of crypt's base64.
+fn crypt_text(hash: &str, len: usize, scheme: &'static str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if hash.len() != len || !hash.bytes().all(|c| ITOA64.contains(&c)) {
+        return Err(bad(
+            scheme,
+            "the hash is not crypt base64 of the right length",
+        ));
+    }
+    Ok(Zeroizing::new(hash.as_bytes().to_vec()))
+}
+
+/// `<salt>$<22 characters>` after `$1$`.
+fn md5_crypt(rest: &str) -> Result<LegacyHash, Error> {
+    let scheme = "md5-crypt";
+    let (salt, hash) = rest
+        .split_once('$')
+        .ok_or(bad(scheme, "expected $1$<salt>$<hash>"))?;
+    let digest = crypt_text(hash, 22, scheme)?;
+    Ok(LegacyHash {
+        inner: Inner::md5_crypt(salt.as_bytes().to_vec())?,
+        digest,
+    })
+}
+
+/// `[rounds=N$]<salt>$<hash>` after `$5$` or `$6$`.
+fn sha_crypt(rest: &str, sha512: bool, limits: &LegacyLimits) -> Result<LegacyHash, Error> {
+    let scheme = "sha-crypt";
+    let (rounds, rest) = match rest.strip_prefix("rounds=") {
+        Some(r) => {
+            let (n, rest) = r
+                .split_once('$')
+                .ok_or(bad(scheme, "rounds= without '$'"))?;
+            if n.is_empty() || n.len() > 10 || !n.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(bad(scheme, "rounds are not a decimal number"));
+            }
+            (
+                n.parse()
+                    .map_err(|_| bad(scheme, "rounds are not a decimal number"))?,
+                rest,
+            )
+        }
+        None => (5_000, rest),
+    };
+    let (salt, hash) = rest
+        .split_once('$')
+        .ok_or(bad(scheme, "expected <salt>$<hash>"))?;
+    let digest = crypt_text(hash, if sha512 { 86 } else { 43 }, scheme)?;
+    Ok(LegacyHash {
+        inner: Inner::sha_crypt(
+            sha512,
+            rounds,
+            salt.as_bytes().to_vec(),
+            limits.max_shacrypt_rounds,
+        )?,
+        digest,
+    })
+}
+
 /// ASP.NET Identity's `PasswordHasher` blobs (marker 0x00: v2; 0x01: v3).
 fn aspnet(blob: &[u8], limits: &LegacyLimits) -> Result<LegacyHash, Error> {
     let scheme = "aspnet-identity";
@@ -376,9 +439,17 @@ mod tests {
             LegacyHash::parse(django),
             Err(Error::LegacyDigest { reason, .. }) if reason.contains("limit")
         ));
-        assert!(LegacyHash::parse_with(django, &LegacyLimits::new(3_000_000, 18, 13)).is_ok());
+        let limits = LegacyLimits {
+            max_pbkdf2_rounds: 3_000_000,
+            ..LegacyLimits::default()
+        };
+        assert!(LegacyHash::parse_with(django, &limits).is_ok());
+        let limits = LegacyLimits {
+            max_pbkdf2_rounds: u32::MAX,
+            ..LegacyLimits::default()
+        };
         assert!(
-            LegacyHash::parse_with(django, &LegacyLimits::new(u32::MAX, 18, 13)).is_ok(),
+            LegacyHash::parse_with(django, &limits).is_ok(),
             "clamped to the hard cap, which 3,000,000 is under"
         );
         // Count character 'J' is 2^21 > the default 2^18.
@@ -386,7 +457,7 @@ mod tests {
     }
 
     #[test]
-    fn each_unsupported_format_is_named() {
+    fn each_refused_format_is_named() {
         for (s, scheme) in [
             (
                 "$2x$04$dC5qIyid996ty3RsSzFnjOFf0Nwko/q1Yae.fxJ8alD2B0stRdKbe",
@@ -400,8 +471,10 @@ mod tests {
                 "$wp$2y$04$Bg8d8SaK5bOl8ZwYSUfRp.yAzcdQG5WGkUN7v52nF7p3LzOnjSi2",
                 "wordpress-bcrypt",
             ),
-            ("$1$Gog4uvUH$NbvXTTCfn/CvX40TW89Cw.", "md5-crypt"),
+            ("$1$Gog4uvUH$NbvXTTCfn/CvX40TW89Cw", "md5-crypt"),
+            ("$1$toolongsalt$NbvXTTCfn/CvX40TW89Cw.", "md5-crypt"),
             ("$6$oC0ShToQaXG1cn6n$ZOX", "sha-crypt"),
+            ("$6$rounds=999$oC0ShToQaXG1cn6n$ZOX", "sha-crypt"),
             ("hello world", "unknown"),
             ("", "unknown"),
         ] {
