@@ -109,6 +109,16 @@ fn ten_thousand_mixed_rows_wrap_in_bulk_then_each_logs_in_once() {
         |i, res| wrapped[i] = Some(res.expect("wrap")),
     );
     assert_eq!((summary.wrapped, summary.failed), (10_000, 0));
+    let expected = rows.iter().fold(
+        std::collections::BTreeMap::<&str, u64>::new(),
+        |mut m, (_, _, s)| {
+            *m.entry(LegacyHash::parse(s).expect("parse").scheme())
+                .or_default() += 1;
+            m
+        },
+    );
+    assert_eq!(summary.by_scheme, expected);
+    assert_eq!(summary.by_scheme.len(), 10, "{:?}", summary.by_scheme);
     for ((_, password, _), stored) in rows.iter().zip(&wrapped) {
         let stored = stored.as_ref().expect("every row wrapped");
         let Verification::Match {

@@ -38,14 +38,20 @@ impl Verification {
     }
 }
 
+/// One row of [`Hasher::upgrade_legacy`]: its key, its scheme, the wrapped hash or why not.
+type Wrapped<K> = (K, &'static str, Result<PasswordHash, Error>);
+
 /// Counts from [`Hasher::upgrade_legacy`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UpgradeSummary {
     /// Records wrapped and handed to the sink.
     pub wrapped: u64,
     /// Records that failed (handed to the sink with their error).
     pub failed: u64,
+    /// Records wrapped, by scheme ([`LegacyHash::scheme`]: `bcrypt`, `phpass`,
+    /// `pbkdf2-sha256`, …).
+    pub by_scheme: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// argon2id password hashing with a policy, an optional pepper keyring and a memory limiter.
@@ -372,6 +378,7 @@ impl Hasher {
     /// let mut wrapped = Vec::new();
     /// let summary = hasher.upgrade_legacy(old, 2, |id, res| wrapped.push((id, res)));
     /// assert_eq!(summary.wrapped, 2);
+    /// assert_eq!(summary.by_scheme.get("md5"), Some(&1));
     /// assert!(wrapped.iter().all(|(_, r)| r.as_ref().is_ok_and(|h| h.is_legacy())));
     /// # Ok::<(), shopsafe::password::Error>(())
     /// ```
@@ -391,7 +398,7 @@ impl Hasher {
                 return summary;
             }
             let per_worker = chunk.len().div_ceil(workers);
-            let mut results: Vec<Vec<(K, Result<PasswordHash, Error>)>> = Vec::new();
+            let mut results: Vec<Vec<Wrapped<K>>> = Vec::new();
             std::thread::scope(|scope| {
                 let mut chunk = chunk;
                 let mut handles = Vec::new();
@@ -400,7 +407,7 @@ impl Hasher {
                     let part = core::mem::replace(&mut chunk, rest);
                     handles.push(scope.spawn(move || {
                         part.into_iter()
-                            .map(|(k, legacy)| (k, self.wrap_legacy(&legacy)))
+                            .map(|(k, legacy)| (k, legacy.scheme(), self.wrap_legacy(&legacy)))
                             .collect::<Vec<_>>()
                     }));
                 }
@@ -409,9 +416,10 @@ impl Hasher {
                     results.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
                 }
             });
-            for (k, res) in results.into_iter().flatten() {
+            for (k, scheme, res) in results.into_iter().flatten() {
                 if res.is_ok() {
                     summary.wrapped += 1;
+                    *summary.by_scheme.entry(scheme).or_default() += 1;
                 } else {
                     summary.failed += 1;
                 }

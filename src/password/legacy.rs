@@ -643,6 +643,16 @@ impl LegacyHash {
     }
 }
 
+impl LegacyHash {
+    /// The scheme's name as the wrapped PHC string records it (`inner=`): `md5`, `sha1`,
+    /// `sha256-salt-prefix`, `pbkdf2-sha1`, `pbkdf2-sha256`, `pbkdf2-sha512`, `phpass`,
+    /// `bcrypt`, `wp-bcrypt`, `md5-crypt`, `sha256-crypt`, `sha512-crypt`.
+    #[must_use]
+    pub fn scheme(&self) -> &'static str {
+        self.inner.name()
+    }
+}
+
 impl core::fmt::Debug for LegacyHash {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "LegacyHash({})", self.inner.name())
