@@ -520,6 +520,28 @@ impl Hasher {
     ) -> Result<PasswordHash, Error> {
         let mut salt = vec![0u8; SALT_LEN];
         fill_random(&mut salt)?;
+        self.hash_bytes_with_salt(input, scheme, params, salt)
+    }
+
+    /// A plain argon2id hash of `password` with the caller's salt (for the
+    /// `password-hash` traits, which hand one in), at this hasher's policy and pepper.
+    #[cfg(feature = "password-hash")]
+    pub(crate) fn hash_with_salt(
+        &self,
+        password: &Password,
+        salt: Vec<u8>,
+    ) -> Result<PasswordHash, Error> {
+        let normalized = password.normalized()?;
+        self.hash_bytes_with_salt(normalized.as_bytes(), Scheme::Argon2id, self.params, salt)
+    }
+
+    fn hash_bytes_with_salt(
+        &self,
+        input: &[u8],
+        scheme: Scheme,
+        params: Params,
+        salt: Vec<u8>,
+    ) -> Result<PasswordHash, Error> {
         let (key_id, pepper): (Option<KeyId>, Option<&Pepper>) = match &self.keyring {
             Some(ring) => {
                 let (id, pepper) = ring.current();

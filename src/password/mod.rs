@@ -45,6 +45,8 @@ mod params;
 mod pepper;
 mod phc;
 mod policy;
+#[cfg(feature = "password-hash")]
+mod traits;
 
 pub use breached::{BreachLookupError, BreachedPasswords, OnLookupFailure, PwnedDigest};
 pub use error::Error;
