@@ -6,8 +6,9 @@
 //! - [`PasswordHash`] is a strictly parsed PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`):
 //!   compatible with libsodium, argon2-cffi and the reference `argon2` CLI.
 //! - [`PepperKeyring`] holds secret peppers by [`KeyId`], recorded in the PHC `keyid` field.
-//! - [`LegacyHash`] and [`Hasher::upgrade_legacy`] wrap an old MD5/SHA-1/salted SHA-256
-//!   table as argon2id offline; the next login turns each into a plain argon2id hash.
+//! - [`LegacyHash::parse`] reads what old platforms export (bcrypt, WordPress, phpass,
+//!   Django, ASP.NET Identity, Magento, crypt, MD5/SHA-1) and [`Hasher::upgrade_legacy`]
+//!   wraps a table as argon2id offline; the next login turns each into plain argon2id.
 //! - [`AcceptancePolicy`] applies NIST SP 800-63B to new passwords: length, a bundled
 //!   blocklist of 475,794 common passwords, a zxcvbn strength estimate, context words and,
 //!   through the [`BreachedPasswords`] trait, a breached-password corpus.
