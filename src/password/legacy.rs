@@ -86,16 +86,18 @@ pub(crate) struct InnerParams {
 }
 
 /// Hard caps on a stored onion's inner cost, whatever the import allowed: a hostile
-/// stored string must not make one login run for minutes.
-pub(crate) const MAX_PBKDF2_ROUNDS: u32 = 10_000_000;
-/// phpass's own format allows 2^30 (its count character's largest value).
-pub(crate) const MAX_PHPASS_LOG2: u8 = 30;
-/// bcrypt cost 15 is about 2.5 s on this project's machine.
-pub(crate) const MAX_BCRYPT_COST: u8 = 15;
-/// SHA-crypt's own minimum (glibc raises anything lower to it) and a hard cap (10,000,000
-/// SHA-512-crypt rounds is about 4 s here).
+/// stored string must not make one login run for seconds. Each is about a second or
+/// less on this project's machine (`benches/legacy.rs` scaled): 2,000,000 PBKDF2
+/// iterations (0.32 s with SHA-256, 1.2 s with SHA-512).
+pub(crate) const MAX_PBKDF2_ROUNDS: u32 = 2_000_000;
+/// 2^22 MD5 calls, about 0.6 s (phpass's own format would allow 2^30, minutes).
+pub(crate) const MAX_PHPASS_LOG2: u8 = 22;
+/// bcrypt cost 14, about 1.2 s.
+pub(crate) const MAX_BCRYPT_COST: u8 = 14;
+/// SHA-crypt's own minimum (glibc raises anything lower to it) and a hard cap
+/// (2,000,000 SHA-512-crypt rounds, about 1.2 s).
 pub(crate) const MIN_SHACRYPT_ROUNDS: u32 = 1_000;
-pub(crate) const MAX_SHACRYPT_ROUNDS: u32 = 10_000_000;
+pub(crate) const MAX_SHACRYPT_ROUNDS: u32 = 2_000_000;
 
 impl Inner {
     pub(crate) fn name(&self) -> &'static str {
@@ -761,7 +763,19 @@ mod tests {
         };
         assert!(Inner::from_phc("pbkdf2-sha256", pbkdf2(1000, 32)).is_ok());
         assert!(Inner::from_phc("pbkdf2-sha256", pbkdf2(0, 32)).is_err());
-        assert!(Inner::from_phc("pbkdf2-sha256", pbkdf2(10_000_001, 32)).is_err());
+        assert!(Inner::from_phc("pbkdf2-sha256", pbkdf2(2_000_001, 32)).is_err());
+        let costly = |name, rounds| InnerParams {
+            rounds: Some(rounds),
+            len: None,
+            salt: Some(vec![b'a'; if name == "bcrypt" { 16 } else { 8 }]),
+        };
+        assert!(Inner::from_phc("phpass", costly("phpass", 22)).is_ok());
+        assert!(
+            Inner::from_phc("phpass", costly("phpass", 23)).is_err(),
+            "2^23 MD5s in a stored string: refused"
+        );
+        assert!(Inner::from_phc("bcrypt", costly("bcrypt", 15)).is_err());
+        assert!(Inner::from_phc("sha512-crypt", costly("sha512-crypt", 2_000_001)).is_err());
         assert!(Inner::from_phc("pbkdf2-sha256", pbkdf2(1000, 15)).is_err());
         assert!(Inner::from_phc("md5", pbkdf2(1000, 32)).is_err());
     }
