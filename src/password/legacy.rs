@@ -245,20 +245,14 @@ impl Inner {
         max_rounds: u32,
     ) -> Result<Self, Error> {
         let scheme = "pbkdf2";
-        let rounds = u32::try_from(rounds)
-            .ok()
-            .filter(|r| (1..=max_rounds).contains(r))
-            .ok_or(Error::LegacyDigest {
-                scheme,
-                reason: "iteration count is 0 or above the limit",
-            })?;
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|l| (16..=64).contains(l))
-            .ok_or(Error::LegacyDigest {
-                scheme,
-                reason: "derived key must be 16 to 64 bytes",
-            })?;
+        let rounds: u32 = within(
+            rounds,
+            1,
+            max_rounds,
+            scheme,
+            "iteration count is 0 or above the limit",
+        )?;
+        let len: usize = within(len, 16, 64, scheme, "derived key must be 16 to 64 bytes")?;
         if salt.is_empty() || salt.len() > MAX_LEGACY_SALT {
             return Err(Error::LegacyDigest {
                 scheme,
@@ -276,13 +270,13 @@ impl Inner {
     /// A phpass scheme, checked: 2^7 to 2^`max_log2` iterations (phpass's own range
     /// starts at 7), an 8-byte salt.
     pub(crate) fn phpass(log2: u64, salt: Vec<u8>, max_log2: u8) -> Result<Self, Error> {
-        let log2 = u8::try_from(log2)
-            .ok()
-            .filter(|l| (7..=max_log2).contains(l))
-            .ok_or(Error::LegacyDigest {
-                scheme: "phpass",
-                reason: "iteration count outside 2^7 and the limit",
-            })?;
+        let log2: u8 = within(
+            log2,
+            7,
+            max_log2,
+            "phpass",
+            "iteration count outside 2^7 and the limit",
+        )?;
         if salt.len() != 8 {
             return Err(Error::LegacyDigest {
                 scheme: "phpass",
@@ -299,13 +293,7 @@ impl Inner {
         wordpress: bool,
         max_cost: u8,
     ) -> Result<Self, Error> {
-        let cost = u8::try_from(cost)
-            .ok()
-            .filter(|c| (4..=max_cost).contains(c))
-            .ok_or(Error::LegacyDigest {
-                scheme: "bcrypt",
-                reason: "cost outside 4 and the limit",
-            })?;
+        let cost: u8 = within(cost, 4, max_cost, "bcrypt", "cost outside 4 and the limit")?;
         if salt.len() != 16 {
             return Err(Error::LegacyDigest {
                 scheme: "bcrypt",
@@ -339,13 +327,13 @@ impl Inner {
         max_rounds: u32,
     ) -> Result<Self, Error> {
         let scheme = "sha-crypt";
-        let rounds = u32::try_from(rounds)
-            .ok()
-            .filter(|r| (MIN_SHACRYPT_ROUNDS..=max_rounds).contains(r))
-            .ok_or(Error::LegacyDigest {
-                scheme,
-                reason: "rounds below 1,000 or above the limit",
-            })?;
+        let rounds: u32 = within(
+            rounds,
+            MIN_SHACRYPT_ROUNDS,
+            max_rounds,
+            scheme,
+            "rounds below 1,000 or above the limit",
+        )?;
         if salt.is_empty() || salt.len() > 16 || salt.contains(&b'$') {
             return Err(Error::LegacyDigest {
                 scheme,
@@ -659,6 +647,20 @@ impl core::fmt::Debug for LegacyHash {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "LegacyHash({})", self.inner.name())
     }
+}
+
+/// `value` as a `T` in `min..=max`, or the scheme's error.
+fn within<T: TryFrom<u64> + PartialOrd>(
+    value: u64,
+    min: T,
+    max: T,
+    scheme: &'static str,
+    reason: &'static str,
+) -> Result<T, Error> {
+    T::try_from(value)
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .ok_or(Error::LegacyDigest { scheme, reason })
 }
 
 /// Legacy salts are written into the PHC string as base64 (48 bytes → 64 characters).
