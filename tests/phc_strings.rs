@@ -114,6 +114,31 @@ proptest! {
     }
 
     #[test]
+    fn onion_parameters_parse_or_error_and_round_trip(
+        inner in prop_oneof![
+            Just("md5"), Just("pbkdf2-sha1"), Just("pbkdf2-sha256"), Just("pbkdf2-sha512"),
+            Just("phpass"), Just("bcrypt"), Just("wp-bcrypt"), Just("md5-crypt"),
+            Just("sha256-crypt"), Just("sha512-crypt"), Just("sha256-salt-prefix"), Just("nope"),
+        ],
+        rounds in proptest::option::of("[0-9]{1,12}"),
+        len in proptest::option::of("[0-9]{1,4}"),
+        salt in proptest::option::of("[A-Za-z0-9+/]{0,70}"),
+        tail in "[A-Za-z0-9+/]{0,60}",
+    ) {
+        let mut s = format!("$argon2id-onion$v=19$m=64,t=1,p=1,inner={inner}");
+        for (name, value) in [("irounds", &rounds), ("ilen", &len), ("isalt", &salt)] {
+            if let Some(v) = value {
+                s.push_str(&format!(",{name}={v}"));
+            }
+        }
+        s.push_str(&format!("$c29tZXNhbHRzb21lc2FsdA${tail}"));
+        if let Ok(parsed) = PasswordHash::parse(&s) {
+            prop_assert!(parsed.is_legacy());
+            prop_assert_eq!(PasswordHash::parse(&parsed.to_phc_string()).expect("own output parses"), parsed);
+        }
+    }
+
+    #[test]
     fn one_character_edits_of_a_valid_string_never_panic(pos in 0usize..95, c in any::<char>()) {
         let good = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$iz6R0ycPu0VtrQxCZWN6+lGSkV0fgUqLqlzshbkkfMI";
         let mut chars: Vec<char> = good.chars().collect();
