@@ -156,6 +156,14 @@ fn bad(scheme: &'static str, reason: &'static str) -> Error {
     Error::LegacyDigest { scheme, reason }
 }
 
+/// An error of the inner scheme, named after the format being read.
+fn named(scheme: &'static str) -> impl Fn(Error) -> Error {
+    move |e| match e {
+        Error::LegacyDigest { reason, .. } => bad(scheme, reason),
+        other => other,
+    }
+}
+
 /// `<iterations>$<salt>$<base64 key>` after Django's algorithm name.
 fn django(rest: &str, prf: Prf, limits: &LegacyLimits) -> Result<LegacyHash, Error> {
     let scheme = "django-pbkdf2";
@@ -182,7 +190,8 @@ fn django(rest: &str, prf: Prf, limits: &LegacyLimits) -> Result<LegacyHash, Err
         key.len() as u64,
         salt.as_bytes().to_vec(),
         limits.max_pbkdf2_rounds,
-    )?;
+    )
+    .map_err(named(scheme))?;
     Ok(LegacyHash { inner, digest: key })
 }
 
@@ -283,7 +292,8 @@ fn bcrypt(s: &str, wordpress: bool, limits: &LegacyLimits) -> Result<LegacyHash,
     if cost > u64::from(limits.max_bcrypt_cost) {
         return Err(bad(scheme, "cost above the limit"));
     }
-    let inner = Inner::bcrypt(cost, salt.to_vec(), wordpress, limits.max_bcrypt_cost)?;
+    let inner = Inner::bcrypt(cost, salt.to_vec(), wordpress, limits.max_bcrypt_cost)
+        .map_err(named(scheme))?;
     Ok(LegacyHash {
         inner,
         digest: Zeroizing::new(hash_text.as_bytes().to_vec()),
@@ -363,7 +373,8 @@ fn aspnet(blob: &[u8], limits: &LegacyLimits) -> Result<LegacyHash, Error> {
                 32,
                 blob[1..17].to_vec(),
                 limits.max_pbkdf2_rounds,
-            )?;
+            )
+            .map_err(named(scheme))?;
             Ok(LegacyHash {
                 inner,
                 digest: Zeroizing::new(blob[17..].to_vec()),
@@ -394,7 +405,8 @@ fn aspnet(blob: &[u8], limits: &LegacyLimits) -> Result<LegacyHash, Error> {
                 key.len() as u64,
                 blob[13..salt_end].to_vec(),
                 limits.max_pbkdf2_rounds,
-            )?;
+            )
+            .map_err(named(scheme))?;
             Ok(LegacyHash {
                 inner,
                 digest: Zeroizing::new(key.to_vec()),
@@ -409,10 +421,8 @@ fn magento(hex: &str, rest: &str) -> Result<LegacyHash, Error> {
     let Some((salt, "1")) = rest.rsplit_once(':') else {
         return Err(bad("magento", "expected <sha256 hex>:<salt>:1"));
     };
-    LegacyHash::sha256_salted_hex(salt.as_bytes(), SaltPosition::Prefix, hex).map_err(|e| match e {
-        Error::LegacyDigest { reason, .. } => bad("magento", reason),
-        other => other,
-    })
+    LegacyHash::sha256_salted_hex(salt.as_bytes(), SaltPosition::Prefix, hex)
+        .map_err(named("magento"))
 }
 
 #[cfg(test)]
@@ -451,6 +461,16 @@ mod tests {
         let over = format!("pbkdf2_sha256$3000000$salt${key}");
         assert!(refused(LegacyHash::parse(&over)));
         assert!(refused(LegacyHash::parse_with(&over, &with(u32::MAX))));
+        assert!(
+            matches!(
+                LegacyHash::parse_with(&django, &with(1_000_000)),
+                Err(Error::LegacyDigest {
+                    scheme: "django-pbkdf2",
+                    ..
+                })
+            ),
+            "the error names the format read, not the inner scheme"
+        );
         // Count character 'J' is 2^21, over the default 2^18.
         assert!(refused(LegacyHash::parse(
             "$P$J2pKikNhGackJ8fKRohKZq2C2dEQWn."
