@@ -13,7 +13,7 @@ use crate::store::AuditKey;
 
 /// A service that holds key-encryption keys and encrypts and decrypts small secrets
 /// under them without ever handing the KEK out: a PKCS#11 token
-/// ([`Pkcs11Wrapper`](super::Pkcs11Wrapper), feature `pkcs11`), or a cloud KMS.
+/// (`Pkcs11Wrapper`, feature `pkcs11`), or a cloud KMS.
 ///
 /// The shape is a KMS's `Encrypt`/`Decrypt` with an encryption context, so an adapter
 /// is a few lines over the provider's client, which this crate does not ship:

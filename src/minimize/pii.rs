@@ -39,7 +39,7 @@ impl PiiKind {
 
 /// Personal data: `Debug` and `Display` print a mask for its kind, reading it takes
 /// [`Pii::expose`], and with the `serde` feature it serializes only through
-/// [`Pii::serialize_exposed`] (a `#[serde(serialize_with = ...)]` a reviewer can see).
+/// `Pii::serialize_exposed` (a `#[serde(serialize_with = ...)]` a reviewer can see).
 ///
 /// # Examples
 /// ```
