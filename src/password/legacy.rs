@@ -427,10 +427,6 @@ impl Inner {
     }
 }
 
-/// crypt(3)'s base64 alphabet.
-pub(crate) const ITOA64: &[u8; 64] =
-    b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
 /// MD5-crypt (Poul-Henning Kamp's, FreeBSD 1994; `$1$`), as its 22-character hash text.
 fn md5_crypt(password: &[u8], salt: &[u8]) -> Vec<u8> {
     let alt = Md5::new()
@@ -475,21 +471,11 @@ fn md5_crypt(password: &[u8], salt: &[u8]) -> Vec<u8> {
         }
         fin = c.finalize();
     }
-    let mut out = Vec::with_capacity(22);
-    let mut to64 = |mut v: u32, n: usize| {
-        for _ in 0..n {
-            out.push(ITOA64[(v & 0x3f) as usize]);
-            v >>= 6;
-        }
-    };
-    for (a, b, c) in [(0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)] {
-        to64(
-            (u32::from(fin[a]) << 16) | (u32::from(fin[b]) << 8) | u32::from(fin[c]),
-            4,
-        );
-    }
-    to64(u32::from(fin[11]), 2);
-    out
+    // The output's byte order (as `(fin[0] << 16) | (fin[6] << 8) | fin[12]`, … in the
+    // C code), then crypt's little-endian base64, the one SHA-crypt uses.
+    const ORDER: [usize; 16] = [12, 6, 0, 13, 7, 1, 14, 8, 2, 15, 9, 3, 5, 10, 4, 11];
+    let ordered: Zeroizing<Vec<u8>> = Zeroizing::new(ORDER.iter().map(|&i| fin[i]).collect());
+    <base64ct::Base64ShaCrypt as base64ct::Encoding>::encode_string(&ordered).into_bytes()
 }
 
 /// SHA-crypt (Ulrich Drepper's; `$5$`, `$6$`) via RustCrypto's `sha-crypt`, as its hash
