@@ -8,6 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 #![cfg(feature = "postgres")]
 
+#[path = "support/guesses.rs"]
+mod guesses;
+
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
@@ -899,7 +902,7 @@ fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
 
 #[test]
 fn two_login_servers_on_two_pools_share_one_throttle_budget() {
-    use shopsafe::rotation::{Admission, AttemptOutcome, RateLimiter, StoreRateLimiter};
+    use shopsafe::rotation::{Admission, RateLimiter, StoreRateLimiter};
     let Some(url) = url("two_login_servers_on_two_pools_share_one_throttle_budget") else {
         return;
     };
@@ -923,23 +926,7 @@ fn two_login_servers_on_two_pools_share_one_throttle_budget() {
             .map(|(n, t, l)| {
                 let victim = &victim;
                 s.spawn(move || {
-                    (0..15)
-                        .filter(|i| {
-                            match l
-                                .reserve(victim, &format!("{n}-{t}-{i}"), now)
-                                .expect("answer")
-                            {
-                                // Past the limit a new source tries, flagged: only the
-                                // unflagged attempts could log in directly.
-                                Admission::Allowed(r) => {
-                                    let plain = !r.second_signal_required();
-                                    l.settle(r, AttemptOutcome::Failure, now).expect("settle");
-                                    plain
-                                }
-                                Admission::Throttled { .. } => false,
-                            }
-                        })
-                        .count()
+                    guesses::unflagged_failures(l, victim, &format!("{n}-{t}"), 15, now)
                 })
             })
             .collect();

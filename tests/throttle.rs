@@ -3,6 +3,9 @@
 #![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
+#[path = "support/guesses.rs"]
+mod guesses;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,27 +26,10 @@ fn limiter(path: &Path) -> StoreRateLimiter<Arc<SqliteStore>> {
     )
 }
 
-/// Tries `n` wrong passwords on `victim`, each from its own source; returns how many the
-/// limiter let through unflagged.
+/// [`guesses::unflagged_failures`] on the account `victim`.
 fn guess(l: &StoreRateLimiter<Arc<SqliteStore>>, tag: &str, n: usize, now: Timestamp) -> usize {
     let victim = AccountId::new("victim").expect("id");
-    (0..n)
-        .filter(|i| {
-            match l
-                .reserve(&victim, &format!("{tag}-{i}"), now)
-                .expect("answer")
-            {
-                // Past the limit a new source still tries, flagged for a second signal:
-                // only unflagged attempts could log in directly, and those are the budget.
-                Admission::Allowed(r) => {
-                    let plain = !r.second_signal_required();
-                    l.settle(r, AttemptOutcome::Failure, now).expect("settle");
-                    plain
-                }
-                Admission::Throttled { .. } => false,
-            }
-        })
-        .count()
+    guesses::unflagged_failures(l, &victim, tag, n, now)
 }
 
 /// The child's half of `two_processes_on_one_file_share_one_budget`: not a test of its
