@@ -260,9 +260,7 @@ fn bcrypt(s: &str, wordpress: bool, limits: &LegacyLimits) -> Result<LegacyHash,
     let cost: u64 = cost
         .parse()
         .map_err(|_| bad(scheme, "cost must be two digits"))?;
-    if cost > u64::from(limits.max_bcrypt_cost) {
-        return Err(bad(scheme, "cost above the limit"));
-    }
+    // The range (4 to the limit) is checked once, by the scheme.
     let inner = Inner::bcrypt(cost, salt.to_vec(), wordpress, limits.max_bcrypt_cost)
         .map_err(named(scheme))?;
     Ok(LegacyHash {
