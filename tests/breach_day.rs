@@ -530,6 +530,13 @@ impl CampaignStore for Process<'_> {
         self.alive()?;
         self.store.open_lanes(incident, lanes, now)
     }
+    fn lanes(
+        &self,
+        incident: shopsafe::store::IncidentId,
+    ) -> Result<Vec<CampaignState>, StoreError> {
+        self.alive()?;
+        self.store.lanes(incident)
+    }
     fn count_affected(
         &self,
         incident: &Incident,

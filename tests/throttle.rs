@@ -173,3 +173,276 @@ fn a_spray_of_sources_never_fails_open_and_the_table_shrinks_back() {
         "{left} rows left: the spray's rows are gone"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// What a flagged attempt (a new source on a locked account) may leave behind: the same
+// state whatever its password, never a lifted lock; and a per-account reset limit that
+// no number of sources gets around. Each runs on the in-memory and the store limiter.
+
+mod oracles {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use shopsafe::password::{Hasher, Params, Password, PasswordContext};
+    use shopsafe::rotation::{
+        Admission, AttemptOutcome, Authenticator, BrandLinks, InMemoryRateLimiter, LoginDecision,
+        ManualClock, RateLimiter, ResetUrlTemplate, StoreRateLimiter,
+    };
+    use shopsafe::store::sqlite::SqliteStore;
+    use shopsafe::store::{AccountId, BrandId, Timestamp};
+
+    const RIGHT: &str = "walnut cobbler lantern river";
+    const WINDOW: Duration = Duration::from_secs(900);
+
+    struct Shop {
+        _dir: tempfile::TempDir,
+        clock: Arc<ManualClock>,
+        auth: Authenticator<SqliteStore>,
+    }
+
+    /// Jane's shop, with a login limiter (10 per account, 100 per source in 15 min) and a
+    /// reset limiter (5 per account, 50 per source an hour), both in memory or both in
+    /// the store.
+    fn shop(in_store: bool) -> Shop {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(SqliteStore::open(dir.path().join("c.db")).expect("store"));
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        let (login, reset): (Arc<dyn RateLimiter>, Arc<dyn RateLimiter>) = if in_store {
+            (
+                Arc::new(StoreRateLimiter::new(Arc::clone(&store), 10, 100, WINDOW)),
+                Arc::new(StoreRateLimiter::new(
+                    Arc::clone(&store),
+                    5,
+                    50,
+                    Duration::from_secs(3600),
+                )),
+            )
+        } else {
+            (
+                Arc::new(InMemoryRateLimiter::new(10, 100, WINDOW)),
+                Arc::new(InMemoryRateLimiter::new(5, 50, Duration::from_secs(3600))),
+            )
+        };
+        let hasher = Arc::new(Hasher::new(
+            Params::insecure_for_tests(64, 1, 1).expect("test params"),
+        ));
+        let links = BrandLinks::new().brand(
+            BrandId::new("shoes").expect("brand"),
+            ResetUrlTemplate::new("https://shoes.example/r/{token}").expect("template"),
+        );
+        let auth = Authenticator::new(Arc::clone(&store), hasher)
+            .with_clock(clock.clone())
+            .with_links(links)
+            .with_rate_limiter(login)
+            .with_reset_rate_limiter(reset);
+        auth.register(
+            &jane(),
+            &[BrandId::new("shoes").expect("brand")],
+            &Password::new(RIGHT),
+            &PasswordContext::new(),
+        )
+        .expect("register");
+        Shop {
+            _dir: dir,
+            clock,
+            auth,
+        }
+    }
+
+    fn jane() -> AccountId {
+        AccountId::new("jane").expect("id")
+    }
+
+    impl Shop {
+        fn login(&self, password: &str, source: &str) -> LoginDecision {
+            self.auth
+                .login_from(&jane(), &Password::new(password), source)
+                .expect("login")
+        }
+
+        /// Ten wrong passwords from one source: the account is locked.
+        fn lock(&self) {
+            for i in 0..10 {
+                assert_eq!(
+                    self.login(&format!("wrong guess {i}"), "attacker"),
+                    LoginDecision::Rejected
+                );
+            }
+        }
+    }
+
+    /// The answers a source gets on a locked account: its first try, then three more
+    /// (one second apart), with the same password each time.
+    fn answers(s: &Shop, password: &str, source: &str) -> Vec<String> {
+        (0..4)
+            .map(|i| {
+                if i > 0 {
+                    s.clock.advance(Duration::from_secs(1));
+                }
+                // The variant and its wait; the stamp of a right password is not compared.
+                match s.login(password, source) {
+                    LoginDecision::SecondSignalRequired { .. } => "flagged".to_owned(),
+                    LoginDecision::Rejected => "flagged".to_owned(),
+                    LoginDecision::Throttled { retry_after } => {
+                        format!("throttled {}", retry_after.as_secs())
+                    }
+                    other => format!("{other:?}"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_flagged_right_password_and_a_wrong_one_get_the_same_answers_after() {
+        for in_store in [false, true] {
+            // Two identical shops, one guesser each: one types the right password, the
+            // other a wrong one, from a new source.
+            let (right, wrong) = (shop(in_store), shop(in_store));
+            right.lock();
+            wrong.lock();
+            assert!(matches!(
+                right.login(RIGHT, "new-source"),
+                LoginDecision::SecondSignalRequired { .. }
+            ));
+            assert_eq!(
+                wrong.login("not it either", "new-source"),
+                LoginDecision::Rejected
+            );
+            // What follows must not tell the two apart (the old code let the right
+            // password's source try again at once, and throttled the wrong one's).
+            let a = answers(&right, RIGHT, "new-source");
+            let b = answers(&wrong, "not it either", "new-source");
+            assert_eq!(a, b, "in_store={in_store}");
+            assert!(a[0].starts_with("throttled"), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn a_flagged_right_login_does_not_lift_the_lock() {
+        for in_store in [false, true] {
+            let s = shop(in_store);
+            s.lock();
+            assert!(matches!(
+                s.login(RIGHT, "second-source"),
+                LoginDecision::SecondSignalRequired { .. }
+            ));
+            // A third source with the right password: still flagged, not a session (the
+            // old code had given the lock's interval back and answered Accepted).
+            assert!(
+                matches!(
+                    s.login(RIGHT, "third-source"),
+                    LoginDecision::SecondSignalRequired { .. }
+                ),
+                "in_store={in_store}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_flagged_attempt_not_tried_gives_back_only_what_it_took() {
+        // Hashing answered Overloaded (which an attacker can cause) on a locked account:
+        // the reservation is settled NotTried, and must not unlock the account.
+        let limiters: [Box<dyn Fn(&std::path::Path) -> Arc<dyn RateLimiter>>; 2] = [
+            Box::new(|_| Arc::new(InMemoryRateLimiter::new(10, 100, WINDOW))),
+            Box::new(|dir| {
+                let store = Arc::new(SqliteStore::open(dir.join("t.db")).expect("store"));
+                Arc::new(StoreRateLimiter::new(store, 10, 100, WINDOW))
+            }),
+        ];
+        for make in &limiters {
+            let dir = tempfile::tempdir().expect("dir");
+            let l = make(dir.path());
+            let now = Timestamp::from_millis(1_000_000);
+            for i in 0..10 {
+                let Admission::Allowed(r) = l.reserve(&jane(), "attacker", now).expect("answer")
+                else {
+                    panic!("within the burst: {i}")
+                };
+                l.settle(r, AttemptOutcome::Failure, now).expect("settle");
+            }
+            for i in 0..20 {
+                let Admission::Allowed(r) = l
+                    .reserve(&jane(), &format!("flood-{i}"), now)
+                    .expect("answer")
+                else {
+                    panic!("a new source may try")
+                };
+                assert!(r.second_signal_required(), "locked: {i}");
+                l.settle(r, AttemptOutcome::NotTried, now).expect("settle");
+            }
+            let Admission::Allowed(r) = l.reserve(&jane(), "customer", now).expect("answer") else {
+                panic!("a new source may try")
+            };
+            assert!(
+                r.second_signal_required(),
+                "twenty Overloaded attempts gave back an interval they never took"
+            );
+            // And the same source, once its NotTried is settled, is where it was.
+            l.settle(r, AttemptOutcome::NotTried, now).expect("settle");
+            let Admission::Allowed(r) = l.reserve(&jane(), "customer", now).expect("answer") else {
+                panic!("a source with nothing counted may try again")
+            };
+            l.settle(r, AttemptOutcome::Failure, now).expect("settle");
+        }
+    }
+
+    #[test]
+    fn the_per_account_reset_limit_holds_across_sixty_sources() {
+        for in_store in [false, true] {
+            let s = shop(in_store);
+            let links = (0..60)
+                .filter(|i| {
+                    matches!(
+                        s.auth
+                            .request_reset_from(&jane(), None, &format!("203.0.113.{i}")),
+                        Ok(Some(_))
+                    )
+                })
+                .count();
+            assert_eq!(
+                links, 5,
+                "in_store={in_store}: 5 an hour, whatever the sources"
+            );
+            // Twelve minutes on (one interval of 5 an hour), one more, from anywhere.
+            s.clock.advance(Duration::from_secs(12 * 60));
+            let links = (60..120)
+                .filter(|i| {
+                    matches!(
+                        s.auth
+                            .request_reset_from(&jane(), None, &format!("203.0.113.{i}")),
+                        Ok(Some(_))
+                    )
+                })
+                .count();
+            assert_eq!(links, 1, "in_store={in_store}");
+        }
+    }
+
+    #[test]
+    fn limiters_of_two_scopes_on_one_store_share_no_counter() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(SqliteStore::open(dir.path().join("t.db")).expect("store"));
+        let login = StoreRateLimiter::new(Arc::clone(&store), 3, 100, WINDOW).with_scope("login");
+        let reset = StoreRateLimiter::new(Arc::clone(&store), 3, 100, WINDOW).with_scope("reset");
+        let now = Timestamp::from_millis(1_000_000);
+        let fails = |l: &dyn RateLimiter| {
+            (0..5)
+                .filter(|_| match l.reserve(&jane(), "", now).expect("answer") {
+                    Admission::Allowed(r) => {
+                        l.settle(r, AttemptOutcome::Failure, now).expect("settle");
+                        true
+                    }
+                    Admission::Throttled { .. } => false,
+                })
+                .count()
+        };
+        assert_eq!(fails(&login), 3);
+        assert_eq!(
+            fails(&reset),
+            3,
+            "the login scope's failures are not the reset's"
+        );
+        let again = StoreRateLimiter::new(Arc::clone(&store), 3, 100, WINDOW).with_scope("login");
+        assert_eq!(fails(&again), 0, "one scope on one store is one budget");
+    }
+}

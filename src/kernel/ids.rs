@@ -49,10 +49,31 @@ impl AccountId {
         &self.0
     }
 
-    /// The owner of decoy reset tokens: an id no account can have (it starts with a
-    /// control character, which [`AccountId::new`] refuses), so no link can name it.
-    pub(crate) fn decoy() -> Self {
+    /// An id no account can have (it starts with a control character, which
+    /// [`AccountId::new`] refuses): the stand-in for an account name that did not parse.
+    ///
+    /// A login with it takes the path of an unknown account (the rate limiter, a decoy
+    /// verify of the same cost, `Rejected`), so a malformed name neither answers faster
+    /// nor gets around the per-source limit. It also owns the crate's decoy reset tokens,
+    /// so no link can name it.
+    ///
+    /// # Examples
+    /// ```
+    /// use shopsafe::kernel::AccountId;
+    ///
+    /// let typed = "\u{7}not an id";
+    /// let id = AccountId::new(typed).unwrap_or_else(|_| AccountId::unmatchable());
+    /// assert_ne!(AccountId::new("x")?, id);
+    /// # Ok::<(), shopsafe::kernel::InvalidId>(())
+    /// ```
+    #[must_use]
+    pub fn unmatchable() -> Self {
         Self("\u{1}shopsafe-decoy".to_owned())
+    }
+
+    /// The owner of decoy reset tokens.
+    pub(crate) fn decoy() -> Self {
+        Self::unmatchable()
     }
 }
 

@@ -55,8 +55,9 @@ pub enum LoginDecision {
     /// that the customer is not locked out by the attacker. Ask for a second signal (a
     /// CAPTCHA, a code mailed to the customer) and start the session with
     /// `session_stamp` only when it passes; treat a failed one as a failed login. The
-    /// attempt counts neither as a failure nor as a success (the lockout stays until a
-    /// plain `Accepted`).
+    /// attempt counts as a failure of this source on the account, exactly as a wrong
+    /// password would: nothing the limiter answers afterwards tells the two apart, and
+    /// the lockout stays until a plain `Accepted`.
     SecondSignalRequired {
         /// The credential's current security stamp, for the session once the second
         /// signal passes.
@@ -252,7 +253,9 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         });
         let outcome = match &decided {
             Ok(LoginDecision::Accepted { .. }) => AttemptOutcome::Success,
-            Ok(LoginDecision::SecondSignalRequired { .. }) => AttemptOutcome::NotTried,
+            // Counted as the wrong password it might have been: what the next attempt
+            // answers must not tell the two apart, and the lock stays.
+            Ok(LoginDecision::SecondSignalRequired { .. }) => AttemptOutcome::Failure,
             Err(Error::Password(PasswordError::Overloaded { .. })) => AttemptOutcome::NotTried,
             _ => AttemptOutcome::Failure,
         };

@@ -73,16 +73,23 @@ pub struct Reservation {
     source: String,
     at: Timestamp,
     second_signal: bool,
+    /// The counters (bits in [`Slots`] order) that the reservation advanced: settling it
+    /// as not tried gives back these and no other.
+    taken: u8,
 }
 
 impl Reservation {
     /// A reservation for `account` from `source`, made at `at` (for limiters of your own).
+    ///
+    /// It records no counter as taken: settled as [`AttemptOutcome::NotTried`] by one of
+    /// this crate's limiters, it gives nothing back (fail closed).
     pub fn new(account: AccountId, source: &str, at: Timestamp) -> Self {
         Self {
             account,
             source: source.to_owned(),
             at,
             second_signal: false,
+            taken: 0,
         }
     }
 
@@ -125,13 +132,17 @@ impl Reservation {
 #[non_exhaustive]
 pub enum AttemptOutcome {
     /// The password was right: the account's failures are cleared and this attempt no
-    /// longer counts against the source.
+    /// longer counts against the source. On a reservation that
+    /// [requires a second signal](Reservation::second_signal_required) a success counts
+    /// as a [`Failure`](Self::Failure): what a flagged attempt leaves behind must not say
+    /// whether its password was right, nor lift the lock.
     Success,
     /// Wrong password, unknown or disabled account, compromised credential: it stays
     /// counted.
     Failure,
     /// Nothing was checked (hashing answered `Overloaded`, the store was down before the
-    /// password was looked at): the reservation is released, it counts against nothing.
+    /// password was looked at): the counters the reservation advanced are given back, and
+    /// no other (a locked account's, which a flagged reservation never took, stays).
     NotTried,
 }
 
@@ -184,16 +195,40 @@ fn pair_bump(v: Option<i64>, now: i64) -> Option<i64> {
 
 /// What [`Limits::reserve`] decided, as the [`RateLimiter`] answers it.
 fn admission(
-    counted: Result<bool, Duration>,
+    counted: Result<Counted, Duration>,
     account: &AccountId,
     source: &str,
     now: Timestamp,
 ) -> Admission {
     match counted {
-        Ok(second_signal) => Admission::Allowed(
-            Reservation::new(account.clone(), source, now).with_second_signal(second_signal),
-        ),
+        Ok(Counted {
+            second_signal,
+            taken,
+        }) => Admission::Allowed(Reservation {
+            taken,
+            ..Reservation::new(account.clone(), source, now).with_second_signal(second_signal)
+        }),
         Err(retry_after) => Admission::Throttled { retry_after },
+    }
+}
+
+/// What [`Limits::reserve`] counted: whether the attempt is flagged, and which slots it
+/// advanced (bits in [`Slots`] order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Counted {
+    pub(crate) second_signal: bool,
+    pub(crate) taken: u8,
+}
+
+/// How a reservation is settled by this crate's limiters: a flagged attempt's success
+/// counts as a failure, so that a right and a wrong password on a locked account leave
+/// the same state (and the same next answer) behind, and a flagged login never lifts
+/// the lock.
+fn effective(reservation: &Reservation, outcome: AttemptOutcome) -> AttemptOutcome {
+    if reservation.second_signal && outcome == AttemptOutcome::Success {
+        AttemptOutcome::Failure
+    } else {
+        outcome
     }
 }
 
@@ -212,21 +247,26 @@ impl Limits {
         slots: &mut Slots,
         has_source: bool,
         now: i64,
-    ) -> Result<bool, Duration> {
+    ) -> Result<Counted, Duration> {
         let mut next = *slots;
+        let mut taken = 0u8;
         let mut wait: Option<Duration> = None;
         let mut refuse = |w: Duration| wait = Some(wait.map_or(w, |v: Duration| v.max(w)));
         let hard = [(1, has_source.then_some(self.source)), (2, self.global)];
         for (i, rate) in hard {
             let Some(rate) = rate else { continue };
             match rate.admit(slots[i], now) {
-                Ok(t) => next[i] = Some(t),
+                Ok(t) => {
+                    next[i] = Some(t);
+                    taken |= 1 << i;
+                }
                 Err(w) => refuse(w),
             }
         }
         let second_signal = match self.account.admit(slots[0], now) {
             Ok(t) => {
                 next[0] = Some(t);
+                taken |= 1;
                 false
             }
             Err(w) if !has_source => {
@@ -252,9 +292,13 @@ impl Limits {
         // until its wait ends plus 15 min), so the sources that locked it back off.
         if has_source {
             next[3] = pair_bump(slots[3], now);
+            taken |= 1 << 3;
         }
         *slots = next;
-        Ok(second_signal)
+        Ok(Counted {
+            second_signal,
+            taken,
+        })
     }
 
     /// What a success does to each slot, none of it depending on the slot's value: the
@@ -270,15 +314,18 @@ impl Limits {
         ]
     }
 
-    /// Settles a counted attempt: a failure stays counted; one not tried is given back
-    /// everywhere; a success clears the account (and the pair) and gives the rest back.
+    /// Settles a counted attempt: a failure stays counted; one not tried gives back what
+    /// its reservation took (`taken`, bits in [`Slots`] order) and nothing else; a
+    /// success clears the account (and the pair) and gives the rest back.
     pub(crate) fn settle(
         &self,
         slots: &mut Slots,
         has_source: bool,
+        taken: u8,
         outcome: AttemptOutcome,
         now: i64,
     ) {
+        let took = |i: u8| taken & (1 << i) != 0;
         match outcome {
             AttemptOutcome::Failure => {}
             AttemptOutcome::Success => {
@@ -290,13 +337,17 @@ impl Limits {
             }
             AttemptOutcome::NotTried => {
                 let [account, source, global, pair] = slots;
-                *account = self.account.give_back(*account, now);
-                let (k, until) = pair_decode(*pair);
-                *pair = pair_encode(k - 1, until);
-                if has_source {
+                if took(0) {
+                    *account = self.account.give_back(*account, now);
+                }
+                if took(3) {
+                    let (k, until) = pair_decode(*pair);
+                    *pair = pair_encode(k - 1, until);
+                }
+                if has_source && took(1) {
                     *source = self.source.give_back(*source, now);
                 }
-                if let Some(rate) = self.global {
+                if let Some(rate) = self.global.filter(|_| took(2)) {
                     *global = rate.give_back(*global, now);
                 }
             }
@@ -360,8 +411,15 @@ struct Entry {
     touched: u64,
 }
 
-fn key(kind: u8, text: &str) -> Key {
-    let digest = Sha256::new()
+fn key(scope: &str, kind: u8, text: &str) -> Key {
+    let mut hash = Sha256::new();
+    if !scope.is_empty() {
+        // Keys of the default scope are the ones stored before scopes existed.
+        hash.update(b"\0scope\0");
+        hash.update(scope.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash
         .chain_update([kind])
         .chain_update(text.as_bytes())
         .finalize();
@@ -371,12 +429,17 @@ fn key(kind: u8, text: &str) -> Key {
 }
 
 /// The keys of an attempt, in [`Slots`] order; `None` for a slot it does not touch.
-pub(crate) fn attempt_keys(account: &AccountId, source: &str, global: bool) -> [Option<Key>; 4] {
+pub(crate) fn attempt_keys(
+    scope: &str,
+    account: &AccountId,
+    source: &str,
+    global: bool,
+) -> [Option<Key>; 4] {
     [
-        Some(key(b'a', account.as_str())),
-        (!source.is_empty()).then(|| key(b's', source)),
-        global.then(|| key(b'g', "")),
-        (!source.is_empty()).then(|| key(b'p', &format!("{}\0{source}", account.as_str()))),
+        Some(key(scope, b'a', account.as_str())),
+        (!source.is_empty()).then(|| key(scope, b's', source)),
+        global.then(|| key(scope, b'g', "")),
+        (!source.is_empty()).then(|| key(scope, b'p', &format!("{}\0{source}", account.as_str()))),
     ]
 }
 
@@ -516,7 +579,7 @@ impl RateLimiter for InMemoryRateLimiter {
         source: &str,
         now: Timestamp,
     ) -> Result<Admission, StoreError> {
-        let keys = attempt_keys(account, source, self.limits.global.is_some());
+        let keys = attempt_keys("", account, source, self.limits.global.is_some());
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         // Counted now, before anything is checked, under the same lock as the check.
         let counted = state.with_slots(&keys, self.capacity, |slots| {
@@ -533,15 +596,18 @@ impl RateLimiter for InMemoryRateLimiter {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let keys = attempt_keys(
+            "",
             &reservation.account,
             &reservation.source,
             self.limits.global.is_some(),
         );
+        let outcome = effective(&reservation, outcome);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.with_slots(&keys, self.capacity, |slots| {
             self.limits.settle(
                 slots,
                 !reservation.source.is_empty(),
+                reservation.taken,
                 outcome,
                 nanos(now.as_millis()),
             );
@@ -585,6 +651,7 @@ const SWEEP_PER_WRITE: usize = 8;
 pub struct StoreRateLimiter<S> {
     store: S,
     limits: Limits,
+    scope: String,
 }
 
 impl<S: ThrottleStore> StoreRateLimiter<S> {
@@ -598,6 +665,7 @@ impl<S: ThrottleStore> StoreRateLimiter<S> {
                 source: Rate::new(per_source, window),
                 global: None,
             },
+            scope: String::new(),
         }
     }
 
@@ -605,6 +673,16 @@ impl<S: ThrottleStore> StoreRateLimiter<S> {
     #[must_use]
     pub fn with_global(mut self, rate: Rate) -> Self {
         self.limits.global = Some(rate);
+        self
+    }
+
+    /// Counts in a scope of its own (`"login"`, `"reset"`, `"sign-up"`): limiters of
+    /// different scopes on one store never share a counter, while limiters of one scope
+    /// on every server share them all. The default scope is the empty one; give every
+    /// other limiter on the same store its own.
+    #[must_use]
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        self.scope = scope.to_owned();
         self
     }
 
@@ -616,7 +694,7 @@ impl<S: ThrottleStore> StoreRateLimiter<S> {
         now: Timestamp,
         f: impl FnOnce(&mut Slots) -> T,
     ) -> Result<T, StoreError> {
-        let keys = attempt_keys(account, source, self.limits.global.is_some());
+        let keys = attempt_keys(&self.scope, account, source, self.limits.global.is_some());
         let present: Vec<[u8; 16]> = keys.iter().flatten().copied().collect();
         let mut f = Some(f);
         let mut out = None;
@@ -671,12 +749,14 @@ impl<S: ThrottleStore> RateLimiter for StoreRateLimiter<S> {
         outcome: AttemptOutcome,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        let outcome = effective(&reservation, outcome);
         if outcome == AttemptOutcome::Failure {
             return Ok(()); // Counted when reserved: nothing to write.
         }
         if outcome == AttemptOutcome::Success {
             // Nothing to read first: one write (one round trip on PostgreSQL).
             let keys = attempt_keys(
+                &self.scope,
                 &reservation.account,
                 &reservation.source,
                 self.limits.global.is_some(),
@@ -694,6 +774,7 @@ impl<S: ThrottleStore> RateLimiter for StoreRateLimiter<S> {
             self.limits.settle(
                 slots,
                 !reservation.source.is_empty(),
+                reservation.taken,
                 outcome,
                 nanos(now.as_millis()),
             );

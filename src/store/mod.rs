@@ -270,6 +270,14 @@ pub trait CampaignStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Vec<CampaignState>, StoreError>;
 
+    /// The lanes of `incident`'s campaign as they stand, in lane order; empty when no
+    /// campaign was opened. A read: it never creates the campaign (status pages and
+    /// monitors call this, not [`open_lanes`](Self::open_lanes)).
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn lanes(&self, incident: IncidentId) -> Result<Vec<CampaignState>, StoreError>;
+
     /// How many accounts the incident affects now, after `after` and up to and including
     /// `until` in account order, where given (one counting pass).
     ///

@@ -259,8 +259,17 @@ pub(super) fn campaigns_split_into_disjoint_lanes(s: &impl FullStore) {
     let all = s
         .declare_incident(&IncidentScope::All, t(100), t(100), "all")
         .expect("declare");
+    // A read before the campaign is opened finds nothing and creates nothing: the split
+    // below is still the one asked for.
+    assert_eq!(s.lanes(all.id).expect("read"), Vec::new());
+    assert_eq!(s.lanes(all.id).expect("read"), Vec::new());
     let lanes = s.open_lanes(&all, 4, t(100)).expect("split");
     assert_eq!(lanes.len(), 4);
+    assert_eq!(
+        s.lanes(all.id).expect("read"),
+        lanes,
+        "the read sees the lanes"
+    );
     assert!(
         lanes
             .iter()

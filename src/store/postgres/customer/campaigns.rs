@@ -170,6 +170,17 @@ impl CampaignStore for PgStore {
         })
     }
 
+    fn lanes(&self, incident: IncidentId) -> Result<Vec<CampaignState>, StoreError> {
+        self.pool.with(|c| {
+            let rows = c
+                .query(SELECT_LANES, &[&incident.0])
+                .map_err(be("load campaign lanes"))?;
+            rows.iter()
+                .map(|r| lane_state(incident, lane_row(r)))
+                .collect()
+        })
+    }
+
     fn count_affected(
         &self,
         incident: &Incident,

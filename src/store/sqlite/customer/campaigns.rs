@@ -145,6 +145,21 @@ impl CampaignStore for SqliteStore {
         })
     }
 
+    fn lanes(&self, incident: IncidentId) -> Result<Vec<CampaignState>, StoreError> {
+        self.with(|c| {
+            let rows = c
+                .prepare_cached(SELECT_LANES)
+                .and_then(|mut s| {
+                    s.query_map([incident.0], lane_from_row)?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(be("load campaign lanes"))?;
+            rows.into_iter()
+                .map(|row| lane_state(incident, row))
+                .collect()
+        })
+    }
+
     fn count_affected(
         &self,
         incident: &Incident,
