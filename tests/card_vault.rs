@@ -815,11 +815,12 @@ fn a_rotation_during_a_rewrap_does_not_stall_card_operations() {
     p.vault.rotate(key("k2")).expect("rotate");
     let grant = p.vault.grant(Purpose::Migrate, "rewrap-test");
     let done = std::sync::atomic::AtomicBool::new(false);
-    let (report, slowest, answered) = std::thread::scope(|scope| {
+    let ((report, took), slowest, answered) = std::thread::scope(|scope| {
         let rewrap = scope.spawn(|| {
+            let started = std::time::Instant::now();
             let r = p.vault.rewrap(100);
             done.store(true, std::sync::atomic::Ordering::SeqCst);
-            r
+            (r, started.elapsed())
         });
         let rotate = scope.spawn(|| {
             std::thread::sleep(std::time::Duration::from_millis(60));
@@ -847,14 +848,16 @@ fn a_rotation_during_a_rewrap_does_not_stall_card_operations() {
         (rewrap.join().expect("rewrap thread"), slowest, answered)
     });
     let report = report.expect("rewrap");
-    eprintln!("rewrap {report:?}, slowest detokenize {slowest:?} of {answered}");
+    eprintln!("rewrap {report:?} in {took:?}, slowest detokenize {slowest:?} of {answered}");
     assert!(
         answered > 10,
         "the reader ran during the rewrap: {answered}"
     );
+    // Queued behind the rewrap, a detokenize waits out most of it (988 ms of about a
+    // second); beside it, a small part. Relative to this run's rewrap, not a clock.
     assert!(
-        slowest < std::time::Duration::from_millis(100),
-        "a detokenize waited {slowest:?} behind the rewrap"
+        slowest * 4 < took,
+        "a detokenize waited {slowest:?} behind a rewrap of {took:?}"
     );
     // The rotation moved the target: every card ends under k3.
     assert_eq!(p.vault.current_key(), key("k3"));

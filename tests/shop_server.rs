@@ -361,7 +361,7 @@ async fn the_breach_day_over_http_on_postgres() {
 async fn a_campaign_stopped_by_sigterm_resumes_at_the_next_start() {
     let dir = tempfile::tempdir().expect("dir");
     // A slow mail relay (40 ms a mail), so the SIGTERM lands mid-campaign.
-    let slow = ["--mail-delay-ms", "40"];
+    let slow = ["--mail-delay-ms", "40", "--signups-per-hour", "1000"];
     let server = Server::start(dir.path(), &slow);
     let c = Client::new();
     // 40 accounts, then a campaign, then SIGTERM while it runs.
@@ -392,12 +392,25 @@ async fn a_campaign_stopped_by_sigterm_resumes_at_the_next_start() {
             .0,
         StatusCode::ACCEPTED
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // SIGTERM once the first notice is out (not after a fixed sleep, which a busy
+    // machine can outrun either way).
+    let sent_log = dir.path().join("outbox").join("sent.log");
+    let sent_so_far = || {
+        std::fs::read_to_string(&sent_log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    for _ in 0..1_000 {
+        if sent_so_far() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(
         server.stop(Duration::from_secs(10)),
         "graceful exit on SIGTERM"
     );
-    let sent_log = dir.path().join("outbox").join("sent.log");
     let before = std::fs::read_to_string(&sent_log)
         .unwrap_or_default()
         .lines()

@@ -88,7 +88,11 @@ fn one_hash_time() -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_flood_keeps_health_fast_memory_bounded_and_survives_hang_ups() {
     let dir = tempfile::tempdir().expect("dir");
-    let server = Server::start(dir.path(), &["--hash-memory-mib", &BUDGET_MIB.to_string()]);
+    let budget = BUDGET_MIB.to_string();
+    let server = Server::start(
+        dir.path(),
+        &["--hash-memory-mib", &budget, "--signups-per-hour", "1000"],
+    );
     let c = Client::builder()
         .pool_max_idle_per_host(1_000)
         .build()
@@ -206,7 +210,13 @@ async fn a_login_flood_keeps_health_fast_memory_bounded_and_survives_hang_ups() 
         counts.get(&200).copied().unwrap_or(0) > 0,
         "some logins succeed: {counts:?}"
     );
-    assert!(p99 < Duration::from_millis(100), "/health p99 {p99:?}");
+    // /health never waits behind the hashing: were it served on a thread that hashes, it
+    // would wait out the queue of logins, on the order of the flood's length. A bound
+    // relative to this run's flood, not an absolute time a busy machine can break.
+    assert!(
+        p99 < flood_took / 4,
+        "/health p99 {p99:?} against a flood of {flood_took:?}"
+    );
     assert!(
         peak <= (BUDGET_MIB + 64) << 20,
         "peak RSS {peak} above the budget + 64 MiB"
@@ -232,8 +242,26 @@ async fn a_login_flood_keeps_health_fast_memory_bounded_and_survives_hang_ups() 
     for h in hang_ups {
         h.await.expect("task");
     }
-    // What had started finishes within the hasher's timeout (2 s) and gives back its slot.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // What had started finishes within the hasher's timeout (2 s) and gives back its
+    // slot: every slot is free again (counted, not timed).
+    let mut pool = serde_json::Value::Null;
+    for _ in 0..200 {
+        pool = c
+            .get(server.url("/admin/pool"))
+            .bearer_auth(shop::ADMIN)
+            .send()
+            .await
+            .expect("pool")
+            .json()
+            .await
+            .expect("json");
+        if pool["available"] == pool["size"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(pool["size"].as_u64().is_some_and(|n| n > 0), "{pool}");
+    assert_eq!(pool["available"], pool["size"], "a slot was lost: {pool}");
     let (statuses, after) = burst(&c, &server, 40, 40).await;
     assert!(
         statuses.iter().all(|s| *s == StatusCode::OK),
@@ -243,10 +271,6 @@ async fn a_login_flood_keeps_health_fast_memory_bounded_and_survives_hang_ups() 
         "shop_server: a burst of 40 logins took {:.0} ms before the flood and hang-ups, {:.0} ms after",
         baseline.as_secs_f64() * 1e3,
         after.as_secs_f64() * 1e3
-    );
-    assert!(
-        after < baseline * 2,
-        "a lost slot would halve the throughput: {baseline:?} then {after:?}"
     );
     let _ = login(&c, &server, 0).await;
     assert!(server.stop(Duration::from_secs(10)), "graceful exit");

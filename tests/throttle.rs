@@ -342,7 +342,8 @@ mod oracles {
     fn a_flagged_attempt_not_tried_gives_back_only_what_it_took() {
         // Hashing answered Overloaded (which an attacker can cause) on a locked account:
         // the reservation is settled NotTried, and must not unlock the account.
-        let limiters: [Box<dyn Fn(&std::path::Path) -> Arc<dyn RateLimiter>>; 2] = [
+        type Make = Box<dyn Fn(&std::path::Path) -> Arc<dyn RateLimiter>>;
+        let limiters: [Make; 2] = [
             Box::new(|_| Arc::new(InMemoryRateLimiter::new(10, 100, WINDOW))),
             Box::new(|dir| {
                 let store = Arc::new(SqliteStore::open(dir.join("t.db")).expect("store"));

@@ -4,17 +4,25 @@
 //! incident, run its mail campaign).
 //!
 //! ```text
-//! cargo run --release --example shop_server --features tokio
-//! cargo run --release --example shop_server --features tokio -- --listen 127.0.0.1:0 --data /tmp/shop
-//! SHOPSAFE_ADMIN_TOKEN=secret cargo run --release --example shop_server --features tokio,postgres -- --postgres 'host=/tmp dbname=shop'
+//! cargo run --release --example shop_server --features tokio,smtp
+//! cargo run --release --example shop_server --features tokio,smtp -- --listen 127.0.0.1:0 --data /tmp/shop
+//! SHOPSAFE_ADMIN_TOKEN=secret cargo run --release --example shop_server --features tokio,smtp,postgres -- --postgres 'host=/tmp dbname=shop'
 //! ```
 //!
 //! The first line on stdout is `listening on http://ADDR`. Logs go to stderr through
-//! shopsafe's redacting writer. SIGINT/SIGTERM: requests in flight finish, a running
-//! campaign stops between two notices and resumes at the next start.
+//! shopsafe's redacting writer. SIGINT/SIGTERM: requests in flight finish (for at most
+//! `--shutdown-deadline-secs`, then their connections are dropped), a running campaign
+//! stops between two notices and resumes at the next start.
+//!
+//! Every path that hashes a password is limited per source (the client address; behind
+//! a reverse proxy pass `--trusted-proxy CIDR` so that it is the client's, not the
+//! proxy's), in counters kept in the customer database, shared by every server on it.
+//! Account ids are public names: sign-up answers 409 for a taken one, as any shop's
+//! "this name is taken" does, and is limited per source like a login.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // example code
 
 mod mail;
+mod net;
 mod profiles;
 
 use std::collections::{BTreeSet, HashMap};
@@ -23,7 +31,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path as UrlPath, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path as UrlPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -31,10 +40,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use shopsafe::aio::{
-    AsyncAuthenticator, AsyncHasher, AsyncVault, CampaignEnd, CampaignTask, blocking,
-    spawn_campaign,
+    AsyncAuthenticator, AsyncVault, CampaignEnd, CampaignTask, blocking, spawn_campaign,
 };
 use shopsafe::card::{
     CardOnFileStore, CardToken, Expiry, FileKeySource, GrantPolicy, KeySource, Order, Pan, Purpose,
@@ -46,13 +55,14 @@ use shopsafe::password::{
     PasswordContext, Rejection,
 };
 use shopsafe::rotation::{
-    Authenticator, BrandLinks, CampaignOptions, Delivery, Error as AuthError, LoginDecision,
-    ResetToken, ResetUrlTemplate,
+    Admission, AttemptOutcome, Authenticator, BrandLinks, CampaignOptions, Delivery,
+    Error as AuthError, LoginDecision, RateLimiter, ResetToken, ResetUrlTemplate, StoreRateLimiter,
 };
 use shopsafe::smtp::{BrandMail, SmtpNotifier};
 use shopsafe::store::{
     AccountId, AuditLog, AuditSink, BrandId, CampaignStore, CredentialStore, Incident,
-    IncidentScope, IncidentStore, ResetTokenStore, SecurityStamp, StoreError, Timestamp,
+    IncidentScope, IncidentStore, ResetTokenStore, SecurityStamp, StoreError, ThrottleStore,
+    Timestamp,
 };
 use subtle::ConstantTimeEq as _;
 
@@ -102,6 +112,32 @@ struct Args {
     /// `examples/pwned_index.rs`) at sign-up and reset; a failed lookup refuses too.
     #[arg(long)]
     pwned_index: Option<PathBuf>,
+    /// A reverse proxy (an address or `ADDR/LEN`) whose `X-Forwarded-For` names the
+    /// client; repeat for several. Without it every client behind the proxy would count
+    /// as the proxy's address, and one budget would throttle the whole site.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<net::Cidr>,
+    /// Connections open at once (one more is closed at once).
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Requests handled at once (more wait for a turn).
+    #[arg(long, default_value_t = 512)]
+    max_in_flight: usize,
+    /// Seconds a client may take to send a request's headers.
+    #[arg(long, default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds a shutdown waits for requests in flight before dropping them.
+    #[arg(long, default_value_t = 10)]
+    shutdown_deadline_secs: u64,
+    /// Sign-ups per source per hour.
+    #[arg(long, default_value_t = 20)]
+    signups_per_hour: u32,
+    /// Charges per account per hour (the vault's 600 reveals a minute stay the last line).
+    #[arg(long, default_value_t = 30)]
+    charges_per_hour: u32,
+    /// Prints the build profile (`debug` or `release`) and exits (for the tests).
+    #[arg(long)]
+    build_profile: bool,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -123,7 +159,13 @@ fn log(line: &str) {
 // The stores the server needs, on SQLite or PostgreSQL.
 
 trait CustomerStores:
-    CredentialStore + IncidentStore + ResetTokenStore + CampaignStore + CardOnFileStore + 'static
+    CredentialStore
+    + IncidentStore
+    + ResetTokenStore
+    + CampaignStore
+    + CardOnFileStore
+    + ThrottleStore
+    + 'static
 {
 }
 impl<T> CustomerStores for T where
@@ -132,6 +174,7 @@ impl<T> CustomerStores for T where
         + ResetTokenStore
         + CampaignStore
         + CardOnFileStore
+        + ThrottleStore
         + 'static
 {
 }
@@ -147,7 +190,6 @@ enum CampaignRun {
 
 struct App<S, V> {
     auth: AsyncAuthenticator<S>,
-    hasher: AsyncHasher,
     store: Arc<S>,
     vault: AsyncVault<V>,
     profiles: Arc<dyn Profiles>,
@@ -160,6 +202,12 @@ struct App<S, V> {
     data_map: Arc<DataMap>,
     /// The vault's keyed audit trail (the vault holds the other handle).
     audit: Arc<AuditLog>,
+    /// Sign-ups, per source (and per account id asked for).
+    signups: Arc<dyn RateLimiter>,
+    /// Charges, per account (and per source).
+    charges: Arc<dyn RateLimiter>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    proxies: Vec<net::Cidr>,
 }
 
 type Shared<S, V> = State<Arc<App<S, V>>>;
@@ -224,6 +272,101 @@ fn invalid_credentials() -> Response {
     error(StatusCode::UNAUTHORIZED, "invalid_credentials")
 }
 
+/// A JSON body. One that does not parse gets a fixed answer with the rejection's status
+/// (400, 415 or 422) and nothing of the request in it: axum's own rejection text quotes
+/// the offending value back ("invalid type: integer 12345678901"), which may be a
+/// password, into the answer and whatever logs it.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(invalid_body(&rejection)),
+        }
+    }
+}
+
+fn invalid_body(rejection: &JsonRejection) -> Response {
+    error(rejection.status(), "invalid_body")
+}
+
+/// The client address a request counts by ([`net::client_source`]).
+struct Source(String);
+
+impl<S: Send + Sync + 'static, V: Send + Sync + 'static> FromRequestParts<Arc<App<S, V>>>
+    for Source
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S, V>>) -> Result<Self, Response> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Err(internal("source", &"no peer address"));
+        };
+        Ok(Self(net::client_source(
+            *peer,
+            &parts.headers,
+            &app.proxies,
+        )))
+    }
+}
+
+/// Why [`spend`] refused.
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    Throttled(std::time::Duration),
+    Unavailable,
+}
+
+impl Refusal {
+    fn response(self) -> Response {
+        match self {
+            Self::Throttled(wait) => {
+                retry_after(StatusCode::TOO_MANY_REQUESTS, "throttled", wait.as_secs())
+            }
+            Self::Unavailable => retry_after(StatusCode::SERVICE_UNAVAILABLE, "overloaded", 1),
+        }
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(_: StoreError) -> Self {
+        Self::Unavailable
+    }
+}
+
+/// One use of a budget that has no second signal to give (a sign-up, a charge): past the
+/// account's limit it is refused whatever the source, and every use counts.
+fn spend(limiter: &dyn RateLimiter, account: &AccountId, source: &str) -> Result<(), Refusal> {
+    let now = Timestamp::now();
+    match limiter.reserve(account, source, now) {
+        Ok(Admission::Allowed(r)) if r.second_signal_required() => {
+            let _ = limiter.settle(r, AttemptOutcome::NotTried, now);
+            Err(Refusal::Throttled(std::time::Duration::from_secs(60)))
+        }
+        Ok(Admission::Allowed(r)) => {
+            let _ = limiter.settle(r, AttemptOutcome::Failure, now);
+            Ok(())
+        }
+        Ok(Admission::Throttled { retry_after: wait }) => Err(Refusal::Throttled(wait)),
+        Err(_) => Err(Refusal::Unavailable),
+    }
+}
+
+/// [`spend`] off the runtime (the limiter's store may block).
+async fn spend_async(
+    limiter: &Arc<dyn RateLimiter>,
+    account: &AccountId,
+    source: &str,
+) -> Result<(), Response> {
+    let (limiter, account, source) = (Arc::clone(limiter), account.clone(), source.to_owned());
+    blocking(move || spend(&*limiter, &account, &source))
+        .await
+        .map_err(Refusal::response)
+}
+
 // ---------------------------------------------------------------------------------------
 // Sessions: `v1.<account hex>.<stamp hex>.<issued ms>.<HMAC-SHA-256 hex>` under a key in
 // the data folder. Stateless, so any server with the key checks it; it lasts
@@ -265,16 +408,18 @@ fn parse_session(key: &[u8; 32], headers: &HeaderMap) -> Option<(AccountId, Secu
     let [v, account, stamp, issued, mac] = parts[..] else {
         return None;
     };
-    let given = base16ct::mixed::decode_vec(mac).ok()?;
-    if v != "v1" || !bool::from(given.ct_eq(&session_mac(key, account, stamp, issued)[..])) {
+    // One session, one string: the MAC is compared as the lower-case hex it was issued
+    // in, so an upper-cased copy is not a second token for the same session.
+    let expected = base16ct::lower::encode_string(&session_mac(key, account, stamp, issued));
+    if v != "v1" || !bool::from(mac.as_bytes().ct_eq(expected.as_bytes())) {
         return None;
     }
     let age = Timestamp::now().as_millis() - issued.parse::<i64>().ok()?;
     if !(0..SESSION_TTL_MS).contains(&age) {
         return None;
     }
-    let account = String::from_utf8(base16ct::mixed::decode_vec(account).ok()?).ok()?;
-    let stamp: [u8; 16] = base16ct::mixed::decode_vec(stamp).ok()?.try_into().ok()?;
+    let account = String::from_utf8(base16ct::lower::decode_vec(account).ok()?).ok()?;
+    let stamp: [u8; 16] = base16ct::lower::decode_vec(stamp).ok()?.try_into().ok()?;
     Some((
         AccountId::new(&account).ok()?,
         SecurityStamp::from_bytes(stamp),
@@ -370,11 +515,17 @@ fn valid_lines(lines: &[String]) -> bool {
 
 async fn create_account<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    Json(body): Json<NewAccount>,
+    Source(source): Source,
+    Body(body): Body<NewAccount>,
 ) -> Response {
     let Ok(account) = AccountId::new(&body.account) else {
         return error(StatusCode::BAD_REQUEST, "invalid_account");
     };
+    // Before anything is looked up or hashed: a sign-up costs a hash, and its 409 says
+    // whether an id is taken (account ids are public names, but not at full speed).
+    if let Err(refused) = spend_async(&app.signups, &account, &source).await {
+        return refused;
+    }
     if !app.brands.contains(&body.brand) {
         return error(StatusCode::BAD_REQUEST, "unknown_brand");
     }
@@ -426,20 +577,13 @@ struct LoginBody {
 
 async fn login<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Json(body): Json<LoginBody>,
+    Source(source): Source,
+    Body(body): Body<LoginBody>,
 ) -> Response {
-    let source = peer.ip().to_string();
     let password = Password::new(body.password);
-    let Ok(account) = AccountId::new(&body.account) else {
-        // Not even an id: the same cost and answer as an unknown account.
-        return match app.hasher.dummy_verify(password).await {
-            Err(PasswordError::Overloaded { .. }) => {
-                retry_after(StatusCode::SERVICE_UNAVAILABLE, "overloaded", 1)
-            }
-            _ => invalid_credentials(),
-        };
-    };
+    // Not even an id: the path of an unknown account, limiter included (the same cost,
+    // the same answer, the same per-source budget).
+    let account = AccountId::new(&body.account).unwrap_or_else(|_| AccountId::unmatchable());
     match app
         .auth
         .login_from(account.clone(), password, source.clone())
@@ -512,13 +656,13 @@ struct Forgot {
 
 async fn forgot<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Json(body): Json<Forgot>,
+    Source(source): Source,
+    Body(body): Body<Forgot>,
 ) -> StatusCode {
     // 202 before any work, whatever the account: nothing in the answer or its timing
     // says whether the account exists.
     if let Ok(account) = AccountId::new(&body.account) {
-        tokio::spawn(async move { send_reset(&app, account, peer.ip().to_string()).await });
+        tokio::spawn(async move { send_reset(&app, account, source).await });
     }
     StatusCode::ACCEPTED
 }
@@ -531,7 +675,7 @@ struct ResetBody {
 
 async fn reset<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    Json(body): Json<ResetBody>,
+    Body(body): Body<ResetBody>,
 ) -> Response {
     let token = match ResetToken::parse(&body.token) {
         Ok(t) => t,
@@ -563,7 +707,7 @@ struct NewCard {
 async fn add_card<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
     Customer(account): Customer,
-    Json(body): Json<NewCard>,
+    Body(body): Body<NewCard>,
 ) -> Response {
     // The errors name what is wrong, never the number.
     let Ok(pan) = Pan::parse(&body.number) else {
@@ -602,10 +746,16 @@ struct ChargeBody {
 async fn charge<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
     Customer(account): Customer,
-    Json(body): Json<ChargeBody>,
+    Source(source): Source,
+    Body(body): Body<ChargeBody>,
 ) -> Response {
     if !valid_lines(&body.ship_to) || body.amount_cents == 0 {
         return error(StatusCode::BAD_REQUEST, "invalid_order");
+    }
+    // Per account first: one customer charging their own card in a loop must not use
+    // up the vault's reveals for everyone.
+    if let Err(refused) = spend_async(&app.charges, &account, &source).await {
+        return refused;
     }
     let Ok(token) = CardToken::parse(&body.card_token) else {
         return error(StatusCode::NOT_FOUND, "no_such_card");
@@ -771,10 +921,19 @@ async fn audit_checkpoint<S: CustomerStores, V: VaultStore + 'static>(
     }
 }
 
+/// `GET /admin/pool`: the hashing pool's slots and how many are free now.
+async fn pool_state<S: CustomerStores, V: VaultStore + 'static>(
+    State(app): Shared<S, V>,
+    _: Admin,
+) -> Response {
+    let pool = app.auth.pool();
+    Json(json!({ "size": pool.size(), "available": pool.available() })).into_response()
+}
+
 async fn declare<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
     _: Admin,
-    Json(body): Json<NewIncident>,
+    Body(body): Body<NewIncident>,
 ) -> Response {
     let scope = match &body.scope {
         Value::String(s) if s == "all" => IncidentScope::All,
@@ -925,7 +1084,8 @@ async fn campaign_status<S: CustomerStores, V: VaultStore + 'static>(
         Ok(Some(incident)) => {
             let store = Arc::clone(&app.store);
             blocking(move || -> Result<u64, AppError> {
-                let lanes = store.open_lanes(&incident, 1, Timestamp::now())?;
+                // A read: the lanes as they stand (none yet: nothing to count).
+                let lanes = store.lanes(incident.id)?;
                 lanes
                     .iter()
                     .map(|l| store.count_undeliverable(l.id).map_err(AppError::from))
@@ -969,6 +1129,7 @@ fn router<S: CustomerStores, V: VaultStore + 'static>(app: Arc<App<S, V>>) -> Ro
         .route("/charges", post(charge::<S, V>))
         .route("/admin/incidents", post(declare::<S, V>))
         .route("/admin/audit/checkpoint", post(audit_checkpoint::<S, V>))
+        .route("/admin/pool", get(pool_state::<S, V>))
         .route(
             "/admin/incidents/{id}/campaign",
             post(run_campaign::<S, V>).get(campaign_status::<S, V>),
@@ -1037,12 +1198,31 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
         let index = shopsafe::pwned::PwnedIndex::open(path)?;
         acceptance = acceptance.with_breached_passwords(Arc::new(index), OnLookupFailure::Refuse);
     }
+    // Every limiter counts in the customer database, so that all servers on it share
+    // one budget; each in a scope of its own.
+    let hour = std::time::Duration::from_secs(3600);
+    let limiter =
+        |scope: &str, per_account: u32, per_source: u32, window| -> Arc<dyn RateLimiter> {
+            Arc::new(
+                StoreRateLimiter::new(Arc::clone(&store), per_account, per_source, window)
+                    .with_scope(scope),
+            )
+        };
+    let (per_account, per_source) = shopsafe::rotation::RESET_REQUESTS_PER_HOUR;
     let auth = AsyncAuthenticator::new(
         Authenticator::new(Arc::clone(&store), Arc::clone(&hasher))
             .with_links((*links).clone())
-            .with_policy(acceptance),
+            .with_policy(acceptance)
+            .with_rate_limiter(limiter("login", 10, 100, hour / 4))
+            .with_reset_rate_limiter(limiter("reset", per_account, per_source, hour)),
     );
-    let async_hasher = AsyncHasher::new(hasher).with_pool(auth.pool().clone());
+    let signups = limiter("sign-up", 5, args.signups_per_hour, hour);
+    let charges = limiter(
+        "charge",
+        args.charges_per_hour,
+        args.charges_per_hour.saturating_mul(4),
+        hour,
+    );
     // Only the charge handler reveals numbers, for charges, and at most 600 a minute.
     let policy = GrantPolicy::deny_all()
         .allow(CHARGES, &[Purpose::Charge])
@@ -1093,7 +1273,6 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
     };
     let app = Arc::new(App {
         auth,
-        hasher: async_hasher,
         store,
         vault,
         profiles,
@@ -1107,7 +1286,13 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
         campaigns: tokio::sync::Mutex::new(HashMap::new()),
         data_map: Arc::new(data_map()),
         audit,
+        signups,
+        charges,
+        proxies: args.trusted_proxies.clone(),
     });
+    if app.admin_token.is_none() {
+        log("warning: SHOPSAFE_ADMIN_TOKEN is not set: every /admin call answers 403");
+    }
 
     // Campaigns a shutdown stopped carry on where they stopped.
     let profiles = Arc::clone(&app.profiles);
@@ -1129,12 +1314,15 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
         out.flush()?;
     }
     log(&format!("pool of {} hashing slots", app.auth.pool().size()));
-    axum::serve(
-        listener,
-        router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let edge = net::Edge {
+        max_connections: args.max_connections,
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+        shutdown_deadline: std::time::Duration::from_secs(args.shutdown_deadline_secs),
+    };
+    let routes = router(Arc::clone(&app)).layer(tower::limit::ConcurrencyLimitLayer::new(
+        args.max_in_flight.max(1),
+    ));
+    net::serve(listener, routes, edge, shutdown_signal()).await?;
 
     // Requests are done; stop the campaigns between two notices (they resume next time).
     let mut campaigns = app.campaigns.lock().await;
@@ -1162,6 +1350,17 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
 
 fn main() -> Result<(), AppError> {
     let args = Args::parse();
+    if args.build_profile {
+        println!(
+            "{}",
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+        );
+        return Ok(());
+    }
     std::fs::create_dir_all(&args.data)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
