@@ -32,30 +32,57 @@ fn guess(l: &StoreRateLimiter<Arc<SqliteStore>>, tag: &str, n: usize, now: Times
     guesses::unflagged_failures(l, &victim, tag, n, now)
 }
 
+const GO: &str = "SHOPSAFE_THROTTLE_GO";
+const THREADS: usize = 4;
+
 /// The child's half of `two_processes_on_one_file_share_one_budget`: not a test of its
-/// own (it returns at once unless the parent started it).
+/// own (it returns at once unless the parent started it). It opens its store, says it is
+/// ready, waits for the parent's go (a file appearing), then guesses from 4 threads at
+/// once, each with a store handle of its own, so that the two processes' transactions
+/// overlap as much as they can.
 #[test]
 fn child_process_guesses() {
-    let Ok(path) = std::env::var(CHILD) else {
+    let (Ok(path), Ok(go)) = (std::env::var(CHILD), std::env::var(GO)) else {
         return;
     };
-    let l = limiter(Path::new(&path));
-    let passed = guess(
-        &l,
-        &format!("p{}", std::process::id()),
-        30,
-        Timestamp::from_millis(1_000_000),
-    );
+    let limiters: Vec<_> = (0..THREADS).map(|_| limiter(Path::new(&path))).collect();
+    println!("\nready");
+    let go = Path::new(&go);
+    while !go.exists() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let barrier = std::sync::Barrier::new(THREADS);
+    let passed: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = limiters
+            .iter()
+            .enumerate()
+            .map(|(t, l)| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    guess(
+                        l,
+                        &format!("p{}-t{t}", std::process::id()),
+                        15,
+                        Timestamp::from_millis(1_000_000),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).sum()
+    });
     println!("\npassed={passed}");
 }
 
 #[test]
 fn two_processes_on_one_file_share_one_budget() {
+    use std::io::BufRead as _;
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("c.db");
+    let go = dir.path().join("go");
     drop(SqliteStore::open(&path).expect("create"));
     let exe = std::env::current_exe().expect("test binary");
-    let children: Vec<_> = (0..2)
+    let mut children: Vec<_> = (0..2)
         .map(|_| {
             std::process::Command::new(&exe)
                 .args([
@@ -65,18 +92,39 @@ fn two_processes_on_one_file_share_one_budget() {
                     "--test-threads=1",
                 ])
                 .env(CHILD, &path)
+                .env(GO, &go)
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("spawn")
         })
         .collect();
+    // Both ready (stores open, threads about to start), then one go for both.
+    let mut outputs: Vec<Vec<String>> = Vec::new();
+    let mut readers = Vec::new();
+    for child in &mut children {
+        let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(reader.read_line(&mut line).expect("read") > 0, "child died");
+            let ready = line.trim() == "ready";
+            seen.push(line);
+            if ready {
+                break;
+            }
+        }
+        outputs.push(seen);
+        readers.push(reader);
+    }
+    std::fs::write(&go, b"go").expect("go");
     let passed: usize = children
         .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().expect("child");
-            assert!(out.status.success());
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
+        .zip(readers)
+        .map(|(mut c, mut reader)| {
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut reader, &mut rest).expect("output");
+            assert!(c.wait().expect("child").success(), "{rest}");
+            rest.lines()
                 .find_map(|l| l.split("passed=").nth(1))
                 .expect("the child's count")
                 .trim()
@@ -86,7 +134,7 @@ fn two_processes_on_one_file_share_one_budget() {
         .sum();
     assert_eq!(
         passed, 10,
-        "60 guesses from two processes, one budget of 10"
+        "120 guesses from two processes of four threads, one budget of 10"
     );
     // A restart (a new handle, a new limiter) remembers: still throttled.
     let l = limiter(&path);
