@@ -882,6 +882,14 @@ fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
         Some(AuditBreak::Edited { record: 40 })
     );
     sql("UPDATE audit SET purpose = 'charge' WHERE seq = 40");
+    // A record's time moved by a millisecond: an edit too.
+    sql("UPDATE audit SET at = at + 1 WHERE seq = 41");
+    assert_eq!(
+        broke(servers[0].verify_audit(&key(), &[shipped])),
+        Some(AuditBreak::Edited { record: 41 })
+    );
+    sql("UPDATE audit SET at = at - 1 WHERE seq = 41");
+    assert!(servers[0].verify_audit(&key(), &[shipped]).is_ok());
     sql("DELETE FROM audit WHERE seq > 90; DELETE FROM audit_checkpoint");
     assert!(servers[0].verify_audit(&key(), &[]).is_ok());
     assert_eq!(

@@ -532,6 +532,13 @@ mod tests {
             broke(check(&key, &edited, &[])),
             Some(AuditBreak::Edited { record: 4 })
         );
+        // Its time too: a record moved in time is an edit.
+        let mut retimed = rows.clone();
+        retimed[3].0.at = Timestamp::from_millis(retimed[3].0.at.as_millis() + 1);
+        assert_eq!(
+            broke(check(&key, &retimed, &[])),
+            Some(AuditBreak::Edited { record: 4 })
+        );
         // The last record too: each record carries its own MAC.
         let mut last = rows.clone();
         last[9].0.token = "card_x".into();

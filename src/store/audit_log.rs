@@ -902,6 +902,15 @@ mod tests {
             check(edited.concat(), &cps),
             Some(AuditBreak::Edited { record: 10 })
         );
+        // A record's time changed (the first field): an edit.
+        let mut retimed = lines.clone();
+        let (at, rest) = retimed[4].split_once('\t').expect("fields");
+        let later: i64 = at.parse::<i64>().expect("time") + 1;
+        retimed[4] = format!("{later}\t{rest}");
+        assert_eq!(
+            check(retimed.concat(), &cps),
+            Some(AuditBreak::Edited { record: 5 })
+        );
         let mut swapped = lines.clone();
         swapped.swap(2, 3);
         assert_eq!(

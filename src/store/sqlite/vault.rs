@@ -559,6 +559,14 @@ mod tests {
         );
         sql("UPDATE audit SET caller = 'svc' WHERE seq = 7");
         assert!(servers[0].verify_audit(&key(), &[shipped]).is_ok());
+        // Its time moved by a millisecond: an edit too.
+        sql("UPDATE audit SET at = at + 1 WHERE seq = 8");
+        assert_eq!(
+            broke(servers[0].verify_audit(&key(), &[shipped])),
+            Some(AuditBreak::Edited { record: 8 })
+        );
+        sql("UPDATE audit SET at = at - 1 WHERE seq = 8");
+        assert!(servers[0].verify_audit(&key(), &[shipped]).is_ok());
         sql("UPDATE audit SET seq = 100 WHERE seq = 9");
         assert_eq!(
             broke(servers[0].verify_audit(&key(), &[shipped])),
