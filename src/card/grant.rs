@@ -4,7 +4,29 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::vault::Purpose;
+/// Why a card number is revealed: goes into the audit record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Purpose {
+    /// To charge the card.
+    Charge,
+    /// To refund to the card.
+    Refund,
+    /// To move the card to another processor or vault.
+    Migrate,
+}
+
+impl Purpose {
+    /// The purpose's name in the audit trail.
+    #[must_use]
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Charge => "charge",
+            Self::Refund => "refund",
+            Self::Migrate => "migrate",
+        }
+    }
+}
 
 /// The vault's grant policy, fixed when the vault is built
 /// ([`Vault::with_grant_policy`](super::Vault::with_grant_policy)): which callers may

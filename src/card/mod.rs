@@ -33,7 +33,7 @@ mod vault_store;
 
 pub use envelope::{EnvelopeKeySource, KekRewrap, KeyWrapper, UnwrappedPepper};
 pub use error::Error;
-pub use grant::GrantPolicy;
+pub use grant::{GrantPolicy, Purpose};
 pub use keys::{EnvKeySource, FileKeySource, KeySource, VaultKey, VaultKeyId};
 pub use on_file::{CardOnFile, CardToken, Fingerprint};
 pub use pan::{Brand, Expiry, Last4, PAN_DIGITS, Pan, luhn_check_digit, luhn_valid};
@@ -42,5 +42,5 @@ pub use pan::{Brand, Expiry, Last4, PAN_DIGITS, Pan, luhn_check_digit, luhn_vali
 pub use pkcs11::Pkcs11Wrapper;
 pub use stepup::{Order, RECENT_CHANGE, ShippingAddress, StepUp, StepUpReason};
 pub use store::CardOnFileStore;
-pub use vault::{DetokenizeGrant, Purpose, RewrapReport, Vault};
+pub use vault::{DetokenizeGrant, RewrapReport, Vault};
 pub use vault_store::{FindOrInsert, HeldCard, SealedCard, VaultStore};

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::Error;
-use super::grant::{GrantPolicy, RevealRate};
+use super::grant::{GrantPolicy, Purpose, RevealRate};
 use super::keys::{KeyPair, KeySource, Keyring, VaultKey, VaultKeyId};
 use super::on_file::{CardOnFile, CardToken, Fingerprint};
 use super::pan::{Expiry, Pan};
@@ -22,30 +22,6 @@ use crate::secret::fill_random;
 use crate::store::{AuditOutcome, AuditRecord, AuditSink};
 
 const AAD_LABEL: &[u8] = b"shopsafe/vault/v1";
-
-/// Why a card number is revealed: goes into the audit record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Purpose {
-    /// To charge the card.
-    Charge,
-    /// To refund to the card.
-    Refund,
-    /// To move the card to another processor or vault.
-    Migrate,
-}
-
-impl Purpose {
-    /// The purpose's name in the audit trail.
-    #[must_use]
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            Self::Charge => "charge",
-            Self::Refund => "refund",
-            Self::Migrate => "migrate",
-        }
-    }
-}
 
 /// The capability to reveal card numbers: made only by [`Vault::grant`], for one purpose
 /// and one caller, and valid only with the vault that made it.
