@@ -195,3 +195,105 @@ fn the_pepper_and_the_audit_key_come_from_the_token_and_wrong_secrets_are_refuse
         Err(CardError::KeyWrapper(_))
     ));
 }
+
+/// The PKCS#11 library, initialized once for the rest of the process and never
+/// finalized (finalizing it would cut the crate's own sessions).
+fn library(module: &std::path::Path) -> &'static cryptoki::context::Pkcs11 {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::error::{Error as CkError, RvError};
+    static LIB: std::sync::OnceLock<Pkcs11> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let lib = Pkcs11::new(module).expect("load the module");
+        match lib.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => panic!("initialize: {e}"),
+        }
+        lib
+    })
+}
+
+#[test]
+fn the_key_encryption_key_never_leaves_the_token() {
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::{Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+
+    let Some(module) = hsm("the_key_encryption_key_never_leaves_the_token") else {
+        return;
+    };
+    let kek = label("kept");
+    let wrapper = Pkcs11Wrapper::open(&module, TOKEN, PIN, &kek).expect("open");
+    wrapper.generate_kek(&kek).expect("KEK");
+
+    // A session of our own on the same token, to read the KEK's attributes back.
+    let lib = library(&module);
+    let slot = lib
+        .get_slots_with_token()
+        .expect("slots")
+        .into_iter()
+        .find(|s| {
+            lib.get_token_info(*s)
+                .is_ok_and(|i| i.label().trim() == TOKEN)
+        })
+        .expect("the test token");
+    let session = lib.open_rw_session(slot).expect("session");
+    // This process is logged in already (the wrapper's session): either answer will do.
+    let _ = session.login(UserType::User, Some(&AuthPin::new(PIN.into())));
+    let found = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(kek.as_bytes().to_vec()),
+        ])
+        .expect("find");
+    assert_eq!(found.len(), 1, "one KEK of that label");
+    let handle = found[0];
+    let flags = session
+        .get_attributes(
+            handle,
+            &[
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+                AttributeType::NeverExtractable,
+                AttributeType::AlwaysSensitive,
+            ],
+        )
+        .expect("attributes");
+    for want in [
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::NeverExtractable(true),
+        Attribute::AlwaysSensitive(true),
+    ] {
+        assert!(flags.contains(&want), "{want:?} not in {flags:?}");
+    }
+    // Its value cannot be read...
+    let info = session
+        .get_attribute_info(handle, &[AttributeType::Value])
+        .expect("attribute info");
+    assert!(
+        matches!(info[..], [AttributeInfo::Sensitive]),
+        "the KEK's value is readable: {info:?}"
+    );
+    // ...nor wrapped out under a key of the caller's choosing.
+    let out = session
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(false),
+                Attribute::Wrap(true),
+                Attribute::Encrypt(true),
+            ],
+        )
+        .expect("a session key to wrap with");
+    assert!(
+        session
+            .wrap_key(&Mechanism::AesKeyWrap, out, handle)
+            .is_err(),
+        "the KEK was wrapped out of the token"
+    );
+    wrapper.destroy_kek(&kek).expect("destroy");
+}
