@@ -849,6 +849,13 @@ fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
                 .checkpoint_every(25)
         })
         .collect();
+    // The unkeyed row is taken over by the explicit migration only.
+    assert!(matches!(
+        servers[0].record(&rec("card_too_early".into())),
+        Err(StoreError::AuditMigrationRequired)
+    ));
+    assert_eq!(servers[0].migrate_audit().expect("migrate"), 1);
+    assert_eq!(servers[1].migrate_audit().expect("once"), 0);
     std::thread::scope(|s| {
         for (w, v) in servers.iter().enumerate() {
             for t in 0..2 {
@@ -863,9 +870,9 @@ fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
     let ok = servers[0]
         .verify_audit(&key(), &[])
         .expect("one unbroken chain");
-    assert_eq!((ok.records, ok.unkeyed, ok.checkpoints), (101, 1, 4));
+    assert_eq!((ok.records, ok.unkeyed, ok.checkpoints), (102, 1, 4));
     let shipped = servers[1].checkpoint().expect("on demand");
-    assert_eq!(shipped.records, 101);
+    assert_eq!(shipped.records, 102);
 
     let mut db = admin(&url);
     let mut sql = |q: &str| {
@@ -895,7 +902,7 @@ fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
     assert_eq!(
         broke(servers[0].verify_audit(&key(), &[shipped])),
         Some(AuditBreak::Truncated {
-            checkpoint: 101,
+            checkpoint: 102,
             records: 90
         })
     );
@@ -903,6 +910,17 @@ fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
     assert_eq!(
         broke(servers[0].verify_audit(&key(), &[])),
         Some(AuditBreak::Downgraded { record: 91 })
+    );
+    assert!(matches!(
+        servers[1].record(&rec("card_after".into())),
+        Err(StoreError::AuditMigrationRequired)
+    ));
+    // The table replaced by unkeyed rows, its checkpoints gone: refused.
+    sql("DELETE FROM audit; DELETE FROM audit_checkpoint");
+    old.record(&rec("card_made_up".into())).expect("write");
+    assert_eq!(
+        broke(servers[0].verify_audit(&key(), &[])),
+        Some(AuditBreak::Unmigrated { records: 1 })
     );
     drop((old, servers));
     drop_schemas(&url, &[&schema]);

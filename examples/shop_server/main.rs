@@ -1232,10 +1232,13 @@ async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
     let (vault, audit) = blocking(move || -> Result<_, AppError> {
         let keys = FileKeySource::open_or_create(data.join("vault.keys"), &VaultKeyId::new("k1")?)?;
         // Keyed under the key source's audit key (vault.keys.audit-key), MAC'd
-        // checkpoints every 1,000 records in vault-audit.log.checkpoints.
-        let audit = Arc::new(AuditLog::open_keyed(
+        // checkpoints every 1,000 records in vault-audit.log.checkpoints, and the
+        // trail's first record and latest checkpoint beside the key
+        // (vault.keys.audit-anchor): a log emptied or replaced is refused at start.
+        let audit = Arc::new(AuditLog::open_keyed_anchored(
             data.join("vault-audit.log"),
             keys.audit_key()?,
+            keys.audit_anchor_path(),
         )?);
         let vault = Vault::new(vault_store, Box::new(keys), Box::new(Arc::clone(&audit)))?
             .with_grant_policy(policy);

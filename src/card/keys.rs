@@ -283,6 +283,17 @@ impl FileKeySource {
         check_mode(&self.path)
     }
 
+    /// `<file>.audit-anchor`: where an audit log keyed under this source's audit key
+    /// keeps its first record and latest checkpoint
+    /// ([`AuditLog::open_keyed_anchored`](crate::store::AuditLog::open_keyed_anchored)),
+    /// on the key's side of the machine rather than the log's.
+    #[must_use]
+    pub fn audit_anchor_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".audit-anchor");
+        self.path.with_file_name(name)
+    }
+
     /// `<file>.audit-key`: the audit chain's key, base64.
     fn audit_key_path(&self) -> PathBuf {
         let mut name = self.path.file_name().unwrap_or_default().to_os_string();

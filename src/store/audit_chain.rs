@@ -21,6 +21,20 @@ use crate::kernel::hmac_sha256;
 /// The head before the first record.
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
 
+/// The purpose of the keyed record that takes an unkeyed (0.1) prefix over: the only
+/// record a keyed trail accepts right after unkeyed ones.
+pub const AUDIT_MIGRATION: &str = "audit-migration";
+
+/// The record a one-time migration writes after `unkeyed` unkeyed records.
+pub(crate) fn migration_record(unkeyed: u64, at: Timestamp) -> AuditRecord {
+    AuditRecord::new(
+        "-".into(),
+        AUDIT_MIGRATION.into(),
+        format!("shopsafe: {unkeyed} unkeyed records taken over by the keyed chain"),
+        at,
+    )
+}
+
 /// Checkpoints written every this many records unless told otherwise.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1_000;
 
@@ -285,6 +299,14 @@ pub enum AuditBreak {
         /// The checkpoint's count.
         checkpoint: u64,
     },
+    /// The trail's first `records` records are unkeyed and no migration record took
+    /// them over: a keyed trail replaced by an unkeyed one (which anyone can compute), or
+    /// a 0.1 trail not yet migrated.
+    #[error("the first {records} records are unkeyed and were never migrated")]
+    Unmigrated {
+        /// Unkeyed records found.
+        records: u64,
+    },
     /// A checkpoint that the audit key did not make.
     #[error("a checkpoint of {records} records was not made with this audit key")]
     ForgedCheckpoint {
@@ -326,6 +348,7 @@ pub(crate) enum Link {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn next_row(
     last: Option<(Option<i64>, Option<Vec<u8>>)>,
+    migrate: bool,
     count: impl FnOnce() -> Result<u64, Error>,
 ) -> Result<(u64, [u8; 32]), Error> {
     match last {
@@ -341,7 +364,10 @@ pub(crate) fn next_row(
                 what: "audit record MAC",
             })?,
         )),
-        Some((None, None)) => Ok((count()? + 1, GENESIS)),
+        // Unkeyed rows last: only the migration may go on from them (a keyed writer that
+        // carried on would take over whatever someone without the key wrote there).
+        Some((None, None)) if migrate => Ok((count()? + 1, GENESIS)),
+        Some((None, None)) => Err(Error::AuditMigrationRequired),
         Some(_) => Err(Error::Corrupt {
             what: "audit row: a sequence number without a MAC",
         }),
@@ -428,6 +454,13 @@ impl<'k> ChainCheck<'k> {
                 if !bool::from(want.ct_eq(&mac)) {
                     return broken(AuditBreak::Edited { record: position });
                 }
+                // Unkeyed records are taken over by an explicit migration record, never
+                // by whatever keyed record happens to follow them.
+                if !self.keyed_seen && self.unkeyed > 0 && record.purpose != AUDIT_MIGRATION {
+                    return broken(AuditBreak::Unmigrated {
+                        records: self.unkeyed,
+                    });
+                }
                 self.keyed_seen = true;
                 self.head = mac;
             }
@@ -449,6 +482,11 @@ impl<'k> ChainCheck<'k> {
 
     /// The result, once every record was taken.
     pub(crate) fn finish(self) -> Result<AuditVerified, Error> {
+        if self.unkeyed > 0 && !self.keyed_seen {
+            return Err(Error::AuditTampered(AuditBreak::Unmigrated {
+                records: self.unkeyed,
+            }));
+        }
         if let Some(c) = self.checkpoints.last()
             && c.records > self.records
         {
@@ -621,17 +659,37 @@ mod tests {
     }
 
     #[test]
-    fn unkeyed_records_may_only_come_first() {
+    fn unkeyed_records_may_only_come_first_and_only_a_migration_takes_them_over() {
         let key = AuditKey::from_bytes([1; 32]);
-        let mut c = ChainCheck::new(&key, &[]).expect("check");
-        c.push(&rec("a"), Link::Unkeyed { head: [9; 32] })
-            .expect("0.1 record");
+        let unkeyed = || {
+            let mut c = ChainCheck::new(&key, &[]).expect("check");
+            c.push(&rec("a"), Link::Unkeyed { head: [9; 32] })
+                .expect("0.1 record");
+            c
+        };
+        // Unkeyed records alone are no keyed trail (a forgery needs no key).
+        assert!(matches!(
+            unkeyed().finish(),
+            Err(Error::AuditTampered(AuditBreak::Unmigrated { records: 1 }))
+        ));
+        // An ordinary keyed record does not take them over...
         let mac = key.record_mac(&[9; 32], 2, &rec("b"));
-        c.push(&rec("b"), Link::Keyed { seq: 2, mac })
+        assert!(matches!(
+            unkeyed().push(&rec("b"), Link::Keyed { seq: 2, mac }),
+            Err(Error::AuditTampered(AuditBreak::Unmigrated { records: 1 }))
+        ));
+        // ...the migration record does.
+        let mut c = unkeyed();
+        let migration = migration_record(1, Timestamp::from_millis(5));
+        let mac = key.record_mac(&[9; 32], 2, &migration);
+        c.push(&migration, Link::Keyed { seq: 2, mac })
+            .expect("migrated");
+        let mac = key.record_mac(&mac, 3, &rec("b"));
+        c.push(&rec("b"), Link::Keyed { seq: 3, mac })
             .expect("keyed after");
         assert!(matches!(
             c.push(&rec("c"), Link::Unkeyed { head: [0; 32] }),
-            Err(Error::AuditTampered(AuditBreak::Downgraded { record: 3 }))
+            Err(Error::AuditTampered(AuditBreak::Downgraded { record: 4 }))
         ));
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-use super::audit_chain::{ChainCheck, GENESIS, Link, hex32};
+use super::audit_chain::{ChainCheck, GENESIS, Link, hex32, migration_record};
 use super::{
     AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified, DEFAULT_CHECKPOINT_EVERY,
     StoreError, Timestamp,
@@ -30,10 +30,23 @@ use super::{
 /// **Unkeyed** ([`AuditLog::open`], the 0.1 format): the link is the SHA-256 of the
 /// previous line, hex (the first, of nothing: 64 zeros), so a line edited, removed or
 /// inserted anywhere but at the end breaks the chain, and [`AuditLog::verify`] says
-/// where; but anyone can recompute it. A keyed log continues a 0.1 file: its first keyed
-/// record chains to the hash of the last 0.1 line, and the check counts those records
-/// as unkeyed. An unkeyed handle refuses a file that holds keyed records
-/// ([`StoreError::AuditKeyRequired`]).
+/// where; but anyone can recompute it. A keyed log never accepts an unkeyed line: a 0.1
+/// file goes on keyed only through [`AuditLog::migrate_to_keyed`], which appends one
+/// keyed record (purpose [`AUDIT_MIGRATION`](super::AUDIT_MIGRATION)) chained to the
+/// hash of the last 0.1 line, so the MAC covers every 0.1 line before it. Until then
+/// `open_keyed` and `verify_keyed` answer
+/// [`AuditBreak::Unmigrated`](super::AuditBreak::Unmigrated): an unkeyed file in place
+/// of a keyed one is a forgery, not a 0.1 log. An unkeyed handle refuses a file that
+/// holds keyed records ([`StoreError::AuditKeyRequired`]).
+///
+/// **Anchored** ([`AuditLog::with_anchor`]): the trail's first record and its latest
+/// checkpoint are also kept in a file on the key's side (beside the key file:
+/// `FileKeySource::audit_anchor_path`), so that a log emptied, replaced whole, or cut
+/// together with its `.checkpoints` file, is caught at open and at every check. What
+/// only a checkpoint shipped off the machine catches: records cut after the anchor's
+/// latest checkpoint (the anchor moves at each checkpoint, every `N` records), and a log
+/// cut together with its checkpoints *and* its anchor by someone who can write both
+/// sides.
 ///
 /// Several writers (threads, several `open`s, several processes) may share one file:
 /// each append takes an exclusive lock on the file (`File::lock`), re-reads the chain's
@@ -66,6 +79,8 @@ use super::{
 pub struct AuditLog {
     path: PathBuf,
     key: Option<AuditKey>,
+    /// The anchor file and the trail's first record's checkpoint, when anchored.
+    anchor: Option<(PathBuf, Mutex<Option<AuditCheckpoint>>)>,
     /// A checkpoint every this many records (0: only on demand).
     every: u64,
     tail: Mutex<Tail>,
@@ -310,6 +325,53 @@ fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> Result<(), StoreError>
         .map_err(io("read audit log tail"))
 }
 
+/// Checkpoint lines from `file` (none if there is no such file).
+fn read_checkpoints(file: &Path) -> Result<Vec<AuditCheckpoint>, StoreError> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("read audit checkpoints")(e)),
+    };
+    text.lines()
+        .map(|l| {
+            l.parse().map_err(|_| StoreError::Corrupt {
+                what: "audit checkpoint line",
+            })
+        })
+        .collect()
+}
+
+/// Writes the anchor file anew (a temporary file, synced, renamed): the genesis line
+/// (when known) and `latest`.
+fn write_anchor(
+    anchor: &Path,
+    genesis: Option<&AuditCheckpoint>,
+    latest: &AuditCheckpoint,
+) -> Result<(), StoreError> {
+    let mut text = String::new();
+    if let Some(g) = genesis.filter(|g| g.records != latest.records) {
+        text.push_str(&format!("{g}\n"));
+    }
+    text.push_str(&format!("{latest}\n"));
+    let mut name = anchor.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = anchor.with_file_name(name);
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp).map_err(io("write audit anchor"))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(io("write audit anchor"))?;
+    std::fs::rename(&tmp, anchor).map_err(io("write audit anchor"))?;
+    if let Some(dir) = anchor.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
+}
+
 /// Runs `f` with an exclusive lock on the tail's file, unlocking whatever `f` returned.
 fn locked<T>(
     tail: &mut Tail,
@@ -352,7 +414,7 @@ impl AuditLog {
     /// when the last line is unterminated (see [`AuditLog::repair`]),
     /// [`StoreError::AuditKeyRequired`] when the file holds keyed records, an I/O failure.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::open_with(path.as_ref(), None)
+        Self::open_with(path.as_ref(), None, None)
     }
 
     /// Opens (creating with mode 0600 if needed) a keyed log at `path`, checking the
@@ -381,19 +443,72 @@ impl AuditLog {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_keyed(path: impl AsRef<Path>, key: AuditKey) -> Result<Self, StoreError> {
-        Self::open_with(path.as_ref(), Some(key))
+        Self::open_with(path.as_ref(), Some(key), None)
     }
 
-    fn open_with(path: &Path, key: Option<AuditKey>) -> Result<Self, StoreError> {
+    /// [`AuditLog::open_keyed`], anchored: the trail's first record and its latest
+    /// checkpoint are kept in `anchor` too (two checkpoint lines; put it where the key
+    /// lives, `FileKeySource::audit_anchor_path`), checked at open and written at the
+    /// first record and at every checkpoint. A log emptied, replaced whole, or cut
+    /// together with its `.checkpoints` file is then an error here. Without an anchor
+    /// file the log as it stands is taken as the anchor's start.
+    ///
+    /// # Errors
+    /// As [`AuditLog::open_keyed`]; [`StoreError::AuditTampered`] with `Truncated`
+    /// (shorter than the anchor) or `Rewritten` (another trail than the anchored one);
+    /// [`StoreError::Corrupt`] for an anchor that is not checkpoint lines.
+    pub fn open_keyed_anchored(
+        path: impl AsRef<Path>,
+        key: AuditKey,
+        anchor: impl AsRef<Path>,
+    ) -> Result<Self, StoreError> {
+        Self::open_with(path.as_ref(), Some(key), Some(anchor.as_ref()))
+    }
+
+    /// The checkpoints in an anchor file (none if there is none): pass them to
+    /// [`AuditLog::verify_keyed`] as `shipped`.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a line that is not a checkpoint, an I/O failure.
+    pub fn anchor(anchor: impl AsRef<Path>) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        read_checkpoints(anchor.as_ref())
+    }
+
+    fn open_with(
+        path: &Path,
+        key: Option<AuditKey>,
+        anchor: Option<&Path>,
+    ) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
         let file = open_file(&path)?;
+        let anchored = anchor
+            .map(read_checkpoints)
+            .transpose()?
+            .unwrap_or_default();
         file.lock_shared().map_err(io("lock audit log"))?;
-        let walked = walk_checked(&file, &path, key.as_ref(), &[], |_| {});
+        let walked = walk_checked(&file, &path, key.as_ref(), &anchored, |_| {});
         file.unlock().map_err(io("unlock audit log"))?;
-        let (w, _) = walked?;
+        let (w, verified) = walked?;
+        let anchor = match (anchor, &key) {
+            (Some(anchor), Some(key)) => {
+                let genesis = anchored.iter().find(|c| c.records == 1).copied();
+                if anchored.is_empty() && w.records > 0 {
+                    // First anchored open of a log that exists: its state now.
+                    let head = verified.as_ref().map_or(w.head, |v| v.head);
+                    write_anchor(
+                        anchor,
+                        None,
+                        &key.checkpoint(w.records, head, Timestamp::now()),
+                    )?;
+                }
+                Some((anchor.to_path_buf(), Mutex::new(genesis)))
+            }
+            _ => None,
+        };
         Ok(Self {
             path,
             key,
+            anchor,
             every: DEFAULT_CHECKPOINT_EVERY,
             tail: Mutex::new(Tail {
                 file,
@@ -459,18 +574,7 @@ impl AuditLog {
     /// # Errors
     /// [`StoreError::Corrupt`] for a line that is not a checkpoint, an I/O failure.
     pub fn checkpoints(path: impl AsRef<Path>) -> Result<Vec<AuditCheckpoint>, StoreError> {
-        let text = match std::fs::read_to_string(checkpoint_path(path.as_ref())) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io("read audit checkpoints")(e)),
-        };
-        text.lines()
-            .map(|l| {
-                l.parse().map_err(|_| StoreError::Corrupt {
-                    what: "audit checkpoint line",
-                })
-            })
-            .collect()
+        read_checkpoints(&checkpoint_path(path.as_ref()))
     }
 
     /// Takes a checkpoint of the log as it is now (other writers' records included),
@@ -494,7 +598,26 @@ impl AuditLog {
     fn write_checkpoint(&self, cp: &AuditCheckpoint) -> Result<(), StoreError> {
         let mut file = open_file(&checkpoint_path(&self.path))?;
         file.write_all(format!("{cp}\n").as_bytes())
-            .map_err(io("append audit checkpoint"))
+            .map_err(io("append audit checkpoint"))?;
+        self.move_anchor(cp)
+    }
+
+    /// Writes `cp` as the anchor's latest checkpoint (and as its genesis, for the first
+    /// record); nothing when the log is not anchored.
+    fn move_anchor(&self, cp: &AuditCheckpoint) -> Result<(), StoreError> {
+        let Some((anchor, genesis)) = &self.anchor else {
+            return Ok(());
+        };
+        let mut genesis = genesis.lock().unwrap_or_else(PoisonError::into_inner);
+        if cp.records == 1 {
+            *genesis = Some(*cp);
+        } else if genesis.is_none() {
+            // Another writer may have written the first record since this one opened.
+            *genesis = read_checkpoints(anchor)?
+                .into_iter()
+                .find(|c| c.records == 1);
+        }
+        write_anchor(anchor, genesis.as_ref(), cp)
     }
 
     /// Brings `tail` up to the file's end (under the file's lock): other writers may
@@ -537,6 +660,47 @@ impl AuditLog {
         }
         tail.len = len;
         Ok(())
+    }
+
+    /// The one-time migration of a 0.1 (unkeyed) log to the keyed chain: under the file's
+    /// lock, checks the plain chain, then appends a keyed record (purpose
+    /// [`AUDIT_MIGRATION`](super::AUDIT_MIGRATION)) whose MAC covers the hash of the last
+    /// 0.1 line, and so every line before it. Returns how many unkeyed records it took
+    /// over: 0 when the log is empty or keyed already (then it is checked under `key`).
+    ///
+    /// # Security
+    /// Run it once, on the 0.1 log as the 0.1 service left it: whatever the file holds
+    /// at that moment is vouched for from then on.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a broken 0.1 chain, [`StoreError::TornAuditTail`],
+    /// [`StoreError::AuditTampered`] for a keyed log that fails its check, an I/O failure.
+    pub fn migrate_to_keyed(path: impl AsRef<Path>, key: &AuditKey) -> Result<u64, StoreError> {
+        let path = path.as_ref();
+        let file = open_file(path)?;
+        let f = &file;
+        let result = (|| {
+            f.lock().map_err(io("lock audit log"))?;
+            let w = match walk(f, None, |_| {}) {
+                Err(StoreError::AuditKeyRequired) => {
+                    walk_checked(f, path, Some(key), &[], |_| {})?;
+                    return Ok(0);
+                }
+                other => other?.whole(path)?,
+            };
+            if w.records == 0 {
+                return Ok(0);
+            }
+            let note = migration_record(w.records, Timestamp::now());
+            let (line, _) = line_for(Some(key), &note, &w.head, w.records + 1);
+            let mut out = f;
+            out.write_all(line.as_bytes())
+                .and_then(|()| out.sync_all())
+                .map_err(io("append audit record"))?;
+            Ok(w.records)
+        })();
+        file.unlock().map_err(io("unlock audit log"))?;
+        result
     }
 
     /// Repairs an unkeyed log whose only fault is an unterminated last line (a crash or
@@ -669,11 +833,13 @@ impl AuditSink for AuditLog {
             tail.len += line.len() as u64;
             tail.head = head;
             tail.records = seq;
-            if let Some(key) = &self.key
-                && self.every > 0
-                && seq.is_multiple_of(self.every)
-            {
-                self.write_checkpoint(&key.checkpoint(seq, head, entry.at))?;
+            if let Some(key) = &self.key {
+                if self.every > 0 && seq.is_multiple_of(self.every) {
+                    self.write_checkpoint(&key.checkpoint(seq, head, entry.at))?;
+                } else if seq == 1 {
+                    // The trail's first record: its genesis, on the key's side.
+                    self.move_anchor(&key.checkpoint(seq, head, entry.at))?;
+                }
             }
             Ok(())
         })
@@ -967,6 +1133,22 @@ mod tests {
         let old = AuditLog::open(&path).expect("0.1 writer");
         old.record(&rec("card_old1", "svc")).expect("write");
         old.record(&rec("card_old2", "svc")).expect("write");
+        // Not taken over by merely opening it keyed: that needs the explicit migration.
+        assert!(matches!(
+            AuditLog::open_keyed(&path, key()),
+            Err(StoreError::AuditTampered(
+                super::super::AuditBreak::Unmigrated { records: 2 }
+            ))
+        ));
+        assert_eq!(
+            AuditLog::migrate_to_keyed(&path, &key()).expect("migrate"),
+            2
+        );
+        assert_eq!(
+            AuditLog::migrate_to_keyed(&path, &key()).expect("once"),
+            0,
+            "a keyed log has nothing to migrate"
+        );
         let logs = [
             AuditLog::open_keyed(&path, key())
                 .expect("first")
@@ -986,7 +1168,7 @@ mod tests {
             }
         });
         let ok = AuditLog::verify_keyed(&path, &key(), &[]).expect("one chain");
-        assert_eq!((ok.records, ok.unkeyed), (202, 2));
+        assert_eq!((ok.records, ok.unkeyed), (203, 2));
         assert_eq!(ok.checkpoints, 4, "at 50, 100, 150 and 200");
         assert!(
             matches!(
@@ -1082,5 +1264,115 @@ mod tests {
         drop(AuditLog::open(&path).expect("open"));
         let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+    #[test]
+    fn a_keyed_log_replaced_by_a_forged_unkeyed_one_is_refused() {
+        use super::super::AuditBreak;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open_keyed(&path, key()).expect("open");
+        for i in 0..5 {
+            log.record(&rec(&format!("card_{i}"), "svc"))
+                .expect("write");
+        }
+        drop(log);
+        // Someone who can write the log, not read the key: a made-up 0.1 chain in its
+        // place, and the checkpoints file gone.
+        let mut prev = GENESIS;
+        let forged: String = (0..3)
+            .map(|i| {
+                let (line, head) = line_for(None, &rec(&format!("made_up_{i}"), "svc"), &prev, 0);
+                prev = head;
+                line
+            })
+            .collect();
+        std::fs::write(&path, forged).expect("forge");
+        let _ = std::fs::remove_file(checkpoint_path(&path));
+        let unmigrated = |r: Result<AuditVerified, StoreError>| {
+            matches!(
+                r,
+                Err(StoreError::AuditTampered(AuditBreak::Unmigrated {
+                    records: 3
+                }))
+            )
+        };
+        assert!(unmigrated(AuditLog::verify_keyed(&path, &key(), &[])));
+        assert!(matches!(
+            AuditLog::open_keyed(&path, key()),
+            Err(StoreError::AuditTampered(AuditBreak::Unmigrated {
+                records: 3
+            }))
+        ));
+    }
+
+    #[test]
+    fn an_anchored_log_emptied_replaced_or_cut_with_its_checkpoints_is_refused() {
+        use super::super::AuditBreak;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("audit.log");
+        let anchor = dir.path().join("keys.audit-anchor");
+        let log = AuditLog::open_keyed_anchored(&path, key(), &anchor)
+            .expect("open")
+            .checkpoint_every(4);
+        for i in 0..10 {
+            log.record(&rec(&format!("card_{i}"), "svc"))
+                .expect("write");
+        }
+        drop(log);
+        let anchored = AuditLog::anchor(&anchor).expect("anchor");
+        assert_eq!(
+            anchored.iter().map(|c| c.records).collect::<Vec<_>>(),
+            [1, 8],
+            "the first record and the latest checkpoint"
+        );
+        let intact = std::fs::read(&path).expect("read");
+        let reopen = || AuditLog::open_keyed_anchored(&path, key(), &anchor).map(drop);
+        reopen().expect("intact");
+        let broke = |r: Result<(), StoreError>| match r {
+            Err(StoreError::AuditTampered(b)) => Some(b),
+            other => panic!("not a tamper report: {other:?}"),
+        };
+        // Emptied (and its checkpoints gone): the anchor still counts 8.
+        std::fs::write(&path, b"").expect("empty");
+        let _ = std::fs::remove_file(checkpoint_path(&path));
+        assert_eq!(
+            broke(reopen()),
+            Some(AuditBreak::Truncated {
+                checkpoint: 8,
+                records: 0
+            })
+        );
+        // Cut to 6 records with the checkpoints: still short of the anchor.
+        let lines: Vec<&[u8]> = intact.split_inclusive(|&b| b == b'\n').collect();
+        std::fs::write(&path, lines[..6].concat()).expect("cut");
+        assert_eq!(
+            broke(reopen()),
+            Some(AuditBreak::Truncated {
+                checkpoint: 8,
+                records: 6
+            })
+        );
+        // Replaced whole by another keyed trail (an old copy of another log under the
+        // same key): its first record is not the anchored one.
+        let other = dir.path().join("other.log");
+        let o = AuditLog::open_keyed(&other, key()).expect("other");
+        for i in 0..10 {
+            o.record(&rec(&format!("other_{i}"), "svc")).expect("write");
+        }
+        std::fs::copy(&other, &path).expect("replace");
+        assert_eq!(
+            broke(reopen()),
+            Some(AuditBreak::Rewritten { checkpoint: 1 })
+        );
+        // Put back: fine; what came after the anchor's checkpoint (records 9 and 10) only
+        // a shipped checkpoint protects.
+        std::fs::write(&path, &intact).expect("restore");
+        reopen().expect("intact again");
+        std::fs::write(&path, lines[..9].concat()).expect("cut after the anchor");
+        reopen().expect("a cut past the anchor's checkpoint is not seen here");
+        assert!(
+            AuditLog::verify_keyed(&path, &key(), &anchored).is_ok(),
+            "the anchor's checkpoints verify as shipped ones"
+        );
     }
 }

@@ -82,6 +82,11 @@ pub enum Error {
     /// (or a table was asked for a checkpoint without one).
     #[error("the audit trail is keyed: use its audit key")]
     AuditKeyRequired,
+    /// A keyed writer met unkeyed (0.1) records that no keyed record has taken over: run
+    /// the one-time migration (`AuditLog::migrate_to_keyed`, `migrate_audit` on a vault)
+    /// after checking them, or find out who wrote them.
+    #[error("the audit trail ends in unkeyed records: migrate it to the keyed chain first")]
+    AuditMigrationRequired,
     /// A retention batch the store will not apply: it purges or strips a record marked
     /// as held or in flight, or strips no field or a column not declared as personal data.
     #[error("retention batch refused: {0}")]

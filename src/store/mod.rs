@@ -40,8 +40,8 @@ mod rows;
 pub mod conformance;
 
 pub use audit_chain::{
-    AuditBreak, AuditCheckpoint, AuditKey, AuditVerified, DEFAULT_CHECKPOINT_EVERY,
-    InvalidCheckpoint,
+    AUDIT_MIGRATION, AuditBreak, AuditCheckpoint, AuditKey, AuditVerified,
+    DEFAULT_CHECKPOINT_EVERY, InvalidCheckpoint,
 };
 pub use audit_log::{AuditLog, AuditRepair};
 pub use audit_record::{AuditOutcome, AuditRecord};

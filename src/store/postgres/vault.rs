@@ -7,7 +7,7 @@ use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
-use crate::store::audit_chain::{ChainCheck, next_row, row_link};
+use crate::store::audit_chain::{ChainCheck, migration_record, next_row, row_link};
 use crate::store::rows::KeyedAudit;
 use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, fingerprint8, held_card, sealed_card,
@@ -120,6 +120,49 @@ impl PgVault {
     pub fn checkpoint_every(mut self, records: u64) -> Self {
         self.audit.every = records;
         self
+    }
+
+    /// The one-time migration of an unkeyed (0.1) audit table to the keyed chain, as
+    /// `SqliteVault::migrate_audit` (returns how many unkeyed rows it took over; 0: nothing to migrate).
+    ///
+    /// # Errors
+    /// [`StoreError::AuditKeyRequired`] without an audit key, a backend failure.
+    pub fn migrate_audit(&self) -> Result<u64, StoreError> {
+        let key = self
+            .audit
+            .key
+            .as_ref()
+            .ok_or(StoreError::AuditKeyRequired)?;
+        self.pool.with(|c| {
+            let mut tx = c.transaction().map_err(be("begin audit migration"))?;
+            tx.batch_execute("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
+                .map_err(be("lock audit trail"))?;
+            let last: Option<(Option<i64>, Option<Vec<u8>>)> = tx
+                .query_opt("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1", &[])
+                .map_err(be("read audit head"))?
+                .map(|r| (r.get(0), r.get(1)));
+            if !matches!(last, Some((None, None))) {
+                return Ok(0);
+            }
+            let (seq, prev) = lock_audit_head_for(&mut tx, true)?;
+            let entry = migration_record(seq - 1, Timestamp::now());
+            let mac = key.record_mac(&prev, seq, &entry);
+            tx.execute(
+                "INSERT INTO audit (token, purpose, caller, at, seq, mac)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &entry.token,
+                    &entry.stored_purpose(),
+                    &entry.caller,
+                    &entry.at.as_millis(),
+                    &to_i64(seq),
+                    &&mac[..],
+                ],
+            )
+            .map_err(be("write audit migration"))?;
+            tx.commit().map_err(be("commit audit migration"))?;
+            Ok(seq - 1)
+        })
     }
 
     /// Checks the audit table under `key`: every keyed row's MAC and sequence number, in
@@ -436,13 +479,21 @@ impl PgVault {
 /// Locks the audit table against other writers (readers go on) until the transaction
 /// ends, and reads the chain's next sequence number and head.
 fn lock_audit_head(tx: &mut postgres::Transaction<'_>) -> Result<(u64, [u8; 32]), StoreError> {
+    lock_audit_head_for(tx, false)
+}
+
+/// [`lock_audit_head`], going on from unkeyed rows when `migrate`.
+fn lock_audit_head_for(
+    tx: &mut postgres::Transaction<'_>,
+    migrate: bool,
+) -> Result<(u64, [u8; 32]), StoreError> {
     tx.batch_execute("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
         .map_err(be("lock audit trail"))?;
     let last = tx
         .query_opt("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1", &[])
         .map_err(be("read audit head"))?
         .map(|r| (r.get(0), r.get(1)));
-    next_row(last, || {
+    next_row(last, migrate, || {
         tx.query_one("SELECT count(*) FROM audit", &[])
             .map(|r| to_u64(r.get(0)))
             .map_err(be("count audit records"))

@@ -9,7 +9,7 @@ use super::{Pool, Schema, be, begin, to_i64, to_u64};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
-use crate::store::audit_chain::{ChainCheck, next_row, row_link};
+use crate::store::audit_chain::{ChainCheck, migration_record, next_row, row_link};
 use crate::store::rows::KeyedAudit;
 use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, SealedRow, fingerprint8, held_card, sealed_card,
@@ -121,6 +121,51 @@ impl SqliteVault {
     pub fn checkpoint_every(mut self, records: u64) -> Self {
         self.audit.every = records;
         self
+    }
+
+    /// The one-time migration of an unkeyed (0.1) audit table to the keyed chain: when
+    /// the table ends in unkeyed rows, writes a keyed record (purpose
+    /// [`AUDIT_MIGRATION`](crate::store::AUDIT_MIGRATION)) that takes them over, and
+    /// returns how many it took over (0: nothing to migrate). Until then a keyed vault
+    /// refuses to append after unkeyed rows ([`StoreError::AuditMigrationRequired`]).
+    ///
+    /// # Security
+    /// Check the unkeyed rows first (their count, against what the 0.1 service wrote):
+    /// the migration vouches for how many there were, not for what they say, since
+    /// unkeyed table rows carry no chain.
+    ///
+    /// # Errors
+    /// [`StoreError::AuditKeyRequired`] without an audit key, a backend failure.
+    pub fn migrate_audit(&self) -> Result<u64, StoreError> {
+        let key = self
+            .audit
+            .key
+            .as_ref()
+            .ok_or(StoreError::AuditKeyRequired)?;
+        self.pool.with(|c| {
+            let tx = begin(c, "begin audit migration")?;
+            let last = last_audit_row(&tx)?;
+            if !matches!(last, Some((None, None))) {
+                return Ok(0);
+            }
+            let (seq, prev) = next_row(last, true, || count_audit(&tx))?;
+            let entry = migration_record(seq - 1, Timestamp::now());
+            let mac = key.record_mac(&prev, seq, &entry);
+            tx.execute(
+                "INSERT INTO audit (token, purpose, caller, at, seq, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    entry.token,
+                    entry.stored_purpose(),
+                    entry.caller,
+                    entry.at.as_millis(),
+                    to_i64(seq),
+                    &mac[..]
+                ],
+            )
+            .map_err(be("write audit migration"))?;
+            tx.commit().map_err(be("commit audit migration"))?;
+            Ok(seq - 1)
+        })
     }
 
     /// Checks the audit table under `key`: every keyed row's MAC and sequence number, in
@@ -445,7 +490,7 @@ impl AuditSink for SqliteVault {
         self.pool.with(|c| {
             // IMMEDIATE: one writer of the chain at a time, across processes.
             let tx = begin(c, "begin audit record")?;
-            let (seq, prev) = next_row(last_audit_row(&tx)?, || count_audit(&tx))?;
+            let (seq, prev) = next_row(last_audit_row(&tx)?, false, || count_audit(&tx))?;
             let mac = key.record_mac(&prev, seq, entry);
             tx.prepare_cached(
                 "INSERT INTO audit (token, purpose, caller, at, seq, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -476,7 +521,7 @@ impl AuditSink for SqliteVault {
             .ok_or(StoreError::AuditKeyRequired)?;
         self.pool.with(|c| {
             let tx = begin(c, "begin audit checkpoint")?;
-            let (next, head) = next_row(last_audit_row(&tx)?, || count_audit(&tx))?;
+            let (next, head) = next_row(last_audit_row(&tx)?, false, || count_audit(&tx))?;
             let cp = key.checkpoint(next - 1, head, Timestamp::now());
             insert_checkpoint(&tx, &cp)?;
             tx.commit().map_err(be("commit audit checkpoint"))?;
@@ -528,6 +573,13 @@ mod tests {
                 .with_audit_key(key())
                 .checkpoint_every(5),
         ];
+        // A keyed writer does not take unkeyed rows over by appending after them.
+        assert!(matches!(
+            servers[0].record(&rec("card_too_early")),
+            Err(StoreError::AuditMigrationRequired)
+        ));
+        assert_eq!(servers[0].migrate_audit().expect("migrate"), 2);
+        assert_eq!(servers[1].migrate_audit().expect("once"), 0);
         std::thread::scope(|s| {
             for (w, v) in servers.iter().enumerate() {
                 s.spawn(move || {
@@ -538,9 +590,9 @@ mod tests {
             }
         });
         let ok = servers[0].verify_audit(&key(), &[]).expect("intact");
-        assert_eq!((ok.records, ok.unkeyed, ok.checkpoints), (14, 2, 2));
+        assert_eq!((ok.records, ok.unkeyed, ok.checkpoints), (15, 2, 3));
         let shipped = servers[1].checkpoint().expect("on demand");
-        assert_eq!(shipped.records, 14);
+        assert_eq!(shipped.records, 15);
         assert!(matches!(
             old.checkpoint(),
             Err(StoreError::AuditKeyRequired)
@@ -585,15 +637,27 @@ mod tests {
         assert_eq!(
             broke(servers[0].verify_audit(&key(), &[shipped])),
             Some(AuditBreak::Truncated {
-                checkpoint: 14,
+                checkpoint: 15,
                 records: 11
             })
         );
-        // A writer without the key after keyed rows.
+        // A writer without the key after keyed rows: reported, and no keyed writer goes
+        // on after it.
         old.record(&rec("card_unkeyed")).expect("write");
         assert_eq!(
             broke(servers[0].verify_audit(&key(), &[])),
             Some(AuditBreak::Downgraded { record: 12 })
+        );
+        assert!(matches!(
+            servers[0].record(&rec("card_after")),
+            Err(StoreError::AuditMigrationRequired)
+        ));
+        // The whole table replaced by unkeyed rows (the checkpoints gone too): refused.
+        sql("DELETE FROM audit; DELETE FROM audit_checkpoint;");
+        old.record(&rec("card_made_up")).expect("write");
+        assert_eq!(
+            broke(servers[0].verify_audit(&key(), &[])),
+            Some(AuditBreak::Unmigrated { records: 1 })
         );
     }
 }
