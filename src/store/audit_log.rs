@@ -39,7 +39,7 @@ use super::{
 /// of a keyed one is a forgery, not a 0.1 log. An unkeyed handle refuses a file that
 /// holds keyed records ([`StoreError::AuditKeyRequired`]).
 ///
-/// **Anchored** ([`AuditLog::with_anchor`]): the trail's first record and its latest
+/// **Anchored** ([`AuditLog::open_keyed_anchored`]): the trail's first record and its latest
 /// checkpoint are also kept in a file on the key's side (beside the key file:
 /// `FileKeySource::audit_anchor_path`), so that a log emptied, replaced whole, or cut
 /// together with its `.checkpoints` file, is caught at open and at every check. What
