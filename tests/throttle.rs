@@ -439,30 +439,26 @@ mod oracles {
     fn the_per_account_reset_limit_holds_across_sixty_sources() {
         for in_store in [false, true] {
             let s = shop(in_store);
-            let links = (0..60)
-                .filter(|i| {
-                    matches!(
-                        s.auth
-                            .request_reset_from(&jane(), None, &format!("203.0.113.{i}")),
-                        Ok(Some(_))
-                    )
-                })
-                .count();
+            // Links issued for requests from sources `from`..`to`, one each.
+            let links_from = |from: usize, to: usize| {
+                (from..to)
+                    .filter(|i| {
+                        matches!(
+                            s.auth
+                                .request_reset_from(&jane(), None, &format!("203.0.113.{i}")),
+                            Ok(Some(_))
+                        )
+                    })
+                    .count()
+            };
+            let links = links_from(0, 60);
             assert_eq!(
                 links, 5,
                 "in_store={in_store}: 5 an hour, whatever the sources"
             );
             // Twelve minutes on (one interval of 5 an hour), one more, from anywhere.
             s.clock.advance(Duration::from_secs(12 * 60));
-            let links = (60..120)
-                .filter(|i| {
-                    matches!(
-                        s.auth
-                            .request_reset_from(&jane(), None, &format!("203.0.113.{i}")),
-                        Ok(Some(_))
-                    )
-                })
-                .count();
+            let links = links_from(60, 120);
             assert_eq!(links, 1, "in_store={in_store}");
         }
     }

@@ -147,19 +147,7 @@ impl PgVault {
             let (seq, prev) = lock_audit_head_for(&mut tx, true)?;
             let entry = migration_record(seq - 1, Timestamp::now());
             let mac = key.record_mac(&prev, seq, &entry);
-            tx.execute(
-                "INSERT INTO audit (token, purpose, caller, at, seq, mac)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &entry.token,
-                    &entry.stored_purpose(),
-                    &entry.caller,
-                    &entry.at.as_millis(),
-                    &to_i64(seq),
-                    &&mac[..],
-                ],
-            )
-            .map_err(be("write audit migration"))?;
+            insert_keyed(&mut tx, &entry, seq, &mac)?;
             tx.commit().map_err(be("commit audit migration"))?;
             Ok(seq - 1)
         })
@@ -500,6 +488,29 @@ fn lock_audit_head_for(
     })
 }
 
+/// Appends a keyed record (record number `seq`, its MAC `mac`).
+fn insert_keyed(
+    tx: &mut postgres::Transaction<'_>,
+    entry: &AuditRecord,
+    seq: u64,
+    mac: &[u8; 32],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit (token, purpose, caller, at, seq, mac)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &entry.token,
+            &entry.stored_purpose(),
+            &entry.caller,
+            &entry.at.as_millis(),
+            &to_i64(seq),
+            &&mac[..],
+        ],
+    )
+    .map(drop)
+    .map_err(be("write audit record"))
+}
+
 fn insert_checkpoint(
     tx: &mut postgres::Transaction<'_>,
     cp: &AuditCheckpoint,
@@ -538,19 +549,7 @@ impl AuditSink for PgVault {
             let mut tx = c.transaction().map_err(be("begin audit record"))?;
             let (seq, prev) = lock_audit_head(&mut tx)?;
             let mac = key.record_mac(&prev, seq, entry);
-            tx.execute(
-                "INSERT INTO audit (token, purpose, caller, at, seq, mac)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &entry.token,
-                    &entry.stored_purpose(),
-                    &entry.caller,
-                    &entry.at.as_millis(),
-                    &to_i64(seq),
-                    &&mac[..],
-                ],
-            )
-            .map_err(be("write audit record"))?;
+            insert_keyed(&mut tx, entry, seq, &mac)?;
             if self.audit.due(seq) {
                 insert_checkpoint(&mut tx, &key.checkpoint(seq, mac, entry.at))?;
             }

@@ -151,18 +151,7 @@ impl SqliteVault {
             let (seq, prev) = next_row(last, true, || count_audit(&tx))?;
             let entry = migration_record(seq - 1, Timestamp::now());
             let mac = key.record_mac(&prev, seq, &entry);
-            tx.execute(
-                "INSERT INTO audit (token, purpose, caller, at, seq, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    entry.token,
-                    entry.stored_purpose(),
-                    entry.caller,
-                    entry.at.as_millis(),
-                    to_i64(seq),
-                    &mac[..]
-                ],
-            )
-            .map_err(be("write audit migration"))?;
+            insert_keyed(&tx, &entry, seq, &mac)?;
             tx.commit().map_err(be("commit audit migration"))?;
             Ok(seq - 1)
         })
@@ -446,6 +435,30 @@ fn last_audit_row(c: &Connection) -> Result<LastRow, StoreError> {
         .map_err(be("read audit head"))
 }
 
+/// Appends a keyed record (record number `seq`, its MAC `mac`).
+fn insert_keyed(
+    c: &Connection,
+    entry: &AuditRecord,
+    seq: u64,
+    mac: &[u8; 32],
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO audit (token, purpose, caller, at, seq, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            entry.token,
+            entry.stored_purpose(),
+            entry.caller,
+            entry.at.as_millis(),
+            to_i64(seq),
+            &mac[..]
+        ])
+    })
+    .map(drop)
+    .map_err(be("write audit record"))
+}
+
 fn insert_checkpoint(c: &Connection, cp: &AuditCheckpoint) -> Result<(), StoreError> {
     c.prepare_cached(
         "INSERT INTO audit_checkpoint (records, at, head, mac) VALUES (?1, ?2, ?3, ?4)",
@@ -492,20 +505,7 @@ impl AuditSink for SqliteVault {
             let tx = begin(c, "begin audit record")?;
             let (seq, prev) = next_row(last_audit_row(&tx)?, false, || count_audit(&tx))?;
             let mac = key.record_mac(&prev, seq, entry);
-            tx.prepare_cached(
-                "INSERT INTO audit (token, purpose, caller, at, seq, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    entry.token,
-                    entry.stored_purpose(),
-                    entry.caller,
-                    entry.at.as_millis(),
-                    to_i64(seq),
-                    &mac[..]
-                ])
-            })
-            .map_err(be("write audit record"))?;
+            insert_keyed(&tx, entry, seq, &mac)?;
             if self.audit.due(seq) {
                 insert_checkpoint(&tx, &key.checkpoint(seq, mac, entry.at))?;
             }
