@@ -95,7 +95,13 @@ pub(crate) fn client_source(peer: SocketAddr, headers: &HeaderMap, proxies: &[Ci
             .collect();
         for hop in hops.iter().rev() {
             // A hop that does not parse ends the walk: the last believed address stands.
-            let Ok(ip) = hop.parse::<IpAddr>().map(canonical) else {
+            // An address, or one with a port as some proxies write it (`1.2.3.4:5678`,
+            // `[2001:db8::1]:443`), or bracketed.
+            let parsed = hop
+                .parse::<IpAddr>()
+                .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()))
+                .or_else(|_| hop.trim_start_matches('[').trim_end_matches(']').parse());
+            let Ok(ip) = parsed.map(canonical) else {
                 break;
             };
             client = ip;
@@ -212,6 +218,10 @@ mod tests {
         assert_eq!(via(&["6.6.6.6", "203.0.113.9"]), "203.0.113.9");
         // Two trusted hops: the first untrusted address from the right.
         assert_eq!(via(&["203.0.113.9, 10.0.0.7"]), "203.0.113.9");
+        // With a port, or bracketed.
+        assert_eq!(via(&["203.0.113.9:5678"]), "203.0.113.9");
+        assert_eq!(via(&["[2001:db8::1]:443"]), "2001:db8::/64");
+        assert_eq!(via(&["[2001:db8::1]"]), "2001:db8::/64");
         // Nothing usable: the proxy's own address.
         assert_eq!(via(&[]), "10.0.0.2");
         assert_eq!(via(&["garbage"]), "10.0.0.2");

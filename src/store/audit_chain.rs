@@ -426,6 +426,11 @@ impl<'k> ChainCheck<'k> {
         })
     }
 
+    /// Whether the records so far are unkeyed ones no migration has taken over.
+    pub(crate) fn needs_migration(&self) -> bool {
+        self.unkeyed > 0 && !self.keyed_seen
+    }
+
     /// The chain's head so far.
     pub(crate) fn head(&self) -> [u8; 32] {
         self.head

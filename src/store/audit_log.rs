@@ -353,10 +353,15 @@ fn write_anchor(
         text.push_str(&format!("{g}\n"));
     }
     text.push_str(&format!("{latest}\n"));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut name = anchor.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
+    // A name of this process and write alone: two writers never share a temporary.
+    name.push(format!(
+        ".tmp.{}.{}",
+        std::process::id(),
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let tmp = anchor.with_file_name(name);
-    let _ = std::fs::remove_file(&tmp);
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -493,13 +498,22 @@ impl AuditLog {
             (Some(anchor), Some(key)) => {
                 let genesis = anchored.iter().find(|c| c.records == 1).copied();
                 if anchored.is_empty() && w.records > 0 {
-                    // First anchored open of a log that exists: its state now.
+                    // First anchored open of a log that exists: its state now, written
+                    // under the log's lock (no writer moves the anchor meanwhile) and
+                    // only if no other handle wrote one since.
                     let head = verified.as_ref().map_or(w.head, |v| v.head);
-                    write_anchor(
-                        anchor,
-                        None,
-                        &key.checkpoint(w.records, head, Timestamp::now()),
-                    )?;
+                    file.lock().map_err(io("lock audit log"))?;
+                    let written = match read_checkpoints(anchor) {
+                        Ok(now) if now.is_empty() => write_anchor(
+                            anchor,
+                            None,
+                            &key.checkpoint(w.records, head, Timestamp::now()),
+                        ),
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                    file.unlock().map_err(io("unlock audit log"))?;
+                    written?;
                 }
                 Some((anchor.to_path_buf(), Mutex::new(genesis)))
             }
@@ -589,6 +603,9 @@ impl AuditLog {
         let mut tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
         locked(&mut tail, |tail| {
             self.catch_up(tail)?;
+            if self.anchor.is_some() {
+                tail.file.sync_data().map_err(io("sync audit log"))?;
+            }
             let cp = key.checkpoint(tail.records, tail.head, Timestamp::now());
             self.write_checkpoint(&cp)?;
             Ok(cp)
@@ -599,6 +616,9 @@ impl AuditLog {
         let mut file = open_file(&checkpoint_path(&self.path))?;
         file.write_all(format!("{cp}\n").as_bytes())
             .map_err(io("append audit checkpoint"))?;
+        if self.anchor.is_some() {
+            file.sync_data().map_err(io("sync audit checkpoints"))?;
+        }
         self.move_anchor(cp)
     }
 
@@ -691,6 +711,13 @@ impl AuditLog {
             if w.records == 0 {
                 return Ok(0);
             }
+            // A log that was keyed under this key (its checkpoints say so) and is
+            // unkeyed now was replaced: a migration would vouch for the forgery.
+            if AuditLog::checkpoints(path)?.iter().any(|c| c.is_valid(key)) {
+                return Err(StoreError::AuditTampered(super::AuditBreak::Unmigrated {
+                    records: w.records,
+                }));
+            }
             let note = migration_record(w.records, Timestamp::now());
             let (line, _) = line_for(Some(key), &note, &w.head, w.records + 1);
             let mut out = f;
@@ -747,6 +774,11 @@ impl AuditLog {
             f.lock().map_err(io("lock audit log"))?;
             let mut check = key.map(|k| ChainCheck::new(k, &[])).transpose()?;
             let w = walk(f, check.as_mut(), |_| {})?;
+            // A keyed repair record right after unkeyed lines would take them over
+            // without a migration: repair it unkeyed, then migrate.
+            if check.as_ref().is_some_and(ChainCheck::needs_migration) {
+                return Err(StoreError::AuditMigrationRequired);
+            }
             if w.torn == 0 {
                 return Ok(AuditRepair {
                     dropped_bytes: 0,
@@ -834,7 +866,13 @@ impl AuditSink for AuditLog {
             tail.head = head;
             tail.records = seq;
             if let Some(key) = &self.key {
-                if self.every > 0 && seq.is_multiple_of(self.every) {
+                let due = self.every > 0 && seq.is_multiple_of(self.every);
+                // The anchor never runs ahead of what is on disk: a power loss must not
+                // leave it counting records the log lost (a log refused for ever).
+                if self.anchor.is_some() && (seq == 1 || due) {
+                    tail.file.sync_data().map_err(io("sync audit log"))?;
+                }
+                if due {
                     self.write_checkpoint(&key.checkpoint(seq, head, entry.at))?;
                 } else if seq == 1 {
                     // The trail's first record: its genesis, on the key's side.
@@ -1286,7 +1324,18 @@ mod tests {
                 line
             })
             .collect();
-        std::fs::write(&path, forged).expect("forge");
+        std::fs::write(&path, &forged).expect("forge");
+        // While the keyed log's checkpoints are there, no migration vouches for it.
+        let log = AuditLog::open_keyed(&path, key());
+        assert!(log.is_err());
+        let cp = key().checkpoint(5, [0; 32], Timestamp::from_millis(1));
+        std::fs::write(checkpoint_path(&path), format!("{cp}\n")).expect("checkpoint");
+        assert!(matches!(
+            AuditLog::migrate_to_keyed(&path, &key()),
+            Err(StoreError::AuditTampered(AuditBreak::Unmigrated {
+                records: 3
+            }))
+        ));
         let _ = std::fs::remove_file(checkpoint_path(&path));
         let unmigrated = |r: Result<AuditVerified, StoreError>| {
             matches!(
@@ -1373,6 +1422,34 @@ mod tests {
         assert!(
             AuditLog::verify_keyed(&path, &key(), &anchored).is_ok(),
             "the anchor's checkpoints verify as shipped ones"
+        );
+    }
+
+    #[test]
+    fn a_torn_0_1_log_is_repaired_unkeyed_before_its_migration() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("audit.log");
+        let old = AuditLog::open(&path).expect("0.1 writer");
+        old.record(&rec("card_old", "svc")).expect("write");
+        drop(old);
+        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        f.write_all(b"1700000000000\tcard_x\tcha").expect("torn");
+        drop(f);
+        // A keyed repair record would take the 0.1 line over without a migration.
+        assert!(matches!(
+            AuditLog::repair_keyed(&path, &key()),
+            Err(StoreError::AuditMigrationRequired)
+        ));
+        AuditLog::repair(&path).expect("repaired unkeyed");
+        assert_eq!(
+            AuditLog::migrate_to_keyed(&path, &key()).expect("migrate"),
+            2
+        );
+        assert_eq!(
+            AuditLog::verify_keyed(&path, &key(), &[])
+                .expect("keyed")
+                .records,
+            3
         );
     }
 }

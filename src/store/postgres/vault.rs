@@ -144,6 +144,18 @@ impl PgVault {
             if !matches!(last, Some((None, None))) {
                 return Ok(0);
             }
+            let keyed: i64 = tx
+                .query_one("SELECT count(*) FROM audit WHERE seq IS NOT NULL", &[])
+                .map(|r| r.get(0))
+                .map_err(be("count keyed audit records"))?;
+            if keyed > 0 {
+                // Unkeyed rows after keyed ones are a downgrade, not a 0.1 trail.
+                return Err(StoreError::AuditTampered(
+                    crate::store::AuditBreak::Downgraded {
+                        record: to_u64(keyed) + 1,
+                    },
+                ));
+            }
             let (seq, prev) = lock_audit_head_for(&mut tx, true)?;
             let entry = migration_record(seq - 1, Timestamp::now());
             let mac = key.record_mac(&prev, seq, &entry);

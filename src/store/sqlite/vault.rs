@@ -148,6 +148,21 @@ impl SqliteVault {
             if !matches!(last, Some((None, None))) {
                 return Ok(0);
             }
+            let keyed: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM audit WHERE seq IS NOT NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(be("count keyed audit records"))?;
+            if keyed > 0 {
+                // Unkeyed rows after keyed ones are a downgrade, not a 0.1 trail.
+                return Err(StoreError::AuditTampered(
+                    crate::store::AuditBreak::Downgraded {
+                        record: to_u64(keyed) + 1,
+                    },
+                ));
+            }
             let (seq, prev) = next_row(last, true, || count_audit(&tx))?;
             let entry = migration_record(seq - 1, Timestamp::now());
             let mac = key.record_mac(&prev, seq, &entry);
@@ -651,6 +666,11 @@ mod tests {
         assert!(matches!(
             servers[0].record(&rec("card_after")),
             Err(StoreError::AuditMigrationRequired)
+        ));
+        // Nor does a migration take a downgrade over.
+        assert!(matches!(
+            servers[0].migrate_audit(),
+            Err(StoreError::AuditTampered(AuditBreak::Downgraded { .. }))
         ));
         // The whole table replaced by unkeyed rows (the checkpoints gone too): refused.
         sql("DELETE FROM audit; DELETE FROM audit_checkpoint;");
