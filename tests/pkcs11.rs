@@ -36,6 +36,16 @@ fn hsm(test: &str) -> Option<PathBuf> {
     ))
 }
 
+/// One test at a time on the token: the KEK test opens a session of its own beside the
+/// crate's, and SoftHSM2 answered a concurrent `C_GenerateKey` with CKR_GENERAL_ERROR
+/// (once in a CI run).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A KEK label no other test (or run) uses.
 fn label(prefix: &str) -> String {
     unique(&format!("{prefix}-"))
@@ -47,6 +57,7 @@ fn id(s: &str) -> VaultKeyId {
 
 #[test]
 fn a_vault_on_hsm_wrapped_keys_survives_a_kek_rotation_without_touching_a_card() {
+    let _serial = serial();
     let Some(module) =
         hsm("a_vault_on_hsm_wrapped_keys_survives_a_kek_rotation_without_touching_a_card")
     else {
@@ -123,6 +134,7 @@ fn a_vault_on_hsm_wrapped_keys_survives_a_kek_rotation_without_touching_a_card()
 
 #[test]
 fn the_pepper_and_the_audit_key_come_from_the_token_and_wrong_secrets_are_refused() {
+    let _serial = serial();
     let Some(module) =
         hsm("the_pepper_and_the_audit_key_come_from_the_token_and_wrong_secrets_are_refused")
     else {
@@ -214,6 +226,7 @@ fn library(module: &std::path::Path) -> &'static cryptoki::context::Pkcs11 {
 
 #[test]
 fn the_key_encryption_key_never_leaves_the_token() {
+    let _serial = serial();
     use cryptoki::mechanism::Mechanism;
     use cryptoki::object::{Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass};
 
