@@ -42,8 +42,8 @@ use super::{
 /// **Anchored** ([`AuditLog::open_keyed_anchored`]): the trail's first record and its latest
 /// checkpoint are also kept in a file on the key's side (beside the key file:
 /// `FileKeySource::audit_anchor_path`), so that a log emptied, replaced whole, or cut
-/// together with its `.checkpoints` file, is caught at open (and by `verify_keyed` given `AuditLog::anchor`). What
-/// only a checkpoint shipped off the machine catches: records cut after the anchor's
+/// together with its `.checkpoints` file, is caught at open (and by `verify_keyed` given
+/// [`AuditLog::anchor`]). What only a checkpoint shipped off the machine catches: records cut after the anchor's
 /// latest checkpoint (the anchor moves at each checkpoint, every `N` records), and a log
 /// cut together with its checkpoints *and* its anchor by someone who can write both
 /// sides.
