@@ -43,10 +43,10 @@ use super::{
 /// checkpoint are also kept in a file on the key's side (beside the key file:
 /// `FileKeySource::audit_anchor_path`), so that a log emptied, replaced whole, or cut
 /// together with its `.checkpoints` file, is caught at open (and by `verify_keyed` given
-/// [`AuditLog::anchor`]). What only a checkpoint shipped off the machine catches: records cut after the anchor's
-/// latest checkpoint (the anchor moves at each checkpoint, every `N` records), and a log
-/// cut together with its checkpoints *and* its anchor by someone who can write both
-/// sides.
+/// [`AuditLog::anchor`]). What only a checkpoint shipped off the machine catches:
+/// records cut after the anchor's latest checkpoint (the anchor moves at each
+/// checkpoint, every `N` records), and a log cut together with its checkpoints *and* its
+/// anchor by someone who can write both sides.
 ///
 /// Several writers (threads, several `open`s, several processes) may share one file:
 /// each append takes an exclusive lock on the file (`File::lock`), re-reads the chain's
