@@ -342,15 +342,16 @@ pub(crate) enum Link {
     Keyed { seq: u64, mac: [u8; 32] },
 }
 
+/// An audit table's last row: `(seq, mac)`, both NULL on an unkeyed row; `None` for an
+/// empty table.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) type LastRow = Option<(Option<i64>, Option<Vec<u8>>)>;
+
 /// The sequence number and previous head of the next keyed row of an audit table, from
 /// the last row's `(seq, mac)` (both NULL on an unkeyed 0.1 row; `None` for an empty
-/// table) and, when that row is unkeyed, the table's row count.
+/// table). After an unkeyed row only [`migration_row`] goes on.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn next_row(
-    last: Option<(Option<i64>, Option<Vec<u8>>)>,
-    migrate: bool,
-    count: impl FnOnce() -> Result<u64, Error>,
-) -> Result<(u64, [u8; 32]), Error> {
+pub(crate) fn next_row(last: LastRow) -> Result<(u64, [u8; 32]), Error> {
     match last {
         None => Ok((1, GENESIS)),
         Some((Some(seq), Some(mac))) => Ok((
@@ -366,12 +367,33 @@ pub(crate) fn next_row(
         )),
         // Unkeyed rows last: only the migration may go on from them (a keyed writer that
         // carried on would take over whatever someone without the key wrote there).
-        Some((None, None)) if migrate => Ok((count()? + 1, GENESIS)),
         Some((None, None)) => Err(Error::AuditMigrationRequired),
         Some(_) => Err(Error::Corrupt {
             what: "audit row: a sequence number without a MAC",
         }),
     }
+}
+
+/// Where a table's migration record goes, from its last row's `(seq, mac)` as in
+/// [`next_row`]: `None` when there is nothing to migrate (an empty or keyed table), the
+/// sequence number and previous head when the table is unkeyed rows only. Unkeyed rows
+/// after keyed ones (`keyed` counts those) are a downgrade, never migrated.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn migration_row(
+    last: LastRow,
+    keyed: impl FnOnce() -> Result<u64, Error>,
+    count: impl FnOnce() -> Result<u64, Error>,
+) -> Result<Option<(u64, [u8; 32])>, Error> {
+    if !matches!(last, Some((None, None))) {
+        return Ok(None);
+    }
+    let keyed = keyed()?;
+    if keyed > 0 {
+        return Err(Error::AuditTampered(AuditBreak::Downgraded {
+            record: keyed + 1,
+        }));
+    }
+    Ok(Some((count()? + 1, GENESIS)))
 }
 
 /// An audit table row's chain columns as a [`Link`]: unkeyed rows of a table carry no

@@ -413,6 +413,11 @@ impl KeyedAudit {
         every: super::DEFAULT_CHECKPOINT_EVERY,
     };
 
+    /// The audit key, or [`StoreError::AuditKeyRequired`](super::StoreError) without one.
+    pub(crate) fn key(&self) -> Result<&super::AuditKey, StoreError> {
+        self.key.as_ref().ok_or(StoreError::AuditKeyRequired)
+    }
+
     /// Whether record `seq` gets a checkpoint.
     pub(crate) fn due(&self, seq: u64) -> bool {
         self.every > 0 && seq.is_multiple_of(self.every)

@@ -7,7 +7,9 @@ use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
-use crate::store::audit_chain::{ChainCheck, migration_record, next_row, row_link};
+use crate::store::audit_chain::{
+    ChainCheck, LastRow, migration_record, migration_row, next_row, row_link,
+};
 use crate::store::rows::KeyedAudit;
 use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, fingerprint8, held_card, sealed_card,
@@ -128,35 +130,17 @@ impl PgVault {
     /// # Errors
     /// [`StoreError::AuditKeyRequired`] without an audit key, a backend failure.
     pub fn migrate_audit(&self) -> Result<u64, StoreError> {
-        let key = self
-            .audit
-            .key
-            .as_ref()
-            .ok_or(StoreError::AuditKeyRequired)?;
+        let key = self.audit.key()?;
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin audit migration"))?;
-            tx.batch_execute("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
-                .map_err(be("lock audit trail"))?;
-            let last: Option<(Option<i64>, Option<Vec<u8>>)> = tx
-                .query_opt("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1", &[])
-                .map_err(be("read audit head"))?
-                .map(|r| (r.get(0), r.get(1)));
-            if !matches!(last, Some((None, None))) {
-                return Ok(0);
-            }
-            let keyed: i64 = tx
+            let last = lock_audit_last(&mut tx)?;
+            let keyed = tx
                 .query_one("SELECT count(*) FROM audit WHERE seq IS NOT NULL", &[])
-                .map(|r| r.get(0))
-                .map_err(be("count keyed audit records"))?;
-            if keyed > 0 {
-                // Unkeyed rows after keyed ones are a downgrade, not a 0.1 trail.
-                return Err(StoreError::AuditTampered(
-                    crate::store::AuditBreak::Downgraded {
-                        record: to_u64(keyed) + 1,
-                    },
-                ));
-            }
-            let (seq, prev) = lock_audit_head_for(&mut tx, true)?;
+                .map(|r| to_u64(r.get(0)))
+                .map_err(be("count keyed audit records"));
+            let Some((seq, prev)) = migration_row(last, || keyed, || count_audit(&mut tx))? else {
+                return Ok(0);
+            };
             let entry = migration_record(seq - 1, Timestamp::now());
             let mac = key.record_mac(&prev, seq, &entry);
             insert_keyed(&mut tx, &entry, seq, &mac)?;
@@ -479,25 +463,24 @@ impl PgVault {
 /// Locks the audit table against other writers (readers go on) until the transaction
 /// ends, and reads the chain's next sequence number and head.
 fn lock_audit_head(tx: &mut postgres::Transaction<'_>) -> Result<(u64, [u8; 32]), StoreError> {
-    lock_audit_head_for(tx, false)
+    next_row(lock_audit_last(tx)?)
 }
 
-/// [`lock_audit_head`], going on from unkeyed rows when `migrate`.
-fn lock_audit_head_for(
-    tx: &mut postgres::Transaction<'_>,
-    migrate: bool,
-) -> Result<(u64, [u8; 32]), StoreError> {
+/// Locks the audit table against other writers (readers go on) until the transaction
+/// ends, and reads the last row's `(seq, mac)`.
+fn lock_audit_last(tx: &mut postgres::Transaction<'_>) -> Result<LastRow, StoreError> {
     tx.batch_execute("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
         .map_err(be("lock audit trail"))?;
-    let last = tx
+    Ok(tx
         .query_opt("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1", &[])
         .map_err(be("read audit head"))?
-        .map(|r| (r.get(0), r.get(1)));
-    next_row(last, migrate, || {
-        tx.query_one("SELECT count(*) FROM audit", &[])
-            .map(|r| to_u64(r.get(0)))
-            .map_err(be("count audit records"))
-    })
+        .map(|r| (r.get(0), r.get(1))))
+}
+
+fn count_audit(tx: &mut postgres::Transaction<'_>) -> Result<u64, StoreError> {
+    tx.query_one("SELECT count(*) FROM audit", &[])
+        .map(|r| to_u64(r.get(0)))
+        .map_err(be("count audit records"))
 }
 
 /// Appends a keyed record (record number `seq`, its MAC `mac`).
@@ -570,11 +553,7 @@ impl AuditSink for PgVault {
     }
 
     fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
-        let key = self
-            .audit
-            .key
-            .as_ref()
-            .ok_or(StoreError::AuditKeyRequired)?;
+        let key = self.audit.key()?;
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin audit checkpoint"))?;
             let (next, head) = lock_audit_head(&mut tx)?;

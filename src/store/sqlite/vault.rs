@@ -9,7 +9,9 @@ use super::{Pool, Schema, be, begin, to_i64, to_u64};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
-use crate::store::audit_chain::{ChainCheck, migration_record, next_row, row_link};
+use crate::store::audit_chain::{
+    ChainCheck, LastRow, migration_record, migration_row, next_row, row_link,
+};
 use crate::store::rows::KeyedAudit;
 use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, SealedRow, fingerprint8, held_card, sealed_card,
@@ -137,33 +139,23 @@ impl SqliteVault {
     /// # Errors
     /// [`StoreError::AuditKeyRequired`] without an audit key, a backend failure.
     pub fn migrate_audit(&self) -> Result<u64, StoreError> {
-        let key = self
-            .audit
-            .key
-            .as_ref()
-            .ok_or(StoreError::AuditKeyRequired)?;
+        let key = self.audit.key()?;
         self.pool.with(|c| {
             let tx = begin(c, "begin audit migration")?;
-            let last = last_audit_row(&tx)?;
-            if !matches!(last, Some((None, None))) {
-                return Ok(0);
-            }
-            let keyed: i64 = tx
-                .query_row(
+            let keyed = || {
+                tx.query_row(
                     "SELECT count(*) FROM audit WHERE seq IS NOT NULL",
                     [],
-                    |r| r.get(0),
+                    |r| r.get::<_, i64>(0),
                 )
-                .map_err(be("count keyed audit records"))?;
-            if keyed > 0 {
-                // Unkeyed rows after keyed ones are a downgrade, not a 0.1 trail.
-                return Err(StoreError::AuditTampered(
-                    crate::store::AuditBreak::Downgraded {
-                        record: to_u64(keyed) + 1,
-                    },
-                ));
-            }
-            let (seq, prev) = next_row(last, true, || count_audit(&tx))?;
+                .map(to_u64)
+                .map_err(be("count keyed audit records"))
+            };
+            let Some((seq, prev)) =
+                migration_row(last_audit_row(&tx)?, keyed, || count_audit(&tx))?
+            else {
+                return Ok(0);
+            };
             let entry = migration_record(seq - 1, Timestamp::now());
             let mac = key.record_mac(&prev, seq, &entry);
             insert_keyed(&tx, &entry, seq, &mac)?;
@@ -441,9 +433,6 @@ impl SqliteVault {
     }
 }
 
-/// The chain's last row: `(seq, mac)`, both NULL on an unkeyed row.
-type LastRow = Option<(Option<i64>, Option<Vec<u8>>)>;
-
 fn last_audit_row(c: &Connection) -> Result<LastRow, StoreError> {
     c.prepare_cached("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1")
         .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
@@ -518,7 +507,7 @@ impl AuditSink for SqliteVault {
         self.pool.with(|c| {
             // IMMEDIATE: one writer of the chain at a time, across processes.
             let tx = begin(c, "begin audit record")?;
-            let (seq, prev) = next_row(last_audit_row(&tx)?, false, || count_audit(&tx))?;
+            let (seq, prev) = next_row(last_audit_row(&tx)?)?;
             let mac = key.record_mac(&prev, seq, entry);
             insert_keyed(&tx, entry, seq, &mac)?;
             if self.audit.due(seq) {
@@ -529,14 +518,10 @@ impl AuditSink for SqliteVault {
     }
 
     fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
-        let key = self
-            .audit
-            .key
-            .as_ref()
-            .ok_or(StoreError::AuditKeyRequired)?;
+        let key = self.audit.key()?;
         self.pool.with(|c| {
             let tx = begin(c, "begin audit checkpoint")?;
-            let (next, head) = next_row(last_audit_row(&tx)?, false, || count_audit(&tx))?;
+            let (next, head) = next_row(last_audit_row(&tx)?)?;
             let cp = key.checkpoint(next - 1, head, Timestamp::now());
             insert_checkpoint(&tx, &cp)?;
             tx.commit().map_err(be("commit audit checkpoint"))?;
