@@ -8,10 +8,16 @@
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod aio;
+pub mod audit;
 pub mod card;
+#[cfg(any(test, feature = "conformance"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
+pub mod guide;
 pub mod kernel;
 pub mod minimize;
 pub mod password;
+pub mod persist;
 pub mod pwned;
 pub mod rotation;
 pub mod secret;
@@ -48,7 +54,7 @@ pub enum Error {
     /// From [`rotation`].
     #[error(transparent)]
     Rotation(#[from] rotation::Error),
-    /// From [`store`].
+    /// From [`persist`]: a store failed.
     #[error(transparent)]
-    Store(#[from] store::StoreError),
+    Store(#[from] persist::StoreError),
 }

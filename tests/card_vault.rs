@@ -11,7 +11,9 @@ use shopsafe::card::{
     GrantPolicy, Pan, Purpose, SealedCard, Vault, VaultKeyId, VaultStore, luhn_valid,
 };
 use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
-use shopsafe::store::{AccountId, AuditOutcome, AuditRecord, AuditSink, StoreError, Timestamp};
+use shopsafe::store::{
+    AccountId, AuditError, AuditOutcome, AuditRecord, AuditSink, StoreError, Timestamp,
+};
 
 fn key(s: &str) -> VaultKeyId {
     VaultKeyId::new(s).expect("valid key id")
@@ -238,10 +240,11 @@ fn detokenize_needs_a_grant_of_this_vault_and_leaves_an_audit_record_first() {
     // No audit record, no number.
     struct Broken;
     impl AuditSink for Broken {
-        fn record(&self, _: &AuditRecord) -> Result<(), StoreError> {
+        fn record(&self, _: &AuditRecord) -> Result<(), AuditError> {
             Err(StoreError::Corrupt {
                 what: "audit disk full",
-            })
+            }
+            .into())
         }
     }
     let keys =

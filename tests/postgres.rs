@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
 use postgres::{Client, NoTls};
+use shopsafe::audit::AuditError;
 use shopsafe::card::{CardOnFileStore, Expiry, FileKeySource, Pan, Vault, VaultKeyId, VaultStore};
 use shopsafe::minimize::{Action, Category, Planned, RecordMeta, TableSpec, apply_plan};
 use shopsafe::password::{Hasher, Params, Password, PasswordContext};
@@ -852,7 +853,7 @@ fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
     // The unkeyed row is taken over by the explicit migration only.
     assert!(matches!(
         servers[0].record(&rec("card_too_early".into())),
-        Err(StoreError::AuditMigrationRequired)
+        Err(AuditError::MigrationRequired)
     ));
     assert_eq!(servers[0].migrate_audit().expect("migrate"), 1);
     assert_eq!(servers[1].migrate_audit().expect("once"), 0);
@@ -879,8 +880,8 @@ fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
         db.batch_execute(&format!("SET search_path TO \"{schema}\"; {q}"))
             .expect("sql");
     };
-    let broke = |r: Result<_, StoreError>| match r {
-        Err(StoreError::AuditTampered(b)) => Some(b),
+    let broke = |r: Result<_, AuditError>| match r {
+        Err(AuditError::Tampered(b)) => Some(b),
         _ => None,
     };
     sql("UPDATE audit SET purpose = 'refund' WHERE seq = 40");
@@ -913,7 +914,7 @@ fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
     );
     assert!(matches!(
         servers[1].record(&rec("card_after".into())),
-        Err(StoreError::AuditMigrationRequired)
+        Err(AuditError::MigrationRequired)
     ));
     // The table replaced by unkeyed rows, its checkpoints gone: refused.
     sql("DELETE FROM audit; DELETE FROM audit_checkpoint");

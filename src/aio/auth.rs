@@ -8,7 +8,7 @@ use crate::password::{
     Error as PasswordError, Hasher, Password, PasswordContext, PasswordHash, Verification,
 };
 use crate::rotation::{Authenticator, Error, LoginDecision, ResetLink, ResetToken};
-use crate::store::{CredentialStore, IncidentStore, ResetTokenStore, SecurityStamp};
+use crate::rotation::{CredentialStore, IncidentStore, ResetTokenStore, SecurityStamp};
 
 /// An [`Authenticator`] for async handlers: hashing waits for a [`HashPool`] slot
 /// without a thread, then runs with the store calls on tokio's blocking threads. The

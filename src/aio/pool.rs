@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::password::{Error as PasswordError, Hasher};
-use crate::store::StoreError;
+use crate::persist::StoreError;
 
 /// Slots for concurrent hashes: at most as many as the cores, and as many as the
 /// hasher's memory budget holds at its parameters. A caller waits for a slot without

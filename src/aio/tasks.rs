@@ -14,7 +14,7 @@ use crate::rotation::{
     BrandLinks, Campaign, CampaignOptions, CampaignReport, Delivery, Error, Notice, Notifier,
     NotifyError, Progress,
 };
-use crate::store::{CampaignStore, Incident};
+use crate::rotation::{CampaignStore, Incident};
 
 /// How a background campaign run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
+use crate::kernel::{AccountId, BrandId, Timestamp};
 use crate::password::{Error as PasswordError, Hasher, Params, Password, PasswordContext};
 use crate::rotation::{
     Authenticator, BrandLinks, CampaignOptions, Error, LoginDecision, Notice, NotifyError,
     ResetUrlTemplate,
 };
+use crate::rotation::{Incident, IncidentScope};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AccountId, BrandId, Incident, IncidentScope, Timestamp};
 
 fn hasher() -> Arc<Hasher> {
     hasher_of(1024)
@@ -268,7 +269,7 @@ async fn errors_and_answers_are_the_sync_ones() {
 #[should_panic(expected = "boom in blocking work")]
 async fn a_panic_in_blocking_work_reaches_the_caller() {
     let _ =
-        blocking(|| -> Result<(), crate::store::StoreError> { panic!("boom in blocking work") })
+        blocking(|| -> Result<(), crate::persist::StoreError> { panic!("boom in blocking work") })
             .await;
 }
 
@@ -323,7 +324,7 @@ impl crate::rotation::Notifier for NoKeyNotifier {
     }
 
     fn deliver(&self, n: &Notice) -> Result<crate::rotation::Delivery, NotifyError> {
-        use crate::store::CampaignStore;
+        use crate::rotation::CampaignStore;
         let lane = self
             .store
             .open_lanes(&self.incident, 1, Timestamp::now())
@@ -353,7 +354,7 @@ impl crate::rotation::Notifier for NoKeyNotifier {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_task_keeps_the_notifiers_outcomes_and_records_each_acceptance_at_once() {
-    use crate::store::CampaignStore;
+    use crate::rotation::CampaignStore;
     let (_dir, store, incident, links) = campaign_shop(100);
     let notifier = NoKeyNotifier {
         store: Arc::clone(&store),

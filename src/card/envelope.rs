@@ -8,8 +8,8 @@ use zeroize::Zeroizing;
 
 use super::Error;
 use super::keys::{KeySource, VaultKey, VaultKeyId, check_mode, lock_beside, write_secret_file};
+use crate::audit::AuditKey;
 use crate::secret::fill_random;
-use crate::store::AuditKey;
 
 /// A service that holds key-encryption keys and encrypts and decrypts small secrets
 /// under them without ever handing the KEK out: a PKCS#11 token

@@ -106,8 +106,21 @@ pub enum Error {
     RevealRateExceeded,
     /// From the store (including the audit sink).
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::persist::StoreError),
+    /// The audit trail refused the record or failed its check (then no card number was
+    /// revealed). A failure of the storage under it is [`Error::Store`].
+    #[error(transparent)]
+    Audit(crate::audit::AuditError),
     /// The OS random generator failed.
     #[error(transparent)]
     Rng(#[from] crate::secret::RngError),
+}
+
+impl From<crate::audit::AuditError> for Error {
+    fn from(e: crate::audit::AuditError) -> Self {
+        match e {
+            crate::audit::AuditError::Store(e) => Self::Store(e),
+            other => Self::Audit(other),
+        }
+    }
 }

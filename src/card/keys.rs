@@ -14,9 +14,9 @@ use base64ct::{Base64, Encoding};
 use zeroize::Zeroizing;
 
 use super::Error;
+use crate::audit::AuditKey;
 use crate::kernel::{hmac_sha256, is_slug};
 use crate::secret::fill_random;
-use crate::store::AuditKey;
 
 /// A vault key's id: 1 to 16 characters of `a-z 0-9 _ -`, stored beside every row it seals.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -199,7 +199,7 @@ pub trait KeySource: Send + Sync {
     /// [`Error::KeySourceReadOnly`], [`Error::UnknownKeyId`], or an I/O failure.
     fn destroy(&self, id: &VaultKeyId) -> Result<(), Error>;
 
-    /// The key of the audit trail's chain ([`AuditLog::open_keyed`](crate::store::AuditLog::open_keyed),
+    /// The key of the audit trail's chain ([`AuditLog::open_keyed`](crate::audit::AuditLog::open_keyed),
     /// `SqliteVault::with_audit_key`, `PgVault::with_audit_key`): one key for the
     /// trail's whole life, never rotated with the vault keys (a trail must stay checkable
     /// after the keys that sealed its cards are shredded).
@@ -285,7 +285,7 @@ impl FileKeySource {
 
     /// `<file>.audit-anchor`: where an audit log keyed under this source's audit key
     /// keeps its first record and latest checkpoint
-    /// ([`AuditLog::open_keyed_anchored`](crate::store::AuditLog::open_keyed_anchored)),
+    /// ([`AuditLog::open_keyed_anchored`](crate::audit::AuditLog::open_keyed_anchored)),
     /// on the key's side of the machine rather than the log's.
     #[must_use]
     pub fn audit_anchor_path(&self) -> PathBuf {

@@ -3,7 +3,7 @@
 
 use super::CardOnFile;
 use crate::kernel::{AccountId, Timestamp};
-use crate::store::StoreError;
+use crate::persist::StoreError;
 
 /// The customer side's cards on file: token, brand, last four, expiry, fingerprint. Never
 /// a card number: there is no column for one.

@@ -16,10 +16,10 @@ use super::keys::{KeyPair, KeySource, Keyring, VaultKey, VaultKeyId};
 use super::on_file::{CardOnFile, CardToken, Fingerprint};
 use super::pan::{Expiry, Pan};
 use super::vault_store::{FindOrInsert, HeldCard, SealedCard, VaultStore};
+use crate::audit::{AuditOutcome, AuditRecord, AuditSink};
 use crate::kernel::Timestamp;
 use crate::kernel::hmac_sha256;
 use crate::secret::fill_random;
-use crate::store::{AuditOutcome, AuditRecord, AuditSink};
 
 const AAD_LABEL: &[u8] = b"shopsafe/vault/v1";
 
@@ -342,7 +342,7 @@ impl<S: VaultStore> Vault<S> {
     /// [`GrantPolicy`], writes the audit record, then opens the sealed value. The
     /// returned [`Pan`] is wiped when dropped. Every attempt leaves a record: refused
     /// ones (before any lookup) and failed ones too, with their
-    /// [`AuditOutcome`](crate::store::AuditOutcome).
+    /// [`AuditOutcome`](crate::audit::AuditOutcome).
     ///
     /// # Errors
     /// Refused: [`Error::ForeignGrant`], [`Error::GrantNotAllowed`],

@@ -8,7 +8,7 @@ use core::fmt;
 use super::keys::VaultKeyId;
 use super::on_file::{CardToken, Fingerprint};
 use crate::kernel::Timestamp;
-use crate::store::StoreError;
+use crate::persist::StoreError;
 
 /// A card number as the vault stores it: sealed with XChaCha20-Poly1305 under the key
 /// `key_id`, with associated data binding the token and the key id, and a keyed

@@ -104,9 +104,9 @@ impl TableSpec {
 
     /// [`refusal`](Self::refusal) as a store answers it: `StoreError::RetentionRefused`.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn check_batch(&self, batch: &[Planned]) -> Result<(), crate::store::StoreError> {
+    pub(crate) fn check_batch(&self, batch: &[Planned]) -> Result<(), crate::persist::StoreError> {
         self.refusal(batch).map_or(Ok(()), |refused| {
-            Err(crate::store::StoreError::RetentionRefused(Box::new(
+            Err(crate::persist::StoreError::RetentionRefused(Box::new(
                 refused,
             )))
         })

@@ -45,7 +45,7 @@ pub enum Error {
     OutOfOrder,
     /// From the store.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::persist::StoreError),
     /// The rule would expire records before the minimum it says the law requires.
     #[error("retention rule for {category} is shorter than its statutory minimum")]
     BelowStatutoryMinimum {

@@ -3,7 +3,7 @@
 
 use super::{Planned, RunReport, TableSpec};
 use crate::kernel::Timestamp;
-use crate::store::StoreError;
+use crate::persist::StoreError;
 
 /// Where retention plans are applied: the application's own tables, described by
 /// [`TableSpec`], and a record of each run.

@@ -320,7 +320,7 @@ impl AcceptancePolicy {
 
     /// Checks a candidate new password. Cost: one NFKC pass, one SHA-256 and a binary
     /// search of the blocklist, a substring search per context word, the zxcvbn estimate
-    /// (tens of microseconds; README, "Measured") and, when configured, one breach lookup.
+    /// (tens of microseconds; BENCHMARKS.md) and, when configured, one breach lookup.
     ///
     /// # Errors
     /// The first [`Rejection`] found, in this order: too long, too short, blocklisted,

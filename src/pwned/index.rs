@@ -469,7 +469,7 @@ fn parse_record(buf: &[u8]) -> (u64, u32) {
 }
 
 impl BreachedPasswords for PwnedIndex {
-    /// A few positioned reads (README, "Measured", for the time).
+    /// A few positioned reads (BENCHMARKS.md, for the time).
     fn times_seen(&self, digest: &PwnedDigest) -> Result<u64, BreachLookupError> {
         let key = key_of(digest.as_bytes());
         let bucket = if self.bits == 0 {

@@ -117,7 +117,7 @@ fn agent(timeout: Duration) -> ureq::Agent {
 }
 
 impl BreachedPasswords for RangeClient {
-    /// One HTTPS request (README, "Measured"). No secret reaches an error: neither the
+    /// One HTTPS request (BENCHMARKS.md). No secret reaches an error: neither the
     /// digest nor its prefix.
     fn times_seen(&self, digest: &PwnedDigest) -> Result<u64, BreachLookupError> {
         let hex = Zeroizing::new(base16ct::upper::encode_string(digest.as_bytes()));

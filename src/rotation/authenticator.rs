@@ -12,7 +12,7 @@ use crate::password::{
     AcceptancePolicy, Error as PasswordError, Hasher, Password, PasswordContext, PasswordHash,
     Rejection, Verification,
 };
-use crate::store::{
+use crate::rotation::{
     CredentialFlags, CredentialRecord, CredentialStore, IncidentId, IncidentScope, IncidentStore,
     RedeemOutcome, Redemption, ResetTokenStore, SecurityStamp, TokenPurpose, TokenRecord,
 };
@@ -85,7 +85,7 @@ pub enum ResetReason {
 /// Login, session checks, self-service reset and token redemption over a store.
 ///
 /// # Examples
-/// See `examples/login_flow.rs` and the README's "Operating on breach day".
+/// See `examples/login_flow.rs` and [`guide::breach_day`](crate::guide::breach_day).
 pub struct Authenticator<S> {
     store: Arc<S>,
     hasher: Arc<Hasher>,
@@ -354,7 +354,7 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
     ///
     /// A request never touches the account's incident tokens (a breach notice's link keeps
     /// working however often someone asks for a reset), and keeps the account's newest
-    /// [`SELF_SERVICE_LIVE`](crate::store::SELF_SERVICE_LIVE) self-service tokens (older
+    /// [`SELF_SERVICE_LIVE`](crate::rotation::SELF_SERVICE_LIVE) self-service tokens (older
     /// and expired ones are dropped). Requests are limited per account and per source
     /// ([`with_reset_rate_limiter`](Self::with_reset_rate_limiter)), counted alike for
     /// known and unknown accounts. An unknown account costs the same work as a known one,

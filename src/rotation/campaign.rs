@@ -26,9 +26,10 @@ use super::authenticator::INCIDENT_TOKEN_TTL;
 use super::clock::{Clock, SystemClock};
 use super::token::{BrandLinks, ResetLink, ResetToken};
 use crate::kernel::{AccountId, BrandId};
-use crate::store::{
-    CampaignId, CampaignState, CampaignStore, Incident, IncidentId, StoreError, TokenPurpose,
-    TokenRecord, Undelivered,
+use crate::persist::StoreError;
+use crate::rotation::{
+    CampaignId, CampaignState, CampaignStore, Incident, IncidentId, TokenPurpose, TokenRecord,
+    Undelivered,
 };
 
 /// The advice every notice carries: passwords reused elsewhere must change there too.

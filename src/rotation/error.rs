@@ -56,11 +56,11 @@ pub enum Error {
     Password(#[from] crate::password::Error),
     /// From the store.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::persist::StoreError),
     /// The rate limiter could not answer; the attempt was refused without being checked
     /// (a limiter fails closed). Answer 503.
     #[error("rate limiter unavailable")]
-    RateLimiterUnavailable(#[source] crate::store::StoreError),
+    RateLimiterUnavailable(#[source] crate::persist::StoreError),
     /// Too many "forgot password" requests for this account or from this source. Show
     /// the same page as for a sent link.
     #[error("too many reset requests; retry in {retry_after:?}")]

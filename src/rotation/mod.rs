@@ -1,7 +1,7 @@
 //! Forced rotation after a compromise: incidents, login decisions, reset tokens and the
 //! breach-day notification campaign.
 //!
-//! - [`Incident::declare`](crate::store::Incident::declare) marks every credential set
+//! - [`Incident::declare`](crate::rotation::Incident::declare) marks every credential set
 //!   at or before a cutoff (all, one brand, or a listed set of accounts) as compromised: O(1),
 //!   nothing is rewritten.
 //! - [`Authenticator::login`] answers [`LoginDecision::ResetRequired`] for those without
@@ -12,16 +12,18 @@
 //! - [`Authenticator::redeem`] turns a [`ResetToken`] into a new password: policy,
 //!   history, single use, every old session and token dead.
 //!
-//! The README's "Operating on breach day" walks through the calls in order.
+//! [`guide::breach_day`](crate::guide::breach_day) walks through the calls in order.
 
 mod authenticator;
 mod campaign;
+mod campaigns;
 mod clock;
+mod credentials;
 mod error;
-mod gcra;
-mod incident;
+mod incidents;
 mod ratelimit;
 mod token;
+mod tokens;
 
 pub use authenticator::{
     Authenticator, DEFAULT_HISTORY, INCIDENT_TOKEN_TTL, LoginDecision, RESET_REQUESTS_PER_HOUR,
@@ -31,11 +33,16 @@ pub use campaign::{
     Campaign, CampaignOptions, CampaignReport, DEFAULT_CHECKPOINT_EVERY, Delivery, Notice,
     NoticeId, Notifier, NotifyError, Progress, REUSE_ADVICE, Undeliverable,
 };
+pub use campaigns::{CampaignId, CampaignState, CampaignStore, ClaimedAccount, Undelivered};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use credentials::{CredentialFlags, CredentialRecord, CredentialStore, SecurityStamp};
 pub use error::Error;
-pub use gcra::Rate;
+pub use incidents::{Incident, IncidentId, IncidentScope, IncidentStore};
 pub use ratelimit::{
     Admission, AttemptOutcome, InMemoryRateLimiter, LOCKOUT_BACKOFF_BASE, LOCKOUT_BACKOFF_CAP,
-    RateLimiter, Reservation, StoreRateLimiter,
+    Rate, RateLimiter, Reservation, StoreRateLimiter, ThrottleAdjust, ThrottleStore,
 };
 pub use token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, SECRET_CHARS};
+pub use tokens::{
+    RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, TokenPurpose, TokenRecord,
+};

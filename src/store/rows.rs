@@ -1,14 +1,16 @@
 //! Turning stored columns back into values, for every SQL backend: the column shapes are
 //! the same in SQLite and PostgreSQL (text, 64-bit integers, byte strings).
 
+use crate::audit::{AuditError, AuditKey, DEFAULT_CHECKPOINT_EVERY};
 use crate::card::{
     Brand, CardOnFile, CardToken, Expiry, Fingerprint, HeldCard, Last4, SealedCard, VaultKeyId,
 };
+use crate::kernel::{AccountId, BrandId, Timestamp};
 use crate::password::PasswordHash;
-use crate::store::{
-    AccountId, BrandId, CampaignId, CampaignState, ClaimedAccount, CredentialFlags, Incident,
-    IncidentId, IncidentScope, RedeemOutcome, SecurityStamp, StoreError, Timestamp, TokenPurpose,
-    TokenRecord,
+use crate::persist::StoreError;
+use crate::rotation::{
+    CampaignId, CampaignState, ClaimedAccount, CredentialFlags, Incident, IncidentId,
+    IncidentScope, RedeemOutcome, SecurityStamp, TokenPurpose, TokenRecord,
 };
 
 /// A reset token row: account, digest, generation, purpose, issued, expires, used.
@@ -366,6 +368,30 @@ pub(crate) fn lane_state(incident: IncidentId, row: LaneRow) -> Result<CampaignS
     })
 }
 
+/// The audit chain's key and checkpoint interval, shared by both backends' vaults.
+#[derive(Debug)]
+pub(crate) struct KeyedAudit {
+    pub(crate) key: Option<AuditKey>,
+    pub(crate) every: u64,
+}
+
+impl KeyedAudit {
+    pub(crate) const NONE: Self = Self {
+        key: None,
+        every: DEFAULT_CHECKPOINT_EVERY,
+    };
+
+    /// The audit key, or [`AuditError::KeyRequired`] without one.
+    pub(crate) fn key(&self) -> Result<&AuditKey, AuditError> {
+        self.key.as_ref().ok_or(AuditError::KeyRequired)
+    }
+
+    /// Whether record `seq` gets a checkpoint.
+    pub(crate) fn due(&self, seq: u64) -> bool {
+        self.every > 0 && seq.is_multiple_of(self.every)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,29 +423,5 @@ mod tests {
             "132 bytes is too long"
         );
         assert!("zzzz".as_bytes() < UNBOUNDED.as_bytes());
-    }
-}
-
-/// The audit chain's key and checkpoint interval, shared by both backends' vaults.
-#[derive(Debug)]
-pub(crate) struct KeyedAudit {
-    pub(crate) key: Option<super::AuditKey>,
-    pub(crate) every: u64,
-}
-
-impl KeyedAudit {
-    pub(crate) const NONE: Self = Self {
-        key: None,
-        every: super::DEFAULT_CHECKPOINT_EVERY,
-    };
-
-    /// The audit key, or [`StoreError::AuditKeyRequired`](super::StoreError) without one.
-    pub(crate) fn key(&self) -> Result<&super::AuditKey, StoreError> {
-        self.key.as_ref().ok_or(StoreError::AuditKeyRequired)
-    }
-
-    /// Whether record `seq` gets a checkpoint.
-    pub(crate) fn due(&self, seq: u64) -> bool {
-        self.every > 0 && seq.is_multiple_of(self.every)
     }
 }

@@ -49,8 +49,8 @@ pub use customer::PgStore;
 pub use tls::TlsMode;
 pub use vault::PgVault;
 
-use super::StoreError;
 use super::rows::{to_i64, to_u64};
+use crate::persist::StoreError;
 
 /// Connections per store unless [`PgOptions::max_connections`] says otherwise.
 const DEFAULT_CONNECTIONS: u32 = 8;
@@ -356,6 +356,14 @@ impl Pool {
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.with_any(f)
+    }
+
+    /// [`Self::with`] for work whose error wraps the store's (the audit trail's).
+    fn with_any<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, E>,
+    ) -> Result<T, E> {
         let pool = self.pool.as_ref().ok_or(StoreError::Corrupt {
             what: "connection pool (already closed)",
         })?;

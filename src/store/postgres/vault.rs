@@ -4,18 +4,18 @@
 use postgres::{GenericClient, Row};
 
 use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
+use crate::audit::{AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified};
+use crate::audit::{
+    AuditError, ChainCheck, LastRow, migration_record, migration_row, next_row, row_link,
+};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
-use crate::store::audit_chain::{
-    ChainCheck, LastRow, migration_record, migration_row, next_row, row_link,
-};
+use crate::kernel::Timestamp;
+use crate::persist::StoreError;
 use crate::store::rows::KeyedAudit;
 use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, fingerprint8, held_card, sealed_card,
-};
-use crate::store::{
-    AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified, StoreError, Timestamp,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -110,7 +110,7 @@ impl PgVault {
     ///
     /// # Security
     /// Once keyed, every writer of the trail must have the key: an unkeyed row after a
-    /// keyed one is reported as [`AuditBreak::Downgraded`](crate::store::AuditBreak).
+    /// keyed one is reported as [`AuditBreak::Downgraded`](crate::audit::AuditBreak).
     #[must_use]
     pub fn with_audit_key(mut self, key: AuditKey) -> Self {
         self.audit.key = Some(key);
@@ -128,10 +128,10 @@ impl PgVault {
     /// `SqliteVault::migrate_audit` (returns how many unkeyed rows it took over; 0: nothing to migrate).
     ///
     /// # Errors
-    /// [`StoreError::AuditKeyRequired`] without an audit key, a backend failure.
-    pub fn migrate_audit(&self) -> Result<u64, StoreError> {
+    /// [`AuditError::KeyRequired`] without an audit key, a backend failure.
+    pub fn migrate_audit(&self) -> Result<u64, AuditError> {
         let key = self.audit.key()?;
-        self.pool.with(|c| {
+        self.pool.with_any(|c| {
             let mut tx = c.transaction().map_err(be("begin audit migration"))?;
             let last = lock_audit_last(&mut tx)?;
             let keyed = tx
@@ -154,18 +154,18 @@ impl PgVault {
     /// Reads 10,000 rows at a time.
     ///
     /// # Errors
-    /// [`StoreError::AuditTampered`] naming what was changed, a backend failure.
+    /// [`AuditError::Tampered`] naming what was changed, a backend failure.
     pub fn verify_audit(
         &self,
         key: &AuditKey,
         shipped: &[AuditCheckpoint],
-    ) -> Result<AuditVerified, StoreError> {
+    ) -> Result<AuditVerified, AuditError> {
         let mut all = self.audit_checkpoints()?;
         all.extend_from_slice(shipped);
         let mut check = ChainCheck::new(key, &all)?;
         let mut after = i64::MIN;
         loop {
-            let rows = self.pool.with(|c| {
+            let rows = self.pool.with_any(|c| {
                 c.query(
                     "SELECT id, token, purpose, caller, at, seq, mac FROM audit
                      WHERE id > $1 ORDER BY id LIMIT 10000",
@@ -194,8 +194,8 @@ impl PgVault {
     ///
     /// # Errors
     /// A backend failure, [`StoreError::Corrupt`] for a row that is not a checkpoint.
-    pub fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
-        self.pool.with(|c| {
+    pub fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, AuditError> {
+        self.pool.with_any(|c| {
             c.query(
                 "SELECT records, at, head, mac FROM audit_checkpoint ORDER BY id",
                 &[],
@@ -217,8 +217,8 @@ impl PgVault {
     ///
     /// # Errors
     /// A backend failure.
-    pub fn audit_trail(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-        self.pool.with(|c| {
+    pub fn audit_trail(&self, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {
+        Ok(self.pool.with(|c| {
             c.query(
                 "SELECT token, purpose, caller, at FROM audit ORDER BY id LIMIT $1",
                 &[&to_i64(limit as u64)],
@@ -236,7 +236,7 @@ impl PgVault {
                     })
                     .collect()
             })
-        })
+        })?)
     }
 }
 
@@ -462,7 +462,7 @@ impl PgVault {
 
 /// Locks the audit table against other writers (readers go on) until the transaction
 /// ends, and reads the chain's next sequence number and head.
-fn lock_audit_head(tx: &mut postgres::Transaction<'_>) -> Result<(u64, [u8; 32]), StoreError> {
+fn lock_audit_head(tx: &mut postgres::Transaction<'_>) -> Result<(u64, [u8; 32]), AuditError> {
     next_row(lock_audit_last(tx)?)
 }
 
@@ -524,9 +524,9 @@ fn insert_checkpoint(
 }
 
 impl AuditSink for PgVault {
-    fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
+    fn record(&self, entry: &AuditRecord) -> Result<(), AuditError> {
         let Some(key) = &self.audit.key else {
-            return self.pool.with(|c| {
+            return Ok(self.pool.with(|c| {
                 c.execute(
                     "INSERT INTO audit (token, purpose, caller, at) VALUES ($1, $2, $3, $4)",
                     &[
@@ -538,9 +538,9 @@ impl AuditSink for PgVault {
                 )
                 .map(drop)
                 .map_err(be("write audit record"))
-            });
+            })?);
         };
-        self.pool.with(|c| {
+        self.pool.with_any(|c| {
             let mut tx = c.transaction().map_err(be("begin audit record"))?;
             let (seq, prev) = lock_audit_head(&mut tx)?;
             let mac = key.record_mac(&prev, seq, entry);
@@ -548,13 +548,14 @@ impl AuditSink for PgVault {
             if self.audit.due(seq) {
                 insert_checkpoint(&mut tx, &key.checkpoint(seq, mac, entry.at))?;
             }
-            tx.commit().map_err(be("commit audit record"))
+            tx.commit().map_err(be("commit audit record"))?;
+            Ok(())
         })
     }
 
-    fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
+    fn checkpoint(&self) -> Result<AuditCheckpoint, AuditError> {
         let key = self.audit.key()?;
-        self.pool.with(|c| {
+        self.pool.with_any(|c| {
             let mut tx = c.transaction().map_err(be("begin audit checkpoint"))?;
             let (next, head) = lock_audit_head(&mut tx)?;
             let cp = key.checkpoint(next - 1, head, Timestamp::now());

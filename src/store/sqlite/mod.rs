@@ -20,8 +20,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 pub use customer::SqliteStore;
 pub use vault::SqliteVault;
 
-use super::StoreError;
 use super::rows::{to_i64, to_u64};
+use crate::persist::StoreError;
 
 /// `PRAGMA application_id` of a customer database: "SSCU".
 const CUSTOMER_APPLICATION_ID: i32 = 0x5353_4355;
@@ -74,6 +74,14 @@ impl Pool {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.with_any(f)
+    }
+
+    /// [`Self::with`] for work whose error wraps the store's (the audit trail's).
+    fn with_any<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
         let pooled = self
             .idle
             .lock()
@@ -223,7 +231,8 @@ mod tests {
     fn database_files_and_their_wal_are_private_to_their_owner() {
         use std::os::unix::fs::PermissionsExt;
 
-        use crate::store::{AccountId, CredentialStore, SecurityStamp, Timestamp};
+        use crate::kernel::{AccountId, Timestamp};
+        use crate::rotation::{CredentialStore, SecurityStamp};
         let dir = tempfile::tempdir().expect("temp dir");
         let (customers, vault) = (dir.path().join("customers.db"), dir.path().join("vault.db"));
         let store = SqliteStore::open(&customers).expect("customer db");

@@ -6,18 +6,18 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Pool, Schema, be, begin, to_i64, to_u64};
+use crate::audit::{AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified};
+use crate::audit::{
+    AuditError, ChainCheck, LastRow, migration_record, migration_row, next_row, row_link,
+};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
-use crate::store::audit_chain::{
-    ChainCheck, LastRow, migration_record, migration_row, next_row, row_link,
-};
+use crate::kernel::Timestamp;
+use crate::persist::StoreError;
 use crate::store::rows::KeyedAudit;
 use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, SealedRow, fingerprint8, held_card, sealed_card,
-};
-use crate::store::{
-    AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified, StoreError, Timestamp,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -111,7 +111,7 @@ impl SqliteVault {
     ///
     /// # Security
     /// Once keyed, every writer of the trail must have the key: an unkeyed row after a
-    /// keyed one is reported as [`AuditBreak::Downgraded`](crate::store::AuditBreak).
+    /// keyed one is reported as [`AuditBreak::Downgraded`](crate::audit::AuditBreak).
     #[must_use]
     pub fn with_audit_key(mut self, key: AuditKey) -> Self {
         self.audit.key = Some(key);
@@ -127,9 +127,9 @@ impl SqliteVault {
 
     /// The one-time migration of an unkeyed (0.1) audit table to the keyed chain: when
     /// the table ends in unkeyed rows, writes a keyed record (purpose
-    /// [`AUDIT_MIGRATION`](crate::store::AUDIT_MIGRATION)) that takes them over, and
+    /// [`AUDIT_MIGRATION`](crate::audit::AUDIT_MIGRATION)) that takes them over, and
     /// returns how many it took over (0: nothing to migrate). Until then a keyed vault
-    /// refuses to append after unkeyed rows ([`StoreError::AuditMigrationRequired`]).
+    /// refuses to append after unkeyed rows ([`AuditError::MigrationRequired`]).
     ///
     /// # Security
     /// Check the unkeyed rows first (their count, against what the 0.1 service wrote):
@@ -137,10 +137,10 @@ impl SqliteVault {
     /// unkeyed table rows carry no chain.
     ///
     /// # Errors
-    /// [`StoreError::AuditKeyRequired`] without an audit key, a backend failure.
-    pub fn migrate_audit(&self) -> Result<u64, StoreError> {
+    /// [`AuditError::KeyRequired`] without an audit key, a backend failure.
+    pub fn migrate_audit(&self) -> Result<u64, AuditError> {
         let key = self.audit.key()?;
-        self.pool.with(|c| {
+        self.pool.with_any(|c| {
             let tx = begin(c, "begin audit migration")?;
             let keyed = || {
                 tx.query_row(
@@ -160,7 +160,7 @@ impl SqliteVault {
             let mac = key.record_mac(&prev, seq, &entry);
             insert_keyed(&tx, &entry, seq, &mac)?;
             tx.commit().map_err(be("commit audit migration"))?;
-            Ok(seq - 1)
+            Ok::<_, AuditError>(seq - 1)
         })
     }
 
@@ -168,16 +168,16 @@ impl SqliteVault {
     /// insertion order, and the trail against the checkpoints in the table and `shipped`.
     ///
     /// # Errors
-    /// [`StoreError::AuditTampered`] naming what was changed, a backend failure.
+    /// [`AuditError::Tampered`] naming what was changed, a backend failure.
     pub fn verify_audit(
         &self,
         key: &AuditKey,
         shipped: &[AuditCheckpoint],
-    ) -> Result<AuditVerified, StoreError> {
+    ) -> Result<AuditVerified, AuditError> {
         let mut all = self.audit_checkpoints()?;
         all.extend_from_slice(shipped);
         let mut check = ChainCheck::new(key, &all)?;
-        self.pool.with(|c| {
+        self.pool.with_any(|c| {
             let mut stmt = c
                 .prepare("SELECT token, purpose, caller, at, seq, mac FROM audit ORDER BY id")
                 .map_err(be("read audit trail"))?;
@@ -198,7 +198,7 @@ impl SqliteVault {
                 .map_err(be("read audit trail"))?;
                 check.push(&record, row_link(seq, mac.as_deref())?)?;
             }
-            Ok(())
+            Ok::<(), AuditError>(())
         })?;
         check.finish()
     }
@@ -208,8 +208,8 @@ impl SqliteVault {
     ///
     /// # Errors
     /// A backend failure, [`StoreError::Corrupt`] for a row that is not a checkpoint.
-    pub fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
-        self.pool.with(|c| {
+    pub fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, AuditError> {
+        self.pool.with_any(|c| {
             let mut stmt = c
                 .prepare_cached("SELECT records, at, head, mac FROM audit_checkpoint ORDER BY id")
                 .map_err(be("read audit checkpoints"))?;
@@ -233,8 +233,8 @@ impl SqliteVault {
     ///
     /// # Errors
     /// A backend failure.
-    pub fn audit_trail(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
-        self.pool.with(|c| {
+    pub fn audit_trail(&self, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {
+        Ok(self.pool.with(|c| {
             let mut stmt = c
                 .prepare_cached("SELECT token, purpose, caller, at FROM audit ORDER BY id LIMIT ?1")
                 .map_err(be("read audit trail"))?;
@@ -248,7 +248,7 @@ impl SqliteVault {
             })
             .and_then(Iterator::collect)
             .map_err(be("read audit trail"))
-        })
+        })?)
     }
 }
 
@@ -486,9 +486,9 @@ fn count_audit(c: &Connection) -> Result<u64, StoreError> {
 }
 
 impl AuditSink for SqliteVault {
-    fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
+    fn record(&self, entry: &AuditRecord) -> Result<(), AuditError> {
         let Some(key) = &self.audit.key else {
-            return self.pool.with(|c| {
+            return Ok(self.pool.with(|c| {
                 c.prepare_cached(
                     "INSERT INTO audit (token, purpose, caller, at) VALUES (?1, ?2, ?3, ?4)",
                 )
@@ -502,9 +502,9 @@ impl AuditSink for SqliteVault {
                 })
                 .map(drop)
                 .map_err(be("write audit record"))
-            });
+            })?);
         };
-        self.pool.with(|c| {
+        self.pool.with_any(|c| {
             // IMMEDIATE: one writer of the chain at a time, across processes.
             let tx = begin(c, "begin audit record")?;
             let (seq, prev) = next_row(last_audit_row(&tx)?)?;
@@ -513,13 +513,14 @@ impl AuditSink for SqliteVault {
             if self.audit.due(seq) {
                 insert_checkpoint(&tx, &key.checkpoint(seq, mac, entry.at))?;
             }
-            tx.commit().map_err(be("commit audit record"))
+            tx.commit().map_err(be("commit audit record"))?;
+            Ok(())
         })
     }
 
-    fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
+    fn checkpoint(&self) -> Result<AuditCheckpoint, AuditError> {
         let key = self.audit.key()?;
-        self.pool.with(|c| {
+        self.pool.with_any(|c| {
             let tx = begin(c, "begin audit checkpoint")?;
             let (next, head) = next_row(last_audit_row(&tx)?)?;
             let cp = key.checkpoint(next - 1, head, Timestamp::now());
@@ -533,7 +534,7 @@ impl AuditSink for SqliteVault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::AuditBreak;
+    use crate::audit::AuditBreak;
 
     fn rec(token: &str) -> AuditRecord {
         AuditRecord::new(
@@ -548,9 +549,9 @@ mod tests {
         AuditKey::from_bytes([5; 32])
     }
 
-    fn broke(r: Result<AuditVerified, StoreError>) -> Option<AuditBreak> {
+    fn broke(r: Result<AuditVerified, AuditError>) -> Option<AuditBreak> {
         match r {
-            Err(StoreError::AuditTampered(b)) => Some(b),
+            Err(AuditError::Tampered(b)) => Some(b),
             _ => None,
         }
     }
@@ -576,7 +577,7 @@ mod tests {
         // A keyed writer does not take unkeyed rows over by appending after them.
         assert!(matches!(
             servers[0].record(&rec("card_too_early")),
-            Err(StoreError::AuditMigrationRequired)
+            Err(AuditError::MigrationRequired)
         ));
         assert_eq!(servers[0].migrate_audit().expect("migrate"), 2);
         assert_eq!(servers[1].migrate_audit().expect("once"), 0);
@@ -593,10 +594,7 @@ mod tests {
         assert_eq!((ok.records, ok.unkeyed, ok.checkpoints), (15, 2, 3));
         let shipped = servers[1].checkpoint().expect("on demand");
         assert_eq!(shipped.records, 15);
-        assert!(matches!(
-            old.checkpoint(),
-            Err(StoreError::AuditKeyRequired)
-        ));
+        assert!(matches!(old.checkpoint(), Err(AuditError::KeyRequired)));
 
         let sql = |q: &str| {
             servers[0]
@@ -650,12 +648,12 @@ mod tests {
         );
         assert!(matches!(
             servers[0].record(&rec("card_after")),
-            Err(StoreError::AuditMigrationRequired)
+            Err(AuditError::MigrationRequired)
         ));
         // Nor does a migration take a downgrade over.
         assert!(matches!(
             servers[0].migrate_audit(),
-            Err(StoreError::AuditTampered(AuditBreak::Downgraded { .. }))
+            Err(AuditError::Tampered(AuditBreak::Downgraded { .. }))
         ));
         // The whole table replaced by unkeyed rows (the checkpoints gone too): refused.
         sql("DELETE FROM audit; DELETE FROM audit_checkpoint;");

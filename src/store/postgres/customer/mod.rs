@@ -6,17 +6,19 @@ use postgres::{GenericClient, Row};
 
 use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
 use crate::card::{CardOnFile, CardOnFileStore};
+use crate::kernel::{AccountId, BrandId, Timestamp};
 use crate::minimize::{Action, Planned, RetentionStore, RunReport, TableSpec};
 use crate::password::PasswordHash;
+use crate::persist::StoreError;
+use crate::rotation::{
+    CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags, CredentialRecord,
+    CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore, RedeemOutcome, Redemption,
+    ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, ThrottleAdjust, ThrottleStore, TokenPurpose,
+    TokenRecord, Undelivered,
+};
 use crate::store::rows::{
     CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, flags_from, generation_from,
     lane_offsets, lane_ranges, lane_state, parse_phc, purpose_str, stamp_from, token_record,
-};
-use crate::store::{
-    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
-    CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
-    RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, StoreError,
-    ThrottleAdjust, ThrottleStore, Timestamp, TokenPurpose, TokenRecord, Undelivered,
 };
 
 /// Schema migrations, applied in order; `shopsafe_meta.version` is how many ran. Account
@@ -399,10 +401,10 @@ mod tests {
                 .expect("options");
             PgStore::connect(options).expect("connect")
         };
-        crate::store::conformance::run_all(&fresh);
-        crate::store::conformance::run_cards(&fresh);
-        crate::store::conformance::run_retention(&fresh);
-        crate::store::conformance::run_throttle(&fresh);
+        crate::conformance::run_all(&fresh);
+        crate::conformance::run_cards(&fresh);
+        crate::conformance::run_retention(&fresh);
+        crate::conformance::run_throttle(&fresh);
         let vault = || {
             let name = test_schema("conformance_vault");
             schemas.lock().expect("lock").push(name.clone());
@@ -411,7 +413,7 @@ mod tests {
                 .expect("options");
             super::super::PgVault::connect(options).expect("connect")
         };
-        crate::store::conformance::run_vault(&vault);
+        crate::conformance::run_vault(&vault);
         let schemas = schemas.into_inner().expect("lock");
         assert_eq!(schemas.len(), 23, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");

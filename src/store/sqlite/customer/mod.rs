@@ -7,18 +7,20 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Pool, Schema, be, begin, to_i64, to_u64};
 use crate::card::{CardOnFile, CardOnFileStore};
+use crate::kernel::{AccountId, BrandId, Timestamp};
 use crate::minimize::{Action, Planned, RetentionStore, RunReport, TableSpec};
 use crate::password::PasswordHash;
+use crate::persist::StoreError;
+use crate::rotation::{
+    CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags, CredentialRecord,
+    CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore, RedeemOutcome, Redemption,
+    ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, ThrottleStore, TokenPurpose, TokenRecord,
+    Undelivered,
+};
 use crate::store::rows::{
     CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, flags_from, generation_from,
     lane_offsets, lane_ranges, lane_state, parse_phc, purpose_str, redeem_refusal, stamp_from,
     token_record,
-};
-use crate::store::{
-    AccountId, BrandId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, CredentialFlags,
-    CredentialRecord, CredentialStore, Incident, IncidentId, IncidentScope, IncidentStore,
-    RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, StoreError,
-    ThrottleStore, Timestamp, TokenPurpose, TokenRecord, Undelivered,
 };
 
 /// Schema migrations, applied in order; the database's `user_version` is how many ran.
@@ -383,22 +385,22 @@ mod tests {
             let i = n.fetch_add(1, Ordering::SeqCst);
             SqliteStore::open(root.path().join(format!("conformance-{i}.db"))).expect("open")
         };
-        crate::store::conformance::run_all(&fresh);
+        crate::conformance::run_all(&fresh);
         assert_eq!(
             n.load(Ordering::SeqCst),
             12,
             "every check ran on its own database"
         );
-        crate::store::conformance::run_cards(&fresh);
-        crate::store::conformance::run_retention(&fresh);
-        crate::store::conformance::run_throttle(&fresh);
+        crate::conformance::run_cards(&fresh);
+        crate::conformance::run_retention(&fresh);
+        crate::conformance::run_throttle(&fresh);
         assert_eq!(n.load(Ordering::SeqCst), 18);
         let vault = || {
             let i = n.fetch_add(1, Ordering::SeqCst);
             super::super::SqliteVault::open(root.path().join(format!("vault-{i}.db")))
                 .expect("open")
         };
-        crate::store::conformance::run_vault(&vault);
+        crate::conformance::run_vault(&vault);
         assert_eq!(
             n.load(Ordering::SeqCst),
             23,

@@ -1,12 +1,11 @@
 //! The breach drill end to end on 5,000 customers (the same code as
-//! `examples/breach_drill`), checked against the data rather than against its own output:
+//! `shopsafe drill`), checked against the data rather than against its own output:
 //! no card number in the customer file, its WAL or the application log; every account
 //! notified exactly once; old passwords refused, new ones accepted; the exposure report
 //! equal to what the database holds.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
-#![cfg(feature = "sqlite")]
 
-#[path = "../examples/breach_drill/drill.rs"]
+#[path = "../src/drill.rs"]
 mod drill;
 
 use std::path::Path;

@@ -2,10 +2,14 @@
 //! and run the response: incident, forced reset, notification campaign across brands,
 //! exposure report, retention plan. Every phase is timed.
 //!
+//! `shopsafe drill`:
+//!
 //! ```sh
-//! cargo run --release --example breach_drill                        # 100,000 customers
-//! cargo run --release --example breach_drill -- --customers 1000000 --dir /tmp/drill --keep
+//! cargo run --release -p shopsafe-cli -- drill                      # 100,000 customers
+//! cargo run --release -p shopsafe-cli -- drill --customers 1000000 --dir /tmp/drill --keep
 //! ```
+//!
+//! A later release adds the breach-day operator commands to this binary.
 //!
 //! The production hashing parameters (argon2id, OWASP) throughout. Seeding hashes a pool
 //! of eight passwords and reuses those hashes across accounts; it says so when it runs.
@@ -19,9 +23,22 @@ use std::time::Duration;
 use clap::Parser;
 use drill::{Config, Synthetic, Timings};
 
-/// Breach day for a synthetic retailer: what it costs, phase by phase.
+/// shopsafe's operator tool.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(name = "shopsafe", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Breach day for a synthetic retailer: what it costs, phase by phase.
+    Drill(Args),
+}
+
+/// The drill's options.
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Customers to seed.
     #[arg(long, default_value_t = 100_000)]
@@ -38,7 +55,12 @@ struct Args {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+    match Cli::parse().command {
+        Command::Drill(args) => drill(&args),
+    }
+}
+
+fn drill(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let temp = match &args.dir {
         Some(_) => None,
         None => Some(

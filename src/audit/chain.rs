@@ -15,8 +15,12 @@ use core::str::FromStr;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::{AuditRecord, Error, Timestamp};
+use super::error::{AuditBreak, AuditError};
+use super::record::AuditRecord;
+use crate::kernel::Timestamp;
 use crate::kernel::hmac_sha256;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::persist::StoreError;
 
 /// The head before the first record.
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
@@ -72,8 +76,8 @@ impl AuditKey {
     /// A fresh random key.
     ///
     /// # Errors
-    /// [`Error::Rng`] when the OS random generator fails.
-    pub fn generate() -> Result<Self, Error> {
+    /// [`AuditError::Store`] when the OS random generator fails.
+    pub fn generate() -> Result<Self, AuditError> {
         let mut key = Zeroizing::new([0u8; 32]);
         crate::secret::fill_random(key.as_mut_slice())?;
         Ok(Self(key))
@@ -178,8 +182,8 @@ impl AuditCheckpoint {
         at: i64,
         head: &[u8],
         mac: &[u8],
-    ) -> Result<Self, Error> {
-        let corrupt = || Error::Corrupt {
+    ) -> Result<Self, AuditError> {
+        let corrupt = || AuditError::Corrupt {
             what: "audit checkpoint row",
         };
         Ok(Self {
@@ -256,65 +260,6 @@ impl FromStr for AuditCheckpoint {
     }
 }
 
-/// Where and how a keyed audit trail was found tampered with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuditBreak {
-    /// Record number `record` was changed (its MAC does not match its contents).
-    #[error("record {record} was edited")]
-    Edited {
-        /// Its position, from 1.
-        record: u64,
-    },
-    /// The record at position `record` says it is number `sequence`: records were
-    /// reordered, removed or inserted there.
-    #[error(
-        "record at position {record} carries sequence number {sequence}: records reordered, removed or inserted"
-    )]
-    OutOfOrder {
-        /// Its position, from 1.
-        record: u64,
-        /// The number it carries.
-        sequence: u64,
-    },
-    /// An unkeyed record after a keyed one (a downgrade to the 0.1 chain, which anyone
-    /// can compute).
-    #[error("record {record} is unkeyed after keyed records")]
-    Downgraded {
-        /// Its position, from 1.
-        record: u64,
-    },
-    /// The trail is shorter than a checkpoint says it was: its tail was cut off.
-    #[error("truncated: a checkpoint counts {checkpoint} records, the trail holds {records}")]
-    Truncated {
-        /// The checkpoint's count.
-        checkpoint: u64,
-        /// Records found.
-        records: u64,
-    },
-    /// The trail's head after `checkpoint` records is not the checkpoint's: the records
-    /// up to there were rewritten (under the key, or before it was keyed).
-    #[error("the trail's first {checkpoint} records differ from its checkpoint")]
-    Rewritten {
-        /// The checkpoint's count.
-        checkpoint: u64,
-    },
-    /// The trail's first `records` records are unkeyed and no migration record took
-    /// them over: a keyed trail replaced by an unkeyed one (which anyone can compute), or
-    /// a 0.1 trail not yet migrated.
-    #[error("the first {records} records are unkeyed and were never migrated")]
-    Unmigrated {
-        /// Unkeyed records found.
-        records: u64,
-    },
-    /// A checkpoint that the audit key did not make.
-    #[error("a checkpoint of {records} records was not made with this audit key")]
-    ForgedCheckpoint {
-        /// Its count.
-        records: u64,
-    },
-}
-
 /// What a check of a keyed audit trail found, when it found nothing wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -351,24 +296,24 @@ pub(crate) type LastRow = Option<(Option<i64>, Option<Vec<u8>>)>;
 /// the last row's `(seq, mac)` (both NULL on an unkeyed 0.1 row; `None` for an empty
 /// table). After an unkeyed row only [`migration_row`] goes on.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn next_row(last: LastRow) -> Result<(u64, [u8; 32]), Error> {
+pub(crate) fn next_row(last: LastRow) -> Result<(u64, [u8; 32]), AuditError> {
     match last {
         None => Ok((1, GENESIS)),
         Some((Some(seq), Some(mac))) => Ok((
             u64::try_from(seq)
                 .ok()
                 .and_then(|s| s.checked_add(1))
-                .ok_or(Error::Corrupt {
+                .ok_or(AuditError::Corrupt {
                     what: "audit sequence number",
                 })?,
-            mac.as_slice().try_into().map_err(|_| Error::Corrupt {
+            mac.as_slice().try_into().map_err(|_| AuditError::Corrupt {
                 what: "audit record MAC",
             })?,
         )),
         // Unkeyed rows last: only the migration may go on from them (a keyed writer that
         // carried on would take over whatever someone without the key wrote there).
-        Some((None, None)) => Err(Error::AuditMigrationRequired),
-        Some(_) => Err(Error::Corrupt {
+        Some((None, None)) => Err(AuditError::MigrationRequired),
+        Some(_) => Err(AuditError::Corrupt {
             what: "audit row: a sequence number without a MAC",
         }),
     }
@@ -381,15 +326,15 @@ pub(crate) fn next_row(last: LastRow) -> Result<(u64, [u8; 32]), Error> {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn migration_row(
     last: LastRow,
-    keyed: impl FnOnce() -> Result<u64, Error>,
-    count: impl FnOnce() -> Result<u64, Error>,
-) -> Result<Option<(u64, [u8; 32])>, Error> {
+    keyed: impl FnOnce() -> Result<u64, StoreError>,
+    count: impl FnOnce() -> Result<u64, StoreError>,
+) -> Result<Option<(u64, [u8; 32])>, AuditError> {
     if !matches!(last, Some((None, None))) {
         return Ok(None);
     }
     let keyed = keyed()?;
     if keyed > 0 {
-        return Err(Error::AuditTampered(AuditBreak::Downgraded {
+        return Err(AuditError::Tampered(AuditBreak::Downgraded {
             record: keyed + 1,
         }));
     }
@@ -399,17 +344,17 @@ pub(crate) fn migration_row(
 /// An audit table row's chain columns as a [`Link`]: unkeyed rows of a table carry no
 /// chain at all, so they leave the head at [`GENESIS`].
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn row_link(seq: Option<i64>, mac: Option<&[u8]>) -> Result<Link, Error> {
+pub(crate) fn row_link(seq: Option<i64>, mac: Option<&[u8]>) -> Result<Link, AuditError> {
     match (seq, mac) {
         (None, None) => Ok(Link::Unkeyed { head: GENESIS }),
         (Some(seq), Some(mac)) => Ok(Link::Keyed {
             // A negative number cannot be in sequence: it is reported as out of order.
             seq: u64::try_from(seq).unwrap_or(u64::MAX),
-            mac: mac.try_into().map_err(|_| Error::Corrupt {
+            mac: mac.try_into().map_err(|_| AuditError::Corrupt {
                 what: "audit record MAC",
             })?,
         }),
-        _ => Err(Error::Corrupt {
+        _ => Err(AuditError::Corrupt {
             what: "audit row: a sequence number without a MAC",
         }),
     }
@@ -429,9 +374,12 @@ pub(crate) struct ChainCheck<'k> {
 
 impl<'k> ChainCheck<'k> {
     /// A check against `checkpoints`, each first checked to be the key's.
-    pub(crate) fn new(key: &'k AuditKey, checkpoints: &[AuditCheckpoint]) -> Result<Self, Error> {
+    pub(crate) fn new(
+        key: &'k AuditKey,
+        checkpoints: &[AuditCheckpoint],
+    ) -> Result<Self, AuditError> {
         if let Some(forged) = checkpoints.iter().find(|c| !c.is_valid(key)) {
-            return Err(Error::AuditTampered(AuditBreak::ForgedCheckpoint {
+            return Err(AuditError::Tampered(AuditBreak::ForgedCheckpoint {
                 records: forged.records,
             }));
         }
@@ -459,9 +407,9 @@ impl<'k> ChainCheck<'k> {
     }
 
     /// Takes the next record.
-    pub(crate) fn push(&mut self, record: &AuditRecord, link: Link) -> Result<(), Error> {
+    pub(crate) fn push(&mut self, record: &AuditRecord, link: Link) -> Result<(), AuditError> {
         let position = self.records + 1;
-        let broken = |b| Err(Error::AuditTampered(b));
+        let broken = |b| Err(AuditError::Tampered(b));
         match link {
             Link::Unkeyed { head } => {
                 if self.keyed_seen {
@@ -508,16 +456,16 @@ impl<'k> ChainCheck<'k> {
     }
 
     /// The result, once every record was taken.
-    pub(crate) fn finish(self) -> Result<AuditVerified, Error> {
+    pub(crate) fn finish(self) -> Result<AuditVerified, AuditError> {
         if self.unkeyed > 0 && !self.keyed_seen {
-            return Err(Error::AuditTampered(AuditBreak::Unmigrated {
+            return Err(AuditError::Tampered(AuditBreak::Unmigrated {
                 records: self.unkeyed,
             }));
         }
         if let Some(c) = self.checkpoints.last()
             && c.records > self.records
         {
-            return Err(Error::AuditTampered(AuditBreak::Truncated {
+            return Err(AuditError::Tampered(AuditBreak::Truncated {
                 checkpoint: c.records,
                 records: self.records,
             }));
@@ -563,7 +511,7 @@ mod tests {
         key: &AuditKey,
         rows: &[(AuditRecord, u64, [u8; 32])],
         cps: &[AuditCheckpoint],
-    ) -> Result<AuditVerified, Error> {
+    ) -> Result<AuditVerified, AuditError> {
         let mut c = ChainCheck::new(key, cps)?;
         for (r, seq, mac) in rows {
             c.push(
@@ -577,9 +525,9 @@ mod tests {
         c.finish()
     }
 
-    fn broke(r: Result<AuditVerified, Error>) -> Option<AuditBreak> {
+    fn broke(r: Result<AuditVerified, AuditError>) -> Option<AuditBreak> {
         match r {
-            Err(Error::AuditTampered(b)) => Some(b),
+            Err(AuditError::Tampered(b)) => Some(b),
             _ => None,
         }
     }
@@ -697,13 +645,13 @@ mod tests {
         // Unkeyed records alone are no keyed trail (a forgery needs no key).
         assert!(matches!(
             unkeyed().finish(),
-            Err(Error::AuditTampered(AuditBreak::Unmigrated { records: 1 }))
+            Err(AuditError::Tampered(AuditBreak::Unmigrated { records: 1 }))
         ));
         // An ordinary keyed record does not take them over...
         let mac = key.record_mac(&[9; 32], 2, &rec("b"));
         assert!(matches!(
             unkeyed().push(&rec("b"), Link::Keyed { seq: 2, mac }),
-            Err(Error::AuditTampered(AuditBreak::Unmigrated { records: 1 }))
+            Err(AuditError::Tampered(AuditBreak::Unmigrated { records: 1 }))
         ));
         // ...the migration record does.
         let mut c = unkeyed();
@@ -716,7 +664,7 @@ mod tests {
             .expect("keyed after");
         assert!(matches!(
             c.push(&rec("c"), Link::Unkeyed { head: [0; 32] }),
-            Err(Error::AuditTampered(AuditBreak::Downgraded { record: 4 }))
+            Err(AuditError::Tampered(AuditBreak::Downgraded { record: 4 }))
         ));
     }
 

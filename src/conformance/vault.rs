@@ -2,10 +2,10 @@
 //! are all or none, lookups by fingerprint, rewrap streaming, replacement, counts.
 
 use super::*;
+use crate::audit::{AuditRecord, AuditSink};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
-use crate::store::{AuditRecord, AuditSink};
 
 /// A valid token ordered by `n` (the 24th and 25th letters carry it; the last is `A`).
 fn token(n: u8) -> CardToken {

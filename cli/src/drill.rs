@@ -1,5 +1,5 @@
-//! The breach drill itself, shared by `examples/breach_drill` (which prints it) and
-//! `tests/breach_drill.rs` (which checks it): seed a retailer, copy its customer database
+//! The breach drill itself, shared by `shopsafe drill` (`main.rs`, which prints it) and
+//! `tests/drill.rs` (which checks it): seed a retailer, copy its customer database
 //! as an intruder would, and then do what breach day asks, phase by phase, timed.
 
 // Each of the two users calls a different part of this module.

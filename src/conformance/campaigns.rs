@@ -41,7 +41,7 @@ pub(super) fn campaign_claims_in_account_order_and_resumes_from_the_checkpoint(s
     );
     assert_eq!(open(200), state, "one campaign per incident");
     let mut ghost = incident.clone();
-    ghost.id = crate::store::IncidentId(9_999);
+    ghost.id = crate::rotation::IncidentId(9_999);
     let missing = s.open_lanes(&ghost, 1, t(100));
     assert!(
         matches!(missing, Err(StoreError::NoSuchIncident)),
@@ -361,7 +361,7 @@ pub(super) fn undeliverable_notices_are_kept_per_lane_listed_in_order_and_counte
     ] {
         s.record_undeliverable(
             lane,
-            &super::super::Undelivered::new(acct(account), reason.into(), t(200)),
+            &crate::rotation::Undelivered::new(acct(account), reason.into(), t(200)),
         )
         .expect("record");
     }

@@ -7,11 +7,15 @@ use std::sync::{Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-use super::audit_chain::{ChainCheck, GENESIS, Link, hex32, migration_record};
-use super::{
-    AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified, DEFAULT_CHECKPOINT_EVERY,
-    StoreError, Timestamp,
+use super::chain::{
+    AuditCheckpoint, AuditKey, AuditVerified, ChainCheck, DEFAULT_CHECKPOINT_EVERY, GENESIS, Link,
+    hex32, migration_record,
 };
+use super::error::AuditError;
+use super::record::AuditRecord;
+use super::sink::AuditSink;
+use crate::kernel::Timestamp;
+use crate::persist::StoreError;
 
 /// Detokenize records appended to a file, one line each:
 /// `<ms since epoch> TAB <token> TAB <purpose> TAB <caller> TAB <link>`, the purpose
@@ -37,7 +41,7 @@ use super::{
 /// `open_keyed` and `verify_keyed` answer
 /// [`AuditBreak::Unmigrated`](super::AuditBreak::Unmigrated): an unkeyed file in place
 /// of a keyed one is a forgery, not a 0.1 log. An unkeyed handle refuses a file that
-/// holds keyed records ([`StoreError::AuditKeyRequired`]).
+/// holds keyed records ([`AuditError::KeyRequired`]).
 ///
 /// **Anchored** ([`AuditLog::open_keyed_anchored`]): the trail's first record and its latest
 /// checkpoint are also kept in a file on the key's side (beside the key file:
@@ -59,7 +63,7 @@ use super::{
 /// process; it is not `fsync`ed, so a power loss can take the last records with it (the
 /// same as the SQLite stores' `synchronous = NORMAL`). A crash or a full disk in the
 /// middle of a line leaves an unterminated last line: `open`, `verify` and every append
-/// then answer [`StoreError::TornAuditTail`] (no number is revealed without its record),
+/// then answer [`AuditError::TornTail`] (no number is revealed without its record),
 /// and [`AuditLog::repair`] cuts the torn line off and appends a record saying so. Ship
 /// the file to append-only storage (a SIEM, object lock) to keep whoever owns the vault
 /// machine from rewriting the whole chain. Control characters in fields are written as
@@ -108,10 +112,12 @@ pub struct AuditRepair {
     pub records: u64,
 }
 
-fn io(operation: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
-    move |e| StoreError::Backend {
-        operation,
-        source: Box::new(e),
+fn io(operation: &'static str) -> impl FnOnce(std::io::Error) -> AuditError {
+    move |e| {
+        AuditError::Store(StoreError::Backend {
+            operation,
+            source: Box::new(e),
+        })
     }
 }
 
@@ -127,7 +133,7 @@ fn hash(line: &[u8]) -> [u8; 32] {
 }
 
 /// Opens (creating with mode 0600 if needed) for appending and reading.
-fn open_file(path: &Path) -> Result<File, StoreError> {
+fn open_file(path: &Path) -> Result<File, AuditError> {
     let mut options = OpenOptions::new();
     options.read(true).append(true).create(true);
     #[cfg(unix)]
@@ -153,8 +159,8 @@ struct Walk {
 }
 
 /// The error for a log whose last `torn` of `len` bytes are an unterminated line.
-fn torn_tail(path: &Path, len: u64, torn: u64) -> StoreError {
-    StoreError::TornAuditTail {
+fn torn_tail(path: &Path, len: u64, torn: u64) -> AuditError {
+    AuditError::TornTail {
         path: path.display().to_string(),
         valid_bytes: len - torn,
         torn_bytes: torn,
@@ -163,7 +169,7 @@ fn torn_tail(path: &Path, len: u64, torn: u64) -> StoreError {
 
 impl Walk {
     /// The walk as `open` and `verify` accept it: a torn tail is an error.
-    fn whole(self, path: &Path) -> Result<Self, StoreError> {
+    fn whole(self, path: &Path) -> Result<Self, AuditError> {
         if self.torn > 0 {
             Err(torn_tail(path, self.valid + self.torn, self.torn))
         } else {
@@ -180,23 +186,23 @@ enum LineLink {
     Keyed { seq: u64, mac: [u8; 32] },
 }
 
-fn malformed() -> StoreError {
-    StoreError::Corrupt {
+fn malformed() -> AuditError {
+    AuditError::Corrupt {
         what: "audit log: malformed line",
     }
 }
 
 /// One complete line (its new line included), parsed.
-fn parse_line(line: &[u8]) -> Result<(AuditRecord, LineLink), StoreError> {
+fn parse_line(line: &[u8]) -> Result<(AuditRecord, LineLink), AuditError> {
     let body = line.strip_suffix(b"\n").ok_or_else(malformed)?;
-    let body = core::str::from_utf8(body).map_err(|_| StoreError::Corrupt {
+    let body = core::str::from_utf8(body).map_err(|_| AuditError::Corrupt {
         what: "audit log: not UTF-8",
     })?;
     let fields: Vec<&str> = body.split('\t').collect();
     let [at, token, purpose, caller, link] = fields[..] else {
         return Err(malformed());
     };
-    let at = at.parse().map_err(|_| StoreError::Corrupt {
+    let at = at.parse().map_err(|_| AuditError::Corrupt {
         what: "audit log: bad time",
     })?;
     let link = match link.strip_prefix("k1:") {
@@ -210,7 +216,7 @@ fn parse_line(line: &[u8]) -> Result<(AuditRecord, LineLink), StoreError> {
                 mac: hex32(mac).ok_or_else(malformed)?,
             }
         }
-        None => LineLink::Plain(hex32(link).ok_or(StoreError::Corrupt {
+        None => LineLink::Plain(hex32(link).ok_or(AuditError::Corrupt {
             what: "audit log: broken hash chain",
         })?),
     };
@@ -224,13 +230,13 @@ fn parse_line(line: &[u8]) -> Result<(AuditRecord, LineLink), StoreError> {
 }
 
 /// Reads `file` from the start, line by line, checking the chain (keyed records through
-/// `keyed`; without it, a keyed record is [`StoreError::AuditKeyRequired`]); hands each
+/// `keyed`; without it, a keyed record is [`AuditError::KeyRequired`]); hands each
 /// record to `each`. Only one line is in memory at a time.
 fn walk(
     file: &File,
     mut keyed: Option<&mut ChainCheck<'_>>,
     mut each: impl FnMut(AuditRecord),
-) -> Result<Walk, StoreError> {
+) -> Result<Walk, AuditError> {
     let mut reader = BufReader::new(file);
     reader
         .seek(SeekFrom::Start(0))
@@ -263,13 +269,13 @@ fn walk(
                     check.push(&record, Link::Unkeyed { head })?;
                 }
                 if prev != w.head {
-                    return Err(StoreError::Corrupt {
+                    return Err(AuditError::Corrupt {
                         what: "audit log: broken hash chain",
                     });
                 }
                 w.head = head;
             }
-            (LineLink::Keyed { .. }, None) => return Err(StoreError::AuditKeyRequired),
+            (LineLink::Keyed { .. }, None) => return Err(AuditError::KeyRequired),
             (LineLink::Keyed { seq, mac }, Some(check)) => {
                 check.push(&record, Link::Keyed { seq, mac })?;
                 w.head = check.head();
@@ -282,9 +288,9 @@ fn walk(
 }
 
 /// The last line of a file of `len` bytes, read from its end, or
-/// [`StoreError::TornAuditTail`] if it does not end in a new line; `None` for an empty
+/// [`AuditError::TornTail`] if it does not end in a new line; `None` for an empty
 /// file.
-fn last_line(file: &File, path: &Path, len: u64) -> Result<Option<Vec<u8>>, StoreError> {
+fn last_line(file: &File, path: &Path, len: u64) -> Result<Option<Vec<u8>>, AuditError> {
     if len == 0 {
         return Ok(None);
     }
@@ -312,12 +318,12 @@ fn last_line(file: &File, path: &Path, len: u64) -> Result<Option<Vec<u8>>, Stor
 }
 
 #[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> Result<(), StoreError> {
+fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> Result<(), AuditError> {
     std::os::unix::fs::FileExt::read_exact_at(file, buf, at).map_err(io("read audit log tail"))
 }
 
 #[cfg(not(unix))]
-fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> Result<(), StoreError> {
+fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> Result<(), AuditError> {
     use std::io::Read;
     let mut f = file.try_clone().map_err(io("read audit log tail"))?;
     f.seek(SeekFrom::Start(at))
@@ -326,7 +332,7 @@ fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> Result<(), StoreError>
 }
 
 /// Checkpoint lines from `file` (none if there is no such file).
-fn read_checkpoints(file: &Path) -> Result<Vec<AuditCheckpoint>, StoreError> {
+fn read_checkpoints(file: &Path) -> Result<Vec<AuditCheckpoint>, AuditError> {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -334,7 +340,7 @@ fn read_checkpoints(file: &Path) -> Result<Vec<AuditCheckpoint>, StoreError> {
     };
     text.lines()
         .map(|l| {
-            l.parse().map_err(|_| StoreError::Corrupt {
+            l.parse().map_err(|_| AuditError::Corrupt {
                 what: "audit checkpoint line",
             })
         })
@@ -347,7 +353,7 @@ fn write_anchor(
     anchor: &Path,
     genesis: Option<&AuditCheckpoint>,
     latest: &AuditCheckpoint,
-) -> Result<(), StoreError> {
+) -> Result<(), AuditError> {
     let mut text = String::new();
     if let Some(g) = genesis.filter(|g| g.records != latest.records) {
         text.push_str(&format!("{g}\n"));
@@ -380,8 +386,8 @@ fn write_anchor(
 /// Runs `f` with an exclusive lock on the tail's file, unlocking whatever `f` returned.
 fn locked<T>(
     tail: &mut Tail,
-    f: impl FnOnce(&mut Tail) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+    f: impl FnOnce(&mut Tail) -> Result<T, AuditError>,
+) -> Result<T, AuditError> {
     tail.file.lock().map_err(io("lock audit log"))?;
     let result = f(tail);
     tail.file.unlock().map_err(io("unlock audit log"))?;
@@ -396,7 +402,7 @@ fn walk_checked(
     key: Option<&AuditKey>,
     shipped: &[AuditCheckpoint],
     each: impl FnMut(AuditRecord),
-) -> Result<(Walk, Option<AuditVerified>), StoreError> {
+) -> Result<(Walk, Option<AuditVerified>), AuditError> {
     let mut check = match key {
         Some(key) => {
             let mut all = AuditLog::checkpoints(path)?;
@@ -415,10 +421,10 @@ impl AuditLog {
     /// checking the chain so far by streaming it. Prefer [`AuditLog::open_keyed`].
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] when the chain is broken, [`StoreError::TornAuditTail`]
+    /// [`AuditError::Corrupt`] when the chain is broken, [`AuditError::TornTail`]
     /// when the last line is unterminated (see [`AuditLog::repair`]),
-    /// [`StoreError::AuditKeyRequired`] when the file holds keyed records, an I/O failure.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+    /// [`AuditError::KeyRequired`] when the file holds keyed records, an I/O failure.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
         Self::open_with(path.as_ref(), None, None)
     }
 
@@ -427,8 +433,8 @@ impl AuditLog {
     /// log opened this way goes on keyed.
     ///
     /// # Errors
-    /// [`StoreError::AuditTampered`] naming what was changed, [`StoreError::Corrupt`] for
-    /// a line that is not a record or a broken 0.1 chain, [`StoreError::TornAuditTail`],
+    /// [`AuditError::Tampered`] naming what was changed, [`AuditError::Corrupt`] for
+    /// a line that is not a record or a broken 0.1 chain, [`AuditError::TornTail`],
     /// an I/O failure.
     ///
     /// # Examples
@@ -447,7 +453,7 @@ impl AuditLog {
     /// assert_eq!(AuditLog::verify_keyed(&path, &key, &[shipped])?.records, 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn open_keyed(path: impl AsRef<Path>, key: AuditKey) -> Result<Self, StoreError> {
+    pub fn open_keyed(path: impl AsRef<Path>, key: AuditKey) -> Result<Self, AuditError> {
         Self::open_with(path.as_ref(), Some(key), None)
     }
 
@@ -459,14 +465,14 @@ impl AuditLog {
     /// file the log as it stands is taken as the anchor's start.
     ///
     /// # Errors
-    /// As [`AuditLog::open_keyed`]; [`StoreError::AuditTampered`] with `Truncated`
+    /// As [`AuditLog::open_keyed`]; [`AuditError::Tampered`] with `Truncated`
     /// (shorter than the anchor) or `Rewritten` (another trail than the anchored one);
-    /// [`StoreError::Corrupt`] for an anchor that is not checkpoint lines.
+    /// [`AuditError::Corrupt`] for an anchor that is not checkpoint lines.
     pub fn open_keyed_anchored(
         path: impl AsRef<Path>,
         key: AuditKey,
         anchor: impl AsRef<Path>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, AuditError> {
         Self::open_with(path.as_ref(), Some(key), Some(anchor.as_ref()))
     }
 
@@ -474,8 +480,8 @@ impl AuditLog {
     /// [`AuditLog::verify_keyed`] as `shipped`.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] for a line that is not a checkpoint, an I/O failure.
-    pub fn anchor(anchor: impl AsRef<Path>) -> Result<Vec<AuditCheckpoint>, StoreError> {
+    /// [`AuditError::Corrupt`] for a line that is not a checkpoint, an I/O failure.
+    pub fn anchor(anchor: impl AsRef<Path>) -> Result<Vec<AuditCheckpoint>, AuditError> {
         read_checkpoints(anchor.as_ref())
     }
 
@@ -483,7 +489,7 @@ impl AuditLog {
         path: &Path,
         key: Option<AuditKey>,
         anchor: Option<&Path>,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, AuditError> {
         let path = path.to_path_buf();
         let file = open_file(&path)?;
         let anchored = anchor
@@ -550,10 +556,10 @@ impl AuditLog {
     /// Reads the whole log back, checking every link of the chain.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] naming the broken link, [`StoreError::TornAuditTail`],
-    /// [`StoreError::AuditKeyRequired`] for a keyed log (use [`AuditLog::verify_keyed`]),
+    /// [`AuditError::Corrupt`] naming the broken link, [`AuditError::TornTail`],
+    /// [`AuditError::KeyRequired`] for a keyed log (use [`AuditLog::verify_keyed`]),
     /// an I/O failure.
-    pub fn verify(path: impl AsRef<Path>) -> Result<Vec<AuditRecord>, StoreError> {
+    pub fn verify(path: impl AsRef<Path>) -> Result<Vec<AuditRecord>, AuditError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(io("open audit log"))?;
         let mut records = Vec::new();
@@ -567,27 +573,27 @@ impl AuditLog {
     /// file; a 0.1 prefix is checked as the plain chain it is and counted as unkeyed.
     ///
     /// # Errors
-    /// [`StoreError::AuditTampered`] with the [`AuditBreak`](super::AuditBreak): an edit,
+    /// [`AuditError::Tampered`] with the [`AuditBreak`](super::AuditBreak): an edit,
     /// a reorder, a removal or insertion, a downgrade, a truncation or a rewrite past a
-    /// checkpoint, a forged checkpoint; [`StoreError::Corrupt`] for a line that is not a
-    /// record, [`StoreError::TornAuditTail`], an I/O failure.
+    /// checkpoint, a forged checkpoint; [`AuditError::Corrupt`] for a line that is not a
+    /// record, [`AuditError::TornTail`], an I/O failure.
     pub fn verify_keyed(
         path: impl AsRef<Path>,
         key: &AuditKey,
         shipped: &[AuditCheckpoint],
-    ) -> Result<AuditVerified, StoreError> {
+    ) -> Result<AuditVerified, AuditError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(io("open audit log"))?;
         let (_, verified) = walk_checked(&file, path, Some(key), shipped, |_| {})?;
-        verified.ok_or(StoreError::AuditKeyRequired)
+        verified.ok_or(AuditError::KeyRequired)
     }
 
     /// The checkpoints in `<path>.checkpoints`, oldest first (none if there is no such
     /// file). They are not checked here: [`AuditLog::verify_keyed`] does.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] for a line that is not a checkpoint, an I/O failure.
-    pub fn checkpoints(path: impl AsRef<Path>) -> Result<Vec<AuditCheckpoint>, StoreError> {
+    /// [`AuditError::Corrupt`] for a line that is not a checkpoint, an I/O failure.
+    pub fn checkpoints(path: impl AsRef<Path>) -> Result<Vec<AuditCheckpoint>, AuditError> {
         read_checkpoints(&checkpoint_path(path.as_ref()))
     }
 
@@ -596,10 +602,10 @@ impl AuditLog {
     /// [`AuditSink::checkpoint`]).
     ///
     /// # Errors
-    /// [`StoreError::AuditKeyRequired`] on an unkeyed log, [`StoreError::TornAuditTail`],
+    /// [`AuditError::KeyRequired`] on an unkeyed log, [`AuditError::TornTail`],
     /// an I/O failure.
-    pub fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
-        let key = self.key.as_ref().ok_or(StoreError::AuditKeyRequired)?;
+    pub fn checkpoint(&self) -> Result<AuditCheckpoint, AuditError> {
+        let key = self.key.as_ref().ok_or(AuditError::KeyRequired)?;
         let mut tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
         locked(&mut tail, |tail| {
             self.catch_up(tail)?;
@@ -612,7 +618,7 @@ impl AuditLog {
         })
     }
 
-    fn write_checkpoint(&self, cp: &AuditCheckpoint) -> Result<(), StoreError> {
+    fn write_checkpoint(&self, cp: &AuditCheckpoint) -> Result<(), AuditError> {
         let mut file = open_file(&checkpoint_path(&self.path))?;
         file.write_all(format!("{cp}\n").as_bytes())
             .map_err(io("append audit checkpoint"))?;
@@ -624,7 +630,7 @@ impl AuditLog {
 
     /// Writes `cp` as the anchor's latest checkpoint (and as its genesis, for the first
     /// record); nothing when the log is not anchored.
-    fn move_anchor(&self, cp: &AuditCheckpoint) -> Result<(), StoreError> {
+    fn move_anchor(&self, cp: &AuditCheckpoint) -> Result<(), AuditError> {
         let Some((anchor, genesis)) = &self.anchor else {
             return Ok(());
         };
@@ -642,7 +648,7 @@ impl AuditLog {
 
     /// Brings `tail` up to the file's end (under the file's lock): other writers may
     /// have appended since this handle last did.
-    fn catch_up(&self, tail: &mut Tail) -> Result<(), StoreError> {
+    fn catch_up(&self, tail: &mut Tail) -> Result<(), AuditError> {
         let len = tail
             .file
             .metadata()
@@ -655,17 +661,17 @@ impl AuditLog {
         // shorter file was cut, and a writer that carried on from its new end would
         // extend a chain with the cut records gone.
         if len < tail.len {
-            return Err(StoreError::Corrupt {
+            return Err(AuditError::Corrupt {
                 what: "audit log: shorter than this writer left it (truncated)",
             });
         }
         let Some(line) = last_line(&tail.file, &self.path, len)? else {
-            return Err(StoreError::Corrupt {
+            return Err(AuditError::Corrupt {
                 what: "audit log: shorter than when last read",
             });
         };
         match (parse_line(&line)?.1, &self.key) {
-            (LineLink::Keyed { .. }, None) => return Err(StoreError::AuditKeyRequired),
+            (LineLink::Keyed { .. }, None) => return Err(AuditError::KeyRequired),
             (LineLink::Keyed { seq, mac }, Some(_)) => {
                 tail.head = mac;
                 tail.records = seq;
@@ -693,16 +699,16 @@ impl AuditLog {
     /// at that moment is vouched for from then on.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] for a broken 0.1 chain, [`StoreError::TornAuditTail`],
-    /// [`StoreError::AuditTampered`] for a keyed log that fails its check, an I/O failure.
-    pub fn migrate_to_keyed(path: impl AsRef<Path>, key: &AuditKey) -> Result<u64, StoreError> {
+    /// [`AuditError::Corrupt`] for a broken 0.1 chain, [`AuditError::TornTail`],
+    /// [`AuditError::Tampered`] for a keyed log that fails its check, an I/O failure.
+    pub fn migrate_to_keyed(path: impl AsRef<Path>, key: &AuditKey) -> Result<u64, AuditError> {
         let path = path.as_ref();
         let file = open_file(path)?;
         let f = &file;
         let result = (|| {
             f.lock().map_err(io("lock audit log"))?;
             let w = match walk(f, None, |_| {}) {
-                Err(StoreError::AuditKeyRequired) => {
+                Err(AuditError::KeyRequired) => {
                     walk_checked(f, path, Some(key), &[], |_| {})?;
                     return Ok(0);
                 }
@@ -714,7 +720,7 @@ impl AuditLog {
             // A log that was keyed under this key (its checkpoints say so) and is
             // unkeyed now was replaced: a migration would vouch for the forgery.
             if AuditLog::checkpoints(path)?.iter().any(|c| c.is_valid(key)) {
-                return Err(StoreError::AuditTampered(super::AuditBreak::Unmigrated {
+                return Err(AuditError::Tampered(super::AuditBreak::Unmigrated {
                     records: w.records,
                 }));
             }
@@ -737,23 +743,23 @@ impl AuditLog {
     /// repair is left as it is. A keyed log needs [`AuditLog::repair_keyed`].
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] when the chain is broken before the last line (tampering
-    /// is not repaired), [`StoreError::AuditKeyRequired`], an I/O failure.
+    /// [`AuditError::Corrupt`] when the chain is broken before the last line (tampering
+    /// is not repaired), [`AuditError::KeyRequired`], an I/O failure.
     ///
     /// # Examples
     /// ```
-    /// use shopsafe::store::{AuditLog, StoreError};
+    /// use shopsafe::audit::{AuditError, AuditLog};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("audit.log");
     /// std::fs::write(&path, "1700000000000\tcard_x\tcha")?; // a crash mid-line
-    /// assert!(matches!(AuditLog::open(&path), Err(StoreError::TornAuditTail { .. })));
+    /// assert!(matches!(AuditLog::open(&path), Err(AuditError::TornTail { .. })));
     /// let repair = AuditLog::repair(&path)?;
     /// assert_eq!((repair.dropped_bytes, repair.records), (24, 1));
     /// assert!(AuditLog::open(&path).is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn repair(path: impl AsRef<Path>) -> Result<AuditRepair, StoreError> {
+    pub fn repair(path: impl AsRef<Path>) -> Result<AuditRepair, AuditError> {
         Self::repair_with(path.as_ref(), None)
     }
 
@@ -761,13 +767,13 @@ impl AuditLog {
     /// the repair's record is keyed.
     ///
     /// # Errors
-    /// As [`AuditLog::repair`], and [`StoreError::AuditTampered`] when the chain fails its
+    /// As [`AuditLog::repair`], and [`AuditError::Tampered`] when the chain fails its
     /// check.
-    pub fn repair_keyed(path: impl AsRef<Path>, key: &AuditKey) -> Result<AuditRepair, StoreError> {
+    pub fn repair_keyed(path: impl AsRef<Path>, key: &AuditKey) -> Result<AuditRepair, AuditError> {
         Self::repair_with(path.as_ref(), Some(key))
     }
 
-    fn repair_with(path: &Path, key: Option<&AuditKey>) -> Result<AuditRepair, StoreError> {
+    fn repair_with(path: &Path, key: Option<&AuditKey>) -> Result<AuditRepair, AuditError> {
         let mut file = open_file(path)?;
         let f = &mut file;
         let result = (|| {
@@ -777,7 +783,7 @@ impl AuditLog {
             // A keyed repair record right after unkeyed lines would take them over
             // without a migration: repair it unkeyed, then migrate.
             if check.as_ref().is_some_and(ChainCheck::needs_migration) {
-                return Err(StoreError::AuditMigrationRequired);
+                return Err(AuditError::MigrationRequired);
             }
             if w.torn == 0 {
                 return Ok(AuditRepair {
@@ -851,7 +857,7 @@ fn line_for(
 }
 
 impl AuditSink for AuditLog {
-    fn record(&self, entry: &AuditRecord) -> Result<(), StoreError> {
+    fn record(&self, entry: &AuditRecord) -> Result<(), AuditError> {
         let mut tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
         // Across processes: one appender at a time, and the head as the file has it now.
         locked(&mut tail, |tail| {
@@ -883,7 +889,7 @@ impl AuditSink for AuditLog {
         })
     }
 
-    fn checkpoint(&self) -> Result<AuditCheckpoint, StoreError> {
+    fn checkpoint(&self) -> Result<AuditCheckpoint, AuditError> {
         AuditLog::checkpoint(self)
     }
 }
@@ -968,7 +974,7 @@ mod tests {
             std::fs::write(&path, &tampered).expect("write");
             assert!(matches!(
                 AuditLog::verify(&path),
-                Err(StoreError::Corrupt { .. })
+                Err(AuditError::Corrupt { .. })
             ));
             assert!(
                 AuditLog::open(&path).is_err(),
@@ -1019,8 +1025,8 @@ mod tests {
         f.write_all(b"1700000000000\tcard_c\tch")
             .expect("torn write");
         drop(f);
-        let torn = |r: Result<(), StoreError>| {
-            matches!(r, Err(StoreError::TornAuditTail { torn_bytes: 23, .. }))
+        let torn = |r: Result<(), AuditError>| {
+            matches!(r, Err(AuditError::TornTail { torn_bytes: 23, .. }))
         };
         assert!(torn(AuditLog::verify(&path).map(drop)), "verify reports it");
         assert!(torn(AuditLog::open(&path).map(drop)), "open reports it");
@@ -1051,9 +1057,9 @@ mod tests {
         AuditKey::from_bytes([42; 32])
     }
 
-    fn tampered(r: Result<AuditVerified, StoreError>) -> Option<super::super::AuditBreak> {
+    fn tampered(r: Result<AuditVerified, AuditError>) -> Option<super::super::AuditBreak> {
         match r {
-            Err(StoreError::AuditTampered(b)) => Some(b),
+            Err(AuditError::Tampered(b)) => Some(b),
             Ok(_) => None,
             Err(other) => panic!("not a tamper report: {other}"),
         }
@@ -1084,11 +1090,11 @@ mod tests {
         assert_eq!((ok.records, ok.unkeyed, ok.checked_up_to), (10, 0, 10));
         assert!(matches!(
             AuditLog::verify(&path),
-            Err(StoreError::AuditKeyRequired)
+            Err(AuditError::KeyRequired)
         ));
         assert!(matches!(
             AuditLog::open(&path),
-            Err(StoreError::AuditKeyRequired)
+            Err(AuditError::KeyRequired)
         ));
 
         let text = std::fs::read_to_string(&path).expect("read");
@@ -1174,9 +1180,9 @@ mod tests {
         // Not taken over by merely opening it keyed: that needs the explicit migration.
         assert!(matches!(
             AuditLog::open_keyed(&path, key()),
-            Err(StoreError::AuditTampered(
-                super::super::AuditBreak::Unmigrated { records: 2 }
-            ))
+            Err(AuditError::Tampered(super::super::AuditBreak::Unmigrated {
+                records: 2
+            }))
         ));
         assert_eq!(
             AuditLog::migrate_to_keyed(&path, &key()).expect("migrate"),
@@ -1211,7 +1217,7 @@ mod tests {
         assert!(
             matches!(
                 old.record(&rec("card_old3", "svc")),
-                Err(StoreError::AuditKeyRequired)
+                Err(AuditError::KeyRequired)
             ),
             "a 0.1 writer does not append to a keyed log"
         );
@@ -1245,7 +1251,7 @@ mod tests {
         assert!(
             matches!(
                 log.record(&rec("card_4", "svc")),
-                Err(StoreError::Corrupt { .. })
+                Err(AuditError::Corrupt { .. })
             ),
             "no record appended after the cut"
         );
@@ -1262,9 +1268,7 @@ mod tests {
             .expect("append");
         assert!(matches!(
             log.record(&rec("card_5", "svc")),
-            Err(StoreError::AuditTampered(AuditBreak::Downgraded {
-                record: 5
-            }))
+            Err(AuditError::Tampered(AuditBreak::Downgraded { record: 5 }))
         ));
     }
 
@@ -1279,7 +1283,7 @@ mod tests {
         drop(f);
         assert!(matches!(
             AuditLog::repair(&path),
-            Err(StoreError::AuditKeyRequired)
+            Err(AuditError::KeyRequired)
         ));
         let repair = AuditLog::repair_keyed(&path, &key()).expect("repair");
         assert_eq!((repair.dropped_bytes, repair.records), (20, 2));
@@ -1332,25 +1336,19 @@ mod tests {
         std::fs::write(checkpoint_path(&path), format!("{cp}\n")).expect("checkpoint");
         assert!(matches!(
             AuditLog::migrate_to_keyed(&path, &key()),
-            Err(StoreError::AuditTampered(AuditBreak::Unmigrated {
-                records: 3
-            }))
+            Err(AuditError::Tampered(AuditBreak::Unmigrated { records: 3 }))
         ));
         let _ = std::fs::remove_file(checkpoint_path(&path));
-        let unmigrated = |r: Result<AuditVerified, StoreError>| {
+        let unmigrated = |r: Result<AuditVerified, AuditError>| {
             matches!(
                 r,
-                Err(StoreError::AuditTampered(AuditBreak::Unmigrated {
-                    records: 3
-                }))
+                Err(AuditError::Tampered(AuditBreak::Unmigrated { records: 3 }))
             )
         };
         assert!(unmigrated(AuditLog::verify_keyed(&path, &key(), &[])));
         assert!(matches!(
             AuditLog::open_keyed(&path, key()),
-            Err(StoreError::AuditTampered(AuditBreak::Unmigrated {
-                records: 3
-            }))
+            Err(AuditError::Tampered(AuditBreak::Unmigrated { records: 3 }))
         ));
     }
 
@@ -1377,8 +1375,8 @@ mod tests {
         let intact = std::fs::read(&path).expect("read");
         let reopen = || AuditLog::open_keyed_anchored(&path, key(), &anchor).map(drop);
         reopen().expect("intact");
-        let broke = |r: Result<(), StoreError>| match r {
-            Err(StoreError::AuditTampered(b)) => Some(b),
+        let broke = |r: Result<(), AuditError>| match r {
+            Err(AuditError::Tampered(b)) => Some(b),
             other => panic!("not a tamper report: {other:?}"),
         };
         // Emptied (and its checkpoints gone): the anchor still counts 8.
@@ -1438,7 +1436,7 @@ mod tests {
         // A keyed repair record would take the 0.1 line over without a migration.
         assert!(matches!(
             AuditLog::repair_keyed(&path, &key()),
-            Err(StoreError::AuditMigrationRequired)
+            Err(AuditError::MigrationRequired)
         ));
         AuditLog::repair(&path).expect("repaired unkeyed");
         assert_eq!(

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use crate::store::ThrottleAdjust;
+use super::throttle::ThrottleAdjust;
 
 /// `limit` events per `period`, with a burst of `limit`.
 ///

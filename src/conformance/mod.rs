@@ -59,12 +59,13 @@ use self::incidents::*;
 use self::retention::*;
 use self::tokens::*;
 use self::vault::*;
-use super::{
-    AccountId, BrandId, CampaignStore, CredentialFlags, CredentialStore, IncidentScope,
-    IncidentStore, RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp,
-    StoreError, Timestamp, TokenPurpose, TokenRecord,
-};
+use crate::kernel::{AccountId, BrandId, Timestamp};
 use crate::password::{Hasher, Params, Password, PasswordHash};
+use crate::persist::StoreError;
+use crate::rotation::{
+    CampaignStore, CredentialFlags, CredentialStore, IncidentScope, IncidentStore, RedeemOutcome,
+    Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, TokenPurpose, TokenRecord,
+};
 
 /// The customer-side traits [`run_all`] exercises together.
 pub trait FullStore:
@@ -155,18 +156,18 @@ pub fn run_retention<S: crate::minimize::RetentionStore>(fresh: &dyn Fn() -> S) 
     batches_that_would_touch_held_records_or_undeclared_fields_are_refused(&fresh());
 }
 
-/// Runs the checks of [`ThrottleStore`](super::ThrottleStore) on a fresh store.
+/// Runs the checks of [`ThrottleStore`](crate::rotation::ThrottleStore) on a fresh store.
 ///
 /// # Panics
 /// When the backend breaks the trait's contract.
-pub fn run_throttle<S: super::ThrottleStore>(fresh: &dyn Fn() -> S) {
+pub fn run_throttle<S: crate::rotation::ThrottleStore>(fresh: &dyn Fn() -> S) {
     throttle_values_round_trip_expire_and_sweep(&fresh());
     concurrent_throttle_updates_never_lose_one(&fresh());
     throttle_adjustments_clear_give_back_and_expire(&fresh());
 }
 
-fn throttle_adjustments_clear_give_back_and_expire(s: &impl super::ThrottleStore) {
-    use super::ThrottleAdjust::{Clear, GiveBack};
+fn throttle_adjustments_clear_give_back_and_expire(s: &impl crate::rotation::ThrottleStore) {
+    use crate::rotation::ThrottleAdjust::{Clear, GiveBack};
     let keys = [[1u8; 16], [2u8; 16], [3u8; 16], [4u8; 16]];
     s.update_throttle(&keys, 100, 0, &mut |v| {
         v.copy_from_slice(&[Some(1_000), Some(1_000), Some(1_000), Some(1_000)]);
@@ -199,7 +200,7 @@ fn throttle_adjustments_clear_give_back_and_expire(s: &impl super::ThrottleStore
     s.adjust_throttle(&[], 100).expect("nothing to do");
 }
 
-fn throttle_values_round_trip_expire_and_sweep(s: &impl super::ThrottleStore) {
+fn throttle_values_round_trip_expire_and_sweep(s: &impl crate::rotation::ThrottleStore) {
     let (a, b) = ([1u8; 16], [2u8; 16]);
     let mut seen = Vec::new();
     s.update_throttle(&[a, b], 100, 0, &mut |v| {
@@ -240,7 +241,7 @@ fn throttle_values_round_trip_expire_and_sweep(s: &impl super::ThrottleStore) {
     assert_eq!(s.throttle_rows().expect("rows"), rows);
 }
 
-fn concurrent_throttle_updates_never_lose_one(s: &impl super::ThrottleStore) {
+fn concurrent_throttle_updates_never_lose_one(s: &impl crate::rotation::ThrottleStore) {
     let key = [7u8; 16];
     std::thread::scope(|scope| {
         for _ in 0..4 {
@@ -261,11 +262,11 @@ fn concurrent_throttle_updates_never_lose_one(s: &impl super::ThrottleStore) {
 }
 
 /// Runs the checks of [`VaultStore`](crate::card::VaultStore) and
-/// [`AuditSink`](super::AuditSink), each on a fresh vault store.
+/// [`AuditSink`](crate::audit::AuditSink), each on a fresh vault store.
 ///
 /// # Panics
 /// When the backend breaks the traits' contract.
-pub fn run_vault<S: crate::card::VaultStore + super::AuditSink>(fresh: &dyn Fn() -> S) {
+pub fn run_vault<S: crate::card::VaultStore + crate::audit::AuditSink>(fresh: &dyn Fn() -> S) {
     sealed_rows_round_trip_and_batches_are_all_or_none(&fresh());
     fingerprints_find_a_card_under_any_key_and_insert_once(&fresh());
     rewrap_streams_rows_not_under_a_key_and_replaces_them(&fresh());

@@ -1,7 +1,7 @@
 //! The vault's audit record: plain data (the sealed rows carry `card`'s typed token and
 //! key id, so they and their store trait live in `card::vault_store`).
 
-use super::Timestamp;
+use crate::kernel::Timestamp;
 
 /// What came of a detokenize attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

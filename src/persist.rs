@@ -1,4 +1,7 @@
-//! The store module's error.
+//! The persistence error: what every store port returns when the database fails, holds
+//! a row it cannot read, or refuses a write. It sits below the domain modules (beside
+//! `kernel`), so a port declared in `rotation`, `card` or `minimize` names it without
+//! importing a backend.
 
 impl From<crate::kernel::InvalidId> for Error {
     fn from(e: crate::kernel::InvalidId) -> Self {
@@ -61,32 +64,6 @@ pub enum Error {
     /// The OS random generator failed.
     #[error(transparent)]
     Rng(#[from] crate::secret::RngError),
-    /// The audit log ends in an unterminated line (a crash or a full disk mid-write).
-    /// Nothing is appended after it; [`AuditLog::repair`](super::AuditLog::repair) cuts it off and records that it
-    /// did.
-    #[error(
-        "audit log {path} ends in an unterminated line ({torn_bytes} bytes after byte {valid_bytes}); run AuditLog::repair"
-    )]
-    TornAuditTail {
-        /// The file.
-        path: String,
-        /// Where the last complete line ends.
-        valid_bytes: u64,
-        /// How many bytes follow it.
-        torn_bytes: u64,
-    },
-    /// A keyed audit trail failed its check: what and where.
-    #[error("audit trail tampered with: {0}")]
-    AuditTampered(#[source] super::AuditBreak),
-    /// The audit trail holds keyed records and was opened or checked without its key
-    /// (or a table was asked for a checkpoint without one).
-    #[error("the audit trail is keyed: use its audit key")]
-    AuditKeyRequired,
-    /// A keyed writer met unkeyed (0.1) records that no keyed record has taken over: run
-    /// the one-time migration (`AuditLog::migrate_to_keyed`, `migrate_audit` on a vault)
-    /// after checking them, or find out who wrote them.
-    #[error("the audit trail ends in unkeyed records: migrate it to the keyed chain first")]
-    AuditMigrationRequired,
     /// A retention batch the store will not apply: it purges or strips a record marked
     /// as held or in flight, or strips no field or a column not declared as personal data.
     #[error("retention batch refused: {0}")]
