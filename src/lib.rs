@@ -42,6 +42,9 @@ pub enum Error {
     /// From [`password`].
     #[error(transparent)]
     Password(#[from] password::Error),
+    /// From [`audit`].
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
     /// From [`card`].
     #[error(transparent)]
     Card(#[from] card::Error),

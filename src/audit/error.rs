@@ -12,7 +12,7 @@ pub enum AuditError {
     Store(#[from] StoreError),
     /// A record or checkpoint could not be read back (a corrupt or foreign line or row,
     /// or a broken unkeyed chain).
-    #[error("corrupt audit {what}")]
+    #[error("corrupt stored {what}")]
     Corrupt {
         /// Which value.
         what: &'static str,
