@@ -1,4 +1,4 @@
-//! Runs `examples/shop_server` as a child process and talks to it over HTTP.
+//! Runs the shop server (`examples/shop-server`) as a child process and talks to it over HTTP.
 #![allow(dead_code)] // each test file uses some of the helpers
 
 use std::io::{BufRead as _, BufReader};
@@ -8,102 +8,9 @@ use std::time::Duration;
 
 pub(crate) const ADMIN: &str = "test-admin-token";
 
-/// The example's binary, built by `cargo test`; built here when it is missing or older
-/// than the sources (a filtered `cargo test --test …` run does not build examples, and a
-/// stale binary would test old code), with the profile the test itself was built with
-/// (the folder the test runs from), so that the binary beside the test is the one built.
-/// Once built, the binary is asked which profile it is, and must answer the test's.
+/// The server's binary, which cargo builds for this package's tests with their profile.
 pub(crate) fn binary() -> PathBuf {
-    static CHECKED: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
-    let mut checked = CHECKED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(bin) = &*checked {
-        return bin.clone();
-    }
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let profile_dir = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
-    // `target/debug` holds the dev and test profiles, `target/release` the release and
-    // bench ones, any other folder the custom profile of its name.
-    let profile = match profile_dir {
-        "debug" => "dev",
-        other => other,
-    };
-    let bin = dir.join("examples").join("shop_server");
-    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let newest = [
-        root.join("src"),
-        root.join("examples/shop_server"),
-        root.join("Cargo.toml"),
-        root.join("Cargo.lock"),
-    ]
-    .iter()
-    .filter_map(|d| newest_mtime(d))
-    .max();
-    if built.is_none() || newest > built {
-        let features: Vec<&str> = [
-            ("tokio", cfg!(feature = "tokio")),
-            ("smtp", cfg!(feature = "smtp")),
-            ("sqlite", cfg!(feature = "sqlite")),
-            ("postgres", cfg!(feature = "postgres")),
-            ("serde", cfg!(feature = "serde")),
-            ("tracing", cfg!(feature = "tracing")),
-            ("conformance", cfg!(feature = "conformance")),
-        ]
-        .into_iter()
-        .filter_map(|(f, on)| on.then_some(f))
-        .collect();
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--example",
-                "shop_server",
-                "--profile",
-                profile,
-                "--features",
-            ])
-            .arg(features.join(","))
-            .current_dir(root)
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building the shop_server example failed");
-    }
-    let out = Command::new(&bin)
-        .arg("--build-profile")
-        .output()
-        .expect("shop_server --build-profile");
-    let theirs = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let ours = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
-    assert_eq!(
-        theirs, ours,
-        "the shop_server beside the test was built with another profile than the test"
-    );
-    *checked = Some(bin.clone());
-    bin
-}
-
-/// The newest modification time of a file below `dir`.
-fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
-    if dir.is_file() {
-        return std::fs::metadata(dir).and_then(|m| m.modified()).ok();
-    }
-    let mut newest = None;
-    for entry in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
-        let path = entry.path();
-        let t = if path.is_dir() {
-            newest_mtime(&path)
-        } else {
-            entry.metadata().and_then(|m| m.modified()).ok()
-        };
-        newest = newest.max(t);
-    }
-    newest
+    PathBuf::from(env!("CARGO_BIN_EXE_shop-server"))
 }
 
 /// A running server; killed when dropped.

@@ -1,10 +1,9 @@
-//! The reference service over real HTTP: `examples/shop_server` as a child process,
+//! The reference service over real HTTP: the shop server (`examples/shop-server`) as a child process,
 //! driven with reqwest through the whole breach day, on SQLite and (with
 //! `SHOPSAFE_PG_URL`) on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
-#![cfg(all(feature = "tokio", feature = "sqlite", feature = "smtp"))]
 
-#[path = "support/servers.rs"]
+#[path = "../../../tests/support/servers.rs"]
 mod servers;
 #[path = "support/shop.rs"]
 mod shop;
@@ -536,7 +535,7 @@ async fn mail_goes_through_a_real_relay_with_smtp() {
 async fn sign_up_refuses_a_breached_password_with_its_count_over_http() {
     let dir = tempfile::tempdir().expect("dir");
     let index = dir.path().join("pwned.idx");
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pwned");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/pwned");
     shopsafe::pwned::build_index(&data.join("ordered-by-hash.txt"), &index).expect("index");
     let (breached, times) = std::fs::read_to_string(data.join("passwords.tsv"))
         .expect("tsv")

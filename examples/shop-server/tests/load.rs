@@ -1,10 +1,9 @@
-//! `examples/shop_server` under a login flood, as a child process on 127.0.0.1, at the
+//! The shop server (`examples/shop-server`) under a login flood, as a child process on 127.0.0.1, at the
 //! OWASP parameters: every login gets an answer, `/health` stays fast, the server's
 //! memory stays within the hashing budget, and clients that hang up mid-login take
 //! nothing with them. The figures are printed for the record (the throughput beside the
 //! CPU bound is a measurement, not an assertion).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
-#![cfg(all(feature = "tokio", feature = "sqlite", feature = "smtp"))]
 
 #[path = "support/shop.rs"]
 mod shop;
