@@ -824,6 +824,57 @@ fn a_rotation_or_a_shred_on_one_vault_server_takes_effect_on_the_other() {
 }
 
 #[test]
+fn every_audit_kind_reads_back_from_the_table_and_a_kind_edited_away_is_caught() {
+    use shopsafe::audit::{AuditBreak, AuditKey, AuditKind, AuditRecord, AuditSink};
+    let Some(url) =
+        url("every_audit_kind_reads_back_from_the_table_and_a_kind_edited_away_is_caught")
+    else {
+        return;
+    };
+    let schema = unique("kinds");
+    let key = || AuditKey::from_bytes([4; 32]);
+    let vault = PgVault::connect(options(&url, &schema))
+        .expect("vault")
+        .with_audit_key(key());
+    let kinds = [
+        AuditKind::CardReveal,
+        AuditKind::OperatorAction,
+        AuditKind::KeyChange,
+        AuditKind::Erasure,
+        AuditKind::Other("a-later-kind".into()),
+    ];
+    for kind in &kinds {
+        let r = AuditRecord::new(
+            "card_x".into(),
+            "charge".into(),
+            "ops".into(),
+            Timestamp::from_millis(1_700_000_000_000),
+        )
+        .with_kind(kind.clone());
+        vault.record(&r).expect("append");
+    }
+    let read: Vec<AuditKind> = vault
+        .audit_trail(10)
+        .expect("trail")
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(read, kinds);
+    assert_eq!(vault.verify_audit(&key(), &[]).expect("intact").records, 5);
+    admin(&url)
+        .batch_execute(&format!(
+            "UPDATE \"{schema}\".audit SET purpose = 'charge' WHERE purpose = 'operator#charge'"
+        ))
+        .expect("tamper");
+    assert!(matches!(
+        vault.verify_audit(&key(), &[]),
+        Err(AuditError::Tampered(AuditBreak::Edited { record: 2 }))
+    ));
+    drop(vault);
+    drop_schemas(&url, &[&schema]);
+}
+
+#[test]
 fn two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering() {
     use shopsafe::store::{AuditBreak, AuditKey, AuditRecord, AuditSink};
     let Some(url) = url("two_vault_servers_extend_one_keyed_audit_chain_that_names_tampering")

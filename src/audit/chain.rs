@@ -19,8 +19,6 @@ use super::error::{AuditBreak, AuditError};
 use super::record::AuditRecord;
 use crate::kernel::Timestamp;
 use crate::kernel::hmac_sha256;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-use crate::persist::StoreError;
 
 /// The head before the first record.
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
@@ -285,79 +283,6 @@ pub(crate) enum Link {
     Unkeyed { head: [u8; 32] },
     /// A keyed record.
     Keyed { seq: u64, mac: [u8; 32] },
-}
-
-/// An audit table's last row: `(seq, mac)`, both NULL on an unkeyed row; `None` for an
-/// empty table.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) type LastRow = Option<(Option<i64>, Option<Vec<u8>>)>;
-
-/// The sequence number and previous head of the next keyed row of an audit table, from
-/// the last row's `(seq, mac)` (both NULL on an unkeyed 0.1 row; `None` for an empty
-/// table). After an unkeyed row only [`migration_row`] goes on.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn next_row(last: LastRow) -> Result<(u64, [u8; 32]), AuditError> {
-    match last {
-        None => Ok((1, GENESIS)),
-        Some((Some(seq), Some(mac))) => Ok((
-            u64::try_from(seq)
-                .ok()
-                .and_then(|s| s.checked_add(1))
-                .ok_or(AuditError::Corrupt {
-                    what: "audit sequence number",
-                })?,
-            mac.as_slice().try_into().map_err(|_| AuditError::Corrupt {
-                what: "audit record MAC",
-            })?,
-        )),
-        // Unkeyed rows last: only the migration may go on from them (a keyed writer that
-        // carried on would take over whatever someone without the key wrote there).
-        Some((None, None)) => Err(AuditError::MigrationRequired),
-        Some(_) => Err(AuditError::Corrupt {
-            what: "audit row: a sequence number without a MAC",
-        }),
-    }
-}
-
-/// Where a table's migration record goes, from its last row's `(seq, mac)` as in
-/// [`next_row`]: `None` when there is nothing to migrate (an empty or keyed table), the
-/// sequence number and previous head when the table is unkeyed rows only. Unkeyed rows
-/// after keyed ones (`keyed` counts those) are a downgrade, never migrated.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn migration_row(
-    last: LastRow,
-    keyed: impl FnOnce() -> Result<u64, StoreError>,
-    count: impl FnOnce() -> Result<u64, StoreError>,
-) -> Result<Option<(u64, [u8; 32])>, AuditError> {
-    if !matches!(last, Some((None, None))) {
-        return Ok(None);
-    }
-    let keyed = keyed()?;
-    if keyed > 0 {
-        return Err(AuditError::Tampered(AuditBreak::Downgraded {
-            record: keyed + 1,
-        }));
-    }
-    Ok(Some((count()? + 1, GENESIS)))
-}
-
-/// An audit table row's chain columns as a [`Link`]: unkeyed rows of a table carry no
-/// chain at all, so they leave the head at [`GENESIS`].
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn row_link(seq: Option<i64>, mac: Option<&[u8]>) -> Result<Link, AuditError> {
-    match (seq, mac) {
-        (None, None) => Ok(Link::Unkeyed { head: GENESIS }),
-        (Some(seq), Some(mac)) => Ok(Link::Keyed {
-            // A negative number cannot be in sequence: it is reported as out of order.
-            seq: u64::try_from(seq).unwrap_or(u64::MAX),
-            mac: mac.try_into().map_err(|_| AuditError::Corrupt {
-                what: "audit record MAC",
-            })?,
-        }),
-        _ => Err(AuditError::Corrupt {
-            what: "audit row: a sequence number without a MAC",
-        }),
-    }
 }
 
 /// Reads a trail back record by record, in order, and says what is wrong with it.

@@ -831,7 +831,8 @@ fn line_for(
         clean(&entry.caller),
         entry.at,
     )
-    .with_outcome(entry.outcome);
+    .with_outcome(entry.outcome)
+    .with_kind(entry.kind.clone());
     let fields = format!(
         "{}\t{}\t{}\t{}",
         entry.at.as_millis(),
@@ -897,6 +898,38 @@ impl AuditSink for AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_reads_back_from_a_keyed_log_and_a_kind_edited_away_is_caught() {
+        use super::super::{AuditBreak, AuditKind};
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("kinds.log");
+        let key = || AuditKey::from_bytes([3; 32]);
+        let log = AuditLog::open_keyed(&path, key()).expect("open");
+        let kinds = [
+            AuditKind::CardReveal,
+            AuditKind::OperatorAction,
+            AuditKind::KeyChange,
+            AuditKind::Erasure,
+            AuditKind::Other("a-later-kind".into()),
+        ];
+        for kind in &kinds {
+            log.record(&rec("card_x", "ops").with_kind(kind.clone()))
+                .expect("append");
+        }
+        let mut read = Vec::new();
+        let file = File::open(&path).expect("open");
+        walk_checked(&file, &path, Some(&key()), &[], |r| read.push(r.kind)).expect("chain");
+        assert_eq!(read, kinds);
+        // The operator record made to look like a card reveal: its MAC no longer holds.
+        let text = std::fs::read_to_string(&path).expect("read");
+        std::fs::write(&path, text.replacen("\toperator#charge\t", "\tcharge\t", 1))
+            .expect("tamper");
+        assert!(matches!(
+            AuditLog::verify_keyed(&path, &key(), &[]),
+            Err(AuditError::Tampered(AuditBreak::Edited { record: 2 }))
+        ));
+    }
 
     #[test]
     fn a_log_written_by_0_1_reads_back_and_grows_with_outcomes() {

@@ -6,7 +6,9 @@
 //!   (`SqliteVault`, `PgVault`).
 //! - [`AuditRecord`] is one entry; [`AuditKey`] keys the chain; [`AuditCheckpoint`]s (count
 //!   and head, MAC'd) shipped elsewhere expose a cut-off tail.
-//! - One check, written once in `chain`, reads the file and both tables back.
+//! - One check, written once in `chain`, reads the file and both tables back; `table`
+//!   holds what both backends' audit tables do (append, checkpoint, migrate, verify), over
+//!   a transaction each backend gives.
 //!
 //! It sits below `card` (which calls [`AuditSink`]) and imports nothing but `kernel`,
 //! `secret` and `persist`; its error is [`AuditError`], which wraps the
@@ -17,14 +19,16 @@ mod error;
 mod log;
 mod record;
 mod sink;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) mod table;
 
 pub use chain::{
     AUDIT_MIGRATION, AuditCheckpoint, AuditKey, AuditVerified, DEFAULT_CHECKPOINT_EVERY,
     InvalidCheckpoint,
 };
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) use chain::{ChainCheck, LastRow, migration_record, migration_row, next_row, row_link};
 pub use error::{AuditBreak, AuditError};
 pub use log::{AuditLog, AuditRepair};
-pub use record::{AuditOutcome, AuditRecord};
+pub use record::{AuditKind, AuditOutcome, AuditRecord};
 pub use sink::AuditSink;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use table::{AuditTx, KeyedAudit, LastRow, PAGE, StoredRow};

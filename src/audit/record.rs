@@ -1,5 +1,13 @@
-//! The vault's audit record: plain data (the sealed rows carry `card`'s typed token and
-//! key id, so they and their store trait live in `card::vault_store`).
+//! The audit record: plain data (the sealed rows carry `card`'s typed token and key id,
+//! so they and their store trait live in `card::vault_store`).
+//!
+//! # The stored purpose
+//! Every store (the file log, both tables) keeps a record in the same four fields: time,
+//! token, purpose, caller. The kind and the outcome ride in the purpose field, so that
+//! both are under the record's MAC and no store changed its format to get them:
+//! `[<kind>#]<purpose>[!<outcome>]`. A card reveal carries no kind prefix (so every record
+//! written before kinds existed reads as one) unless its purpose holds a `#`, when it is
+//! written `card-reveal#<purpose>`. A revealed outcome carries no suffix.
 
 use crate::kernel::Timestamp;
 
@@ -28,11 +36,78 @@ impl AuditOutcome {
     }
 }
 
-/// One detokenize attempt, as the audit trail keeps it.
+/// What a record is about. Records written before kinds existed are card reveals.
 ///
-/// Stores keep the outcome in the purpose column, as `<purpose>!refused` or
-/// `<purpose>!failed` (a revealed record is the purpose alone, as every record of a 0.1
-/// trail is), so trails written before outcomes existed read back as revealed.
+/// A record of another kind uses the same fields: `token` names what it acted on (`-`
+/// for nothing), `purpose` what was done, `caller` who did it, and its outcome reads as
+/// done ([`AuditOutcome::Revealed`]), refused or failed.
+///
+/// # Examples
+/// ```
+/// use shopsafe::audit::{AuditKind, AuditRecord};
+/// use shopsafe::kernel::Timestamp;
+///
+/// let r = AuditRecord::new("-".into(), "rewrap".into(), "ops:alice".into(), Timestamp::now())
+///     .with_kind(AuditKind::KeyChange);
+/// assert_eq!(r.kind, AuditKind::KeyChange);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AuditKind {
+    /// A detokenize attempt on the card vault (revealed, refused or failed).
+    #[default]
+    CardReveal,
+    /// Something an operator did (a breach-day command, an export).
+    OperatorAction,
+    /// A key made, rotated, rewrapped or destroyed.
+    KeyChange,
+    /// A customer's data erased.
+    Erasure,
+    /// A kind this version does not know (written by a newer one), kept by its name so
+    /// that the record's MAC still checks. Names are lower-case ASCII letters, digits and
+    /// `-`, at most 32 bytes; another name is written as `other`.
+    Other(String),
+}
+
+impl AuditKind {
+    /// Its name in the trail.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::CardReveal => "card-reveal",
+            Self::OperatorAction => "operator",
+            Self::KeyChange => "key-change",
+            Self::Erasure => "erasure",
+            Self::Other(name) => name,
+        }
+    }
+
+    fn from_name(name: &str) -> Self {
+        match name {
+            "card-reveal" => Self::CardReveal,
+            "operator" => Self::OperatorAction,
+            "key-change" => Self::KeyChange,
+            "erasure" => Self::Erasure,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// Whether `name` can be a kind prefix: lower-case letters, digits and `-`.
+fn kind_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// One audited event (a detokenize attempt unless its [`AuditKind`] says otherwise), as
+/// the audit trail keeps it.
+///
+/// Stores keep the kind and the outcome in the purpose column (see the module's "The
+/// stored purpose"), so trails written before either existed read back as revealed card
+/// numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditRecord {
@@ -46,6 +121,8 @@ pub struct AuditRecord {
     pub at: Timestamp,
     /// What came of it.
     pub outcome: AuditOutcome,
+    /// What it is about.
+    pub kind: AuditKind,
 }
 
 impl AuditRecord {
@@ -58,7 +135,15 @@ impl AuditRecord {
             caller,
             at,
             outcome: AuditOutcome::Revealed,
+            kind: AuditKind::CardReveal,
         }
+    }
+
+    /// The same record of another kind.
+    #[must_use]
+    pub fn with_kind(mut self, kind: AuditKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// The same record with another outcome.
@@ -68,22 +153,37 @@ impl AuditRecord {
         self
     }
 
-    /// The purpose column as stores keep it.
+    /// The purpose column as stores keep it (the record's MAC covers it).
     pub(crate) fn stored_purpose(&self) -> String {
-        match self.outcome {
-            AuditOutcome::Revealed => self.purpose.clone(),
-            other => format!("{}!{}", self.purpose, other.as_str()),
+        let mut stored = String::new();
+        if self.kind != AuditKind::CardReveal || self.purpose.contains('#') {
+            let name = self.kind.as_str();
+            // A name that could not be read back as one is written as `other`.
+            stored.push_str(if kind_name(name) { name } else { "other" });
+            stored.push('#');
         }
+        stored.push_str(&self.purpose);
+        if self.outcome != AuditOutcome::Revealed {
+            stored.push('!');
+            stored.push_str(self.outcome.as_str());
+        }
+        stored
     }
 
     /// A record read back from a store's columns.
     pub(crate) fn from_stored(token: String, stored: &str, caller: String, at: Timestamp) -> Self {
-        let (purpose, outcome) = match stored.rsplit_once('!') {
+        let (kind, rest) = match stored.split_once('#') {
+            Some((name, rest)) if kind_name(name) => (AuditKind::from_name(name), rest),
+            _ => (AuditKind::CardReveal, stored),
+        };
+        let (purpose, outcome) = match rest.rsplit_once('!') {
             Some((p, "refused")) => (p, AuditOutcome::Refused),
             Some((p, "failed")) => (p, AuditOutcome::Failed),
-            _ => (stored, AuditOutcome::Revealed),
+            _ => (rest, AuditOutcome::Revealed),
         };
-        Self::new(token, purpose.to_owned(), caller, at).with_outcome(outcome)
+        Self::new(token, purpose.to_owned(), caller, at)
+            .with_outcome(outcome)
+            .with_kind(kind)
     }
 }
 
@@ -93,7 +193,42 @@ mod tests {
 
     use super::*;
 
+    fn kind(k: usize, other: &str) -> AuditKind {
+        match k {
+            0 => AuditKind::CardReveal,
+            1 => AuditKind::OperatorAction,
+            2 => AuditKind::KeyChange,
+            3 => AuditKind::Erasure,
+            _ => AuditKind::Other(other.to_owned()),
+        }
+    }
+
     proptest! {
+        #[test]
+        fn kinds_and_outcomes_round_trip_through_the_purpose_column(
+            purpose in "[a-z!#:-]{0,12}",
+            k in 0usize..3,
+            kd in 0usize..5,
+            other in "[a-zA-Z0-9#!-]{0,8}",
+        ) {
+            let outcome = [AuditOutcome::Revealed, AuditOutcome::Refused, AuditOutcome::Failed][k];
+            let kind = kind(kd, &other);
+            // An unknown kind's name is one no known kind has.
+            prop_assume!(!matches!(&kind, AuditKind::Other(n) if ["card-reveal", "operator", "key-change", "erasure"].contains(&n.as_str())));
+            let r = AuditRecord::new("card_x".into(), purpose, "svc".into(), Timestamp::from_millis(1))
+                .with_outcome(outcome)
+                .with_kind(kind);
+            let back = AuditRecord::from_stored(r.token.clone(), &r.stored_purpose(), r.caller.clone(), r.at);
+            // The one ambiguity left is the outcome's: a revealed record whose purpose
+            // itself ends in `!refused` or `!failed` (the vault's purposes never do).
+            let named = !matches!(&r.kind, AuditKind::Other(n) if !kind_name(n));
+            if named && (!(r.purpose.ends_with("!refused") || r.purpose.ends_with("!failed")) || outcome != AuditOutcome::Revealed) {
+                prop_assert_eq!(&back, &r);
+            }
+            // Read back, a record stores the same again: its MAC checks.
+            prop_assert_eq!(back.stored_purpose(), r.stored_purpose());
+        }
+
         #[test]
         fn outcomes_round_trip_through_the_purpose_column(
             purpose in "[a-z!-]{0,12}",
@@ -112,6 +247,37 @@ mod tests {
     }
 
     #[test]
+    fn a_card_reveal_is_stored_as_before_kinds_existed() {
+        // The same stored purpose, so the same MAC: trails written before verify.
+        for purpose in ["charge", "refund"] {
+            let r = AuditRecord::new(
+                "t".into(),
+                purpose.into(),
+                "c".into(),
+                Timestamp::from_millis(1),
+            );
+            assert_eq!(r.stored_purpose(), purpose);
+            let refused = r.clone().with_outcome(AuditOutcome::Refused);
+            assert_eq!(refused.stored_purpose(), format!("{purpose}!refused"));
+        }
+        let op = AuditRecord::new(
+            "-".into(),
+            "declare".into(),
+            "ops".into(),
+            Timestamp::from_millis(1),
+        )
+        .with_kind(AuditKind::OperatorAction);
+        assert_eq!(op.stored_purpose(), "operator#declare");
+        let odd = AuditRecord::new(
+            "t".into(),
+            "a#b".into(),
+            "c".into(),
+            Timestamp::from_millis(1),
+        );
+        assert_eq!(odd.stored_purpose(), "card-reveal#a#b");
+    }
+
+    #[test]
     fn a_trail_written_before_outcomes_reads_as_revealed() {
         let r = AuditRecord::from_stored(
             "card_x".into(),
@@ -120,8 +286,8 @@ mod tests {
             Timestamp::from_millis(1),
         );
         assert_eq!(
-            (r.purpose.as_str(), r.outcome),
-            ("charge", AuditOutcome::Revealed)
+            (r.purpose.as_str(), r.outcome, r.kind),
+            ("charge", AuditOutcome::Revealed, AuditKind::CardReveal)
         );
     }
 }

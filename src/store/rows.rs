@@ -1,7 +1,6 @@
 //! Turning stored columns back into values, for every SQL backend: the column shapes are
 //! the same in SQLite and PostgreSQL (text, 64-bit integers, byte strings).
 
-use crate::audit::{AuditError, AuditKey, DEFAULT_CHECKPOINT_EVERY};
 use crate::card::{
     Brand, CardOnFile, CardToken, Expiry, Fingerprint, HeldCard, Last4, SealedCard, VaultKeyId,
 };
@@ -366,30 +365,6 @@ pub(crate) fn lane_state(incident: IncidentId, row: LaneRow) -> Result<CampaignS
         range_after: account(after)?,
         range_until: account(until)?,
     })
-}
-
-/// The audit chain's key and checkpoint interval, shared by both backends' vaults.
-#[derive(Debug)]
-pub(crate) struct KeyedAudit {
-    pub(crate) key: Option<AuditKey>,
-    pub(crate) every: u64,
-}
-
-impl KeyedAudit {
-    pub(crate) const NONE: Self = Self {
-        key: None,
-        every: DEFAULT_CHECKPOINT_EVERY,
-    };
-
-    /// The audit key, or [`AuditError::KeyRequired`] without one.
-    pub(crate) fn key(&self) -> Result<&AuditKey, AuditError> {
-        self.key.as_ref().ok_or(AuditError::KeyRequired)
-    }
-
-    /// Whether record `seq` gets a checkpoint.
-    pub(crate) fn due(&self, seq: u64) -> bool {
-        self.every > 0 && seq.is_multiple_of(self.every)
-    }
 }
 
 #[cfg(test)]

@@ -4,16 +4,14 @@
 use postgres::{GenericClient, Row};
 
 use super::{PgOptions, Pool, Schema, be, to_i64, to_u64};
+use crate::audit::table;
 use crate::audit::{AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified};
-use crate::audit::{
-    AuditError, ChainCheck, LastRow, migration_record, migration_row, next_row, row_link,
-};
+use crate::audit::{AuditError, AuditTx, KeyedAudit, LastRow, PAGE, StoredRow};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
 use crate::kernel::Timestamp;
 use crate::persist::StoreError;
-use crate::store::rows::KeyedAudit;
 use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, fingerprint8, held_card, sealed_card,
 };
@@ -133,19 +131,9 @@ impl PgVault {
         let key = self.audit.key()?;
         self.pool.with_any(|c| {
             let mut tx = c.transaction().map_err(be("begin audit migration"))?;
-            let last = lock_audit_last(&mut tx)?;
-            let keyed = tx
-                .query_one("SELECT count(*) FROM audit WHERE seq IS NOT NULL", &[])
-                .map(|r| to_u64(r.get(0)))
-                .map_err(be("count keyed audit records"));
-            let Some((seq, prev)) = migration_row(last, || keyed, || count_audit(&mut tx))? else {
-                return Ok(0);
-            };
-            let entry = migration_record(seq - 1, Timestamp::now());
-            let mac = key.record_mac(&prev, seq, &entry);
-            insert_keyed(&mut tx, &entry, seq, &mac)?;
+            let taken = table::migrate(&mut AuditTables(&mut tx), key)?;
             tx.commit().map_err(be("commit audit migration"))?;
-            Ok(seq - 1)
+            Ok(taken)
         })
     }
 
@@ -160,33 +148,30 @@ impl PgVault {
         key: &AuditKey,
         shipped: &[AuditCheckpoint],
     ) -> Result<AuditVerified, AuditError> {
-        let mut all = self.audit_checkpoints()?;
-        all.extend_from_slice(shipped);
-        let mut check = ChainCheck::new(key, &all)?;
-        let mut after = i64::MIN;
-        loop {
-            let rows = self.pool.with_any(|c| {
+        table::verify(key, self.audit_checkpoints()?, shipped, |after| {
+            let rows = self.pool.with(|c| {
                 c.query(
                     "SELECT id, token, purpose, caller, at, seq, mac FROM audit
-                     WHERE id > $1 ORDER BY id LIMIT 10000",
-                    &[&after],
+                     WHERE id > $1 ORDER BY id LIMIT $2",
+                    &[&after, &PAGE],
                 )
                 .map_err(be("read audit trail"))
             })?;
-            let Some(last) = rows.last() else {
-                return check.finish();
-            };
-            after = last.get(0);
-            for r in &rows {
-                let record = AuditRecord::from_stored(
-                    r.get(1),
-                    r.get::<_, &str>(2),
-                    r.get(3),
-                    Timestamp::from_millis(r.get(4)),
-                );
-                check.push(&record, row_link(r.get(5), r.get::<_, Option<&[u8]>>(6))?)?;
-            }
-        }
+            Ok(rows
+                .iter()
+                .map(|r| StoredRow {
+                    id: r.get(0),
+                    record: AuditRecord::from_stored(
+                        r.get(1),
+                        r.get::<_, &str>(2),
+                        r.get(3),
+                        Timestamp::from_millis(r.get(4)),
+                    ),
+                    seq: r.get(5),
+                    mac: r.get(6),
+                })
+                .collect())
+        })
     }
 
     /// The checkpoints kept in the table, oldest first (checked by
@@ -460,94 +445,81 @@ impl PgVault {
     }
 }
 
-/// Locks the audit table against other writers (readers go on) until the transaction
-/// ends, and reads the chain's next sequence number and head.
-fn lock_audit_head(tx: &mut postgres::Transaction<'_>) -> Result<(u64, [u8; 32]), AuditError> {
-    next_row(lock_audit_last(tx)?)
-}
+/// The audit tables, through a client or a transaction on it.
+struct AuditTables<'a, C>(&'a mut C);
 
-/// Locks the audit table against other writers (readers go on) until the transaction
-/// ends, and reads the last row's `(seq, mac)`.
-fn lock_audit_last(tx: &mut postgres::Transaction<'_>) -> Result<LastRow, StoreError> {
-    tx.batch_execute("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
-        .map_err(be("lock audit trail"))?;
-    Ok(tx
-        .query_opt("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1", &[])
-        .map_err(be("read audit head"))?
-        .map(|r| (r.get(0), r.get(1))))
-}
+impl<C: GenericClient> AuditTx for AuditTables<'_, C> {
+    fn last_row(&mut self) -> Result<LastRow, StoreError> {
+        self.0
+            .batch_execute("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
+            .map_err(be("lock audit trail"))?;
+        Ok(self
+            .0
+            .query_opt("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1", &[])
+            .map_err(be("read audit head"))?
+            .map(|r| (r.get(0), r.get(1))))
+    }
 
-fn count_audit(tx: &mut postgres::Transaction<'_>) -> Result<u64, StoreError> {
-    tx.query_one("SELECT count(*) FROM audit", &[])
-        .map(|r| to_u64(r.get(0)))
-        .map_err(be("count audit records"))
-}
+    fn count(&mut self, keyed_only: bool) -> Result<u64, StoreError> {
+        let sql = if keyed_only {
+            "SELECT count(*) FROM audit WHERE seq IS NOT NULL"
+        } else {
+            "SELECT count(*) FROM audit"
+        };
+        self.0
+            .query_one(sql, &[])
+            .map(|r| to_u64(r.get(0)))
+            .map_err(be("count audit records"))
+    }
 
-/// Appends a keyed record (record number `seq`, its MAC `mac`).
-fn insert_keyed(
-    tx: &mut postgres::Transaction<'_>,
-    entry: &AuditRecord,
-    seq: u64,
-    mac: &[u8; 32],
-) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO audit (token, purpose, caller, at, seq, mac)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &entry.token,
-            &entry.stored_purpose(),
-            &entry.caller,
-            &entry.at.as_millis(),
-            &to_i64(seq),
-            &&mac[..],
-        ],
-    )
-    .map(drop)
-    .map_err(be("write audit record"))
-}
+    fn insert(
+        &mut self,
+        entry: &AuditRecord,
+        link: Option<(u64, &[u8; 32])>,
+    ) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "INSERT INTO audit (token, purpose, caller, at, seq, mac)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &entry.token,
+                    &entry.stored_purpose(),
+                    &entry.caller,
+                    &entry.at.as_millis(),
+                    &link.map(|(seq, _)| to_i64(seq)),
+                    &link.map(|(_, mac)| &mac[..]),
+                ],
+            )
+            .map(drop)
+            .map_err(be("write audit record"))
+    }
 
-fn insert_checkpoint(
-    tx: &mut postgres::Transaction<'_>,
-    cp: &AuditCheckpoint,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO audit_checkpoint (records, at, head, mac) VALUES ($1, $2, $3, $4)",
-        &[
-            &to_i64(cp.records),
-            &cp.at.as_millis(),
-            &&cp.head[..],
-            &&cp.mac()[..],
-        ],
-    )
-    .map(drop)
-    .map_err(be("write audit checkpoint"))
+    fn insert_checkpoint(&mut self, cp: &AuditCheckpoint) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "INSERT INTO audit_checkpoint (records, at, head, mac) VALUES ($1, $2, $3, $4)",
+                &[
+                    &to_i64(cp.records),
+                    &cp.at.as_millis(),
+                    &&cp.head[..],
+                    &&cp.mac()[..],
+                ],
+            )
+            .map(drop)
+            .map_err(be("write audit checkpoint"))
+    }
 }
 
 impl AuditSink for PgVault {
     fn record(&self, entry: &AuditRecord) -> Result<(), AuditError> {
-        let Some(key) = &self.audit.key else {
-            return Ok(self.pool.with(|c| {
-                c.execute(
-                    "INSERT INTO audit (token, purpose, caller, at) VALUES ($1, $2, $3, $4)",
-                    &[
-                        &entry.token,
-                        &entry.stored_purpose(),
-                        &entry.caller,
-                        &entry.at.as_millis(),
-                    ],
-                )
-                .map(drop)
-                .map_err(be("write audit record"))
-            })?);
-        };
+        if self.audit.key.is_none() {
+            return self
+                .pool
+                .with_any(|c| table::append(&mut AuditTables(c), &self.audit, entry));
+        }
         self.pool.with_any(|c| {
             let mut tx = c.transaction().map_err(be("begin audit record"))?;
-            let (seq, prev) = lock_audit_head(&mut tx)?;
-            let mac = key.record_mac(&prev, seq, entry);
-            insert_keyed(&mut tx, entry, seq, &mac)?;
-            if self.audit.due(seq) {
-                insert_checkpoint(&mut tx, &key.checkpoint(seq, mac, entry.at))?;
-            }
+            table::append(&mut AuditTables(&mut tx), &self.audit, entry)?;
             tx.commit().map_err(be("commit audit record"))?;
             Ok(())
         })
@@ -557,9 +529,7 @@ impl AuditSink for PgVault {
         let key = self.audit.key()?;
         self.pool.with_any(|c| {
             let mut tx = c.transaction().map_err(be("begin audit checkpoint"))?;
-            let (next, head) = lock_audit_head(&mut tx)?;
-            let cp = key.checkpoint(next - 1, head, Timestamp::now());
-            insert_checkpoint(&mut tx, &cp)?;
+            let cp = table::checkpoint(&mut AuditTables(&mut tx), key)?;
             tx.commit().map_err(be("commit audit checkpoint"))?;
             Ok(cp)
         })

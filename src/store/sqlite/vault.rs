@@ -6,16 +6,14 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Pool, Schema, be, begin, to_i64, to_u64};
+use crate::audit::table;
 use crate::audit::{AuditCheckpoint, AuditKey, AuditRecord, AuditSink, AuditVerified};
-use crate::audit::{
-    AuditError, ChainCheck, LastRow, migration_record, migration_row, next_row, row_link,
-};
+use crate::audit::{AuditError, AuditTx, KeyedAudit, LastRow, PAGE, StoredRow};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,
 };
 use crate::kernel::Timestamp;
 use crate::persist::StoreError;
-use crate::store::rows::KeyedAudit;
 use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, SealedRow, fingerprint8, held_card, sealed_card,
 };
@@ -141,26 +139,11 @@ impl SqliteVault {
     pub fn migrate_audit(&self) -> Result<u64, AuditError> {
         let key = self.audit.key()?;
         self.pool.with_any(|c| {
+            // IMMEDIATE: one writer of the chain at a time, across processes.
             let tx = begin(c, "begin audit migration")?;
-            let keyed = || {
-                tx.query_row(
-                    "SELECT count(*) FROM audit WHERE seq IS NOT NULL",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map(to_u64)
-                .map_err(be("count keyed audit records"))
-            };
-            let Some((seq, prev)) =
-                migration_row(last_audit_row(&tx)?, keyed, || count_audit(&tx))?
-            else {
-                return Ok(0);
-            };
-            let entry = migration_record(seq - 1, Timestamp::now());
-            let mac = key.record_mac(&prev, seq, &entry);
-            insert_keyed(&tx, &entry, seq, &mac)?;
+            let taken = table::migrate(&mut AuditTables(&tx), key)?;
             tx.commit().map_err(be("commit audit migration"))?;
-            Ok::<_, AuditError>(seq - 1)
+            Ok(taken)
         })
     }
 
@@ -174,33 +157,31 @@ impl SqliteVault {
         key: &AuditKey,
         shipped: &[AuditCheckpoint],
     ) -> Result<AuditVerified, AuditError> {
-        let mut all = self.audit_checkpoints()?;
-        all.extend_from_slice(shipped);
-        let mut check = ChainCheck::new(key, &all)?;
-        self.pool.with_any(|c| {
-            let mut stmt = c
-                .prepare("SELECT token, purpose, caller, at, seq, mac FROM audit ORDER BY id")
-                .map_err(be("read audit trail"))?;
-            let mut rows = stmt.query([]).map_err(be("read audit trail"))?;
-            while let Some(r) = rows.next().map_err(be("read audit trail"))? {
-                let (record, seq, mac) = (|| {
-                    Ok::<_, rusqlite::Error>((
-                        AuditRecord::from_stored(
-                            r.get(0)?,
-                            &r.get::<_, String>(1)?,
-                            r.get(2)?,
-                            Timestamp::from_millis(r.get(3)?),
-                        ),
-                        r.get::<_, Option<i64>>(4)?,
-                        r.get::<_, Option<Vec<u8>>>(5)?,
-                    ))
-                })()
-                .map_err(be("read audit trail"))?;
-                check.push(&record, row_link(seq, mac.as_deref())?)?;
-            }
-            Ok::<(), AuditError>(())
-        })?;
-        check.finish()
+        table::verify(key, self.audit_checkpoints()?, shipped, |after| {
+            Ok(self.pool.with(|c| {
+                c.prepare_cached(
+                    "SELECT id, token, purpose, caller, at, seq, mac FROM audit
+                     WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![after, PAGE], |r| {
+                        Ok(StoredRow {
+                            id: r.get(0)?,
+                            record: AuditRecord::from_stored(
+                                r.get(1)?,
+                                &r.get::<_, String>(2)?,
+                                r.get(3)?,
+                                Timestamp::from_millis(r.get(4)?),
+                            ),
+                            seq: r.get(5)?,
+                            mac: r.get(6)?,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(be("read audit trail"))
+            })?)
+        })
     }
 
     /// The checkpoints kept in the table, oldest first (checked by
@@ -433,86 +414,82 @@ impl SqliteVault {
     }
 }
 
-fn last_audit_row(c: &Connection) -> Result<LastRow, StoreError> {
-    c.prepare_cached("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1")
-        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-        .map_err(be("read audit head"))
-}
+/// The audit tables, through a connection or a transaction on it (an IMMEDIATE one
+/// when keyed: one writer of the chain at a time, across processes).
+struct AuditTables<'c>(&'c Connection);
 
-/// Appends a keyed record (record number `seq`, its MAC `mac`).
-fn insert_keyed(
-    c: &Connection,
-    entry: &AuditRecord,
-    seq: u64,
-    mac: &[u8; 32],
-) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "INSERT INTO audit (token, purpose, caller, at, seq, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            entry.token,
-            entry.stored_purpose(),
-            entry.caller,
-            entry.at.as_millis(),
-            to_i64(seq),
-            &mac[..]
-        ])
-    })
-    .map(drop)
-    .map_err(be("write audit record"))
-}
+impl AuditTx for AuditTables<'_> {
+    fn last_row(&mut self) -> Result<LastRow, StoreError> {
+        self.0
+            .prepare_cached("SELECT seq, mac FROM audit ORDER BY id DESC LIMIT 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(be("read audit head"))
+    }
 
-fn insert_checkpoint(c: &Connection, cp: &AuditCheckpoint) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "INSERT INTO audit_checkpoint (records, at, head, mac) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            to_i64(cp.records),
-            cp.at.as_millis(),
-            &cp.head[..],
-            &cp.mac()[..]
-        ])
-    })
-    .map(drop)
-    .map_err(be("write audit checkpoint"))
-}
+    fn count(&mut self, keyed_only: bool) -> Result<u64, StoreError> {
+        let sql = if keyed_only {
+            "SELECT count(*) FROM audit WHERE seq IS NOT NULL"
+        } else {
+            "SELECT count(*) FROM audit"
+        };
+        self.0
+            .query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map(to_u64)
+            .map_err(be("count audit records"))
+    }
 
-fn count_audit(c: &Connection) -> Result<u64, StoreError> {
-    c.query_row("SELECT count(*) FROM audit", [], |r| r.get::<_, i64>(0))
-        .map(to_u64)
-        .map_err(be("count audit records"))
+    fn insert(
+        &mut self,
+        entry: &AuditRecord,
+        link: Option<(u64, &[u8; 32])>,
+    ) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO audit (token, purpose, caller, at, seq, mac)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    entry.token,
+                    entry.stored_purpose(),
+                    entry.caller,
+                    entry.at.as_millis(),
+                    link.map(|(seq, _)| to_i64(seq)),
+                    link.map(|(_, mac)| &mac[..]),
+                ])
+            })
+            .map(drop)
+            .map_err(be("write audit record"))
+    }
+
+    fn insert_checkpoint(&mut self, cp: &AuditCheckpoint) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO audit_checkpoint (records, at, head, mac) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    to_i64(cp.records),
+                    cp.at.as_millis(),
+                    &cp.head[..],
+                    &cp.mac()[..]
+                ])
+            })
+            .map(drop)
+            .map_err(be("write audit checkpoint"))
+    }
 }
 
 impl AuditSink for SqliteVault {
     fn record(&self, entry: &AuditRecord) -> Result<(), AuditError> {
-        let Some(key) = &self.audit.key else {
-            return Ok(self.pool.with(|c| {
-                c.prepare_cached(
-                    "INSERT INTO audit (token, purpose, caller, at) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        entry.token,
-                        entry.stored_purpose(),
-                        entry.caller,
-                        entry.at.as_millis()
-                    ])
-                })
-                .map(drop)
-                .map_err(be("write audit record"))
-            })?);
-        };
+        if self.audit.key.is_none() {
+            return self
+                .pool
+                .with_any(|c| table::append(&mut AuditTables(c), &self.audit, entry));
+        }
         self.pool.with_any(|c| {
-            // IMMEDIATE: one writer of the chain at a time, across processes.
             let tx = begin(c, "begin audit record")?;
-            let (seq, prev) = next_row(last_audit_row(&tx)?)?;
-            let mac = key.record_mac(&prev, seq, entry);
-            insert_keyed(&tx, entry, seq, &mac)?;
-            if self.audit.due(seq) {
-                insert_checkpoint(&tx, &key.checkpoint(seq, mac, entry.at))?;
-            }
+            table::append(&mut AuditTables(&tx), &self.audit, entry)?;
             tx.commit().map_err(be("commit audit record"))?;
             Ok(())
         })
@@ -522,9 +499,7 @@ impl AuditSink for SqliteVault {
         let key = self.audit.key()?;
         self.pool.with_any(|c| {
             let tx = begin(c, "begin audit checkpoint")?;
-            let (next, head) = next_row(last_audit_row(&tx)?)?;
-            let cp = key.checkpoint(next - 1, head, Timestamp::now());
-            insert_checkpoint(&tx, &cp)?;
+            let cp = table::checkpoint(&mut AuditTables(&tx), key)?;
             tx.commit().map_err(be("commit audit checkpoint"))?;
             Ok(cp)
         })
@@ -554,6 +529,48 @@ mod tests {
             Err(AuditError::Tampered(b)) => Some(b),
             _ => None,
         }
+    }
+
+    #[test]
+    fn every_kind_reads_back_from_the_table_and_a_kind_edited_away_is_caught() {
+        use crate::audit::AuditKind;
+        let dir = tempfile::tempdir().expect("dir");
+        let vault = SqliteVault::open(dir.path().join("vault.db"))
+            .expect("open")
+            .with_audit_key(key());
+        let kinds = [
+            AuditKind::CardReveal,
+            AuditKind::OperatorAction,
+            AuditKind::KeyChange,
+            AuditKind::Erasure,
+            AuditKind::Other("a-later-kind".into()),
+        ];
+        for kind in &kinds {
+            vault
+                .record(&rec("card_x").with_kind(kind.clone()))
+                .expect("append");
+        }
+        let read: Vec<AuditKind> = vault
+            .audit_trail(10)
+            .expect("trail")
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(read, kinds);
+        assert_eq!(vault.verify_audit(&key(), &[]).expect("intact").records, 5);
+        vault
+            .pool
+            .with(|c| {
+                c.execute_batch(
+                    "UPDATE audit SET purpose = 'charge' WHERE purpose = 'operator#charge'",
+                )
+                .map_err(be("tamper"))
+            })
+            .expect("sql");
+        assert_eq!(
+            broke(vault.verify_audit(&key(), &[])),
+            Some(AuditBreak::Edited { record: 2 })
+        );
     }
 
     #[test]
