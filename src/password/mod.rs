@@ -40,7 +40,6 @@ mod error;
 mod hasher;
 mod input;
 mod legacy;
-mod legacy_parse;
 mod limiter;
 mod params;
 mod pepper;
@@ -53,8 +52,7 @@ pub use breached::{BreachLookupError, BreachedPasswords, OnLookupFailure, PwnedD
 pub use error::Error;
 pub use hasher::{Hasher, HasherBuilder, UpgradeSummary, Verification};
 pub use input::{MAX_PASSWORD_BYTES, Password};
-pub use legacy::{LegacyHash, SaltPosition};
-pub use legacy_parse::LegacyLimits;
+pub use legacy::{LegacyHash, LegacyLimits, SaltPosition};
 pub use limiter::{Limiter, LimiterStats};
 pub use params::{OUTPUT_LEN, Params, ParamsBuilder, SALT_LEN};
 pub use pepper::{KeyId, Pepper, PepperKeyring};

@@ -4,8 +4,9 @@
 use base64ct::{Base64, Encoding as _};
 use zeroize::Zeroizing;
 
-use super::Error;
-use super::legacy::{Inner, LegacyHash, Prf, SaltPosition};
+use super::hash::LegacyHash;
+use super::inner::{Inner, Prf, SaltPosition};
+use crate::password::Error;
 
 /// Limits on what [`LegacyHash::parse_with`] accepts, so that no imported row makes a
 /// login run for seconds. The stored onion has hard caps of its own (2,000,000 PBKDF2
@@ -42,7 +43,7 @@ impl LegacyLimits {
     /// Each limit lowered to the stored onion's hard cap, so that nothing imported is
     /// refused when its wrapped form is read back.
     fn clamped(&self) -> Self {
-        use super::legacy::{
+        use super::inner::{
             MAX_BCRYPT_COST, MAX_PBKDF2_ROUNDS, MAX_PHPASS_LOG2, MAX_SHACRYPT_ROUNDS,
         };
         Self {
