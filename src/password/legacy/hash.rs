@@ -6,7 +6,7 @@ use super::inner::{Inner, MAX_LEGACY_SALT, SaltPosition};
 use crate::password::Error;
 
 /// An old system's stored digest, ready to be wrapped by
-/// [`Hasher::wrap_legacy`](super::Hasher::wrap_legacy).
+/// [`Hasher::wrap_legacy`](crate::password::Hasher::wrap_legacy).
 ///
 /// `Debug` names the scheme only: an unsalted MD5 is as good as the password to anyone with
 /// a lookup table.
