@@ -18,28 +18,27 @@
 //! clear (between `detokenize` and the processor call); or stop a number from reaching a
 //! log that the application writes itself (the `minimize` redactor is for that).
 
-mod envelope;
 mod error;
 mod grant;
 mod keys;
 mod on_file;
 mod pan;
-#[cfg(feature = "pkcs11")]
-mod pkcs11;
 mod stepup;
 mod store;
 mod vault;
 mod vault_store;
 
-pub use envelope::{EnvelopeKeySource, KekRewrap, KeyWrapper, UnwrappedPepper};
 pub use error::Error;
 pub use grant::{GrantPolicy, Purpose};
-pub use keys::{EnvKeySource, FileKeySource, KeySource, VaultKey, VaultKeyId};
-pub use on_file::{CardOnFile, CardToken, Fingerprint};
-pub use pan::{Brand, Expiry, Last4, PAN_DIGITS, Pan, luhn_check_digit, luhn_valid};
 #[cfg(feature = "pkcs11")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pkcs11")))]
-pub use pkcs11::Pkcs11Wrapper;
+pub use keys::Pkcs11Wrapper;
+pub use keys::{
+    EnvKeySource, EnvelopeKeySource, FileKeySource, KekRewrap, KeySource, KeyWrapper,
+    UnwrappedPepper, VaultKey, VaultKeyId,
+};
+pub use on_file::{CardOnFile, CardToken, Fingerprint};
+pub use pan::{Brand, Expiry, Last4, PAN_DIGITS, Pan, luhn_check_digit, luhn_valid};
 pub use stepup::{Order, RECENT_CHANGE, ShippingAddress, StepUp, StepUpReason};
 pub use store::CardOnFileStore;
 pub use vault::{DetokenizeGrant, RewrapReport, Vault};

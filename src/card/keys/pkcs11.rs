@@ -12,8 +12,8 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
-use super::Error;
 use super::envelope::KeyWrapper;
+use crate::card::Error;
 use crate::secret::fill_random;
 
 /// The PKCS#11 libraries this process has initialized: a module is initialized once per
@@ -220,7 +220,7 @@ impl Pkcs11Wrapper {
     }
 
     /// Destroys the KEK labelled `label` in the token (after
-    /// [`EnvelopeKeySource::rewrap`](super::EnvelopeKeySource::rewrap) moved every key
+    /// [`EnvelopeKeySource::rewrap`](crate::card::EnvelopeKeySource::rewrap) moved every key
     /// off it): whatever it wrapped, backups included, can no longer be opened.
     ///
     /// # Errors

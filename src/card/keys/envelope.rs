@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use base64ct::{Base64, Encoding};
 use zeroize::Zeroizing;
 
-use super::Error;
-use super::keys::{KeySource, VaultKey, VaultKeyId, check_mode, lock_beside, write_secret_file};
+use super::files::{check_mode, lock_beside, write_secret_file};
+use super::id::{VaultKey, VaultKeyId};
+use super::source::KeySource;
 use crate::audit::AuditKey;
+use crate::card::Error;
 use crate::secret::fill_random;
 
 /// A service that holds key-encryption keys and encrypts and decrypts small secrets
@@ -107,12 +109,12 @@ pub struct KekRewrap {
 /// `kind id kek base64` lines, useless without the KEK. Keys are unwrapped in memory
 /// when the vault opens or reloads its ring, and zeroized on drop.
 ///
-/// - Rotating a vault key ([`Vault::rotate`](super::Vault::rotate)) wraps the new key
+/// - Rotating a vault key ([`Vault::rotate`](crate::card::Vault::rotate)) wraps the new key
 ///   under the current KEK.
 /// - Rotating the KEK: make a new one in the HSM, point the wrapper at it, and call
 ///   [`EnvelopeKeySource::rewrap`]: every key is unwrapped under its old KEK and wrapped
 ///   under the new one, and no sealed card is touched.
-/// - Every change holds the same `<file>.lock` as [`FileKeySource`](super::FileKeySource)
+/// - Every change holds the same `<file>.lock` as [`FileKeySource`](crate::card::FileKeySource)
 ///   and replaces the file through a synced temporary and a rename.
 ///
 /// # Security
