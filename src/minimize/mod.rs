@@ -34,6 +34,7 @@ mod exposure;
 pub mod mask;
 mod pii;
 mod pseudonym;
+mod redact;
 mod retention;
 mod scanner;
 mod store;
@@ -46,13 +47,12 @@ pub use error::Error;
 pub use exposure::{CustomerExposure, DataMap, ExposureReport, Form, Holding};
 pub use pii::{Pii, PiiKind};
 pub use pseudonym::Pseudonymizer;
+pub use redact::{RedactStyle, Redactor, redact, redact_bytes, redact_with};
 pub use retention::{
     Action, Category, CategoryRule, KeepReason, OnExpiry, Planned, RecordMeta, RetentionPolicy,
     Summary,
 };
-pub use scanner::{
-    Detect, PanMatch, RedactStyle, Redactor, redact, redact_bytes, redact_with, scan,
-};
+pub use scanner::{Detect, PanMatch, scan};
 pub use store::RetentionStore;
 #[cfg(feature = "tracing")]
 pub use tracing_writer::RedactingMakeWriter;

@@ -1,4 +1,5 @@
-//! Finding and redacting card numbers in text and bytes (logs, support tickets, exports).
+//! Finding card numbers in text and bytes (logs, support tickets, exports); `redact.rs`
+//! writes over what is found here.
 //!
 //! A candidate is 12–19 digits, unbroken or in a plausible grouping (4-4-4-4, 4-4-4-4-3
 //! and other 4-groups ending in 1–4 digits, Amex 4-6-5, Diners 4-6-4) with a single space
@@ -11,20 +12,7 @@
 //! boundary. Timestamps, order numbers, phone numbers and UUIDs fail at least one rule
 //! (see the tests).
 
-use std::borrow::Cow;
-
 use crate::card::{Brand, luhn_valid};
-
-/// How a found number is written.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RedactStyle {
-    /// `[PAN:…1234]`: the last four stay, for support staff.
-    #[default]
-    LastFour,
-    /// A fixed text, e.g. `[REDACTED]`.
-    Fixed(String),
-}
 
 /// Which numbers count as card numbers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,79 +38,6 @@ pub struct PanMatch {
     /// The brand by IIN; `None` only for a number [`Detect::AnyLuhn`] found outside the
     /// brand table.
     pub brand: Option<Brand>,
-}
-
-/// What a scan looks for and how a redaction writes what it found: the settings behind
-/// [`scan`], [`redact`] and [`RedactingWriter`](super::RedactingWriter), for callers who want other ones.
-///
-/// # Examples
-/// ```
-/// use shopsafe::minimize::{Detect, Redactor};
-///
-/// // UATP (airline) numbers are in the table; an unknown IIN needs `AnyLuhn`.
-/// let text = "ticket paid with 122000000000003, voucher 9000 0000 0000 0001";
-/// assert_eq!(Redactor::new().redact(text), "ticket paid with [PAN:…0003], voucher 9000 0000 0000 0001");
-/// assert_eq!(
-///     Redactor::new().detect(Detect::AnyLuhn).redact(text),
-///     "ticket paid with [PAN:…0003], voucher [PAN:…0001]"
-/// );
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[must_use]
-pub struct Redactor {
-    pub(super) style: RedactStyle,
-    pub(super) detect: Detect,
-}
-
-impl Redactor {
-    /// `[PAN:…1234]`, known brands only.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// How found numbers are written.
-    pub fn style(mut self, style: RedactStyle) -> Self {
-        self.style = style;
-        self
-    }
-
-    /// Which numbers count.
-    pub fn detect(mut self, detect: Detect) -> Self {
-        self.detect = detect;
-        self
-    }
-
-    /// Every card number in `bytes`, left to right, non-overlapping.
-    #[must_use]
-    pub fn scan(&self, bytes: &[u8]) -> Vec<PanMatch> {
-        let mut out = Vec::new();
-        scan_with(
-            &Ctx::alone(bytes),
-            self.detect,
-            &mut |m| out.push(m),
-            &mut (),
-        );
-        out
-    }
-
-    /// Redacts text; borrows when there is nothing to redact.
-    #[must_use]
-    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        match self.redact_bytes(text.as_bytes()) {
-            Cow::Borrowed(_) => Cow::Borrowed(text),
-            // Only ASCII digit runs were replaced, by ASCII or by the style's own UTF-8 text.
-            Cow::Owned(bytes) => Cow::Owned(
-                String::from_utf8(bytes)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-            ),
-        }
-    }
-
-    /// Redacts bytes; borrows when there is nothing to redact.
-    #[must_use]
-    pub fn redact_bytes<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
-        redact_in(&Ctx::alone(bytes), self).0
-    }
 }
 
 /// The longest candidate with separators: 19 digits and 18 separators.
@@ -165,7 +80,7 @@ pub(super) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn alone(bytes: &'a [u8]) -> Self {
+    pub(super) fn alone(bytes: &'a [u8]) -> Self {
         Self {
             before: &[],
             bytes,
@@ -311,7 +226,14 @@ fn card_brand(digits: &[u8], detect: Detect) -> Option<Option<Brand>> {
 /// ```
 #[must_use]
 pub fn scan(bytes: &[u8]) -> Vec<PanMatch> {
-    Redactor::new().scan(bytes)
+    let mut out = Vec::new();
+    scan_with(
+        &Ctx::alone(bytes),
+        Detect::default(),
+        &mut |m| out.push(m),
+        &mut (),
+    );
+    out
 }
 
 /// Bytes a card number is written with: digits and the two separators.
@@ -356,7 +278,7 @@ impl<F: FnMut(usize, usize)> CutSink for &mut F {
 /// read, run by run, by [`scan_runs`] (a property test checks that this finds what
 /// reading every span finds). Log text, full of short digit runs (times, ids, status
 /// codes), is mostly skipped without being read.
-fn scan_with(
+pub(super) fn scan_with(
     ctx: &Ctx<'_>,
     detect: Detect,
     found: &mut impl FnMut(PanMatch),
@@ -557,93 +479,11 @@ fn check_run(
     run_end
 }
 
-fn replacement(style: &RedactStyle, bytes: &[u8], m: &PanMatch, out: &mut Vec<u8>) {
-    match style {
-        RedactStyle::LastFour => {
-            let mut last4 = [0u8; 4];
-            let mut k = 4;
-            for &b in bytes[m.start..m.end].iter().rev() {
-                if b.is_ascii_digit() {
-                    k -= 1;
-                    last4[k] = b;
-                    if k == 0 {
-                        break;
-                    }
-                }
-            }
-            out.extend_from_slice("[PAN:…".as_bytes());
-            out.extend_from_slice(&last4);
-            out.push(b']');
-        }
-        RedactStyle::Fixed(text) => out.extend_from_slice(text.as_bytes()),
-    }
-}
-
-/// Redacts card numbers in bytes; borrows when there are none.
-///
-/// # Examples
-/// ```
-/// use shopsafe::minimize::{RedactStyle, redact_bytes};
-///
-/// let out = redact_bytes(b"card=5555-5555-5555-4444;", &RedactStyle::LastFour);
-/// assert_eq!(&*out, "card=[PAN:…4444];".as_bytes());
-/// ```
-#[must_use]
-pub fn redact_bytes<'a>(bytes: &'a [u8], style: &RedactStyle) -> Cow<'a, [u8]> {
-    Redactor::new().style(style.clone()).redact_bytes(bytes)
-}
-
-/// Redacts `ctx.bytes` and says how many numbers it replaced.
-pub(super) fn redact_in<'a>(ctx: &Ctx<'a>, redactor: &Redactor) -> (Cow<'a, [u8]>, u64) {
-    let bytes = ctx.bytes;
-    let mut out: Option<Vec<u8>> = None;
-    let (mut copied, mut found) = (0, 0);
-    scan_with(
-        ctx,
-        redactor.detect,
-        &mut |m| {
-            let buf = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
-            buf.extend_from_slice(&bytes[copied..m.start]);
-            replacement(&redactor.style, bytes, &m, buf);
-            copied = m.end;
-            found += 1;
-        },
-        &mut (),
-    );
-    match out {
-        None => (Cow::Borrowed(bytes), 0),
-        Some(mut buf) => {
-            buf.extend_from_slice(&bytes[copied..]);
-            (Cow::Owned(buf), found)
-        }
-    }
-}
-
-/// Redacts card numbers in text with `[PAN:…1234]`; borrows when there are none.
-///
-/// # Examples
-/// ```
-/// assert_eq!(
-///     shopsafe::minimize::redact("refund to 3782 822463 10005 ok"),
-///     "refund to [PAN:…0005] ok"
-/// );
-/// assert_eq!(shopsafe::minimize::redact("カード番号：4111111111111111"), "カード番号：[PAN:…1111]");
-/// ```
-#[must_use]
-pub fn redact(text: &str) -> Cow<'_, str> {
-    Redactor::new().redact(text)
-}
-
-/// [`redact`] with another style.
-#[must_use]
-pub fn redact_with<'a>(text: &'a str, style: &RedactStyle) -> Cow<'a, str> {
-    Redactor::new().style(style.clone()).redact(text)
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
+    use super::super::redact::{RedactStyle, Redactor, redact, redact_bytes, redact_with};
     use super::*;
     use std::io::Write as _;
 

@@ -2,7 +2,7 @@
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use super::scanner::{RedactStyle, Redactor};
+use super::redact::{RedactStyle, Redactor};
 use super::writer::RedactingWriter;
 
 /// Wraps a tracing-subscriber writer so that every event is written through a

@@ -3,9 +3,9 @@
 
 use std::io::{self, Write};
 
+use super::redact::{RedactStyle, Redactor, redact_in};
 use super::scanner::{
-    CONTEXT, Ctx, MAX_CANDIDATE_BYTES, MAX_HELD, RUN_BYTE, RedactStyle, Redactor, SETTLE, is_sep,
-    redact_in, scan_runs,
+    CONTEXT, Ctx, MAX_CANDIDATE_BYTES, MAX_HELD, RUN_BYTE, SETTLE, is_sep, scan_runs,
 };
 
 /// An `io::Write` that redacts card numbers before they reach the inner writer, also when
