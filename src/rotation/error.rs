@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::NotifyError;
+use super::notifier::NotifyError;
 use crate::password::Rejection;
 
 /// Errors of the rotation module. None says whether an account exists.

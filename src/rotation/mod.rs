@@ -21,6 +21,7 @@ mod clock;
 mod credentials;
 mod error;
 mod incidents;
+mod notifier;
 mod ratelimit;
 mod token;
 mod tokens;
@@ -29,15 +30,15 @@ pub use authenticator::{
     Authenticator, DEFAULT_HISTORY, INCIDENT_TOKEN_TTL, LoginDecision, RESET_REQUESTS_PER_HOUR,
     ResetReason, SELF_SERVICE_TOKEN_TTL,
 };
-pub use campaign::{
-    Campaign, CampaignOptions, CampaignReport, DEFAULT_CHECKPOINT_EVERY, Delivery, Notice,
-    NoticeId, Notifier, NotifyError, Progress, REUSE_ADVICE, Undeliverable,
-};
+pub use campaign::{Campaign, CampaignOptions, CampaignReport, DEFAULT_CHECKPOINT_EVERY, Progress};
 pub use campaigns::{CampaignId, CampaignState, CampaignStore, ClaimedAccount, Undelivered};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{CredentialFlags, CredentialRecord, CredentialStore, SecurityStamp};
 pub use error::Error;
 pub use incidents::{Incident, IncidentId, IncidentScope, IncidentStore};
+pub use notifier::{
+    Delivery, Notice, NoticeId, Notifier, NotifyError, REUSE_ADVICE, Undeliverable,
+};
 pub use ratelimit::{
     Admission, AttemptOutcome, InMemoryRateLimiter, LOCKOUT_BACKOFF_BASE, LOCKOUT_BACKOFF_CAP,
     Rate, RateLimiter, Reservation, StoreRateLimiter, ThrottleAdjust, ThrottleStore,
