@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::Error;
 use super::clock::{Clock, SystemClock};
 use super::ratelimit::{Admission, AttemptOutcome, InMemoryRateLimiter, RateLimiter};
-use super::token::{BrandLinks, ResetLink, ResetToken};
+use super::reset_token::{BrandLinks, ResetLink, ResetToken};
 use crate::kernel::{AccountId, BrandId};
 use crate::password::{
     AcceptancePolicy, Error as PasswordError, Hasher, Password, PasswordContext, PasswordHash,

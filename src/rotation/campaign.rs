@@ -25,7 +25,7 @@ use super::Error;
 use super::authenticator::INCIDENT_TOKEN_TTL;
 use super::clock::{Clock, SystemClock};
 use super::notifier::{Delivery, Notice, NoticeId, Notifier, NotifyError, REUSE_ADVICE};
-use super::token::{BrandLinks, ResetToken};
+use super::reset_token::{BrandLinks, ResetToken};
 use crate::kernel::AccountId;
 use crate::persist::StoreError;
 use crate::rotation::{

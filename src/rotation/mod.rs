@@ -23,7 +23,7 @@ mod error;
 mod incidents;
 mod notifier;
 mod ratelimit;
-mod token;
+mod reset_token;
 mod tokens;
 
 pub use authenticator::{
@@ -43,7 +43,7 @@ pub use ratelimit::{
     Admission, AttemptOutcome, InMemoryRateLimiter, LOCKOUT_BACKOFF_BASE, LOCKOUT_BACKOFF_CAP,
     Rate, RateLimiter, Reservation, StoreRateLimiter, ThrottleAdjust, ThrottleStore,
 };
-pub use token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, SECRET_CHARS};
+pub use reset_token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, SECRET_CHARS};
 pub use tokens::{
     RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, TokenPurpose, TokenRecord,
 };

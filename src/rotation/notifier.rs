@@ -5,7 +5,7 @@
 use core::fmt;
 
 use super::incidents::IncidentId;
-use super::token::ResetLink;
+use super::reset_token::ResetLink;
 use crate::kernel::{AccountId, BrandId};
 
 /// The advice every notice carries: passwords reused elsewhere must change there too.
