@@ -1,6 +1,10 @@
 //! Conformance checks of `CampaignStore`: claims, checkpoints, scopes, lanes.
 
-use super::*;
+use super::tokens::redeem;
+use super::{
+    AccountId, Duration, FullStore, IncidentScope, RedeemOutcome, StoreError, TokenPurpose,
+    TokenRecord, acct, brand, hashes, stamp, t,
+};
 
 pub(super) fn seed(s: &impl FullStore, n: usize, set_at: i64) {
     let [h0, ..] = hashes();

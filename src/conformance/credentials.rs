@@ -1,6 +1,6 @@
 //! Conformance checks of `CredentialStore`.
 
-use super::*;
+use super::{CredentialFlags, FullStore, StoreError, acct, brand, hashes, stamp, t};
 
 pub(super) fn credentials_round_trip(s: &impl FullStore) {
     let [h0, ..] = hashes();

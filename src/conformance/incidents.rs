@@ -1,6 +1,6 @@
 //! Conformance checks of `IncidentStore`.
 
-use super::*;
+use super::{FullStore, IncidentScope, StoreError, acct, brand, t};
 
 pub(super) fn incidents_are_listed_in_order_and_account_lists_stream(s: &impl FullStore) {
     let all = s

@@ -52,13 +52,32 @@ mod vault;
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::Duration;
 
-use self::campaigns::*;
-use self::cards::*;
-use self::credentials::*;
-use self::incidents::*;
-use self::retention::*;
-use self::tokens::*;
-use self::vault::*;
+use self::campaigns::{
+    affected_accounts_follow_the_scope,
+    campaign_claims_in_account_order_and_resumes_from_the_checkpoint,
+    campaigns_split_into_disjoint_lanes,
+    undeliverable_notices_are_kept_per_lane_listed_in_order_and_counted,
+};
+use self::cards::cards_on_file_round_trip_per_account;
+use self::credentials::{
+    credentials_round_trip, flags_are_stored, replace_hash_needs_the_current_generation,
+};
+use self::incidents::incidents_are_listed_in_order_and_account_lists_stream;
+use self::retention::{
+    batches_that_would_touch_held_records_or_undeclared_fields_are_refused,
+    runs_resume_count_and_finish,
+};
+use self::tokens::{
+    concurrent_redemption_has_one_winner, redemption_bumps_generation_stamp_and_keeps_history,
+    redemption_outcomes_are_precise,
+    self_service_tokens_keep_the_newest_and_never_touch_incident_tokens,
+};
+use self::vault::{
+    audit_records_are_accepted, fingerprints_find_a_card_under_any_key_and_insert_once,
+    rewrap_streams_rows_not_under_a_key_and_replaces_them,
+    sealed_rows_round_trip_and_batches_are_all_or_none,
+    the_key_generation_starts_at_zero_and_counts_bumps,
+};
 use crate::kernel::{AccountId, BrandId, Timestamp};
 use crate::password::{Hasher, Params, Password, PasswordHash};
 use crate::persist::StoreError;

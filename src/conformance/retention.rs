@@ -3,7 +3,7 @@
 //! keeps, and refusals of batches that would purge a held record or strip a field the
 //! table spec does not declare.
 
-use super::*;
+use super::{StoreError, t};
 use crate::minimize::{
     Action, Category, KeepReason, Planned, RecordMeta, RetentionStore, TableSpec,
 };

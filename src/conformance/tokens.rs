@@ -1,6 +1,9 @@
 //! Conformance checks of `ResetTokenStore`: issuing, redemption, races.
 
-use super::*;
+use super::{
+    Arc, Barrier, CredentialFlags, FullStore, PasswordHash, RedeemOutcome, Redemption,
+    SELF_SERVICE_LIVE, TokenPurpose, acct, hashes, stamp, t, token,
+};
 
 pub(super) fn self_service_tokens_keep_the_newest_and_never_touch_incident_tokens(
     s: &impl FullStore,

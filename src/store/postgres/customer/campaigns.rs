@@ -1,6 +1,11 @@
 //! Campaign lanes: split, count and claim affected accounts, checkpoints.
 
-use super::*;
+use super::{
+    AccountId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, GenericClient, Incident,
+    IncidentId, IncidentScope, IncidentStore, LaneRow, PgStore, Row, StoreError, Timestamp,
+    TokenRecord, UNBOUNDED, Undelivered, be, insert_tokens, lane_offsets, lane_ranges, lane_state,
+    to_i64, to_u64,
+};
 use crate::store::rows::affected_row;
 
 /// The affected-accounts query for an incident (`set_at <= cutoff` mirrors

@@ -1,6 +1,9 @@
 //! Cards on file (the customer side: tokens, never numbers).
 
-use super::*;
+use super::{
+    AccountId, CardOnFile, CardOnFileStore, CardRow, PgStore, StoreError, Timestamp, be,
+    card_from_row, save_card_in,
+};
 
 impl CardOnFileStore for PgStore {
     fn save_card(

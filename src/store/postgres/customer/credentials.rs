@@ -1,6 +1,10 @@
 //! Credential records: insert, load, replace a hash, flags, password history.
 
-use super::*;
+use super::{
+    AccountId, BrandId, CredentialFlags, CredentialRecord, CredentialStore, PasswordHash, PgStore,
+    SecurityStamp, StoreError, Timestamp, be, flags_from, generation_from, insert_credential_in,
+    parse_phc, stamp_from, to_i64,
+};
 
 impl CredentialStore for PgStore {
     fn insert_credential(

@@ -1,6 +1,9 @@
 //! Incidents: declare, list accounts, read back, membership.
 
-use super::*;
+use super::{
+    AccountId, Incident, IncidentId, IncidentScope, IncidentStore, LIST_BATCH, PgStore, StoreError,
+    Timestamp, be,
+};
 use crate::store::rows::{ensure_account_list, incident_from, scope_columns};
 
 impl IncidentStore for PgStore {

@@ -1,6 +1,9 @@
 //! Retention plans applied to the application's tables, and the run records.
 
-use super::*;
+use super::{
+    Action, GenericClient, PgStore, Planned, RetentionStore, RunReport, StoreError, TableSpec,
+    Timestamp, be, to_u64,
+};
 
 impl RetentionStore for PgStore {
     fn resume_point(&self, run: &str, table: &TableSpec) -> Result<Option<String>, StoreError> {

@@ -1,6 +1,6 @@
 //! Rate-limit state shared by every server on the database: one GCRA time per hashed key.
 
-use super::*;
+use super::{PgStore, StoreError, ThrottleAdjust, ThrottleStore, be, to_u64};
 
 impl ThrottleStore for PgStore {
     fn update_throttle(

@@ -1,6 +1,10 @@
 //! Reset tokens: issue (self-service bound), find, redeem atomically.
 
-use super::*;
+use super::{
+    AccountId, CredentialFlags, PgStore, RedeemOutcome, Redemption, ResetTokenStore,
+    SELF_SERVICE_LIVE, StoreError, TokenPurpose, TokenRecord, be, corrupt_account, insert_token,
+    to_i64, token_record, token_row,
+};
 use crate::store::rows::redeem_refusal;
 
 impl ResetTokenStore for PgStore {

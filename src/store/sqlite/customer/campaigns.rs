@@ -1,6 +1,11 @@
 //! Campaign lanes: split, count and claim affected accounts, checkpoints.
 
-use super::*;
+use super::{
+    AccountId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, Connection, Incident,
+    IncidentId, IncidentScope, IncidentStore, LaneRow, SqliteStore, StoreError, Timestamp,
+    TokenRecord, UNBOUNDED, Undelivered, be, begin, insert_token, lane_offsets, lane_ranges,
+    lane_state, params, to_i64, to_u64,
+};
 use crate::store::rows::affected_row;
 
 /// The affected-accounts query for an incident (`set_at <= cutoff` mirrors

@@ -1,6 +1,9 @@
 //! Cards on file (the customer side: tokens, never numbers).
 
-use super::*;
+use super::{
+    AccountId, CardOnFile, CardOnFileStore, CardRow, SqliteStore, StoreError, Timestamp, be,
+    card_from_row, save_card_in,
+};
 
 impl CardOnFileStore for SqliteStore {
     fn save_card(

@@ -1,6 +1,10 @@
 //! Credential records: insert, load, replace a hash, flags, password history.
 
-use super::*;
+use super::{
+    AccountId, BrandId, CredentialFlags, CredentialRecord, CredentialStore, OptionalExtension,
+    PasswordHash, SecurityStamp, SqliteStore, StoreError, Timestamp, be, begin, flags_from,
+    generation_from, insert_credential_in, params, parse_phc, stamp_from, to_i64,
+};
 
 impl CredentialStore for SqliteStore {
     fn insert_credential(

@@ -1,6 +1,9 @@
 //! Retention plans applied to the application's tables, and the run records.
 
-use super::*;
+use super::{
+    Action, OptionalExtension, Planned, RetentionStore, RunReport, SqliteStore, StoreError,
+    TableSpec, Timestamp, be, begin, params, to_u64,
+};
 
 impl RetentionStore for SqliteStore {
     fn resume_point(&self, run: &str, table: &TableSpec) -> Result<Option<String>, StoreError> {

@@ -1,6 +1,8 @@
 //! Rate-limit state shared by every process on the file: one GCRA time per hashed key.
 
-use super::*;
+use super::{
+    OptionalExtension, SqliteStore, StoreError, ThrottleStore, be, begin, params, to_i64, to_u64,
+};
 
 impl ThrottleStore for SqliteStore {
     fn update_throttle(

@@ -1,6 +1,10 @@
 //! Reset tokens: issue (self-service bound), find, redeem atomically.
 
-use super::*;
+use super::{
+    AccountId, CredentialFlags, OptionalExtension, RedeemOutcome, Redemption, ResetTokenStore,
+    SELF_SERVICE_LIVE, SqliteStore, StoreError, TokenPurpose, TokenRecord, be, begin, insert_token,
+    params, redeem_refusal, to_i64, token_from_row, token_record,
+};
 
 impl ResetTokenStore for SqliteStore {
     fn issue_token(&self, record: &TokenRecord) -> Result<(), StoreError> {
