@@ -18,6 +18,7 @@
 //! clear (between `detokenize` and the processor call); or stop a number from reaching a
 //! log that the application writes itself (the `minimize` redactor is for that).
 
+mod brand;
 mod error;
 mod grant;
 mod keys;
@@ -28,6 +29,7 @@ mod store;
 mod vault;
 mod vault_store;
 
+pub use brand::Brand;
 pub use error::Error;
 pub use grant::{GrantPolicy, Purpose};
 #[cfg(feature = "pkcs11")]
@@ -38,7 +40,7 @@ pub use keys::{
     UnwrappedPepper, VaultKey, VaultKeyId,
 };
 pub use on_file::{CardOnFile, CardToken, Fingerprint};
-pub use pan::{Brand, Expiry, Last4, PAN_DIGITS, Pan, luhn_check_digit, luhn_valid};
+pub use pan::{Expiry, Last4, PAN_DIGITS, Pan, luhn_check_digit, luhn_valid};
 pub use stepup::{Order, RECENT_CHANGE, ShippingAddress, StepUp, StepUpReason};
 pub use store::CardOnFileStore;
 pub use vault::{DetokenizeGrant, RewrapReport, Vault};

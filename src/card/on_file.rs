@@ -4,8 +4,9 @@
 use core::fmt;
 
 use super::Error;
+use super::brand::Brand;
 use super::keys::VaultKeyId;
-use super::pan::{Brand, Expiry, Last4};
+use super::pan::{Expiry, Last4};
 use crate::kernel::Timestamp;
 use crate::secret::fill_random;
 

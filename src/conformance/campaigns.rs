@@ -1,10 +1,14 @@
 //! Conformance checks of `CampaignStore`: claims, checkpoints, scopes, lanes.
 
+use super::support::{FullStore, acct, brand, hashes, stamp, t};
 use super::tokens::redeem;
-use super::{
-    AccountId, Duration, FullStore, IncidentScope, RedeemOutcome, StoreError, TokenPurpose,
-    TokenRecord, acct, brand, hashes, stamp, t,
-};
+use crate::kernel::AccountId;
+use crate::persist::StoreError;
+use crate::rotation::IncidentScope;
+use crate::rotation::RedeemOutcome;
+use crate::rotation::TokenPurpose;
+use crate::rotation::TokenRecord;
+use std::time::Duration;
 
 pub(super) fn seed(s: &impl FullStore, n: usize, set_at: i64) {
     let [h0, ..] = hashes();

@@ -1,7 +1,7 @@
 //! Conformance checks of `card::CardOnFileStore`: cards on file round trip, per account,
 //! oldest first, and saving one again replaces it.
 
-use super::{acct, t};
+use super::support::{acct, t};
 use crate::card::{
     Brand, CardOnFile, CardOnFileStore, CardToken, Expiry, Fingerprint, Last4, VaultKeyId,
 };

@@ -1,6 +1,8 @@
 //! Conformance checks of `CredentialStore`.
 
-use super::{CredentialFlags, FullStore, StoreError, acct, brand, hashes, stamp, t};
+use super::support::{FullStore, acct, brand, hashes, stamp, t};
+use crate::persist::StoreError;
+use crate::rotation::CredentialFlags;
 
 pub(super) fn credentials_round_trip(s: &impl FullStore) {
     let [h0, ..] = hashes();

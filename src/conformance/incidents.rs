@@ -1,6 +1,8 @@
 //! Conformance checks of `IncidentStore`.
 
-use super::{FullStore, IncidentScope, StoreError, acct, brand, t};
+use super::support::{FullStore, acct, brand, t};
+use crate::persist::StoreError;
+use crate::rotation::IncidentScope;
 
 pub(super) fn incidents_are_listed_in_order_and_account_lists_stream(s: &impl FullStore) {
     let all = s

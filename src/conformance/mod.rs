@@ -6,18 +6,19 @@
 //! backend's crate, with a constructor for fresh stores:
 //!
 //! - [`run_all`] checks `CredentialStore`, `IncidentStore`, `ResetTokenStore` and
-//!   `CampaignStore` (12 checks); `ThrottleStore` (2 checks, `run_throttle`);
+//!   `CampaignStore` (12 checks); [`run_throttle`] checks `ThrottleStore` (3 checks);
 //! - [`run_cards`] checks `card::CardOnFileStore`;
 //! - [`run_retention`] checks `minimize::RetentionStore`'s bookkeeping and refusals (no
 //!   table of the application's is needed);
 //! - [`run_vault`] checks `VaultStore` and `AuditSink` (on the vault's store).
 //!
-//! The checks live in one file per trait, as the backends' do.
+//! The checks live in one file per trait, as the backends' do (`throttle.rs` for
+//! `ThrottleStore`), and share the fixtures of `support.rs`.
 //!
 //! # Examples
 //! ```
 //! # #[cfg(feature = "sqlite")] {
-//! use shopsafe::store::conformance;
+//! use shopsafe::conformance;
 //! use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
 //!
 //! let dir = tempfile::tempdir().unwrap();
@@ -46,11 +47,18 @@ mod cards;
 mod credentials;
 mod incidents;
 mod retention;
+mod support;
+mod throttle;
 mod tokens;
 mod vault;
 
-use std::sync::{Arc, Barrier, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
+
+pub use self::support::FullStore;
+use self::throttle::{
+    concurrent_throttle_updates_never_lose_one, throttle_adjustments_clear_give_back_and_expire,
+    throttle_values_round_trip_expire_and_sweep,
+};
 
 use self::campaigns::{
     affected_accounts_follow_the_scope,
@@ -78,23 +86,6 @@ use self::vault::{
     sealed_rows_round_trip_and_batches_are_all_or_none,
     the_key_generation_starts_at_zero_and_counts_bumps,
 };
-use crate::kernel::{AccountId, BrandId, Timestamp};
-use crate::password::{Hasher, Params, Password, PasswordHash};
-use crate::persist::StoreError;
-use crate::rotation::{
-    CampaignStore, CredentialFlags, CredentialStore, IncidentScope, IncidentStore, RedeemOutcome,
-    Redemption, ResetTokenStore, SELF_SERVICE_LIVE, SecurityStamp, TokenPurpose, TokenRecord,
-};
-
-/// The customer-side traits [`run_all`] exercises together.
-pub trait FullStore:
-    CredentialStore + IncidentStore + ResetTokenStore + CampaignStore + 'static
-{
-}
-impl<T: CredentialStore + IncidentStore + ResetTokenStore + CampaignStore + 'static> FullStore
-    for T
-{
-}
 
 /// Runs every check of the credential, incident, token and campaign traits, each on a
 /// fresh store from `fresh`.
@@ -114,47 +105,6 @@ pub fn run_all<S: FullStore>(fresh: &dyn Fn() -> S) {
     affected_accounts_follow_the_scope(&fresh());
     campaigns_split_into_disjoint_lanes(&fresh());
     undeliverable_notices_are_kept_per_lane_listed_in_order_and_counted(&fresh());
-}
-
-fn t(ms: i64) -> Timestamp {
-    Timestamp::from_millis(ms)
-}
-
-fn acct(s: &str) -> AccountId {
-    AccountId::new(s).expect("valid account id")
-}
-
-fn brand(s: &str) -> BrandId {
-    BrandId::new(s).expect("valid brand id")
-}
-
-fn stamp() -> SecurityStamp {
-    SecurityStamp::generate().expect("os rng")
-}
-
-/// Three distinct hashes, made once (hashing is the slow part of the suite).
-fn hashes() -> &'static [PasswordHash; 3] {
-    static HASHES: OnceLock<[PasswordHash; 3]> = OnceLock::new();
-    HASHES.get_or_init(|| {
-        let h = Hasher::new(Params::insecure_for_tests(64, 1, 1).expect("valid test params"));
-        let mk = |s: &str| h.hash(&Password::new(s)).expect("hash");
-        [
-            mk("first password for tests"),
-            mk("second password for tests"),
-            mk("third password for tests"),
-        ]
-    })
-}
-
-fn token(digest_byte: u8, account: &str, generation: u64, issued: i64) -> TokenRecord {
-    TokenRecord::new(
-        [digest_byte; 32],
-        acct(account),
-        generation,
-        TokenPurpose::SelfService,
-        t(issued),
-        Duration::from_secs(3600),
-    )
 }
 
 /// Runs the checks of [`CardOnFileStore`](crate::card::CardOnFileStore) on a fresh store.
@@ -183,101 +133,6 @@ pub fn run_throttle<S: crate::rotation::ThrottleStore>(fresh: &dyn Fn() -> S) {
     throttle_values_round_trip_expire_and_sweep(&fresh());
     concurrent_throttle_updates_never_lose_one(&fresh());
     throttle_adjustments_clear_give_back_and_expire(&fresh());
-}
-
-fn throttle_adjustments_clear_give_back_and_expire(s: &impl crate::rotation::ThrottleStore) {
-    use crate::rotation::ThrottleAdjust::{Clear, GiveBack};
-    let keys = [[1u8; 16], [2u8; 16], [3u8; 16], [4u8; 16]];
-    s.update_throttle(&keys, 100, 0, &mut |v| {
-        v.copy_from_slice(&[Some(1_000), Some(1_000), Some(1_000), Some(1_000)]);
-    })
-    .expect("write");
-    s.adjust_throttle(
-        &[
-            (keys[0], Clear),
-            (keys[1], GiveBack(300)),
-            (keys[2], GiveBack(950)),
-            ([9u8; 16], GiveBack(10)),
-            ([8u8; 16], Clear),
-        ],
-        100,
-    )
-    .expect("adjust");
-    let mut seen = Vec::new();
-    s.update_throttle(&keys, 100, 0, &mut |v| seen = v.to_vec())
-        .expect("read");
-    assert_eq!(
-        seen,
-        [None, Some(700), None, Some(1_000)],
-        "cleared; given back; given back to before now (gone); untouched"
-    );
-    assert_eq!(
-        s.throttle_rows().expect("rows"),
-        2,
-        "keys that had no row get none"
-    );
-    s.adjust_throttle(&[], 100).expect("nothing to do");
-}
-
-fn throttle_values_round_trip_expire_and_sweep(s: &impl crate::rotation::ThrottleStore) {
-    let (a, b) = ([1u8; 16], [2u8; 16]);
-    let mut seen = Vec::new();
-    s.update_throttle(&[a, b], 100, 0, &mut |v| {
-        seen.push(v.to_vec());
-        v[0] = Some(500);
-        v[1] = Some(150);
-    })
-    .expect("write");
-    assert_eq!(seen, [vec![None, None]], "unknown keys read as None");
-    assert_eq!(s.throttle_rows().expect("rows"), 2);
-    s.update_throttle(&[b, a], 200, 0, &mut |v| seen.push(v.to_vec()))
-        .expect("read");
-    assert_eq!(
-        seen[1],
-        [None, Some(500)],
-        "a value at or before now reads as None"
-    );
-    assert_eq!(
-        s.throttle_rows().expect("rows"),
-        1,
-        "and None written back deletes it"
-    );
-    // Untouched, expired rows go in sweeps of at most the number asked.
-    for k in 10..20u8 {
-        s.update_throttle(&[[k; 16]], 1_000, 0, &mut |v| v[0] = Some(1_001))
-            .expect("write");
-    }
-    s.update_throttle(&[[99; 16]], 5_000, 3, &mut |v| v[0] = None)
-        .expect("sweep");
-    let rows = s.throttle_rows().expect("rows");
-    assert_eq!(rows, 8, "3 of 11 expired rows swept");
-    let live = [3u8; 16];
-    s.update_throttle(&[live], 5_000, 0, &mut |v| v[0] = Some(9_000))
-        .expect("write");
-    assert_eq!(s.throttle_rows().expect("rows"), rows + 1);
-    s.update_throttle(&[live], 5_000, 0, &mut |v| v[0] = None)
-        .expect("delete");
-    assert_eq!(s.throttle_rows().expect("rows"), rows);
-}
-
-fn concurrent_throttle_updates_never_lose_one(s: &impl crate::rotation::ThrottleStore) {
-    let key = [7u8; 16];
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(move || {
-                for _ in 0..25 {
-                    s.update_throttle(&[key], 0, 0, &mut |v| {
-                        v[0] = Some(v[0].unwrap_or(0) + 1);
-                    })
-                    .expect("update");
-                }
-            });
-        }
-    });
-    let mut last = None;
-    s.update_throttle(&[key], 0, 0, &mut |v| last = v[0])
-        .expect("read");
-    assert_eq!(last, Some(100), "every increment under the row's lock");
 }
 
 /// Runs the checks of [`VaultStore`](crate::card::VaultStore) and

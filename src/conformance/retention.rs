@@ -3,10 +3,11 @@
 //! keeps, and refusals of batches that would purge a held record or strip a field the
 //! table spec does not declare.
 
-use super::{StoreError, t};
+use super::support::t;
 use crate::minimize::{
     Action, Category, KeepReason, Planned, RecordMeta, RetentionStore, TableSpec,
 };
+use crate::persist::StoreError;
 
 fn kept(id: &str) -> Planned {
     Planned::new(

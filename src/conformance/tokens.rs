@@ -1,9 +1,14 @@
 //! Conformance checks of `ResetTokenStore`: issuing, redemption, races.
 
-use super::{
-    Arc, Barrier, CredentialFlags, FullStore, PasswordHash, RedeemOutcome, Redemption,
-    SELF_SERVICE_LIVE, TokenPurpose, acct, hashes, stamp, t, token,
-};
+use super::support::{FullStore, acct, hashes, stamp, t, token};
+use crate::password::PasswordHash;
+use crate::rotation::CredentialFlags;
+use crate::rotation::RedeemOutcome;
+use crate::rotation::Redemption;
+use crate::rotation::SELF_SERVICE_LIVE;
+use crate::rotation::TokenPurpose;
+use std::sync::Arc;
+use std::sync::Barrier;
 
 pub(super) fn self_service_tokens_keep_the_newest_and_never_touch_incident_tokens(
     s: &impl FullStore,

@@ -1,7 +1,7 @@
 //! Conformance checks of `VaultStore` and `AuditSink`: sealed rows round trip, batches
 //! are all or none, lookups by fingerprint, rewrap streaming, replacement, counts.
 
-use super::t;
+use super::support::t;
 use crate::audit::{AuditRecord, AuditSink};
 use crate::card::{
     CardToken, FindOrInsert, Fingerprint, HeldCard, SealedCard, VaultKeyId, VaultStore,

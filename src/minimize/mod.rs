@@ -42,7 +42,7 @@ mod store;
 mod tracing_writer;
 mod writer;
 
-pub use apply::{RunReport, TableSpec, apply_plan};
+pub use apply::apply_plan;
 pub use error::Error;
 pub use exposure::{CustomerExposure, DataMap, ExposureReport, Form, Holding};
 pub use pii::{Pii, PiiKind};
@@ -53,7 +53,7 @@ pub use retention::{
     Summary,
 };
 pub use scanner::{Detect, PanMatch, scan};
-pub use store::RetentionStore;
+pub use store::{RetentionStore, RunReport, TableSpec};
 #[cfg(feature = "tracing")]
 pub use tracing_writer::RedactingMakeWriter;
 pub use writer::RedactingWriter;

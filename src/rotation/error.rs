@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use super::notifier::NotifyError;
 use crate::password::Rejection;
 
 /// Errors of the rotation module. None says whether an account exists.
@@ -72,3 +71,8 @@ pub enum Error {
     #[error(transparent)]
     Rng(#[from] crate::secret::RngError),
 }
+
+/// A delivery failure; the campaign stops there and resumes at that account next run.
+#[derive(Debug, thiserror::Error)]
+#[error("notice delivery failed")]
+pub struct NotifyError(#[source] pub Box<dyn std::error::Error + Send + Sync>);

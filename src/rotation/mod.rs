@@ -34,11 +34,9 @@ pub use campaign::{Campaign, CampaignOptions, CampaignReport, DEFAULT_CHECKPOINT
 pub use campaigns::{CampaignId, CampaignState, CampaignStore, ClaimedAccount, Undelivered};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{CredentialFlags, CredentialRecord, CredentialStore, SecurityStamp};
-pub use error::Error;
+pub use error::{Error, NotifyError};
 pub use incidents::{Incident, IncidentId, IncidentScope, IncidentStore};
-pub use notifier::{
-    Delivery, Notice, NoticeId, Notifier, NotifyError, REUSE_ADVICE, Undeliverable,
-};
+pub use notifier::{Delivery, Notice, NoticeId, Notifier, REUSE_ADVICE, Undeliverable};
 pub use ratelimit::{
     Admission, AttemptOutcome, InMemoryRateLimiter, LOCKOUT_BACKOFF_BASE, LOCKOUT_BACKOFF_CAP,
     Rate, RateLimiter, Reservation, StoreRateLimiter, ThrottleAdjust, ThrottleStore,

@@ -4,6 +4,7 @@
 
 use core::fmt;
 
+use super::error::NotifyError;
 use super::incidents::IncidentId;
 use super::reset_token::ResetLink;
 use crate::kernel::{AccountId, BrandId};
@@ -48,11 +49,6 @@ pub struct Notice {
     /// [`REUSE_ADVICE`].
     pub advice: &'static str,
 }
-
-/// A delivery failure; the campaign stops there and resumes at that account next run.
-#[derive(Debug, thiserror::Error)]
-#[error("notice delivery failed")]
-pub struct NotifyError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
 /// What came of one notice.
 #[derive(Clone, Debug, PartialEq, Eq)]
