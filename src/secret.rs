@@ -1,9 +1,11 @@
 //! Shared secret newtypes and randomness helpers.
 //!
-//! Every secret the crate handles (passwords, peppers, later PANs, reset tokens and
-//! vault keys) lives in one of these wrappers: the bytes are wiped on drop, the type is
-//! not `Clone` and not `Serialize`, `Debug` prints a mask, and reading the value takes a
-//! call to `expose_secret()`, which is easy to grep for in a review.
+//! Passwords, peppers, reset tokens and reset links live in these wrappers: the bytes
+//! are wiped on drop, the type is not `Clone` and not `Serialize`, `Debug` prints a mask,
+//! and reading the value takes a call to `expose_secret()`, which is easy to grep for in
+//! a review. Card numbers (`card::Pan`), vault keys (`card::VaultKey`) and the audit key
+//! (`audit::AuditKey`) have types of their own over a `Zeroizing` buffer, under the
+//! same rules but for the name of the call that reads them.
 
 use core::fmt;
 

@@ -16,6 +16,8 @@ use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, fingerprint8, held_card, sealed_card,
 };
 
+/// The vault schema's migrations, applied in order; `shopsafe_meta.version` is how many
+/// ran.
 const MIGRATIONS: &[&str] = &[
     // 1: sealed cards (ciphertext only) and the audit trail; nobody but the owner.
     "CREATE TABLE sealed_cards (

@@ -18,6 +18,8 @@ use crate::store::rows::{
     BUMP_KEY_GENERATION, READ_KEY_GENERATION, SealedRow, fingerprint8, held_card, sealed_card,
 };
 
+/// The vault file's schema migrations, applied in order; the database's `user_version`
+/// is how many ran.
 const MIGRATIONS: &[&str] = &[
     // 1: sealed cards and the audit trail.
     //

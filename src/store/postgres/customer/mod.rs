@@ -31,6 +31,8 @@ mod retention;
 mod throttle;
 mod tokens;
 
+/// Schema migrations, applied in order; `shopsafe_meta.version` is how many ran. Account
+/// ids are `COLLATE "C"`: campaign cursors walk byte order, as on SQLite.
 const MIGRATIONS: &[&str] = &[
     // 1: credentials, brands, history, incidents, reset tokens, campaigns.
     "CREATE TABLE credentials (

@@ -32,6 +32,7 @@ mod retention;
 mod throttle;
 mod tokens;
 
+/// Schema migrations, applied in order; the database's `user_version` is how many ran.
 const MIGRATIONS: &[&str] = &[
     // 1: credentials, brands, history, incidents, reset tokens, campaigns.
     "CREATE TABLE credentials (
