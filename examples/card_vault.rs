@@ -14,8 +14,8 @@ use shopsafe::card::CardOnFileStore;
 use shopsafe::card::{
     Expiry, FileKeySource, Order, Pan, Purpose, ShippingAddress, StepUp, Vault, VaultKeyId,
 };
+use shopsafe::kernel::{AccountId, Timestamp};
 use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
-use shopsafe::store::{AccountId, Timestamp};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("shopsafe-card-vault-{}", std::process::id()));

@@ -13,13 +13,14 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use shopsafe::kernel::{AccountId, BrandId, Timestamp};
 use shopsafe::password::{Hasher, Params, Password, PasswordContext};
 use shopsafe::rotation::{
     Authenticator, BrandLinks, Campaign, CampaignOptions, LoginDecision, Notice, NotifyError,
     ResetToken, ResetUrlTemplate,
 };
+use shopsafe::rotation::{Incident, IncidentScope};
 use shopsafe::store::sqlite::SqliteStore;
-use shopsafe::store::{AccountId, BrandId, Incident, IncidentScope, Timestamp};
 
 const CUSTOMERS: [(&str, &[&str], &str); 5] = [
     ("cust-000042", &["shoes"], "walnut cobbler lantern river"),

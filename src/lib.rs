@@ -1,4 +1,4 @@
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("lib.md")]
 // The lint wall is the `[lints]` table of Cargo.toml, so tests, examples and benches are
 // linted alike. Unit tests may unwrap, expect and panic: that is how they fail.
 #![forbid(unsafe_code)]
@@ -61,3 +61,9 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] persist::StoreError),
 }
+
+/// The README's code blocks, run as doc tests: the README is the repository's front
+/// door (with links GitHub follows), `src/lib.md` the crate's (with links rustdoc follows).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

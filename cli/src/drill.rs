@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use regex::bytes::Regex;
 use rusqlite::{Connection, OpenFlags, params};
 use shopsafe::card::{Expiry, FileKeySource, Pan, Vault, VaultKeyId, luhn_check_digit};
+use shopsafe::kernel::{AccountId, BrandId, Timestamp};
 use shopsafe::minimize::{
     Category, CategoryRule, DataMap, Form, Pii, PiiKind, RecordMeta, RedactingWriter,
     RetentionPolicy, Summary,
@@ -26,8 +27,8 @@ use shopsafe::rotation::{
     Authenticator, BrandLinks, Campaign, CampaignOptions, LoginDecision, Notice, NotifyError,
     ResetToken, ResetUrlTemplate,
 };
+use shopsafe::rotation::{Incident, IncidentScope};
 use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
-use shopsafe::store::{AccountId, BrandId, Incident, IncidentScope, Timestamp};
 
 type BoxError = Box<dyn std::error::Error>;
 

@@ -157,7 +157,7 @@ fn breach_day_on_five_thousand_customers() {
 
     // Retention, as a dry run: dormant buyers purged, old orders stripped, holds kept.
     let summary = drill::retention(&shop).expect("retention");
-    let three_years_ago = shopsafe::store::Timestamp::now().as_millis() - 3 * 365 * 86_400_000;
+    let three_years_ago = shopsafe::kernel::Timestamp::now().as_millis() - 3 * 365 * 86_400_000;
     let dormant = count(
         &db,
         &format!(

@@ -23,7 +23,8 @@ use crate::rotation::{CredentialStore, IncidentStore, ResetTokenStore, SecurityS
 /// use shopsafe::aio::AsyncAuthenticator;
 /// use shopsafe::password::{Hasher, Params, Password, PasswordContext};
 /// use shopsafe::rotation::{Authenticator, LoginDecision};
-/// use shopsafe::store::{AccountId, BrandId, sqlite::SqliteStore};
+/// use shopsafe::kernel::{AccountId, BrandId};
+/// use shopsafe::store::sqlite::SqliteStore;
 ///
 /// # let dir = tempfile::tempdir()?;
 /// let store = Arc::new(SqliteStore::open(dir.path().join("customers.db"))?);

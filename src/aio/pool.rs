@@ -117,7 +117,7 @@ impl HashPool {
 /// # Examples
 /// ```no_run
 /// # #[cfg(feature = "postgres")]
-/// # async fn connect() -> Result<(), shopsafe::store::StoreError> {
+/// # async fn connect() -> Result<(), shopsafe::persist::StoreError> {
 /// use shopsafe::store::postgres::{PgOptions, PgStore};
 ///
 /// let options = PgOptions::new("host=/run/postgresql dbname=shop")?;

@@ -87,7 +87,9 @@ struct StopRequested;
 /// use std::sync::Arc;
 /// use shopsafe::aio::{CampaignEnd, spawn_campaign};
 /// use shopsafe::rotation::{BrandLinks, CampaignOptions, Notice, NotifyError, ResetUrlTemplate};
-/// use shopsafe::store::{Incident, IncidentScope, Timestamp, sqlite::SqliteStore};
+/// use shopsafe::kernel::Timestamp;
+/// use shopsafe::rotation::{Incident, IncidentScope};
+/// use shopsafe::store::sqlite::SqliteStore;
 ///
 /// # let dir = tempfile::tempdir()?;
 /// let store = Arc::new(SqliteStore::open(dir.path().join("customers.db"))?);

@@ -51,7 +51,7 @@ pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1_000;
 ///
 /// # Examples
 /// ```
-/// use shopsafe::store::AuditKey;
+/// use shopsafe::audit::AuditKey;
 ///
 /// let key = AuditKey::from_bytes([7; 32]);
 /// assert_eq!(format!("{key:?}"), "AuditKey(***)");
@@ -145,7 +145,7 @@ impl AuditKey {
 ///
 /// # Examples
 /// ```
-/// use shopsafe::store::AuditCheckpoint;
+/// use shopsafe::audit::AuditCheckpoint;
 ///
 /// let line = format!("shopsafe-audit-checkpoint v1 12 1700000000000 {} {}", "ab".repeat(32), "cd".repeat(32));
 /// let cp: AuditCheckpoint = line.parse()?;

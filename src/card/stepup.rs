@@ -143,7 +143,7 @@ impl StepUp {
     /// #     Fingerprint { key_id: VaultKeyId::new("k1")?, mac: [0; 32] });
     /// let home = ShippingAddress::new(&["12 Main St.", "Springfield 12345"]);
     /// let known = [home.clone()];
-    /// let now = shopsafe::store::Timestamp::now();
+    /// let now = shopsafe::kernel::Timestamp::now();
     /// assert_eq!(StepUp::assess(&card, &Order::new(&ShippingAddress::new(&["12 main st", "springfield, 12345"]), &known, now)), StepUp::NotRequired);
     /// let drop_box = ShippingAddress::new(&["99 Elsewhere Rd", "Shelbyville"]);
     /// assert_eq!(

@@ -240,7 +240,8 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
     /// ```
     /// # use std::sync::Arc;
     /// # use shopsafe::rotation::{BrandLinks, Campaign, CampaignOptions, Notice, NotifyError, ResetUrlTemplate};
-    /// # use shopsafe::store::{Incident, IncidentScope, Timestamp};
+    /// # use shopsafe::kernel::Timestamp;
+    /// # use shopsafe::rotation::{Incident, IncidentScope};
     /// # let dir = tempfile::tempdir()?;
     /// # let store = shopsafe::store::sqlite::SqliteStore::open(dir.path().join("c.db"))?;
     /// # let links = BrandLinks::new().default_template(ResetUrlTemplate::new("https://shop.example/r/{token}")?);

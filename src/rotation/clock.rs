@@ -27,7 +27,7 @@ impl Clock for SystemClock {
 /// ```
 /// use std::time::Duration;
 /// use shopsafe::rotation::{Clock, ManualClock};
-/// use shopsafe::store::Timestamp;
+/// use shopsafe::kernel::Timestamp;
 ///
 /// let clock = ManualClock::new(Timestamp::from_millis(1_000));
 /// clock.advance(Duration::from_secs(1));

@@ -68,7 +68,9 @@ impl Incident {
     /// # Examples
     /// ```
     /// # #[cfg(feature = "sqlite")] {
-    /// use shopsafe::store::{sqlite::SqliteStore, Incident, IncidentScope, Timestamp};
+    /// use shopsafe::kernel::Timestamp;
+    /// use shopsafe::rotation::{Incident, IncidentScope};
+    /// use shopsafe::store::sqlite::SqliteStore;
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let store = SqliteStore::open(dir.path().join("customers.db"))?;

@@ -208,7 +208,7 @@ impl ResetUrlTemplate {
 /// # Examples
 /// ```
 /// use shopsafe::rotation::{BrandLinks, ResetUrlTemplate};
-/// use shopsafe::store::BrandId;
+/// use shopsafe::kernel::BrandId;
 ///
 /// let links = BrandLinks::new()
 ///     .brand(BrandId::new("shoes")?, ResetUrlTemplate::new("https://shoes.example/reset?token={token}")?)

@@ -181,7 +181,7 @@ async fn breach_day(data: &Path, extra: &[&str]) {
     );
     let (status, body) = post(&c, s.url("/admin/audit/checkpoint"), json!({}), Some(ADMIN)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let shipped: shopsafe::store::AuditCheckpoint = body["checkpoint"]
+    let shipped: shopsafe::audit::AuditCheckpoint = body["checkpoint"]
         .as_str()
         .expect("checkpoint line")
         .parse()
@@ -195,7 +195,7 @@ async fn breach_day(data: &Path, extra: &[&str]) {
     )
     .expect("audit key");
     let trail =
-        shopsafe::store::AuditLog::verify_keyed(data.join("vault-audit.log"), &key, &[shipped])
+        shopsafe::audit::AuditLog::verify_keyed(data.join("vault-audit.log"), &key, &[shipped])
             .expect("the trail meets its checkpoint");
     assert_eq!((trail.records, shipped.records), (1, 1));
 

@@ -75,7 +75,8 @@ use walk::{last_line, walk, walk_checked};
 ///
 /// # Examples
 /// ```
-/// use shopsafe::store::{AuditLog, AuditRecord, AuditSink, Timestamp};
+/// use shopsafe::audit::{AuditLog, AuditRecord, AuditSink};
+/// use shopsafe::kernel::Timestamp;
 ///
 /// let dir = tempfile::tempdir()?;
 /// let log = AuditLog::open(dir.path().join("vault-audit.log"))?;
@@ -128,7 +129,8 @@ impl AuditLog {
     ///
     /// # Examples
     /// ```
-    /// use shopsafe::store::{AuditKey, AuditLog, AuditRecord, AuditSink, Timestamp};
+    /// use shopsafe::audit::{AuditKey, AuditLog, AuditRecord, AuditSink};
+    /// use shopsafe::kernel::Timestamp;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("vault-audit.log");

@@ -31,7 +31,7 @@ use crate::persist::StoreError;
 /// # Examples
 /// ```
 /// use shopsafe::rotation::{Admission, AttemptOutcome, InMemoryRateLimiter, RateLimiter};
-/// use shopsafe::store::{AccountId, Timestamp};
+/// use shopsafe::kernel::{AccountId, Timestamp};
 ///
 /// let limiter = InMemoryRateLimiter::new(2, 100, std::time::Duration::from_secs(60));
 /// let (jane, now) = (AccountId::new("jane")?, Timestamp::from_millis(0));
@@ -40,7 +40,7 @@ use crate::persist::StoreError;
 ///     limiter.settle(r, AttemptOutcome::Failure, now)?;
 /// }
 /// assert!(matches!(limiter.reserve(&jane, "10.0.0.1", now)?, Admission::Throttled { .. }));
-/// # Ok::<(), shopsafe::store::StoreError>(())
+/// # Ok::<(), shopsafe::persist::StoreError>(())
 /// ```
 #[derive(Debug)]
 pub struct InMemoryRateLimiter {

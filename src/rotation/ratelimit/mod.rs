@@ -4,7 +4,6 @@
 //! reservation counts as a failure from the moment it is granted, so N concurrent guesses
 //! cannot all pass a check that only counts failures once they are recorded, and a
 //! guess whose future is dropped or whose thread panics stays counted (fail closed).
-
 //!
 //! One noun per file: the [`RateLimiter`] port (`limiter`), the limits every limiter here
 //! enforces (`limits`, over the GCRA of `gcra`), the in-memory limiter (`memory`), the

@@ -31,7 +31,7 @@ const SWEEP_PER_WRITE: usize = 8;
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use shopsafe::rotation::{Admission, RateLimiter, StoreRateLimiter};
-/// use shopsafe::store::{AccountId, Timestamp};
+/// use shopsafe::kernel::{AccountId, Timestamp};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store = Arc::new(shopsafe::store::sqlite::SqliteStore::open(dir.path().join("c.db"))?);

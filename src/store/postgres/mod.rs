@@ -82,7 +82,7 @@ REVOKE ALL ON SCHEMA shopsafe_vault FROM PUBLIC;";
 /// let options = PgOptions::new("host=/run/postgresql user=shopsafe_customer dbname=shop")?
 ///     .schema("shop_eu")?
 ///     .max_connections(16);
-/// # Ok::<(), shopsafe::store::StoreError>(())
+/// # Ok::<(), shopsafe::persist::StoreError>(())
 /// ```
 #[derive(Clone)]
 #[must_use]
@@ -186,7 +186,7 @@ impl PgOptions {
     /// assert_eq!(network.tls(TlsMode::Require).tls_mode(), TlsMode::Require);
     /// let said = PgOptions::new("host=db.internal dbname=shop sslmode=disable")?;
     /// assert_eq!(said.tls_mode(), TlsMode::Disable);
-    /// # Ok::<(), shopsafe::store::StoreError>(())
+    /// # Ok::<(), shopsafe::persist::StoreError>(())
     /// ```
     pub fn tls(mut self, mode: TlsMode) -> Self {
         self.tls = Some(mode);

@@ -80,7 +80,7 @@ const SCHEMA: Schema = Schema {
 /// use shopsafe::store::postgres::{PgOptions, PgVault};
 ///
 /// let vault = PgVault::connect(PgOptions::new("host=/run/postgresql user=shopsafe_vault dbname=shop")?)?;
-/// # Ok::<(), shopsafe::store::StoreError>(())
+/// # Ok::<(), shopsafe::persist::StoreError>(())
 /// ```
 #[derive(Debug)]
 pub struct PgVault {

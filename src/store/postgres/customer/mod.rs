@@ -166,7 +166,7 @@ const LIST_BATCH: usize = 10_000;
 ///
 /// let store = PgStore::connect(PgOptions::new("host=/run/postgresql user=shopsafe_customer dbname=shop")?)?;
 /// assert_eq!(store.schema_version()?, 6);
-/// # Ok::<(), shopsafe::store::StoreError>(())
+/// # Ok::<(), shopsafe::persist::StoreError>(())
 /// ```
 #[derive(Debug)]
 pub struct PgStore {
