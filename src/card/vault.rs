@@ -348,8 +348,8 @@ impl<S: VaultStore> Vault<S> {
     /// Refused: [`Error::ForeignGrant`], [`Error::GrantNotAllowed`],
     /// [`Error::RevealRateExceeded`]. Failed: [`Error::UnknownToken`],
     /// [`Error::KeyShredded`] (its key is gone), [`Error::Tampered`] (the row was edited,
-    /// swapped or damaged). [`Error::Store`]: an audit record could not be written (no
-    /// number is returned).
+    /// swapped or damaged). [`Error::Audit`] (or [`Error::Store`] when the storage under
+    /// the trail failed): an audit record could not be written (no number is returned).
     pub fn detokenize(&self, token: &CardToken, grant: &DetokenizeGrant) -> Result<Pan, Error> {
         let attempt = |outcome| {
             AuditRecord::new(
@@ -361,7 +361,7 @@ impl<S: VaultStore> Vault<S> {
             .with_outcome(outcome)
         };
         // Refusals and failures are recorded too; if that record cannot be written, the
-        // store's error is the answer (nothing is revealed either way).
+        // trail's error is the answer (nothing is revealed either way).
         let refuse = |why: Error| -> Result<Pan, Error> {
             self.audit.record(&attempt(AuditOutcome::Refused))?;
             Err(why)

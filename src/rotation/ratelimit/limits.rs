@@ -220,7 +220,7 @@ impl Limits {
     }
 }
 
-pub(crate) type Key = [u8; 16];
+pub(super) type Key = [u8; 16];
 
 pub(super) fn key(scope: &str, kind: u8, text: &str) -> Key {
     let mut hash = Sha256::new();
