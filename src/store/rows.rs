@@ -341,6 +341,46 @@ pub(crate) fn lane_ranges(bounds: &[String]) -> Vec<(Option<String>, Option<Stri
         .collect()
 }
 
+/// A transaction that opens a campaign's lanes, as each backend runs it (under a lock
+/// that serialises the workers opening the same campaign).
+pub(crate) trait LaneSplit {
+    /// The campaign's lanes as they stand (none before the first split).
+    fn lanes(&mut self) -> Result<Vec<LaneRow>, StoreError>;
+    /// How many accounts the incident affects.
+    fn count_affected(&mut self) -> Result<u64, StoreError>;
+    /// The affected account at `offset`, in account order.
+    fn affected_at(&mut self, offset: u64) -> Result<String, StoreError>;
+    /// Records lane `lane` of `lanes`, its accounts after `after` up to `until`.
+    fn insert_lane(
+        &mut self,
+        lane: i64,
+        lanes: i64,
+        after: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Opens a campaign's lanes once, for both backends: the first worker cuts the affected
+/// accounts into `lanes` ranges of about the same size (one lane needs no cut, and so no
+/// count, which is a pass over every account); every later one reads that cut.
+pub(crate) fn open_lanes(tx: &mut dyn LaneSplit, lanes: usize) -> Result<Vec<LaneRow>, StoreError> {
+    let rows = tx.lanes()?;
+    if !rows.is_empty() {
+        return Ok(rows);
+    }
+    let total = if lanes <= 1 { 0 } else { tx.count_affected()? };
+    let mut bounds = Vec::new();
+    for offset in lane_offsets(total, lanes) {
+        bounds.push(tx.affected_at(offset)?);
+    }
+    let n = i64::try_from(bounds.len() + 1).unwrap_or(i64::MAX);
+    for (lane, (after, until)) in lane_ranges(&bounds).into_iter().enumerate() {
+        let lane = i64::try_from(lane).unwrap_or(i64::MAX);
+        tx.insert_lane(lane, n, after.as_deref(), until.as_deref())?;
+    }
+    tx.lanes()
+}
+
 pub(crate) fn lane_state(incident: IncidentId, row: LaneRow) -> Result<CampaignState, StoreError> {
     let (id, lane, lanes, after, until, cursor, sent, finished_at) = row;
     let account = |s: Option<String>| {

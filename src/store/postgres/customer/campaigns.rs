@@ -3,10 +3,9 @@
 use super::{
     AccountId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, GenericClient, Incident,
     IncidentId, IncidentScope, IncidentStore, LaneRow, PgStore, Row, StoreError, Timestamp,
-    TokenRecord, UNBOUNDED, Undelivered, be, insert_tokens, lane_offsets, lane_ranges, lane_state,
-    to_i64, to_u64,
+    TokenRecord, UNBOUNDED, Undelivered, be, insert_tokens, lane_state, to_i64, to_u64,
 };
-use crate::store::rows::affected_row;
+use crate::store::rows::{LaneSplit, affected_row, open_lanes};
 
 /// The affected-accounts query for an incident (`set_at <= cutoff` mirrors
 /// [`Incident::compromises_set_at`]): `$1` = after, `$2` = cutoff, `$3` = brand or
@@ -117,6 +116,57 @@ fn lane_row(r: &Row) -> LaneRow {
     )
 }
 
+/// Opening a campaign's lanes in one PostgreSQL transaction.
+struct Opening<'a, 't> {
+    tx: &'a mut postgres::Transaction<'t>,
+    all: Affected,
+    incident: &'a Incident,
+    now: Timestamp,
+}
+
+impl LaneSplit for Opening<'_, '_> {
+    fn lanes(&mut self) -> Result<Vec<LaneRow>, StoreError> {
+        Ok(self
+            .tx
+            .query(SELECT_LANES, &[&self.incident.id.0])
+            .map_err(be("load campaign lanes"))?
+            .iter()
+            .map(lane_row)
+            .collect())
+    }
+
+    fn count_affected(&mut self) -> Result<u64, StoreError> {
+        self.all.count(&mut *self.tx, &self.incident.scope)
+    }
+
+    fn affected_at(&mut self, offset: u64) -> Result<String, StoreError> {
+        let row = self
+            .all
+            .rows(&mut *self.tx, &self.incident.scope, 1, offset)?;
+        let first = row.first().ok_or(StoreError::Corrupt {
+            what: "campaign split",
+        })?;
+        Ok(first.get::<_, String>(0))
+    }
+
+    fn insert_lane(
+        &mut self,
+        lane: i64,
+        lanes: i64,
+        after: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO campaign_lanes (incident, lane, lanes, range_after, range_until, started_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&self.incident.id.0, &lane, &lanes, &after, &until, &self.now.as_millis()],
+            )
+            .map(drop)
+            .map_err(be("open campaign"))
+    }
+}
+
 impl CampaignStore for PgStore {
     fn open_lanes(
         &self,
@@ -136,41 +186,18 @@ impl CampaignStore for PgStore {
                 &[&incident.id.0],
             )
             .map_err(be("lock campaign"))?;
-            let mut rows = tx
-                .query(SELECT_LANES, &[&incident.id.0])
-                .map_err(be("load campaign lanes"))?;
-            if rows.is_empty() {
-                let all = Affected::new(incident, None, None);
-                // One lane needs no cut, and so no count (a pass over every account).
-                let total = if lanes <= 1 {
-                    0
-                } else {
-                    all.count(&mut tx, &incident.scope)?
-                };
-                let mut bounds = Vec::new();
-                for offset in lane_offsets(total, lanes) {
-                    let row = all.rows(&mut tx, &incident.scope, 1, offset)?;
-                    let first = row.first().ok_or(StoreError::Corrupt {
-                        what: "campaign split",
-                    })?;
-                    bounds.push(first.get::<_, String>(0));
-                }
-                let n = to_i64(bounds.len() as u64 + 1);
-                for (lane, (after, until)) in lane_ranges(&bounds).into_iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO campaign_lanes (incident, lane, lanes, range_after, range_until, started_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                        &[&incident.id.0, &to_i64(lane as u64), &n, &after, &until, &now.as_millis()],
-                    )
-                    .map_err(be("open campaign"))?;
-                }
-                rows = tx
-                    .query(SELECT_LANES, &[&incident.id.0])
-                    .map_err(be("load campaign lanes"))?;
-            }
+            let rows = open_lanes(
+                &mut Opening {
+                    tx: &mut tx,
+                    all: Affected::new(incident, None, None),
+                    incident,
+                    now,
+                },
+                lanes,
+            )?;
             tx.commit().map_err(be("commit campaign lanes"))?;
-            rows.iter()
-                .map(|r| lane_state(incident.id, lane_row(r)))
+            rows.into_iter()
+                .map(|row| lane_state(incident.id, row))
                 .collect()
         })
     }

@@ -18,7 +18,7 @@ use crate::rotation::{
 };
 use crate::store::rows::{
     CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, flags_from, generation_from,
-    lane_offsets, lane_ranges, lane_state, parse_phc, purpose_str, stamp_from, token_record,
+    lane_state, parse_phc, purpose_str, stamp_from, token_record,
 };
 
 /// Schema migrations, applied in order; `shopsafe_meta.version` is how many ran. Account

@@ -3,10 +3,10 @@
 use super::{
     AccountId, CampaignId, CampaignState, CampaignStore, ClaimedAccount, Connection, Incident,
     IncidentId, IncidentScope, IncidentStore, LaneRow, SqliteStore, StoreError, Timestamp,
-    TokenRecord, UNBOUNDED, Undelivered, be, begin, insert_token, lane_offsets, lane_ranges,
-    lane_state, params, to_i64, to_u64,
+    TokenRecord, UNBOUNDED, Undelivered, be, begin, insert_token, lane_state, params, to_i64,
+    to_u64,
 };
-use crate::store::rows::affected_row;
+use crate::store::rows::{LaneSplit, affected_row, open_lanes};
 
 /// The affected-accounts query for an incident (`set_at <= cutoff` mirrors
 /// [`Incident::compromises_set_at`]). Parameters, the same for every variant: `?1` after,
@@ -85,6 +85,69 @@ const SELECT_LANES: &str =
     "SELECT id, lane, lanes, range_after, range_until, sent_cursor, sent, finished_at
      FROM campaign_lanes WHERE incident = ?1 ORDER BY lane";
 
+/// Opening a campaign's lanes in one SQLite transaction.
+struct Opening<'a> {
+    tx: &'a Connection,
+    incident: &'a Incident,
+    now: Timestamp,
+}
+
+impl LaneSplit for Opening<'_> {
+    fn lanes(&mut self) -> Result<Vec<LaneRow>, StoreError> {
+        self.tx
+            .prepare_cached(SELECT_LANES)
+            .and_then(|mut s| {
+                s.query_map([self.incident.id.0], lane_from_row)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(be("load campaign lanes"))
+    }
+
+    fn count_affected(&mut self) -> Result<u64, StoreError> {
+        self.tx
+            .prepare_cached(affected_sql(&self.incident.scope, true))
+            .and_then(|mut s| {
+                s.query_row(
+                    rusqlite::params_from_iter(affected_params(self.incident, None, None, None)),
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .map(to_u64)
+            .map_err(be("count affected"))
+    }
+
+    fn affected_at(&mut self, offset: u64) -> Result<String, StoreError> {
+        let sql = format!(
+            "{} OFFSET {offset}",
+            affected_sql(&self.incident.scope, false)
+        );
+        self.tx
+            .query_row(
+                &sql,
+                rusqlite::params_from_iter(affected_params(self.incident, None, None, Some(1))),
+                |r| r.get(0),
+            )
+            .map_err(be("split campaign"))
+    }
+
+    fn insert_lane(
+        &mut self,
+        lane: i64,
+        lanes: i64,
+        after: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO campaign_lanes (incident, lane, lanes, range_after, range_until, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![self.incident.id.0, lane, lanes, after, until, self.now.as_millis()],
+            )
+            .map(drop)
+            .map_err(be("open campaign"))
+    }
+}
+
 impl CampaignStore for SqliteStore {
     fn open_lanes(
         &self,
@@ -96,57 +159,20 @@ impl CampaignStore for SqliteStore {
             return Err(StoreError::NoSuchIncident);
         }
         self.with(|c| {
+            // IMMEDIATE: the first worker splits the campaign, the others wait and read it.
             let tx = begin(c, "begin opening campaign")?;
-            let read = |tx: &Connection| {
-                tx.prepare_cached(SELECT_LANES)
-                    .and_then(|mut s| {
-                        s.query_map([incident.id.0], lane_from_row)?
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                    .map_err(be("load campaign lanes"))
-            };
-            let mut rows = read(&tx)?;
-            if rows.is_empty() {
-                let sql = affected_sql(&incident.scope, true);
-                // One lane needs no cut, and so no count (a pass over every account).
-                let total: i64 = if lanes <= 1 {
-                    0
-                } else {
-                    tx
-                    .prepare_cached(sql)
-                    .and_then(|mut s| {
-                        s.query_row(
-                            rusqlite::params_from_iter(affected_params(incident, None, None, None)),
-                            |r| r.get(0),
-                        )
-                    })
-                    .map_err(be("count affected"))?
-                };
-                let mut bounds = Vec::new();
-                for offset in lane_offsets(to_u64(total), lanes) {
-                    let sql = format!("{} OFFSET {offset}", affected_sql(&incident.scope, false));
-                    let account: String = tx
-                        .query_row(
-                            &sql,
-                            rusqlite::params_from_iter(affected_params(incident, None, None, Some(1))),
-                            |r| r.get(0),
-                        )
-                        .map_err(be("split campaign"))?;
-                    bounds.push(account);
-                }
-                let n = to_i64(bounds.len() as u64 + 1);
-                for (lane, (after, until)) in lane_ranges(&bounds).into_iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO campaign_lanes (incident, lane, lanes, range_after, range_until, started_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![incident.id.0, to_i64(lane as u64), n, after, until, now.as_millis()],
-                    )
-                    .map_err(be("open campaign"))?;
-                }
-                rows = read(&tx)?;
-            }
+            let rows = open_lanes(
+                &mut Opening {
+                    tx: &tx,
+                    incident,
+                    now,
+                },
+                lanes,
+            )?;
             tx.commit().map_err(be("commit campaign lanes"))?;
-            rows.into_iter().map(|row| lane_state(incident.id, row)).collect()
+            rows.into_iter()
+                .map(|row| lane_state(incident.id, row))
+                .collect()
         })
     }
 

@@ -19,8 +19,7 @@ use crate::rotation::{
 };
 use crate::store::rows::{
     CardRow, LaneRow, TokenRow, UNBOUNDED, brand_str, card_from_row, flags_from, generation_from,
-    lane_offsets, lane_ranges, lane_state, parse_phc, purpose_str, redeem_refusal, stamp_from,
-    token_record,
+    lane_state, parse_phc, purpose_str, redeem_refusal, stamp_from, token_record,
 };
 
 /// Schema migrations, applied in order; the database's `user_version` is how many ran.
