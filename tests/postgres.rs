@@ -824,10 +824,10 @@ fn a_rotation_or_a_shred_on_one_vault_server_takes_effect_on_the_other() {
 }
 
 #[test]
-fn every_audit_kind_reads_back_from_the_table_and_a_kind_edited_away_is_caught() {
+fn every_audit_kind_reads_back_a_kind_edited_away_or_a_row_planted_first_is_caught() {
     use shopsafe::audit::{AuditBreak, AuditKey, AuditKind, AuditRecord, AuditSink};
     let Some(url) =
-        url("every_audit_kind_reads_back_from_the_table_and_a_kind_edited_away_is_caught")
+        url("every_audit_kind_reads_back_a_kind_edited_away_or_a_row_planted_first_is_caught")
     else {
         return;
     };
@@ -869,6 +869,20 @@ fn every_audit_kind_reads_back_from_the_table_and_a_kind_edited_away_is_caught()
     assert!(matches!(
         vault.verify_audit(&key(), &[]),
         Err(AuditError::Tampered(AuditBreak::Edited { record: 2 }))
+    ));
+    // A row planted before every other (the lowest id a BIGSERIAL column can hold) is
+    // read by the check too.
+    admin(&url)
+        .batch_execute(&format!(
+            "UPDATE \"{schema}\".audit SET purpose = 'operator#charge' WHERE purpose = 'charge' AND seq = 2;
+             INSERT INTO \"{schema}\".audit (id, token, purpose, caller, at)
+             VALUES (-9223372036854775808, 'card_forged', 'charge', 'svc', 1)"
+        ))
+        .expect("plant");
+    assert_eq!(vault.audit_trail(1).expect("trail")[0].token, "card_forged");
+    assert!(matches!(
+        vault.verify_audit(&key(), &[]),
+        Err(AuditError::Tampered(_))
     ));
     drop(vault);
     drop_schemas(&url, &[&schema]);

@@ -108,7 +108,7 @@ pub(crate) fn migrate(tx: &mut dyn AuditTx, key: &AuditKey) -> Result<u64, Audit
 }
 
 /// Checks a table under `key`, against its own checkpoints and `shipped`: every row in
-/// insertion order, read by `page(after)` (the rows with an id above `after`, at most
+/// insertion order, read by `page(from)` (the rows with an id of `from` or more, at most
 /// [`PAGE`] of them, in id order), so that only one page is in memory at a time.
 pub(crate) fn verify(
     key: &AuditKey,
@@ -118,15 +118,18 @@ pub(crate) fn verify(
 ) -> Result<AuditVerified, AuditError> {
     checkpoints.extend_from_slice(shipped);
     let mut check = ChainCheck::new(key, &checkpoints)?;
-    let mut after = i64::MIN;
+    // From the lowest id a row can have (`i64::MIN` included: a sentinel below every
+    // id would skip a row planted there), and on from one past the last id read.
+    let mut from = i64::MIN;
     loop {
-        let rows = page(after)?;
-        let Some(last) = rows.last() else {
-            return check.finish();
-        };
-        after = last.id;
+        let rows = page(from)?;
         for row in &rows {
             check.push(&row.record, row_link(row.seq, row.mac.as_deref())?)?;
+        }
+        // Done when a page is empty, or ends at the last id there is.
+        match rows.last().and_then(|last| last.id.checked_add(1)) {
+            Some(next) => from = next,
+            None => return check.finish(),
         }
     }
 }
@@ -196,5 +199,74 @@ fn row_link(seq: Option<i64>, mac: Option<&[u8]>) -> Result<Link, AuditError> {
         _ => Err(AuditError::Corrupt {
             what: "audit row: a sequence number without a MAC",
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StoredRow, verify};
+    use crate::audit::chain::{AuditKey, GENESIS};
+    use crate::audit::record::AuditRecord;
+    use crate::kernel::Timestamp;
+
+    /// A keyed chain of `n` rows, ids `first`, `first + 7`, ...
+    fn chain(key: &AuditKey, n: u64, first: i64) -> Vec<StoredRow> {
+        let mut head = GENESIS;
+        (1..=n)
+            .map(|seq| {
+                let record = AuditRecord::new(
+                    format!("card_{seq}"),
+                    "charge".into(),
+                    "svc".into(),
+                    Timestamp::from_millis(1),
+                );
+                let mac = key.record_mac(&head, seq, &record);
+                head = mac;
+                StoredRow {
+                    id: first + 7 * (i64::try_from(seq).expect("small") - 1),
+                    record,
+                    seq: Some(i64::try_from(seq).expect("small")),
+                    mac: Some(mac.to_vec()),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_check_reads_every_row_once_across_pages() {
+        let key = AuditKey::from_bytes([6; 32]);
+        for (n, page_size, first) in [
+            (10, 3, 0),
+            (9, 3, 0),
+            (1, 3, i64::MIN),
+            (7, 1, -100),
+            (2, 5, i64::MAX - 7),
+        ] {
+            let rows = chain(&key, n, first);
+            let (mut pages, mut served) = (0, 0);
+            let ok = verify(&key, Vec::new(), &[], |from| {
+                pages += 1;
+                let page: Vec<StoredRow> = rows
+                    .iter()
+                    .filter(|r| r.id >= from)
+                    .take(page_size)
+                    .map(|r| StoredRow {
+                        id: r.id,
+                        record: r.record.clone(),
+                        seq: r.seq,
+                        mac: r.mac.clone(),
+                    })
+                    .collect();
+                served += page.len();
+                Ok(page)
+            })
+            .expect("an intact chain");
+            assert_eq!(ok.records, n, "{n} rows, {page_size} a page");
+            assert_eq!(served, usize::try_from(n).expect("small"));
+            // Then one empty page says the end, unless the last id is the last there is.
+            let at_max = rows.last().is_some_and(|r| r.id == i64::MAX);
+            let full = usize::try_from(n).expect("small").div_ceil(page_size);
+            assert_eq!(pages, full + usize::from(!at_max));
+        }
     }
 }

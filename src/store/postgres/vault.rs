@@ -150,12 +150,12 @@ impl PgVault {
         key: &AuditKey,
         shipped: &[AuditCheckpoint],
     ) -> Result<AuditVerified, AuditError> {
-        table::verify(key, self.audit_checkpoints()?, shipped, |after| {
+        table::verify(key, self.audit_checkpoints()?, shipped, |from| {
             let rows = self.pool.with(|c| {
                 c.query(
                     "SELECT id, token, purpose, caller, at, seq, mac FROM audit
-                     WHERE id > $1 ORDER BY id LIMIT $2",
-                    &[&after, &PAGE],
+                     WHERE id >= $1 ORDER BY id LIMIT $2",
+                    &[&from, &PAGE],
                 )
                 .map_err(be("read audit trail"))
             })?;

@@ -159,14 +159,14 @@ impl SqliteVault {
         key: &AuditKey,
         shipped: &[AuditCheckpoint],
     ) -> Result<AuditVerified, AuditError> {
-        table::verify(key, self.audit_checkpoints()?, shipped, |after| {
+        table::verify(key, self.audit_checkpoints()?, shipped, |from| {
             Ok(self.pool.with(|c| {
                 c.prepare_cached(
                     "SELECT id, token, purpose, caller, at, seq, mac FROM audit
-                     WHERE id > ?1 ORDER BY id LIMIT ?2",
+                     WHERE id >= ?1 ORDER BY id LIMIT ?2",
                 )
                 .and_then(|mut stmt| {
-                    stmt.query_map(params![after, PAGE], |r| {
+                    stmt.query_map(params![from, PAGE], |r| {
                         Ok(StoredRow {
                             id: r.get(0)?,
                             record: AuditRecord::from_stored(
@@ -531,6 +531,36 @@ mod tests {
             Err(AuditError::Tampered(b)) => Some(b),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_row_planted_at_the_lowest_id_is_read_by_the_check() {
+        let dir = tempfile::tempdir().expect("dir");
+        let vault = SqliteVault::open(dir.path().join("vault.db"))
+            .expect("open")
+            .with_audit_key(key());
+        vault.record(&rec("card_a")).expect("append");
+        vault.record(&rec("card_b")).expect("append");
+        assert!(vault.verify_audit(&key(), &[]).is_ok());
+        // Someone who can write the file but has no key adds a row before all others.
+        vault
+            .pool
+            .with(|c| {
+                c.execute_batch(
+                    "INSERT INTO audit (id, token, purpose, caller, at)
+                     VALUES (-9223372036854775808, 'card_forged', 'charge', 'svc', 1)",
+                )
+                .map_err(be("plant"))
+            })
+            .expect("sql");
+        assert_eq!(vault.audit_trail(1).expect("trail")[0].token, "card_forged");
+        assert!(
+            matches!(
+                vault.verify_audit(&key(), &[]),
+                Err(AuditError::Tampered(_))
+            ),
+            "the planted row is read and breaks the chain"
+        );
     }
 
     #[test]
