@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::error::{AuditBreak, AuditError};
-use super::record::AuditRecord;
+use super::record::{AuditKind, AuditRecord};
 use crate::kernel::Timestamp;
 use crate::kernel::hmac_sha256;
 
@@ -356,7 +356,10 @@ impl<'k> ChainCheck<'k> {
                 }
                 // Unkeyed records are taken over by an explicit migration record, never
                 // by whatever keyed record happens to follow them.
-                if !self.keyed_seen && self.unkeyed > 0 && record.purpose != AUDIT_MIGRATION {
+                if !self.keyed_seen
+                    && self.unkeyed > 0
+                    && (record.purpose != AUDIT_MIGRATION || record.kind != AuditKind::CardReveal)
+                {
                     return broken(AuditBreak::Unmigrated {
                         records: self.unkeyed,
                     });

@@ -5,9 +5,19 @@
 //! Every store (the file log, both tables) keeps a record in the same four fields: time,
 //! token, purpose, caller. The kind and the outcome ride in the purpose field, so that
 //! both are under the record's MAC and no store changed its format to get them:
-//! `[<kind>#]<purpose>[!<outcome>]`. A card reveal carries no kind prefix (so every record
-//! written before kinds existed reads as one) unless its purpose holds a `#`, when it is
-//! written `card-reveal#<purpose>`. A revealed outcome carries no suffix.
+//! `[<kind>#]<purpose>[!<outcome>]`. A card reveal carries no kind prefix unless its
+//! purpose holds a `#`, when it is written `card-reveal#<purpose>`. A revealed outcome
+//! carries no suffix.
+//!
+//! Records written before kinds existed read as card reveals, with one exception: a
+//! purpose that begins with a kind-like name and a `#` (`ticket#123`: lower-case ASCII
+//! letters, digits and `-`, then `#`) reads as a record of that kind (`Other("ticket")`,
+//! purpose `123`). Its MAC still checks, since the stored text is the same; only a
+//! stored purpose that begins `card-reveal#` and holds no second `#` does not, and reads
+//! as tampered. The vault's own purposes (`charge`, `refund`, `migrate`, and the
+//! trail's `audit-migration` and `audit-log-repair`) hold no `#`: only a trail that an
+//! application wrote through [`AuditSink`](super::AuditSink) with purposes of its own
+//! can meet this.
 
 use crate::kernel::Timestamp;
 
@@ -156,10 +166,14 @@ impl AuditRecord {
     /// The purpose column as stores keep it (the record's MAC covers it).
     pub(crate) fn stored_purpose(&self) -> String {
         let mut stored = String::new();
-        if self.kind != AuditKind::CardReveal || self.purpose.contains('#') {
-            let name = self.kind.as_str();
-            // A name that could not be read back as one is written as `other`.
-            stored.push_str(if kind_name(name) { name } else { "other" });
+        // The kind as it will read back: an `Other` that carries a known kind's name is
+        // that kind, and a name that could not be read back as one is written `other`.
+        let name = match &self.kind {
+            AuditKind::Other(n) if !kind_name(n) => "other",
+            kind => kind.as_str(),
+        };
+        if name != AuditKind::CardReveal.as_str() || self.purpose.contains('#') {
+            stored.push_str(name);
             stored.push('#');
         }
         stored.push_str(&self.purpose);
@@ -209,19 +223,20 @@ mod tests {
             purpose in "[a-z!#:-]{0,12}",
             k in 0usize..3,
             kd in 0usize..5,
-            other in "[a-zA-Z0-9#!-]{0,8}",
+            other in "(card-reveal|operator|key-change|erasure|other|[a-zA-Z0-9#!-]{0,40})",
         ) {
             let outcome = [AuditOutcome::Revealed, AuditOutcome::Refused, AuditOutcome::Failed][k];
             let kind = kind(kd, &other);
-            // An unknown kind's name is one no known kind has.
-            prop_assume!(!matches!(&kind, AuditKind::Other(n) if ["card-reveal", "operator", "key-change", "erasure"].contains(&n.as_str())));
             let r = AuditRecord::new("card_x".into(), purpose, "svc".into(), Timestamp::from_millis(1))
                 .with_outcome(outcome)
                 .with_kind(kind);
             let back = AuditRecord::from_stored(r.token.clone(), &r.stored_purpose(), r.caller.clone(), r.at);
             // The one ambiguity left is the outcome's: a revealed record whose purpose
             // itself ends in `!refused` or `!failed` (the vault's purposes never do).
-            let named = !matches!(&r.kind, AuditKind::Other(n) if !kind_name(n));
+            // An `Other` carrying a known name, or no name at all, reads back as the kind
+            // it was stored as; every other record reads back as written.
+            let named = !matches!(&r.kind, AuditKind::Other(n)
+                if !kind_name(n) || ["card-reveal", "operator", "key-change", "erasure"].contains(&n.as_str()));
             if named && (!(r.purpose.ends_with("!refused") || r.purpose.ends_with("!failed")) || outcome != AuditOutcome::Revealed) {
                 prop_assert_eq!(&back, &r);
             }
