@@ -349,6 +349,14 @@ async fn the_breach_day_over_http_on_postgres() {
         }
     };
     if !cfg!(feature = "postgres") {
+        // `cargo test -p shop-server` without `--features postgres`: say so, and fail
+        // where CI requires PostgreSQL (its test command enables every feature).
+        let required = std::env::var_os("SHOPSAFE_REQUIRE_PG").is_some_and(|x| !x.is_empty());
+        assert!(
+            !required,
+            "CI must run this with the shop server's postgres feature"
+        );
+        let _ = writeln!(std::io::stderr(), "SKIPPED: needs --features postgres");
         return;
     }
     let schema = format!("shop_http_{}", std::process::id());
