@@ -92,6 +92,18 @@ impl AuditKind {
         }
     }
 
+    /// One of each kind (and one a later version might write), for tests of the stores.
+    #[cfg(test)]
+    pub(crate) fn every_one() -> [Self; 5] {
+        [
+            Self::CardReveal,
+            Self::OperatorAction,
+            Self::KeyChange,
+            Self::Erasure,
+            Self::Other("a-later-kind".into()),
+        ]
+    }
+
     fn from_name(name: &str) -> Self {
         match name {
             "card-reveal" => Self::CardReveal,

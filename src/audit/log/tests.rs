@@ -14,13 +14,7 @@ fn every_kind_reads_back_from_a_keyed_log_and_a_kind_edited_away_is_caught() {
     let path = dir.path().join("kinds.log");
     let key = || AuditKey::from_bytes([3; 32]);
     let log = AuditLog::open_keyed(&path, key()).expect("open");
-    let kinds = [
-        AuditKind::CardReveal,
-        AuditKind::OperatorAction,
-        AuditKind::KeyChange,
-        AuditKind::Erasure,
-        AuditKind::Other("a-later-kind".into()),
-    ];
+    let kinds = AuditKind::every_one();
     for kind in &kinds {
         log.record(&rec("card_x", "ops").with_kind(kind.clone()))
             .expect("append");

@@ -570,13 +570,7 @@ mod tests {
         let vault = SqliteVault::open(dir.path().join("vault.db"))
             .expect("open")
             .with_audit_key(key());
-        let kinds = [
-            AuditKind::CardReveal,
-            AuditKind::OperatorAction,
-            AuditKind::KeyChange,
-            AuditKind::Erasure,
-            AuditKind::Other("a-later-kind".into()),
-        ];
+        let kinds = AuditKind::every_one();
         for kind in &kinds {
             vault
                 .record(&rec("card_x").with_kind(kind.clone()))
