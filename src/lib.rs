@@ -20,6 +20,7 @@ pub mod password;
 pub mod persist;
 pub mod pwned;
 pub mod rotation;
+pub mod seal;
 pub mod secret;
 #[cfg(feature = "smtp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
@@ -57,6 +58,9 @@ pub enum Error {
     /// From [`rotation`].
     #[error(transparent)]
     Rotation(#[from] rotation::Error),
+    /// From [`seal`].
+    #[error(transparent)]
+    Seal(#[from] seal::Error),
     /// From [`persist`]: a store failed.
     #[error(transparent)]
     Store(#[from] persist::StoreError),

@@ -10,7 +10,8 @@
 //! - [`run_cards`] checks `card::CardOnFileStore`;
 //! - [`run_retention`] checks `minimize::RetentionStore`'s bookkeeping and refusals (no
 //!   table of the application's is needed);
-//! - [`run_vault`] checks `VaultStore` and `AuditSink` (on the vault's store).
+//! - [`run_vault`] checks `VaultStore` and `AuditSink` (on the vault's store);
+//! - [`run_key_store`] checks `seal::KeyStore` (on the customer key store).
 //!
 //! The checks live in one file per trait, as the backends' do (`throttle.rs` for
 //! `ThrottleStore`), and share the fixtures of `support.rs`.
@@ -46,6 +47,7 @@ mod campaigns;
 mod cards;
 mod credentials;
 mod incidents;
+mod keys;
 mod retention;
 mod support;
 mod throttle;
@@ -133,6 +135,19 @@ pub fn run_throttle<S: crate::rotation::ThrottleStore>(fresh: &dyn Fn() -> S) {
     throttle_values_round_trip_expire_and_sweep(&fresh());
     concurrent_throttle_updates_never_lose_one(&fresh());
     throttle_adjustments_clear_give_back_and_expire(&fresh());
+}
+
+/// Runs the checks of [`KeyStore`](crate::seal::KeyStore), the customer key store, each
+/// on a fresh store (5 checks).
+///
+/// # Panics
+/// When the backend breaks the trait's contract.
+pub fn run_key_store<S: crate::seal::KeyStore + 'static>(fresh: &dyn Fn() -> S) {
+    keys::the_store_id_is_stable_and_a_data_key_is_inserted_once(&fresh());
+    keys::keys_not_under_an_epoch_page_in_order_and_rewrap_once(&fresh());
+    keys::index_keys_are_inserted_once(&fresh());
+    keys::two_servers_sealing_a_new_customer_at_once_share_one_key(Arc::new(fresh()));
+    keys::a_kek_rotation_rewraps_every_key_and_opens_every_value(fresh());
 }
 
 /// Runs the checks of [`VaultStore`](crate::card::VaultStore) and

@@ -11,6 +11,7 @@ use crate::rotation::{
     CampaignId, CampaignState, ClaimedAccount, CredentialFlags, Incident, IncidentId,
     IncidentScope, RedeemOutcome, SecurityStamp, TokenPurpose, TokenRecord,
 };
+use crate::seal::{WrappedIndexKey, WrappedKey};
 
 /// A reset token row: account, digest, generation, purpose, issued, expires, used.
 pub(crate) type TokenRow = (String, Vec<u8>, i64, String, i64, i64, Option<i64>);
@@ -405,6 +406,51 @@ pub(crate) fn lane_state(incident: IncidentId, row: LaneRow) -> Result<CampaignS
         range_after: account(after)?,
         range_until: account(until)?,
     })
+}
+
+/// A data-key row: customer, version, KEK epoch, wrapped bytes, created.
+pub(crate) type KeyRow = (String, i64, String, Vec<u8>, i64);
+
+pub(crate) fn wrapped_key(row: KeyRow) -> Result<WrappedKey, StoreError> {
+    let (customer, version, kek, wrapped, created) = row;
+    Ok(WrappedKey::new(
+        AccountId::new(customer)?,
+        u32::try_from(version).map_err(|_| StoreError::Corrupt {
+            what: "data key version",
+        })?,
+        VaultKeyId::new(&kek).map_err(|_| StoreError::Corrupt {
+            what: "key-encryption key id",
+        })?,
+        wrapped,
+        Timestamp::from_millis(created),
+    ))
+}
+
+/// An index-key row: column, KEK epoch, wrapped bytes.
+pub(crate) fn wrapped_index_key(
+    row: (String, String, Vec<u8>),
+) -> Result<WrappedIndexKey, StoreError> {
+    let (column, kek, wrapped) = row;
+    Ok(WrappedIndexKey::new(
+        column,
+        VaultKeyId::new(&kek).map_err(|_| StoreError::Corrupt {
+            what: "key-encryption key id",
+        })?,
+        wrapped,
+    ))
+}
+
+/// The KEK epoch counts, from (epoch, count) rows.
+pub(crate) fn kek_counts(rows: Vec<(String, i64)>) -> Result<Vec<(VaultKeyId, u64)>, StoreError> {
+    rows.into_iter()
+        .map(|(kek, n)| {
+            VaultKeyId::new(&kek)
+                .map(|k| (k, to_u64(n)))
+                .map_err(|_| StoreError::Corrupt {
+                    what: "key-encryption key id",
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ impl VaultKey {
         Ok(Self(k))
     }
 
-    pub(super) fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+    pub(crate) fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
         // SP 800-108 counter mode, one block: PRF(K, [1] || label || 0x00 || [256]).
         Zeroizing::new(hmac_sha256(
             self.0.as_ref(),

@@ -33,6 +33,7 @@
 //! this crate.
 
 mod customer;
+mod keys;
 mod tls;
 mod vault;
 
@@ -46,6 +47,7 @@ use rustls::pki_types::CertificateDer;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use customer::PgStore;
+pub use keys::PgKeyStore;
 pub use tls::TlsMode;
 pub use vault::PgVault;
 
@@ -428,6 +430,7 @@ fn migrate(c: &mut Client, name: &str, schema: &Schema) -> Result<(), StoreError
                 return Err(wrong(match kind.as_str() {
                     "customer" => "shopsafe customer data",
                     "vault" => "a shopsafe card vault",
+                    "keys" => "a shopsafe customer key store",
                     _ => "another kind of data",
                 }));
             }

@@ -9,6 +9,7 @@
 //! keeps a small pool of connections, so threads do not serialize on one.
 
 mod customer;
+mod keys;
 mod vault;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use customer::SqliteStore;
+pub use keys::SqliteKeyStore;
 pub use vault::SqliteVault;
 
 use super::rows::{to_i64, to_u64};
@@ -27,6 +29,8 @@ use crate::persist::StoreError;
 const CUSTOMER_APPLICATION_ID: i32 = 0x5353_4355;
 /// `PRAGMA application_id` of a vault database: "SSVT".
 const VAULT_APPLICATION_ID: i32 = 0x5353_5654;
+/// `PRAGMA application_id` of a customer key store: "SSKY".
+const KEYS_APPLICATION_ID: i32 = 0x5353_4B59;
 const MAX_IDLE_CONNECTIONS: usize = 8;
 
 /// What a store expects of its file.
@@ -157,6 +161,7 @@ fn claim(conn: &mut Connection, path: &Path, schema: &Schema) -> Result<(), Stor
         x if x == schema.application_id => return Ok(()),
         CUSTOMER_APPLICATION_ID => return Err(wrong("shopsafe customer data")),
         VAULT_APPLICATION_ID => return Err(wrong("a shopsafe card vault")),
+        KEYS_APPLICATION_ID => return Err(wrong("a shopsafe customer key store")),
         0 => {}
         _ => return Err(wrong("another application's data")),
     }

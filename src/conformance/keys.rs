@@ -1,0 +1,257 @@
+//! Checks of [`KeyStore`]: the customer key store.
+
+use std::sync::{Arc, Mutex};
+
+use crate::card::{KeySource, VaultKey, VaultKeyId};
+use crate::kernel::{AccountId, Timestamp};
+use crate::minimize::PiiKind;
+use crate::seal::{Column, Error, KeyStore, Sealer, WrappedIndexKey, WrappedKey};
+
+fn id(s: &str) -> AccountId {
+    AccountId::new(s).expect("account id")
+}
+
+fn kek(s: &str) -> VaultKeyId {
+    VaultKeyId::new(s).expect("kek id")
+}
+
+fn key(customer: &str, version: u32, epoch: &str, byte: u8) -> WrappedKey {
+    WrappedKey::new(
+        id(customer),
+        version,
+        kek(epoch),
+        vec![byte; 72],
+        Timestamp::from_millis(1_000),
+    )
+}
+
+/// KEKs in memory, for the checks that go through a [`Sealer`].
+struct Keks(Mutex<Vec<(VaultKeyId, [u8; 32])>>);
+
+impl KeySource for Keks {
+    fn keys(&self) -> Result<Vec<(VaultKeyId, VaultKey)>, crate::card::Error> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(id, k)| Ok((id.clone(), VaultKey::from_bytes(k)?)))
+            .collect()
+    }
+    fn add(&self, id: &VaultKeyId, _: &VaultKey) -> Result<(), crate::card::Error> {
+        // Each epoch's bytes are its number, so the test can add one by id.
+        let byte = u8::try_from(self.0.lock().expect("lock").len() + 1).expect("few");
+        self.0.lock().expect("lock").push((id.clone(), [byte; 32]));
+        Ok(())
+    }
+    fn destroy(&self, id: &VaultKeyId) -> Result<(), crate::card::Error> {
+        self.0.lock().expect("lock").retain(|(k, _)| k != id);
+        Ok(())
+    }
+}
+
+pub(super) fn the_store_id_is_stable_and_a_data_key_is_inserted_once(store: &impl KeyStore) {
+    let first = store.store_id().expect("id");
+    assert_eq!(store.store_id().expect("id"), first, "the id is stable");
+    assert_ne!(first, [0; 16], "the id is random, not zero");
+    let jane = key("jane", 1, "e1", 1);
+    assert_eq!(store.insert_data_key(&jane).expect("insert"), jane);
+    // A second server's key for the same customer and version loses to the first.
+    let late = key("jane", 1, "e1", 2);
+    assert_eq!(
+        store.insert_data_key(&late).expect("insert"),
+        jane,
+        "the first key stays and is returned"
+    );
+    let v2 = key("jane", 2, "e1", 3);
+    store.insert_data_key(&v2).expect("insert v2");
+    let omar = key("omar", 1, "e1", 4);
+    store.insert_data_key(&omar).expect("insert");
+    let mut got = store
+        .data_keys(&[id("jane"), id("omar"), id("nobody")])
+        .expect("read");
+    got.sort_by(|a, b| (a.customer.as_str(), a.version).cmp(&(b.customer.as_str(), b.version)));
+    assert_eq!(got, [jane, v2, omar.clone()]);
+    assert!(store.data_keys(&[]).expect("read").is_empty());
+    // A batch larger than one query of the backend's.
+    let many: Vec<AccountId> = (0..1_200).map(|i| id(&format!("c{i:05}"))).collect();
+    for (i, c) in many.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        store
+            .insert_data_key(&key(
+                c.as_str(),
+                1,
+                "e1",
+                u8::try_from(i % 250).expect("byte"),
+            ))
+            .expect("insert");
+    }
+    assert_eq!(store.data_keys(&many).expect("read").len(), 400);
+}
+
+pub(super) fn keys_not_under_an_epoch_page_in_order_and_rewrap_once(store: &impl KeyStore) {
+    for c in ["c", "a", "e", "b", "d"] {
+        store.insert_data_key(&key(c, 1, "old", 1)).expect("insert");
+    }
+    store
+        .insert_data_key(&key("a", 2, "old", 1))
+        .expect("insert");
+    store
+        .insert_data_key(&key("f", 1, "new", 1))
+        .expect("insert");
+    store
+        .insert_index_key(&WrappedIndexKey::new(
+            "t.email".into(),
+            kek("old"),
+            vec![9; 72],
+        ))
+        .expect("index key");
+    let page = |after: Option<(&AccountId, u32)>| {
+        store
+            .keys_not_under(&kek("new"), after, 3)
+            .expect("page")
+            .into_iter()
+            .map(|k| (k.customer.as_str().to_owned(), k.version))
+            .collect::<Vec<_>>()
+    };
+    let first = page(None);
+    assert_eq!(first, [("a".into(), 1), ("a".into(), 2), ("b".into(), 1)]);
+    let a = id("a");
+    assert_eq!(
+        page(Some((&a, 2))),
+        [("b".into(), 1), ("c".into(), 1), ("d".into(), 1)],
+        "the cursor is exclusive and orders by (customer, version)"
+    );
+    let counts = store.count_by_kek().expect("count");
+    assert_eq!(counts, [(kek("new"), 1), (kek("old"), 7)]);
+    let moved: Vec<(VaultKeyId, WrappedKey)> = ["a", "b"]
+        .iter()
+        .map(|c| (kek("old"), key(c, 1, "new", 7)))
+        .collect();
+    assert_eq!(store.rewrap_data_keys(&moved).expect("rewrap"), 2);
+    assert_eq!(
+        store.rewrap_data_keys(&moved).expect("rewrap again"),
+        0,
+        "a row no longer under the old epoch is not changed twice"
+    );
+    let b = store.data_keys(&[id("b")]).expect("read");
+    assert_eq!(b, [key("b", 1, "new", 7)]);
+    assert_eq!(
+        page(None),
+        [("a".into(), 2), ("c".into(), 1), ("d".into(), 1)]
+    );
+    let index = WrappedIndexKey::new("t.email".into(), kek("new"), vec![8; 72]);
+    assert!(store.rewrap_index_key(&kek("old"), &index).expect("rewrap"));
+    assert!(!store.rewrap_index_key(&kek("old"), &index).expect("again"));
+    assert_eq!(store.index_keys().expect("read"), [index]);
+    assert_eq!(
+        store.count_by_kek().expect("count"),
+        [(kek("new"), 4), (kek("old"), 4)]
+    );
+}
+
+pub(super) fn index_keys_are_inserted_once(store: &impl KeyStore) {
+    let first = WrappedIndexKey::new("profiles.email".into(), kek("e1"), vec![1; 72]);
+    assert_eq!(store.insert_index_key(&first).expect("insert"), first);
+    let late = WrappedIndexKey::new("profiles.email".into(), kek("e1"), vec![2; 72]);
+    assert_eq!(store.insert_index_key(&late).expect("insert"), first);
+    let phone = WrappedIndexKey::new("profiles.phone".into(), kek("e1"), vec![3; 72]);
+    store.insert_index_key(&phone).expect("insert");
+    assert_eq!(store.index_keys().expect("read"), [first, phone]);
+}
+
+pub(super) fn two_servers_sealing_a_new_customer_at_once_share_one_key<S: KeyStore + 'static>(
+    store: Arc<S>,
+) {
+    let keks = Arc::new(Keks(Mutex::new(vec![(kek("e1"), [1; 32])])));
+    let email = Column::new("profiles", "email", PiiKind::Email).expect("column");
+    let sealed: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let (store, keks, email) = (Arc::clone(&store), Arc::clone(&keks), email.clone());
+                scope.spawn(move || {
+                    let sealer = Sealer::new(store, &*keks).expect("sealer");
+                    sealer
+                        .seal(&id("new"), &email, "r", &format!("n{i}@example.com"))
+                        .expect("seal")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert_eq!(store.data_keys(&[id("new")]).expect("read").len(), 1);
+    let sealer = Sealer::new(Arc::clone(&store), &*keks).expect("sealer");
+    for (i, s) in sealed.iter().enumerate() {
+        let opened = sealer
+            .open(&id("new"), &email, "r", s)
+            .expect("every value opens");
+        assert_eq!(opened.expose(), &format!("n{i}@example.com"));
+    }
+}
+
+pub(super) fn a_kek_rotation_rewraps_every_key_and_opens_every_value<S: KeyStore>(store: S) {
+    let keks = Keks(Mutex::new(vec![(kek("e1"), [1; 32])]));
+    let name = Column::new("profiles", "name", PiiKind::PersonName).expect("column");
+    let email = Column::new("profiles", "email", PiiKind::Email).expect("column");
+    let customers: Vec<AccountId> = (0..25).map(|i| id(&format!("c{i:02}"))).collect();
+    let sealer = Sealer::new(store, &keks).expect("sealer");
+    let sealed: Vec<_> = customers
+        .iter()
+        .map(|c| {
+            sealer
+                .seal(c, &name, c.as_str(), &format!("Name {c:?}"))
+                .expect("seal")
+        })
+        .collect();
+    let index = sealer
+        .blind_index(&email, "jane@example.com")
+        .expect("index");
+    let store = sealer_into_store(sealer);
+    // A new epoch, and a sealer over it.
+    keks.add(&kek("e2"), &VaultKey::from_bytes(&[0; 32]).expect("key"))
+        .expect("add");
+    let sealer = Sealer::new(store, &keks).expect("sealer");
+    assert_eq!(sealer.current_kek(), &kek("e2"));
+    let mut seen = Vec::new();
+    let report = sealer
+        .rewrap(10, |p| seen.push(p.rewrapped))
+        .expect("rewrap");
+    assert_eq!(report.to_do, 26, "25 data keys and one index key");
+    assert_eq!(report.rewrapped, 26);
+    assert_eq!(seen, [11, 21, 26], "progress after each batch");
+    assert_eq!(
+        sealer.rewrap(10, |_| {}).expect("again").rewrapped,
+        0,
+        "a second run finds nothing to do"
+    );
+    assert!(matches!(
+        sealer.retire_kek(&keks, &kek("e2")),
+        Err(Error::KekInUse { .. })
+    ));
+    sealer
+        .retire_kek(&keks, &kek("e1"))
+        .expect("retire the old epoch");
+    let sealer = Sealer::new(sealer_into_store(sealer), &keks).expect("sealer");
+    let rows: Vec<_> = customers
+        .iter()
+        .zip(sealed)
+        .map(|(c, s)| (c.clone(), c.as_str().to_owned(), s))
+        .collect();
+    let opened = sealer.open_all(&name, &rows).expect("batch");
+    assert_eq!(opened.len(), 25);
+    for ((c, _, _), o) in rows.iter().zip(opened) {
+        assert_eq!(o.expect("opens").expose(), &format!("Name {c:?}"));
+    }
+    assert_eq!(
+        sealer
+            .blind_index(&email, "JANE@example.com")
+            .expect("index"),
+        index,
+        "the index key survived the rotation"
+    );
+}
+
+fn sealer_into_store<S: KeyStore>(sealer: Sealer<S>) -> S {
+    sealer.into_store()
+}

@@ -1,0 +1,601 @@
+//! [`Sealer`]: seals and opens customers' personal values under their own data keys,
+//! makes blind indexes, and rewraps the data keys when the KEK rotates.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::column::Column;
+use super::error::Error;
+use super::index::{BlindIndex, blind_index, normalize};
+use super::kek::{Keks, data_key_context, index_key_context};
+use super::keys::{KeyStore, WrappedIndexKey, WrappedKey};
+use super::sealed::{Place, Sealed, open, seal};
+use crate::card::{KeySource, VaultKeyId};
+use crate::kernel::{AccountId, Timestamp};
+use crate::minimize::Pii;
+use crate::secret::fill_random;
+
+/// What can be sealed: text, or a [`Pii`] value.
+pub trait Plaintext {
+    /// The text to seal.
+    fn text(&self) -> &str;
+}
+
+impl Plaintext for str {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl Plaintext for String {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl<T: AsRef<str>> Plaintext for Pii<T> {
+    fn text(&self) -> &str {
+        self.expose().as_ref()
+    }
+}
+
+/// Seals customers' personal values, opens them, and makes their blind indexes.
+///
+/// - Each customer has a **data key** of their own (256 bits, random), made the first
+///   time something of theirs is sealed, kept in the [`KeyStore`] only wrapped by the
+///   current **customer-data KEK**.
+/// - The KEKs come from a [`KeySource`] (`FileKeySource`, `EnvKeySource`, or an
+///   `EnvelopeKeySource` whose KEK stays in an HSM), read once here; the source's last
+///   key is the current epoch. Use a source of its own, not the card vault's.
+/// - Opening in bulk ([`Sealer::keys`], [`Sealer::open_all`]) reads the key store once
+///   per batch; unwrapped data keys live in the returned [`CustomerKeys`] and are wiped
+///   when it drops.
+///
+/// # Examples
+/// ```
+/// use shopsafe::card::{FileKeySource, VaultKeyId};
+/// use shopsafe::kernel::AccountId;
+/// use shopsafe::minimize::PiiKind;
+/// use shopsafe::seal::{Column, Sealer};
+/// use shopsafe::store::sqlite::SqliteKeyStore;
+///
+/// let dir = tempfile::tempdir()?;
+/// let keks = FileKeySource::open_or_create(dir.path().join("customer.keys"), &VaultKeyId::new("2026-12")?)?;
+/// let sealer = Sealer::new(SqliteKeyStore::open(dir.path().join("keys.db"))?, &keks)?;
+/// let email = Column::new("profiles", "email", PiiKind::Email)?;
+/// let jane = AccountId::new("jane")?;
+///
+/// let sealed = sealer.seal(&jane, &email, "jane", "jane@example.com")?;
+/// assert_eq!(sealer.open(&jane, &email, "jane", &sealed)?.expose(), "jane@example.com");
+/// // The index finds her however the address is typed.
+/// assert_eq!(sealer.blind_index(&email, " Jane@Example.com")?, sealer.blind_index(&email, "jane@example.com")?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Sealer<S> {
+    store: S,
+    keks: Keks,
+    store_id: [u8; 16],
+    index_keys: RwLock<HashMap<String, Arc<Zeroizing<[u8; 32]>>>>,
+}
+
+impl<S> core::fmt::Debug for Sealer<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("kek", self.keks.current())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A customer's unwrapped data keys, by version.
+type Versions = Vec<(u32, Zeroizing<[u8; 32]>)>;
+
+/// Customers' data keys, unwrapped for one batch (wiped on drop).
+pub struct CustomerKeys {
+    store_tag: [u8; 4],
+    keys: HashMap<AccountId, Versions>,
+}
+
+impl core::fmt::Debug for CustomerKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "CustomerKeys({} customers, [REDACTED])", self.keys.len())
+    }
+}
+
+impl CustomerKeys {
+    /// Seals `value` for `customer` in `column` of the row `record` (the row's key, as
+    /// the application names it), under the customer's newest data key.
+    ///
+    /// # Errors
+    /// [`Error::NoDataKey`] for a customer not in this batch, [`Error::TooLong`],
+    /// [`Error::Rng`].
+    pub fn seal<V: Plaintext + ?Sized>(
+        &self,
+        customer: &AccountId,
+        column: &Column,
+        record: &str,
+        value: &V,
+    ) -> Result<Sealed, Error> {
+        let (version, key) = self
+            .keys
+            .get(customer)
+            .and_then(|v| v.iter().max_by_key(|(version, _)| *version))
+            .ok_or(Error::NoDataKey)?;
+        let place = Place {
+            column,
+            record,
+            customer,
+            version: *version,
+            store_tag: self.store_tag,
+        };
+        seal(key, &place, value.text())
+    }
+
+    /// Opens what [`CustomerKeys::seal`] made at the same place.
+    ///
+    /// # Errors
+    /// [`Error::WrongKeyStore`], [`Error::NoDataKey`], [`Error::Tampered`] (changed, or
+    /// moved from another row, column or customer).
+    pub fn open(
+        &self,
+        customer: &AccountId,
+        column: &Column,
+        record: &str,
+        sealed: &Sealed,
+    ) -> Result<Pii<String>, Error> {
+        if sealed.store_tag() != self.store_tag {
+            return Err(Error::WrongKeyStore);
+        }
+        let version = sealed.key_version();
+        let key = self
+            .keys
+            .get(customer)
+            .and_then(|v| v.iter().find(|(v, _)| *v == version))
+            .map(|(_, k)| k)
+            .ok_or(Error::NoDataKey)?;
+        let place = Place {
+            column,
+            record,
+            customer,
+            version,
+            store_tag: self.store_tag,
+        };
+        let mut text = open(key, &place, sealed)?;
+        Ok(Pii::new(column.kind(), core::mem::take(&mut *text)))
+    }
+
+    /// How many customers' keys the batch holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether it holds none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// Where a KEK rotation's rewrap stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rewrap {
+    /// Keys this run moved under the current KEK.
+    pub rewrapped: u64,
+    /// Keys under an older KEK when the run started (data and index keys).
+    pub to_do: u64,
+}
+
+impl<S: KeyStore> Sealer<S> {
+    /// A sealer over `store`, with the KEKs of `keks` (read once, now).
+    ///
+    /// # Errors
+    /// [`Error::NoKek`], the source's or the store's failure.
+    pub fn new(store: S, keks: &dyn KeySource) -> Result<Self, Error> {
+        let keks = Keks::load(keks)?;
+        let store_id = store.store_id()?;
+        Ok(Self {
+            store,
+            keks,
+            store_id,
+            index_keys: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The key store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The key store back (the unwrapped keys this sealer held are wiped).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// The current KEK epoch: the one new keys are wrapped under.
+    #[must_use]
+    pub fn current_kek(&self) -> &VaultKeyId {
+        self.keks.current()
+    }
+
+    fn tag(&self) -> [u8; 4] {
+        [
+            self.store_id[0],
+            self.store_id[1],
+            self.store_id[2],
+            self.store_id[3],
+        ]
+    }
+
+    /// The data keys of `customers`, unwrapped, in one key-store read. A customer with
+    /// no key yet is left out (opening their values answers [`Error::NoDataKey`]).
+    ///
+    /// # Errors
+    /// [`Error::UnknownKek`], [`Error::UnwrapFailed`], a store failure.
+    pub fn keys(&self, customers: &[AccountId]) -> Result<CustomerKeys, Error> {
+        let mut out = CustomerKeys {
+            store_tag: self.tag(),
+            keys: HashMap::with_capacity(customers.len()),
+        };
+        for wrapped in self.store.data_keys(customers)? {
+            let key = self.unwrap_data_key(&wrapped)?;
+            out.keys
+                .entry(wrapped.customer)
+                .or_default()
+                .push((wrapped.version, key));
+        }
+        Ok(out)
+    }
+
+    /// [`Sealer::keys`], making a data key for each customer who has none (one more
+    /// write for those, in one insert each; two servers making one at once end up with
+    /// the same key).
+    ///
+    /// # Errors
+    /// As [`Sealer::keys`], and [`Error::Rng`].
+    pub fn keys_for_sealing(&self, customers: &[AccountId]) -> Result<CustomerKeys, Error> {
+        let mut out = self.keys(customers)?;
+        for customer in customers {
+            if out.keys.contains_key(customer) {
+                continue;
+            }
+            let mut key = Zeroizing::new([0u8; 32]);
+            fill_random(key.as_mut())?;
+            let context = data_key_context(&self.store_id, customer.as_str(), 1);
+            let (kek, wrapped) = self.keks.wrap(&context, &key)?;
+            let stored = self.store.insert_data_key(&WrappedKey::new(
+                customer.clone(),
+                1,
+                kek,
+                wrapped,
+                Timestamp::now(),
+            ))?;
+            let key = self.unwrap_data_key(&stored)?;
+            out.keys.insert(customer.clone(), vec![(1, key)]);
+        }
+        Ok(out)
+    }
+
+    fn unwrap_data_key(&self, w: &WrappedKey) -> Result<Zeroizing<[u8; 32]>, Error> {
+        let context = data_key_context(&self.store_id, w.customer.as_str(), w.version);
+        self.keks.unwrap(&w.kek, &context, &w.wrapped)
+    }
+
+    /// Seals one value (reads, and if needed makes, the customer's key). To seal many,
+    /// take [`Sealer::keys_for_sealing`] once and call [`CustomerKeys::seal`].
+    ///
+    /// # Errors
+    /// As [`Sealer::keys_for_sealing`] and [`CustomerKeys::seal`].
+    pub fn seal<V: Plaintext + ?Sized>(
+        &self,
+        customer: &AccountId,
+        column: &Column,
+        record: &str,
+        value: &V,
+    ) -> Result<Sealed, Error> {
+        self.keys_for_sealing(core::slice::from_ref(customer))?
+            .seal(customer, column, record, value)
+    }
+
+    /// Opens one value.
+    ///
+    /// # Errors
+    /// As [`CustomerKeys::open`], a store failure.
+    pub fn open(
+        &self,
+        customer: &AccountId,
+        column: &Column,
+        record: &str,
+        sealed: &Sealed,
+    ) -> Result<Pii<String>, Error> {
+        if sealed.store_tag() != self.tag() {
+            return Err(Error::WrongKeyStore);
+        }
+        self.keys(core::slice::from_ref(customer))?
+            .open(customer, column, record, sealed)
+    }
+
+    /// Opens a batch of values of one column, with one key-store read for the batch:
+    /// one outcome per row, in order. `rows` are (customer, record key, sealed value).
+    ///
+    /// # Errors
+    /// The outer error is the key store's or a key's (nothing opened); a row that does
+    /// not open has its own error in its place.
+    pub fn open_all(
+        &self,
+        column: &Column,
+        rows: &[(AccountId, String, Sealed)],
+    ) -> Result<Vec<Result<Pii<String>, Error>>, Error> {
+        let mut customers: Vec<AccountId> = rows.iter().map(|(c, _, _)| c.clone()).collect();
+        customers.sort();
+        customers.dedup();
+        let keys = self.keys(&customers)?;
+        Ok(rows
+            .iter()
+            .map(|(customer, record, sealed)| keys.open(customer, column, record, sealed))
+            .collect())
+    }
+
+    /// The blind index of `value` in `column` (its index key is made on first use and
+    /// kept in memory from then on).
+    ///
+    /// # Errors
+    /// A store or key failure on the column's first use.
+    pub fn blind_index<V: Plaintext + ?Sized>(
+        &self,
+        column: &Column,
+        value: &V,
+    ) -> Result<BlindIndex, Error> {
+        let key = self.index_key(column)?;
+        Ok(blind_index(&key, column, value.text()))
+    }
+
+    /// Whether two values of `column` are the same once normalized as its index is
+    /// (constant time in their contents): how a lookup tells a match from a collision.
+    #[must_use]
+    pub fn same(column: &Column, a: &str, b: &str) -> bool {
+        let (a, b) = (normalize(column, a), normalize(column, b));
+        a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+    }
+
+    fn index_key(&self, column: &Column) -> Result<Arc<Zeroizing<[u8; 32]>>, Error> {
+        let name = column.qualified();
+        if let Some(k) = self
+            .index_keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&name)
+        {
+            return Ok(Arc::clone(k));
+        }
+        let context = index_key_context(&self.store_id, &name);
+        let stored = match self
+            .store
+            .index_keys()?
+            .into_iter()
+            .find(|k| k.column == name)
+        {
+            Some(k) => k,
+            None => {
+                let mut key = Zeroizing::new([0u8; 32]);
+                fill_random(key.as_mut())?;
+                let (kek, wrapped) = self.keks.wrap(&context, &key)?;
+                self.store
+                    .insert_index_key(&WrappedIndexKey::new(name.clone(), kek, wrapped))?
+            }
+        };
+        let key = Arc::new(self.keks.unwrap(&stored.kek, &context, &stored.wrapped)?);
+        self.index_keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name, Arc::clone(&key));
+        Ok(key)
+    }
+
+    /// After a KEK rotation (a new key added to the source, and this sealer made again
+    /// over it): moves every data key and index key still wrapped under an older epoch
+    /// under the current one, `batch` keys a transaction, and calls `progress` after
+    /// each. No sealed value is touched. Resumable: a run cut off leaves every key
+    /// wrapped under one epoch or the other, and the next run does the rest.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKek`] for a key under an epoch the source no longer holds (the run
+    /// stops there; what it did stays done), a store failure.
+    pub fn rewrap(&self, batch: usize, mut progress: impl FnMut(Rewrap)) -> Result<Rewrap, Error> {
+        let current = self.keks.current().clone();
+        let to_do = self
+            .store
+            .count_by_kek()?
+            .into_iter()
+            .filter(|(k, _)| *k != current)
+            .map(|(_, n)| n)
+            .sum();
+        let mut report = Rewrap {
+            rewrapped: 0,
+            to_do,
+        };
+        for key in self.store.index_keys()? {
+            if key.kek == current {
+                continue;
+            }
+            let context = index_key_context(&self.store_id, &key.column);
+            let plain = self.keks.unwrap(&key.kek, &context, &key.wrapped)?;
+            let (kek, wrapped) = self.keks.wrap(&context, &plain)?;
+            let new = WrappedIndexKey::new(key.column.clone(), kek, wrapped);
+            if self.store.rewrap_index_key(&key.kek, &new)? {
+                report.rewrapped += 1;
+            }
+        }
+        let mut after: Option<(AccountId, u32)> = None;
+        loop {
+            let rows = self.store.keys_not_under(
+                &current,
+                after.as_ref().map(|(c, v)| (c, *v)),
+                batch.max(1),
+            )?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = Some((last.customer.clone(), last.version));
+            let mut changes = Vec::with_capacity(rows.len());
+            for row in rows {
+                let plain = self.unwrap_data_key(&row)?;
+                let context = data_key_context(&self.store_id, row.customer.as_str(), row.version);
+                let (kek, wrapped) = self.keks.wrap(&context, &plain)?;
+                let old = row.kek.clone();
+                changes.push((
+                    old,
+                    WrappedKey {
+                        kek,
+                        wrapped,
+                        ..row
+                    },
+                ));
+            }
+            report.rewrapped += self.store.rewrap_data_keys(&changes)?;
+            progress(report);
+        }
+        Ok(report)
+    }
+
+    /// Destroys the KEK of epoch `kek` in `source`, once no key is wrapped under it
+    /// (after [`Sealer::rewrap`]): a key-store backup from before then no longer opens
+    /// with the keys that remain.
+    ///
+    /// # Errors
+    /// [`Error::KekInUse`] while keys remain under it; the source's refusal (the current
+    /// key, an unknown id, a read-only source).
+    pub fn retire_kek(&self, source: &dyn KeySource, kek: &VaultKeyId) -> Result<(), Error> {
+        let keys = self
+            .store
+            .count_by_kek()?
+            .into_iter()
+            .filter(|(k, _)| k == kek)
+            .map(|(_, n)| n)
+            .sum::<u64>();
+        if keys > 0 {
+            return Err(Error::KekInUse {
+                kek: kek.clone(),
+                keys,
+            });
+        }
+        if kek == self.keks.current() {
+            return Err(Error::Keys(crate::card::Error::ShredCurrentKey));
+        }
+        source.destroy(kek)?;
+        Ok(())
+    }
+
+    /// The KEK epochs this sealer holds, oldest first.
+    pub fn kek_epochs(&self) -> impl Iterator<Item = &VaultKeyId> {
+        self.keks.ids()
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+    use crate::card::FileKeySource;
+    use crate::minimize::PiiKind;
+    use crate::store::sqlite::SqliteKeyStore;
+
+    fn epoch(s: &str) -> VaultKeyId {
+        VaultKeyId::new(s).expect("id")
+    }
+
+    #[test]
+    fn every_way_a_value_fails_to_open_has_its_own_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let keks =
+            FileKeySource::open_or_create(dir.path().join("c.keys"), &epoch("e1")).expect("keks");
+        let store = SqliteKeyStore::open(dir.path().join("keys.db")).expect("store");
+        let sealer = Sealer::new(store, &keks).expect("sealer");
+        let email = Column::new("profiles", "email", PiiKind::Email).expect("column");
+        let (jane, omar, ivan) = (
+            AccountId::new("jane").expect("id"),
+            AccountId::new("omar").expect("id"),
+            AccountId::new("ivan").expect("id"),
+        );
+        let sealed = sealer
+            .seal(&jane, &email, "1", "jane@example.com")
+            .expect("seal");
+        sealer
+            .seal(&omar, &email, "2", "omar@example.com")
+            .expect("seal");
+        // Moved to a customer who has a key: tampered. To one who has none: no key.
+        assert!(matches!(
+            sealer.open(&omar, &email, "1", &sealed),
+            Err(Error::Tampered)
+        ));
+        assert!(matches!(
+            sealer.open(&ivan, &email, "1", &sealed),
+            Err(Error::NoDataKey)
+        ));
+        // A key store made afresh (a lost file, recreated): not noise, a typed refusal.
+        let fresh = SqliteKeyStore::open(dir.path().join("other.db")).expect("store");
+        let other = Sealer::new(fresh, &keks).expect("sealer");
+        assert!(matches!(
+            other.open(&jane, &email, "1", &sealed),
+            Err(Error::WrongKeyStore)
+        ));
+        // The right store with a KEK source that lacks the epoch, or holds another key
+        // under its name.
+        let store = sealer.into_store();
+        let wrong_epoch =
+            FileKeySource::open_or_create(dir.path().join("x.keys"), &epoch("e9")).expect("keks");
+        let sealer = Sealer::new(store, &wrong_epoch).expect("sealer");
+        assert!(matches!(
+            sealer.open(&jane, &email, "1", &sealed),
+            Err(Error::UnknownKek { kek }) if kek == epoch("e1")
+        ));
+        let impostor =
+            FileKeySource::open_or_create(dir.path().join("y.keys"), &epoch("e1")).expect("keks");
+        let sealer = Sealer::new(sealer.into_store(), &impostor).expect("sealer");
+        assert!(matches!(
+            sealer.open(&jane, &email, "1", &sealed),
+            Err(Error::UnwrapFailed { kek }) if kek == epoch("e1")
+        ));
+        // Back with the right KEK, it opens; nothing was lost on the way.
+        let sealer = Sealer::new(sealer.into_store(), &keks).expect("sealer");
+        let opened = sealer.open(&jane, &email, "1", &sealed).expect("open");
+        assert_eq!(opened.expose(), "jane@example.com");
+        assert_eq!(opened.kind(), PiiKind::Email);
+        assert!(!format!("{sealer:?} {sealed:?} {opened:?}").contains("jane@"));
+    }
+
+    #[test]
+    fn a_batch_reads_the_key_store_once_and_answers_per_row() {
+        let dir = tempfile::tempdir().expect("dir");
+        let keks =
+            FileKeySource::open_or_create(dir.path().join("c.keys"), &epoch("e1")).expect("keks");
+        let store = SqliteKeyStore::open(dir.path().join("keys.db")).expect("store");
+        let sealer = Sealer::new(store, &keks).expect("sealer");
+        let addr = Column::new("profiles", "address", PiiKind::PostalAddress).expect("column");
+        let customers: Vec<AccountId> = (0..10)
+            .map(|i| AccountId::new(format!("c{i}")).expect("id"))
+            .collect();
+        let keys = sealer.keys_for_sealing(&customers).expect("keys");
+        assert_eq!(keys.len(), 10);
+        let mut rows: Vec<(AccountId, String, Sealed)> = customers
+            .iter()
+            .map(|c| {
+                let s = keys
+                    .seal(c, &addr, c.as_str(), &format!("{c:?} Main St"))
+                    .expect("seal");
+                (c.clone(), c.as_str().to_owned(), s)
+            })
+            .collect();
+        drop(keys);
+        // One row moved to another record.
+        rows[3].1 = "elsewhere".into();
+        let out = sealer.open_all(&addr, &rows).expect("batch");
+        assert_eq!(out.len(), 10);
+        for (i, o) in out.iter().enumerate() {
+            assert_eq!(o.is_ok(), i != 3, "{i}");
+        }
+        assert!(matches!(out[3], Err(Error::Tampered)));
+    }
+}

@@ -1,0 +1,307 @@
+//! The PostgreSQL customer key store: customers' wrapped data keys and the wrapped
+//! blind-index keys, in a schema that holds nothing else (`shopsafe_keys` by default),
+//! readable by its owner only.
+
+use postgres::Row;
+
+use super::{PgOptions, Pool, Schema, be, to_i64};
+use crate::card::VaultKeyId;
+use crate::kernel::AccountId;
+use crate::persist::StoreError;
+use crate::seal::{KeyStore, WrappedIndexKey, WrappedKey};
+use crate::secret::fill_random;
+use crate::store::rows::{kek_counts, wrapped_index_key, wrapped_key};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the store's id, data keys and index keys.
+    "CREATE TABLE key_store (
+        one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        id BYTEA NOT NULL CHECK (length(id) = 16)
+    );
+    CREATE TABLE data_keys (
+        customer TEXT COLLATE \"C\" NOT NULL,
+        version INTEGER NOT NULL,
+        kek TEXT NOT NULL,
+        wrapped BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (customer, version)
+    );
+    CREATE INDEX data_keys_by_kek ON data_keys (kek);
+    CREATE TABLE index_keys (
+        col TEXT PRIMARY KEY,
+        kek TEXT NOT NULL,
+        wrapped BYTEA NOT NULL
+    );
+    REVOKE ALL ON SCHEMA \"{schema}\" FROM PUBLIC;
+    REVOKE ALL ON ALL TABLES IN SCHEMA \"{schema}\" FROM PUBLIC;",
+];
+
+const SCHEMA: Schema = Schema {
+    kind: "keys",
+    default_name: "shopsafe_keys",
+    migrations: MIGRATIONS,
+    dedicated: true,
+};
+
+const SELECT_KEY: &str = "SELECT customer, version, kek, wrapped, created_at FROM data_keys";
+
+/// The customer key store ([`KeyStore`]) over one PostgreSQL schema (`shopsafe_keys` by
+/// default), owned by a role of its own: the web tier's role reads it, and neither the
+/// customer schema's role nor the vault's needs to.
+///
+/// # Examples
+/// ```no_run
+/// use shopsafe::store::postgres::{PgKeyStore, PgOptions};
+///
+/// let keys = PgKeyStore::connect(PgOptions::new("host=/run/postgresql user=shopsafe_keys dbname=shop")?)?;
+/// # Ok::<(), shopsafe::persist::StoreError>(())
+/// ```
+#[derive(Debug)]
+pub struct PgKeyStore {
+    pool: Pool,
+    id: [u8; 16],
+}
+
+impl PgKeyStore {
+    /// Connects, creates the schema if needed (and if the role may), refuses a schema
+    /// that holds other tables, and migrates.
+    ///
+    /// # Errors
+    /// A backend failure, [`StoreError::WrongDatabase`] for another store's schema or
+    /// one with other tables, [`StoreError::SchemaTooNew`].
+    pub fn connect(options: PgOptions) -> Result<Self, StoreError> {
+        let pool = Pool::open(options, &SCHEMA)?;
+        let id = pool.with(|c| {
+            let mut fresh = [0u8; 16];
+            fill_random(&mut fresh)?;
+            c.execute(
+                "INSERT INTO key_store (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&&fresh[..]],
+            )
+            .map_err(be("make key store id"))?;
+            let id: Vec<u8> = c
+                .query_one("SELECT id FROM key_store", &[])
+                .map_err(be("read key store id"))?
+                .get(0);
+            id.try_into().map_err(|_| StoreError::Corrupt {
+                what: "key store id",
+            })
+        })?;
+        Ok(Self { pool, id })
+    }
+}
+
+fn read_key(r: &Row) -> Result<WrappedKey, StoreError> {
+    wrapped_key((
+        r.get(0),
+        i64::from(r.get::<_, i32>(1)),
+        r.get(2),
+        r.get(3),
+        r.get(4),
+    ))
+}
+
+fn version(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl KeyStore for PgKeyStore {
+    fn store_id(&self) -> Result<[u8; 16], StoreError> {
+        Ok(self.id)
+    }
+
+    fn insert_data_key(&self, key: &WrappedKey) -> Result<WrappedKey, StoreError> {
+        self.pool.with(|c| {
+            c.execute(
+                "INSERT INTO data_keys (customer, version, kek, wrapped, created_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[
+                    &key.customer.as_str(),
+                    &version(key.version),
+                    &key.kek.as_str(),
+                    &key.wrapped,
+                    &key.created_at.as_millis(),
+                ],
+            )
+            .map_err(be("insert data key"))?;
+            let row = c
+                .query_one(
+                    &format!("{SELECT_KEY} WHERE customer = $1 AND version = $2"),
+                    &[&key.customer.as_str(), &version(key.version)],
+                )
+                .map_err(be("read data key"))?;
+            read_key(&row)
+        })
+    }
+
+    fn data_keys(&self, customers: &[AccountId]) -> Result<Vec<WrappedKey>, StoreError> {
+        let ids: Vec<&str> = customers.iter().map(AccountId::as_str).collect();
+        self.pool.with(|c| {
+            c.query(&format!("{SELECT_KEY} WHERE customer = ANY($1)"), &[&ids])
+                .map_err(be("read data keys"))?
+                .iter()
+                .map(read_key)
+                .collect()
+        })
+    }
+
+    fn keys_not_under(
+        &self,
+        kek: &VaultKeyId,
+        after: Option<(&AccountId, u32)>,
+        limit: usize,
+    ) -> Result<Vec<WrappedKey>, StoreError> {
+        let (customer, v) = after.map_or(("", -1), |(a, v)| (a.as_str(), version(v)));
+        self.pool.with(|c| {
+            c.query(
+                &format!(
+                    "{SELECT_KEY} WHERE kek <> $1 AND (customer, version) > ($2, $3)
+                     ORDER BY customer, version LIMIT $4"
+                ),
+                &[&kek.as_str(), &customer, &v, &to_i64(limit as u64)],
+            )
+            .map_err(be("read keys to rewrap"))?
+            .iter()
+            .map(read_key)
+            .collect()
+        })
+    }
+
+    fn rewrap_data_keys(&self, keys: &[(VaultKeyId, WrappedKey)]) -> Result<u64, StoreError> {
+        let mut customers = Vec::with_capacity(keys.len());
+        let mut versions = Vec::with_capacity(keys.len());
+        let mut from = Vec::with_capacity(keys.len());
+        let mut to = Vec::with_capacity(keys.len());
+        let mut wrapped = Vec::with_capacity(keys.len());
+        for (old, key) in keys {
+            customers.push(key.customer.as_str());
+            versions.push(version(key.version));
+            from.push(old.as_str());
+            to.push(key.kek.as_str());
+            wrapped.push(key.wrapped.as_slice());
+        }
+        self.pool.with(|c| {
+            let n = c
+                .execute(
+                    "UPDATE data_keys d SET kek = u.kek, wrapped = u.wrapped
+                     FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::bytea[])
+                          AS u(customer, version, old, kek, wrapped)
+                     WHERE d.customer = u.customer AND d.version = u.version AND d.kek = u.old",
+                    &[&customers, &versions, &from, &to, &wrapped],
+                )
+                .map_err(be("rewrap data keys"))?;
+            Ok(n)
+        })
+    }
+
+    fn count_by_kek(&self) -> Result<Vec<(VaultKeyId, u64)>, StoreError> {
+        self.pool.with(|c| {
+            let rows: Vec<(String, i64)> = c
+                .query(
+                    "SELECT kek, count(*) FROM (SELECT kek FROM data_keys UNION ALL
+                     SELECT kek FROM index_keys) k GROUP BY kek ORDER BY kek",
+                    &[],
+                )
+                .map_err(be("count keys by epoch"))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            kek_counts(rows)
+        })
+    }
+
+    fn insert_index_key(&self, key: &WrappedIndexKey) -> Result<WrappedIndexKey, StoreError> {
+        self.pool.with(|c| {
+            c.execute(
+                "INSERT INTO index_keys (col, kek, wrapped) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&key.column, &key.kek.as_str(), &key.wrapped],
+            )
+            .map_err(be("insert index key"))?;
+            let r = c
+                .query_one(
+                    "SELECT col, kek, wrapped FROM index_keys WHERE col = $1",
+                    &[&key.column],
+                )
+                .map_err(be("read index key"))?;
+            wrapped_index_key((r.get(0), r.get(1), r.get(2)))
+        })
+    }
+
+    fn index_keys(&self) -> Result<Vec<WrappedIndexKey>, StoreError> {
+        self.pool.with(|c| {
+            c.query("SELECT col, kek, wrapped FROM index_keys ORDER BY col", &[])
+                .map_err(be("read index keys"))?
+                .iter()
+                .map(|r| wrapped_index_key((r.get(0), r.get(1), r.get(2))))
+                .collect()
+        })
+    }
+
+    fn rewrap_index_key(
+        &self,
+        from: &VaultKeyId,
+        key: &WrappedIndexKey,
+    ) -> Result<bool, StoreError> {
+        self.pool.with(|c| {
+            let n = c
+                .execute(
+                    "UPDATE index_keys SET kek = $1, wrapped = $2 WHERE col = $3 AND kek = $4",
+                    &[&key.kek.as_str(), &key.wrapped, &key.column, &from.as_str()],
+                )
+                .map_err(be("rewrap index key"))?;
+            Ok(n == 1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::super::{test_schema, test_url};
+    use super::*;
+
+    #[test]
+    fn postgres_passes_the_key_store_conformance_suite() {
+        let Some(url) = test_url("postgres_passes_the_key_store_conformance_suite") else {
+            return;
+        };
+        let schemas = Mutex::new(Vec::new());
+        let fresh = || {
+            let name = test_schema("conformance_keys");
+            schemas.lock().expect("lock").push(name.clone());
+            let options = PgOptions::new(&url)
+                .and_then(|o| o.schema(&name))
+                .expect("options");
+            PgKeyStore::connect(options).expect("connect")
+        };
+        crate::conformance::run_key_store(&fresh);
+        let first = schemas.lock().expect("lock")[0].clone();
+        // Reconnecting keeps the id; the customer store refuses the schema.
+        let options = || {
+            PgOptions::new(&url)
+                .and_then(|o| o.schema(&first))
+                .expect("options")
+        };
+        let a = PgKeyStore::connect(options())
+            .expect("connect")
+            .store_id()
+            .expect("id");
+        let b = PgKeyStore::connect(options())
+            .expect("connect")
+            .store_id()
+            .expect("id");
+        assert_eq!(a, b);
+        let err = super::super::PgStore::connect(options()).expect_err("refused");
+        assert!(err.to_string().contains("key store"), "{err}");
+        let schemas = schemas.into_inner().expect("lock");
+        assert_eq!(schemas.len(), 5, "every check ran on its own schema");
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        for s in schemas {
+            admin
+                .batch_execute(&format!("DROP SCHEMA \"{s}\" CASCADE"))
+                .expect("drop schema");
+        }
+    }
+}
