@@ -450,3 +450,51 @@ async fn the_breach_check_runs_off_the_runtime_and_its_refusal_comes_back() {
         "the runtime thread was blocked: {ticked} ticks in 400 ms"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn sealing_runs_off_a_single_threaded_runtime() {
+    use crate::card::{FileKeySource, VaultKeyId};
+    use crate::minimize::{Pii, PiiKind};
+    use crate::seal::{Column, Sealer};
+    use crate::store::sqlite::SqliteKeyStore;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path().to_path_buf();
+    let sealer = blocking(move || {
+        let keks = FileKeySource::open_or_create(
+            root.join("c.keys"),
+            &VaultKeyId::new("e1").expect("id"),
+        )?;
+        let store = SqliteKeyStore::open(root.join("keys.db"))?;
+        Sealer::new(store, &keks)
+    })
+    .await
+    .expect("sealer");
+    let sealer = AsyncSealer::new(sealer);
+    let email = Column::new("profiles", "email", PiiKind::Email).expect("column");
+    let jane = AccountId::new("jane").expect("id");
+    let value = || Pii::new(PiiKind::Email, "jane@example.com".to_owned());
+    let sealed = sealer
+        .seal(jane.clone(), email.clone(), "1".into(), value())
+        .await
+        .expect("seal");
+    let opened = sealer
+        .open(jane.clone(), email.clone(), "1".into(), sealed.clone())
+        .await
+        .expect("open");
+    assert_eq!(opened.expose(), "jane@example.com");
+    let all = sealer
+        .open_all(email.clone(), vec![(jane, "1".into(), sealed)])
+        .await
+        .expect("batch");
+    assert_eq!(all.len(), 1);
+    let a = sealer
+        .blind_index(email.clone(), value())
+        .await
+        .expect("index");
+    let b = sealer
+        .blind_index(email, Pii::new(PiiKind::Email, " JANE@example.com".into()))
+        .await
+        .expect("index");
+    assert_eq!(a, b);
+}

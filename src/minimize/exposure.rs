@@ -16,6 +16,10 @@ pub enum Form {
     HashedArgon2id,
     /// Encrypted with a key held elsewhere.
     EncryptedElsewhere,
+    /// Sealed under the customer's own data key (`shopsafe::seal`), whose keys live in
+    /// other stores ([`DataMap::sealed_with`]). Reported as such only while one of those
+    /// stores was not reached; otherwise the report counts it as [`Form::Plain`].
+    Sealed,
     /// Replaced by a token; the value lives in another store.
     Tokenized,
 }
@@ -24,7 +28,7 @@ impl Form {
     /// Whether the whole value is there (as entered, or encrypted): a token, a mask or a
     /// hash is not.
     fn is_whole(self) -> bool {
-        matches!(self, Self::Plain | Self::EncryptedElsewhere)
+        matches!(self, Self::Plain | Self::EncryptedElsewhere | Self::Sealed)
     }
 
     /// How the notice says it, in plain words (no nested brackets: this goes to
@@ -36,6 +40,7 @@ impl Form {
             Self::Masked => "only in part",
             Self::HashedArgon2id => "as an argon2id hash, not the password itself",
             Self::EncryptedElsewhere => "encrypted, with the key kept elsewhere",
+            Self::Sealed => "sealed: unreadable without keys that were not in the copied database",
             Self::Tokenized => "as a token that is worthless without our separate vault",
         }
     }
@@ -72,6 +77,8 @@ pub struct Holding {
 #[must_use]
 pub struct DataMap {
     holdings: Vec<Holding>,
+    /// For a store holding sealed values: the stores that together open them.
+    sealed_keys: BTreeMap<String, Vec<String>>,
 }
 
 impl DataMap {
@@ -90,13 +97,35 @@ impl DataMap {
         self
     }
 
+    /// Declares that the values `store` holds in [`Form::Sealed`] open only with keys from
+    /// all of `key_stores` (the key store, and where the KEK lives: `"key_store"`,
+    /// `"kek_file"` or `"hsm"`). An incident that reached every one of them, or a map that
+    /// never declared where a store's keys live, reports the sealed values as
+    /// [`Form::Plain`]: the report does not claim what it cannot know.
+    pub fn sealed_with(mut self, store: &str, key_stores: &[&str]) -> Self {
+        self.sealed_keys.insert(
+            store.to_owned(),
+            key_stores.iter().map(|k| (*k).to_owned()).collect(),
+        );
+        self
+    }
+
     /// The exposure of an incident that reached `stores`.
     pub fn incident(&self, stores: &[&str]) -> ExposureReport {
         let mut exposed: BTreeMap<String, Vec<Form>> = BTreeMap::new();
         let mut elsewhere = BTreeSet::new();
         for h in &self.holdings {
             if stores.contains(&h.store.as_str()) {
-                exposed.entry(h.field.clone()).or_default().push(h.form);
+                let keys_reached = self
+                    .sealed_keys
+                    .get(&h.store)
+                    .is_none_or(|keys| keys.iter().all(|k| stores.contains(&k.as_str())));
+                let form = if h.form == Form::Sealed && keys_reached {
+                    Form::Plain
+                } else {
+                    h.form
+                };
+                exposed.entry(h.field.clone()).or_default().push(form);
             } else if h.form.is_whole() {
                 elsewhere.insert(h.field.clone());
             }
@@ -301,6 +330,7 @@ mod tests {
             Form::Masked,
             Form::HashedArgon2id,
             Form::EncryptedElsewhere,
+            Form::Sealed,
             Form::Tokenized,
         ] {
             for f in fields {
@@ -313,5 +343,41 @@ mod tests {
             "only the last four digits"
         );
         assert_eq!(Form::Masked.phrase("phone number"), "only in part");
+    }
+
+    #[test]
+    fn sealed_values_are_sealed_only_while_their_keys_were_out_of_reach() {
+        let map = DataMap::new()
+            .holds("customer_db", "email address", Form::Sealed)
+            .holds("customer_db", "name", Form::Sealed)
+            .sealed_with("customer_db", &["key_store", "kek_file"]);
+        let fields = ["email address", "name"];
+        let c = map.incident(&["customer_db"]).customer(&fields);
+        assert_eq!(
+            c.exposed,
+            [
+                ("email address".to_owned(), Form::Sealed),
+                ("name".to_owned(), Form::Sealed)
+            ]
+        );
+        assert_eq!(
+            map.incident(&["customer_db"]).notice(&["name"]),
+            "The copied data included your name (sealed: unreadable without keys that were \
+             not in the copied database)."
+        );
+        // The key store alone is not enough: the KEK was elsewhere.
+        let c = map
+            .incident(&["customer_db", "key_store"])
+            .customer(&fields);
+        assert!(c.exposed.iter().all(|(_, f)| *f == Form::Sealed));
+        // Both: as good as plain.
+        let c = map
+            .incident(&["customer_db", "key_store", "kek_file"])
+            .customer(&fields);
+        assert!(c.exposed.iter().all(|(_, f)| *f == Form::Plain));
+        // Undeclared keys: the report cannot say they were out of reach.
+        let bare = DataMap::new().holds("customer_db", "name", Form::Sealed);
+        let c = bare.incident(&["customer_db"]).customer(&["name"]);
+        assert_eq!(c.exposed, [("name".to_owned(), Form::Plain)]);
     }
 }

@@ -24,6 +24,21 @@ pub trait AddressBook: Send + Sync {
         &self,
         account: &AccountId,
     ) -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// The addresses of a batch, one per account in order: the notifier asks once per
+    /// batch it sends. The default asks [`AddressBook::address`] for each; a directory
+    /// over sealed data answers the batch with one key-store read and one read of the
+    /// sealed rows (`seal::Sealer::open_all`).
+    ///
+    /// # Errors
+    /// As [`AddressBook::address`] (the batch is not sent; the campaign resumes at its
+    /// first notice).
+    fn addresses(
+        &self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<Option<String>>, Box<dyn std::error::Error + Send + Sync>> {
+        accounts.iter().map(|a| self.address(a)).collect()
+    }
 }
 
 impl<F> AddressBook for F
@@ -112,17 +127,26 @@ impl<A: AddressBook> SmtpNotifier<A> {
     }
 
     /// The recipient, or why there is none.
-    fn recipient(&self, account: &AccountId) -> Result<Result<Mailbox, Undeliverable>, SendError> {
-        match self
-            .addresses
-            .address(account)
-            .map_err(SendError::AddressBook)?
-        {
-            None => Ok(Err(Undeliverable::NoAddress)),
-            Some(address) => Ok(address
+    fn recipient(address: Option<&str>) -> Result<Mailbox, Undeliverable> {
+        match address {
+            None => Err(Undeliverable::NoAddress),
+            Some(address) => address
                 .parse::<Mailbox>()
-                .map_err(|_| Undeliverable::InvalidAddress)),
+                .map_err(|_| Undeliverable::InvalidAddress),
         }
+    }
+
+    /// Sends `notice` to `address` (as the address book gave it).
+    fn deliver_to(&self, notice: &Notice, address: Option<&str>) -> Result<Delivery, NotifyError> {
+        let to = match Self::recipient(address) {
+            Ok(to) => to,
+            Err(why) => return Ok(Delivery::Undeliverable(why)),
+        };
+        let message = self
+            .notice_message(notice, to)
+            .map_err(|e| NotifyError(Box::new(e)))?;
+        self.send_with_retry(&message)
+            .map_err(|e| NotifyError(Box::new(e)))
     }
 
     /// Sends `message`, trying again on 4xx replies and connection failures.
@@ -169,7 +193,11 @@ impl<A: AddressBook> SmtpNotifier<A> {
         link: &ResetLink,
         expires: Timestamp,
     ) -> Result<Delivery, SendError> {
-        let to = match self.recipient(account)? {
+        let address = self
+            .addresses
+            .address(account)
+            .map_err(SendError::AddressBook)?;
+        let to = match Self::recipient(address.as_deref()) {
             Ok(to) => to,
             Err(why) => return Ok(Delivery::Undeliverable(why)),
         };
@@ -234,16 +262,11 @@ impl<A: AddressBook> Notifier for SmtpNotifier<A> {
     }
 
     fn deliver(&self, notice: &Notice) -> Result<Delivery, NotifyError> {
-        let to = match self.recipient(&notice.account) {
-            Ok(Ok(to)) => to,
-            Ok(Err(why)) => return Ok(Delivery::Undeliverable(why)),
-            Err(e) => return Err(NotifyError(Box::new(e))),
-        };
-        let message = self
-            .notice_message(notice, to)
-            .map_err(|e| NotifyError(Box::new(e)))?;
-        self.send_with_retry(&message)
-            .map_err(|e| NotifyError(Box::new(e)))
+        let address = self
+            .addresses
+            .address(&notice.account)
+            .map_err(|e| NotifyError(Box::new(SendError::AddressBook(e))))?;
+        self.deliver_to(notice, address.as_deref())
     }
 
     fn deduplicates(&self) -> bool {
@@ -256,6 +279,17 @@ impl<A: AddressBook> Notifier for SmtpNotifier<A> {
     }
 
     fn deliver_all(&self, notices: &[Notice]) -> Vec<Result<Delivery, NotifyError>> {
+        // One address-book call for the batch.
+        let accounts: Vec<AccountId> = notices.iter().map(|n| n.account.clone()).collect();
+        let addresses = match self.addresses.addresses(&accounts) {
+            Ok(a) if a.len() == notices.len() => a,
+            Ok(_) => {
+                return vec![Err(NotifyError(
+                    "the address book answered a batch with another number of addresses".into(),
+                ))];
+            }
+            Err(e) => return vec![Err(NotifyError(Box::new(SendError::AddressBook(e))))],
+        };
         // Each thread takes the next notice until none is left and keeps its outcomes
         // with their positions; they are put back in order at the end.
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -269,7 +303,8 @@ impl<A: AddressBook> Notifier for SmtpNotifier<A> {
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             let Some(notice) = notices.get(i) else { break };
-                            mine.push((i, self.deliver(notice)));
+                            let address = addresses.get(i).and_then(Option::as_deref);
+                            mine.push((i, self.deliver_to(notice, address)));
                         }
                         mine
                     })
