@@ -54,18 +54,25 @@ pub(super) fn the_store_id_is_stable_and_a_data_key_is_inserted_once(store: &imp
     assert_eq!(store.store_id().expect("id"), first, "the id is stable");
     assert_ne!(first, [0; 16], "the id is random, not zero");
     let jane = key("jane", 1, "e1", 1);
-    assert_eq!(store.insert_data_key(&jane).expect("insert"), jane);
-    // A second server's key for the same customer and version loses to the first.
-    let late = key("jane", 1, "e1", 2);
     assert_eq!(
-        store.insert_data_key(&late).expect("insert"),
-        jane,
+        store
+            .insert_data_keys(std::slice::from_ref(&jane))
+            .expect("insert"),
+        std::slice::from_ref(&jane)
+    );
+    // A second server's key for the same customer and version loses to the first; the
+    // answer keeps the order of the batch.
+    let late = key("jane", 1, "e1", 2);
+    let v2 = key("jane", 2, "e1", 3);
+    let omar = key("omar", 1, "e1", 4);
+    assert_eq!(
+        store
+            .insert_data_keys(&[omar.clone(), late, v2.clone()])
+            .expect("insert"),
+        [omar.clone(), jane.clone(), v2.clone()],
         "the first key stays and is returned"
     );
-    let v2 = key("jane", 2, "e1", 3);
-    store.insert_data_key(&v2).expect("insert v2");
-    let omar = key("omar", 1, "e1", 4);
-    store.insert_data_key(&omar).expect("insert");
+    assert!(store.insert_data_keys(&[]).expect("empty").is_empty());
     let mut got = store
         .data_keys(&[id("jane"), id("omar"), id("nobody")])
         .expect("read");
@@ -74,29 +81,27 @@ pub(super) fn the_store_id_is_stable_and_a_data_key_is_inserted_once(store: &imp
     assert!(store.data_keys(&[]).expect("read").is_empty());
     // A batch larger than one query of the backend's.
     let many: Vec<AccountId> = (0..1_200).map(|i| id(&format!("c{i:05}"))).collect();
-    for (i, c) in many.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
-        store
-            .insert_data_key(&key(
-                c.as_str(),
-                1,
-                "e1",
-                u8::try_from(i % 250).expect("byte"),
-            ))
-            .expect("insert");
-    }
+    let every_third: Vec<WrappedKey> = many
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 == 0)
+        .map(|(i, c)| key(c.as_str(), 1, "e1", u8::try_from(i % 250).expect("byte")))
+        .collect();
+    assert_eq!(
+        store.insert_data_keys(&every_third).expect("insert").len(),
+        400
+    );
     assert_eq!(store.data_keys(&many).expect("read").len(), 400);
 }
 
 pub(super) fn keys_not_under_an_epoch_page_in_order_and_rewrap_once(store: &impl KeyStore) {
-    for c in ["c", "a", "e", "b", "d"] {
-        store.insert_data_key(&key(c, 1, "old", 1)).expect("insert");
-    }
-    store
-        .insert_data_key(&key("a", 2, "old", 1))
-        .expect("insert");
-    store
-        .insert_data_key(&key("f", 1, "new", 1))
-        .expect("insert");
+    let mut keys: Vec<WrappedKey> = ["c", "a", "e", "b", "d"]
+        .iter()
+        .map(|c| key(c, 1, "old", 1))
+        .collect();
+    keys.push(key("a", 2, "old", 1));
+    keys.push(key("f", 1, "new", 1));
+    store.insert_data_keys(&keys).expect("insert");
     store
         .insert_index_key(&WrappedIndexKey::new(
             "t.email".into(),

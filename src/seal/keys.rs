@@ -102,12 +102,13 @@ pub trait KeyStore: Send + Sync {
     /// A backend failure.
     fn store_id(&self) -> Result<[u8; 16], StoreError>;
 
-    /// Stores `key` unless the customer already has a key of that version, and returns
-    /// the one stored: the key made by whichever of two servers came first.
+    /// Stores each key unless its customer already has a key of that version, in one
+    /// transaction, and returns the keys stored, in the order given: for each, the key
+    /// made by whichever of two servers came first.
     ///
     /// # Errors
     /// A backend failure.
-    fn insert_data_key(&self, key: &WrappedKey) -> Result<WrappedKey, StoreError>;
+    fn insert_data_keys(&self, keys: &[WrappedKey]) -> Result<Vec<WrappedKey>, StoreError>;
 
     /// Every key (all versions) of these customers, in one read; a customer without one
     /// is absent. The order is not specified.
@@ -169,8 +170,8 @@ impl<T: KeyStore + ?Sized> KeyStore for std::sync::Arc<T> {
     fn store_id(&self) -> Result<[u8; 16], StoreError> {
         (**self).store_id()
     }
-    fn insert_data_key(&self, key: &WrappedKey) -> Result<WrappedKey, StoreError> {
-        (**self).insert_data_key(key)
+    fn insert_data_keys(&self, keys: &[WrappedKey]) -> Result<Vec<WrappedKey>, StoreError> {
+        (**self).insert_data_keys(keys)
     }
     fn data_keys(&self, customers: &[AccountId]) -> Result<Vec<WrappedKey>, StoreError> {
         (**self).data_keys(customers)

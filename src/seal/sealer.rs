@@ -251,30 +251,39 @@ impl<S: KeyStore> Sealer<S> {
     }
 
     /// [`Sealer::keys`], making a data key for each customer who has none (one more
-    /// write for those, in one insert each; two servers making one at once end up with
-    /// the same key).
+    /// transaction for all of those; two servers making one at once end up with the
+    /// same key).
     ///
     /// # Errors
     /// As [`Sealer::keys`], and [`Error::Rng`].
     pub fn keys_for_sealing(&self, customers: &[AccountId]) -> Result<CustomerKeys, Error> {
         let mut out = self.keys(customers)?;
+        let mut fresh = Vec::new();
+        let mut pending = std::collections::HashSet::new();
         for customer in customers {
-            if out.keys.contains_key(customer) {
+            if out.keys.contains_key(customer) || !pending.insert(customer) {
                 continue;
             }
             let mut key = Zeroizing::new([0u8; 32]);
             fill_random(key.as_mut())?;
             let context = data_key_context(&self.store_id, customer.as_str(), 1);
             let (kek, wrapped) = self.keks.wrap(&context, &key)?;
-            let stored = self.store.insert_data_key(&WrappedKey::new(
+            fresh.push(WrappedKey::new(
                 customer.clone(),
                 1,
                 kek,
                 wrapped,
                 Timestamp::now(),
-            ))?;
+            ));
+        }
+        if fresh.is_empty() {
+            return Ok(out);
+        }
+        // What was stored may be another server's key for the same customer: unwrap that.
+        for stored in self.store.insert_data_keys(&fresh)? {
             let key = self.unwrap_data_key(&stored)?;
-            out.keys.insert(customer.clone(), vec![(1, key)]);
+            out.keys
+                .insert(stored.customer.clone(), vec![(stored.version, key)]);
         }
         Ok(out)
     }

@@ -110,27 +110,44 @@ impl KeyStore for PgKeyStore {
         Ok(self.id)
     }
 
-    fn insert_data_key(&self, key: &WrappedKey) -> Result<WrappedKey, StoreError> {
+    fn insert_data_keys(&self, keys: &[WrappedKey]) -> Result<Vec<WrappedKey>, StoreError> {
+        let customers: Vec<&str> = keys.iter().map(|k| k.customer.as_str()).collect();
+        let versions: Vec<i32> = keys.iter().map(|k| version(k.version)).collect();
+        let keks: Vec<&str> = keys.iter().map(|k| k.kek.as_str()).collect();
+        let wrapped: Vec<&[u8]> = keys.iter().map(|k| k.wrapped.as_slice()).collect();
+        let created: Vec<i64> = keys.iter().map(|k| k.created_at.as_millis()).collect();
         self.pool.with(|c| {
-            c.execute(
+            let mut tx = c.transaction().map_err(be("begin data key insert"))?;
+            tx.execute(
                 "INSERT INTO data_keys (customer, version, kek, wrapped, created_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                &[
-                    &key.customer.as_str(),
-                    &version(key.version),
-                    &key.kek.as_str(),
-                    &key.wrapped,
-                    &key.created_at.as_millis(),
-                ],
+                 SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[], $5::bigint[])
+                 ON CONFLICT DO NOTHING",
+                &[&customers, &versions, &keks, &wrapped, &created],
             )
-            .map_err(be("insert data key"))?;
-            let row = c
-                .query_one(
-                    &format!("{SELECT_KEY} WHERE customer = $1 AND version = $2"),
-                    &[&key.customer.as_str(), &version(key.version)],
+            .map_err(be("insert data keys"))?;
+            let rows = tx
+                .query(
+                    &format!(
+                        "{SELECT_KEY} WHERE (customer, version) IN
+                         (SELECT * FROM unnest($1::text[], $2::int[]))"
+                    ),
+                    &[&customers, &versions],
                 )
-                .map_err(be("read data key"))?;
-            read_key(&row)
+                .map_err(be("read data keys"))?;
+            tx.commit().map_err(be("commit data key insert"))?;
+            let mut stored = std::collections::HashMap::with_capacity(rows.len());
+            for r in &rows {
+                let k = read_key(r)?;
+                stored.insert((k.customer.clone(), k.version), k);
+            }
+            keys.iter()
+                .map(|k| {
+                    stored
+                        .get(&(k.customer.clone(), k.version))
+                        .cloned()
+                        .ok_or(StoreError::Corrupt { what: "data key" })
+                })
+                .collect()
         })
     }
 

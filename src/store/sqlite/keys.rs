@@ -128,30 +128,41 @@ impl KeyStore for SqliteKeyStore {
         Ok(self.id)
     }
 
-    fn insert_data_key(&self, key: &WrappedKey) -> Result<WrappedKey, StoreError> {
+    fn insert_data_keys(&self, keys: &[WrappedKey]) -> Result<Vec<WrappedKey>, StoreError> {
         self.pool.with(|c| {
             let tx = begin(c, "begin data key insert")?;
-            tx.execute(
-                "INSERT INTO data_keys (customer, version, kek, wrapped, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                params![
-                    key.customer.as_str(),
-                    i64::from(key.version),
-                    key.kek.as_str(),
-                    key.wrapped,
-                    key.created_at.as_millis()
-                ],
-            )
-            .map_err(be("insert data key"))?;
-            let row = tx
-                .query_row(
-                    &format!("{SELECT_KEY} WHERE customer = ?1 AND version = ?2"),
-                    params![key.customer.as_str(), i64::from(key.version)],
-                    read_key,
-                )
-                .map_err(be("read data key"))?;
+            let mut out = Vec::with_capacity(keys.len());
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO data_keys (customer, version, kek, wrapped, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(be("insert data key"))?;
+                let mut read = tx
+                    .prepare_cached(&format!(
+                        "{SELECT_KEY} WHERE customer = ?1 AND version = ?2"
+                    ))
+                    .map_err(be("read data key"))?;
+                for key in keys {
+                    let (customer, version) = (key.customer.as_str(), i64::from(key.version));
+                    insert
+                        .execute(params![
+                            customer,
+                            version,
+                            key.kek.as_str(),
+                            key.wrapped,
+                            key.created_at.as_millis()
+                        ])
+                        .map_err(be("insert data key"))?;
+                    let row = read
+                        .query_row(params![customer, version], read_key)
+                        .map_err(be("read data key"))?;
+                    out.push(wrapped_key(row)?);
+                }
+            }
             tx.commit().map_err(be("commit data key insert"))?;
-            wrapped_key(row)
+            Ok(out)
         })
     }
 
