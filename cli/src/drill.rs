@@ -6,8 +6,9 @@
 #![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::hash::{DefaultHasher, Hash, Hasher as _};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,11 +25,12 @@ use shopsafe::minimize::{
 };
 use shopsafe::password::{Hasher, Params, Password, PasswordContext};
 use shopsafe::rotation::{
-    Authenticator, BrandLinks, Campaign, CampaignOptions, LoginDecision, Notice, NotifyError,
-    ResetToken, ResetUrlTemplate,
+    Authenticator, BrandLinks, Campaign, CampaignOptions, Delivery, LoginDecision, Notice,
+    Notifier, NotifyError, ResetToken, ResetUrlTemplate,
 };
 use shopsafe::rotation::{Incident, IncidentScope};
-use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
+use shopsafe::seal::{Column, Sealed, Sealer};
+use shopsafe::store::sqlite::{SqliteKeyStore, SqliteStore, SqliteVault};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -41,6 +43,9 @@ const SEED_CHUNK: usize = 10_000;
 /// The store names of the data map.
 pub(crate) const CUSTOMER_DB: &str = "customer_db";
 pub(crate) const VAULT: &str = "vault";
+/// Where customers' data keys are (wrapped), and where the key that wraps them is.
+pub(crate) const KEY_STORE: &str = "key_store";
+pub(crate) const KEK_FILE: &str = "kek_file";
 
 /// What the drill is asked to do.
 #[derive(Clone, Debug)]
@@ -151,11 +156,14 @@ const FIELD_SETS: [&[&str]; 4] = [
 /// The retailer's data map: where each field of a customer lives, and in what form.
 pub(crate) fn data_map() -> DataMap {
     DataMap::new()
-        .holds(CUSTOMER_DB, "name", Form::Plain)
-        .holds(CUSTOMER_DB, "email address", Form::Plain)
-        .holds(CUSTOMER_DB, "postal address", Form::Plain)
-        .holds(CUSTOMER_DB, "phone number", Form::Plain)
+        .holds(CUSTOMER_DB, "name", Form::Sealed)
+        .holds(CUSTOMER_DB, "email address", Form::Sealed)
+        .holds(CUSTOMER_DB, "postal address", Form::Sealed)
+        .holds(CUSTOMER_DB, "phone number", Form::Sealed)
+        // What was bought, when and for how much: in clear (the name and address on
+        // an order are sealed).
         .holds(CUSTOMER_DB, "order history", Form::Plain)
+        .sealed_with(CUSTOMER_DB, &[KEY_STORE, KEK_FILE])
         .holds(CUSTOMER_DB, "password", Form::HashedArgon2id)
         // Token, brand, last four and expiry: the number in part only.
         .holds(CUSTOMER_DB, "card number", Form::Masked)
@@ -229,6 +237,11 @@ pub(crate) struct Shop {
     pub brands: Vec<BrandId>,
     pub links: BrandLinks,
     pub auth: Authenticator<SqliteStore>,
+    /// Seals and opens the customers' personal data (its key store and KEK file sit
+    /// beside the vault, not in the customer database).
+    pub sealer: Sealer<SqliteKeyStore>,
+    /// Hashes of every personal value seeded, sorted: what the intrusion looks for.
+    pub seeded: Vec<u64>,
     pub customers: usize,
     pub cards: u64,
     pub orders: u64,
@@ -237,13 +250,46 @@ pub(crate) struct Shop {
 }
 
 /// The customer database's own tables, beside the crate's: profiles and orders.
+/// Names, emails, phones and addresses are sealed (`BLOB`s that read as noise), the
+/// email with a blind index for lookups.
 const APP_SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS profiles (
-        id TEXT PRIMARY KEY, name TEXT, email TEXT, phone TEXT, address TEXT,
-        created_ms INTEGER NOT NULL, last_activity_ms INTEGER NOT NULL, legal_hold INTEGER NOT NULL);
+        id TEXT PRIMARY KEY, name BLOB, email BLOB, email_index BLOB UNIQUE, phone BLOB,
+        address BLOB, created_ms INTEGER NOT NULL, last_activity_ms INTEGER NOT NULL,
+        legal_hold INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS orders (
-        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, customer_name TEXT, ship_to TEXT,
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, customer_name BLOB, ship_to BLOB,
         total_cents INTEGER NOT NULL, created_ms INTEGER NOT NULL);";
+
+/// The sealed columns of the drill's tables.
+pub(crate) struct Columns {
+    pub name: Column,
+    pub email: Column,
+    pub phone: Column,
+    pub address: Column,
+    pub order_name: Column,
+    pub ship_to: Column,
+}
+
+pub(crate) fn columns() -> Columns {
+    let c = |t, c, k| Column::new(t, c, k).expect("a valid column");
+    Columns {
+        name: c("profiles", "name", PiiKind::PersonName),
+        email: c("profiles", "email", PiiKind::Email),
+        phone: c("profiles", "phone", PiiKind::Phone),
+        address: c("profiles", "address", PiiKind::PostalAddress),
+        order_name: c("orders", "customer_name", PiiKind::PersonName),
+        ship_to: c("orders", "ship_to", PiiKind::PostalAddress),
+    }
+}
+
+/// The hash the intrusion's set holds for a personal value (synthetic data: a fixed
+/// SipHash key is enough to tell values apart).
+pub(crate) fn value_hash(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
 
 const FIRST: [&str; 16] = [
     "Jane", "Omar", "Mei", "Carlos", "Aisha", "Liam", "Sofia", "Kenji", "Fatima", "Noah", "Zoë",
@@ -291,6 +337,14 @@ pub(crate) fn seed(cfg: &Config) -> Result<Shop, BoxError> {
         Box::new(keys),
         Box::new(Arc::clone(&vault_db)),
     )?;
+    // The customer key store and its KEK: on the vault side, apart from both databases.
+    let keks = FileKeySource::open_or_create(
+        cfg.dir.join("customer.keys"),
+        &VaultKeyId::new("kek-2026-12")?,
+    )?;
+    let sealer = Sealer::new(SqliteKeyStore::open(cfg.dir.join("keys.db"))?, &keks)?;
+    let cols = columns();
+    let mut seeded: Vec<u64> = Vec::with_capacity(cfg.customers * 4);
     let brand_names = ["shoes", "boots", "socks", "laces"];
     let brands: Vec<BrandId> = (0..cfg.brands.clamp(1, brand_names.len()))
         .map(|b| BrandId::new(brand_names[b]))
@@ -325,11 +379,15 @@ pub(crate) fn seed(cfg: &Config) -> Result<Shop, BoxError> {
         let chunk: Vec<Synthetic> = (chunk_start..(chunk_start + SEED_CHUNK).min(cfg.customers))
             .map(Synthetic)
             .collect();
-        // Profiles and orders.
+        // Profiles and orders, sealed under each customer's own key (made here, in one
+        // key-store transaction for the chunk).
+        let accounts: Vec<AccountId> = chunk.iter().map(|c| c.account()).collect();
+        let keys = sealer.keys_for_sealing(&accounts)?;
         let tx = app.unchecked_transaction()?;
         {
-            let mut profile =
-                tx.prepare_cached("INSERT INTO profiles VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+            let mut profile = tx.prepare_cached(
+                "INSERT INTO profiles VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
             let mut order =
                 tx.prepare_cached("INSERT INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
             for c in &chunk {
@@ -366,12 +424,25 @@ pub(crate) fn seed(cfg: &Config) -> Result<Shop, BoxError> {
                 } else {
                     created + i64::try_from(r.below(u64::try_from(now - created)?))?
                 };
+                let account = c.account();
+                let id = account.as_str();
+                for v in [&name, &email, &address].into_iter().chain(phone.as_ref()) {
+                    seeded.push(value_hash(v.expose().as_bytes()));
+                }
+                let seal = |col: &Column, record: &str, v: &Pii<String>| {
+                    keys.seal(&account, col, record, v)
+                        .map(|s| s.as_bytes().to_vec())
+                };
                 profile.execute(params![
-                    c.account().as_str(),
-                    name.expose(),
-                    email.expose(),
-                    phone.as_ref().map(|p| p.expose().as_str()),
-                    address.expose(),
+                    id,
+                    seal(&cols.name, id, &name)?,
+                    seal(&cols.email, id, &email)?,
+                    sealer.blind_index(&cols.email, &email)?.as_bytes(),
+                    phone
+                        .as_ref()
+                        .map(|p| seal(&cols.phone, id, p))
+                        .transpose()?,
+                    seal(&cols.address, id, &address)?,
                     created,
                     last_activity,
                     c.legal_hold()
@@ -388,11 +459,12 @@ pub(crate) fn seed(cfg: &Config) -> Result<Shop, BoxError> {
                         created
                             + (last_activity - created) * i64::try_from(k)? / i64::try_from(n - 1)?
                     };
+                    let order_id = format!("ord-{:08}-{k}", c.0);
                     order.execute(params![
-                        format!("ord-{:08}-{k}", c.0),
-                        c.account().as_str(),
-                        name.expose(),
-                        address.expose(),
+                        order_id,
+                        id,
+                        seal(&cols.order_name, &order_id, &name)?,
+                        seal(&cols.ship_to, &order_id, &address)?,
                         i64::try_from(1_000 + r.below(30_000))?,
                         at
                     ])?;
@@ -401,9 +473,10 @@ pub(crate) fn seed(cfg: &Config) -> Result<Shop, BoxError> {
             }
         }
         tx.commit()?;
+        drop(keys);
 
         // Credentials: argon2id PHC strings, set before the incident.
-        let ids: Vec<AccountId> = chunk.iter().map(|c| c.account()).collect();
+        let ids = accounts;
         let member: Vec<Vec<BrandId>> = chunk.iter().map(|c| c.brands(&brands)).collect();
         store.insert_credentials_bulk(ids.iter().zip(&member).zip(&chunk).map(|((a, b), c)| {
             (
@@ -445,6 +518,8 @@ pub(crate) fn seed(cfg: &Config) -> Result<Shop, BoxError> {
     }
     bar.finish_and_clear();
     drop(app);
+    seeded.sort_unstable();
+    seeded.dedup();
     Ok(Shop {
         dir: cfg.dir.clone(),
         store,
@@ -453,6 +528,8 @@ pub(crate) fn seed(cfg: &Config) -> Result<Shop, BoxError> {
         brands,
         links,
         auth,
+        sealer,
+        seeded,
         customers: cfg.customers,
         cards,
         orders,
@@ -480,6 +557,10 @@ pub(crate) struct Loot {
     pub files: Vec<(String, u64)>,
     pub card_numbers: u64,
     pub plaintext_passwords: u64,
+    /// Seeded names, emails, phones and addresses found in the copy, in clear.
+    pub personal_values: u64,
+    /// How many distinct personal values were seeded (and looked for).
+    pub personal_searched: u64,
     pub tables: Vec<(String, u64)>,
     pub sample_hash: String,
 }
@@ -494,6 +575,8 @@ pub(crate) fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
         .map(|k| regex::escape(&pool_password(k)))
         .collect();
     let clear = Regex::new(&passwords.join("|"))?;
+    let anchors = personal_anchors()?;
+    loot.personal_searched = shop.seeded.len() as u64;
     for suffix in ["", "-wal"] {
         let from = PathBuf::from(format!("{}{suffix}", shop.store.path().display()));
         if !from.exists() {
@@ -505,6 +588,7 @@ pub(crate) fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
         let (cards, clear_hits) = search_file(&to, &clear)?;
         loot.card_numbers += cards;
         loot.plaintext_passwords += clear_hits;
+        loot.personal_values += personal_in_file(&to, &shop.seeded, &anchors)?;
     }
     let copy = Connection::open_with_flags(
         loot_dir.join("customers.db"),
@@ -516,6 +600,82 @@ pub(crate) fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
     }
     loot.sample_hash = copy.query_row("SELECT phc FROM credentials LIMIT 1", [], |r| r.get(0))?;
     Ok(loot)
+}
+
+/// What every seeded personal value contains: an email `@example.com`, a phone ` 555 `,
+/// an address one of the streets, a name a first and a last name.
+pub(crate) fn personal_anchors() -> Result<Regex, BoxError> {
+    let names = format!(
+        "(?:{}) (?:{})",
+        FIRST.map(regex::escape).join("|"),
+        LAST.map(regex::escape).join("|")
+    );
+    let streets = STREETS.map(regex::escape).join("|");
+    Ok(Regex::new(&format!(
+        r"@example\.com| 555 |{streets}|{names}"
+    ))?)
+}
+
+/// Counts the seeded personal values (`seeded`: their sorted hashes) that stand in
+/// clear in a stored file, in one pass: each place where a value's anchor
+/// ([`personal_anchors`]) matches is widened to the printable run around it (SQLite
+/// writes a row's values back to back), and every stretch of that run holding the
+/// anchor is looked up in the set. A sealed value never matches an anchor.
+pub(crate) fn personal_in_file(
+    path: &Path,
+    seeded: &[u64],
+    anchors: &Regex,
+) -> Result<u64, BoxError> {
+    const PIECE: usize = 8 << 20;
+    // The last OVERLAP bytes of a piece start the next one. A match is counted in the
+    // piece where it ends before the last HALF bytes (or where the file ends), so its
+    // context (REACH each side) and the match itself are always whole in that piece.
+    const OVERLAP: usize = 512;
+    const HALF: usize = OVERLAP / 2;
+    const REACH: usize = 96;
+    let printable = |b: u8| (0x20..0x7f).contains(&b) || b >= 0x80;
+    let mut found = 0u64;
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; PIECE + OVERLAP];
+    let (mut kept, mut first) = (0, true);
+    loop {
+        // Fill the piece whole (a short read is not the end of the file).
+        let mut len = kept;
+        while len < buf.len() {
+            match file.read(&mut buf[len..])? {
+                0 => break,
+                n => len += n,
+            }
+        }
+        let eof = len < buf.len();
+        let window = &buf[..len];
+        let skip = if first { 0 } else { HALF };
+        let limit = if eof { len } else { len - HALF };
+        for m in anchors.find_iter(window) {
+            if m.end() <= skip || m.end() > limit {
+                continue;
+            }
+            let mut from = m.start();
+            while from > 0 && m.start() - from < REACH && printable(window[from - 1]) {
+                from -= 1;
+            }
+            let mut to = m.end();
+            while to < window.len() && to - m.end() < REACH && printable(window[to]) {
+                to += 1;
+            }
+            let hit = (from..=m.start()).any(|a| {
+                (m.end()..=to).any(|b| seeded.binary_search(&value_hash(&window[a..b])).is_ok())
+            });
+            found += u64::from(hit);
+        }
+        if eof {
+            break;
+        }
+        first = false;
+        kept = OVERLAP;
+        buf.copy_within(len - kept..len, 0);
+    }
+    Ok(found)
 }
 
 /// Searches a stored file for card numbers and for the seeding passwords in clear.
@@ -601,6 +761,127 @@ pub(crate) struct Rotation {
     /// Links kept for the first customers, to follow them.
     pub links: Vec<String>,
     pub campaign_time: Duration,
+    /// Sealed email addresses the notifier opened (one per notice).
+    pub addresses_opened: u64,
+}
+
+/// The campaign's notifier: for each batch the campaign hands it, one read of the
+/// sealed emails and one key-store read (`Sealer::open_all`), then one count per notice
+/// (a real notifier would enqueue an email keyed by the notice id).
+struct DrillNotifier<'a> {
+    shop: &'a Shop,
+    keep_links: usize,
+    db: Connection,
+    email: Column,
+    notices: RefCell<Vec<u8>>,
+    per_brand: RefCell<BTreeMap<String, u64>>,
+    links: RefCell<Vec<(usize, String)>>,
+    stray: Cell<u64>,
+    opened: Cell<u64>,
+}
+
+impl DrillNotifier<'_> {
+    /// The opened email of each notice's customer, in order.
+    fn addresses(&self, notices: &[Notice]) -> Result<Vec<Option<String>>, BoxError> {
+        let (Some(low), Some(high)) = (
+            notices.iter().map(|n| &n.account).min(),
+            notices.iter().map(|n| &n.account).max(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .db
+            .prepare_cached("SELECT id, email FROM profiles WHERE id BETWEEN ?1 AND ?2")?;
+        let mut sealed: HashMap<String, Vec<u8>> = stmt
+            .query_map(params![low.as_str(), high.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut rows = Vec::with_capacity(notices.len());
+        let mut at = Vec::with_capacity(notices.len());
+        for n in notices {
+            match sealed.remove(n.account.as_str()) {
+                Some(bytes) => {
+                    at.push(Some(rows.len()));
+                    rows.push((
+                        n.account.clone(),
+                        n.account.as_str().to_owned(),
+                        Sealed::from_bytes(&bytes)?,
+                    ));
+                }
+                None => at.push(None),
+            }
+        }
+        let mut opened = self.shop.sealer.open_all(&self.email, &rows)?.into_iter();
+        let mut out = Vec::with_capacity(notices.len());
+        for slot in at {
+            out.push(match slot {
+                Some(_) => {
+                    let pii = opened.next().ok_or("a missing outcome")??;
+                    Some(pii.expose().clone())
+                }
+                None => None,
+            });
+        }
+        Ok(out)
+    }
+
+    fn count(&self, n: &Notice, address: Option<String>) -> Delivery {
+        let Some(address) = address else {
+            return Delivery::Undeliverable(shopsafe::rotation::Undeliverable::NoAddress);
+        };
+        if address.ends_with("@example.com") {
+            self.opened.set(self.opened.get() + 1);
+        }
+        let number = n
+            .account
+            .as_str()
+            .strip_prefix("cust-")
+            .and_then(|d| d.parse::<usize>().ok());
+        let mut counts = self.notices.borrow_mut();
+        match number.filter(|k| *k < counts.len()) {
+            Some(k) => {
+                counts[k] = counts[k].saturating_add(1);
+                if k < self.keep_links {
+                    self.links
+                        .borrow_mut()
+                        .push((k, n.link.expose_secret().to_owned()));
+                }
+            }
+            None => self.stray.set(self.stray.get() + 1),
+        }
+        let brand = n.brand.as_ref().map_or("-", BrandId::as_str).to_owned();
+        *self.per_brand.borrow_mut().entry(brand).or_insert(0) += 1;
+        Delivery::Accepted
+    }
+}
+
+impl Notifier for DrillNotifier<'_> {
+    fn send(&self, notice: &Notice) -> Result<(), NotifyError> {
+        self.deliver(notice).map(drop)
+    }
+
+    fn deliver(&self, notice: &Notice) -> Result<Delivery, NotifyError> {
+        self.deliver_all(std::slice::from_ref(notice))
+            .pop()
+            .unwrap_or_else(|| Err(NotifyError("no outcome".into())))
+    }
+
+    /// The campaign's whole claimed batch at once.
+    fn parallelism(&self) -> usize {
+        2_000
+    }
+
+    fn deliver_all(&self, notices: &[Notice]) -> Vec<Result<Delivery, NotifyError>> {
+        match self.addresses(notices) {
+            Ok(addresses) => notices
+                .iter()
+                .zip(addresses)
+                .map(|(n, a)| Ok(self.count(n, a)))
+                .collect(),
+            Err(e) => vec![Err(NotifyError(e.to_string().into()))],
+        }
+    }
 }
 
 /// Declares the incident (every password set before now), shows what an old password
@@ -628,32 +909,16 @@ pub(crate) fn rotate(shop: &Shop, cfg: &Config) -> Result<Rotation, BoxError> {
             .login(&first.account(), &Password::new(first.password()))?,
     );
 
-    let notices = RefCell::new(vec![0u8; shop.customers]);
-    let per_brand = RefCell::new(BTreeMap::new());
-    let links = RefCell::new(Vec::new());
-    let stray = Cell::new(0u64);
-    let notifier = |n: &Notice| -> Result<(), NotifyError> {
-        // A real notifier enqueues an email keyed by `n.id`.
-        let number = n
-            .account
-            .as_str()
-            .strip_prefix("cust-")
-            .and_then(|d| d.parse::<usize>().ok());
-        let mut counts = notices.borrow_mut();
-        match number.filter(|k| *k < counts.len()) {
-            Some(k) => {
-                counts[k] = counts[k].saturating_add(1);
-                if k < cfg.keep_links {
-                    links
-                        .borrow_mut()
-                        .push((k, n.link.expose_secret().to_owned()));
-                }
-            }
-            None => stray.set(stray.get() + 1),
-        }
-        let brand = n.brand.as_ref().map_or("-", BrandId::as_str).to_owned();
-        *per_brand.borrow_mut().entry(brand).or_insert(0) += 1;
-        Ok(())
+    let notifier = DrillNotifier {
+        shop,
+        keep_links: cfg.keep_links,
+        db: Connection::open_with_flags(shop.store.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)?,
+        email: columns().email,
+        notices: RefCell::new(vec![0u8; shop.customers]),
+        per_brand: RefCell::new(BTreeMap::new()),
+        links: RefCell::new(Vec::new()),
+        stray: Cell::new(0),
+        opened: Cell::new(0),
     };
     let report_map = data_map().incident(&[CUSTOMER_DB]);
     let paragraphs: Vec<String> = FIELD_SETS.iter().map(|f| report_map.notice(f)).collect();
@@ -678,18 +943,19 @@ pub(crate) fn rotate(shop: &Shop, cfg: &Config) -> Result<Rotation, BoxError> {
         report.affected,
         report.finished
     )?;
-    if stray.get() > 0 {
+    if notifier.stray.get() > 0 {
         return Err(format!(
             "{} notices for accounts the drill did not seed",
-            stray.get()
+            notifier.stray.get()
         )
         .into());
     }
     out.affected = report.affected;
     out.sent = report.sent_total;
-    out.notices = notices.into_inner();
-    out.per_brand = per_brand.into_inner();
-    let mut kept = links.into_inner();
+    out.addresses_opened = notifier.opened.get();
+    out.notices = notifier.notices.into_inner();
+    out.per_brand = notifier.per_brand.into_inner();
+    let mut kept = notifier.links.into_inner();
     kept.sort();
     out.links = kept.into_iter().map(|(_, l)| l).collect();
     Ok(out)

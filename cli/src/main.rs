@@ -109,6 +109,7 @@ fn drill(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     for (name, path) in [
         ("customer db", shop.store.path()),
         ("vault db", shop.vault_db.path()),
+        ("key store", shop.sealer.store().path()),
     ] {
         println!(
             "   {name:<12} {} ({})",
@@ -130,7 +131,11 @@ fn drill(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         &loot.sample_hash[..loot.sample_hash.len().min(48)]
     );
     println!(
-        "   card numbers found in the copy: {}; passwords in clear: {}",
+        "   personal values found in the copy: {} of {} seeded (names, emails, phones, addresses: sealed)",
+        loot.personal_values, loot.personal_searched
+    );
+    println!(
+        "   card numbers found: {}; passwords in clear: {}",
         loot.card_numbers, loot.plaintext_passwords
     );
 
@@ -147,6 +152,10 @@ fn drill(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         rot.affected,
         rot.campaign_time.as_secs_f64(),
         per_second(rot.sent, rot.campaign_time)
+    );
+    println!(
+        "   addresses opened from sealed rows, a batch at a time: {}",
+        rot.addresses_opened
     );
     for (brand, n) in &rot.per_brand {
         println!("   as {brand}: {n} notices");

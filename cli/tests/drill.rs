@@ -57,6 +57,50 @@ fn breach_day_on_five_thousand_customers() {
     // The intruder's copy holds neither card numbers nor passwords in clear.
     let loot = drill::intrude(&shop).expect("intrude");
     assert_eq!((loot.card_numbers, loot.plaintext_passwords), (0, 0));
+    // Nor any seeded name, email, phone or address (all of them were looked for).
+    assert_eq!(loot.personal_values, 0);
+    // Distinct values: every email, most addresses and phones, 256 names.
+    assert!(loot.personal_searched > 2 * CUSTOMERS as u64, "{loot:?}");
+    // The search is not blind: a customer's name and email written back in clear into
+    // the copy (a careless column) are found, glued as SQLite stores them.
+    {
+        let copy = dir.path().join("attacker").join("customers.db");
+        let cols = drill::columns();
+        let one = Synthetic(1).account();
+        let intruder = Connection::open(&copy).expect("open the copy");
+        let (name, email): (Vec<u8>, Vec<u8>) = intruder
+            .query_row(
+                "SELECT name, email FROM profiles WHERE id = ?1",
+                [one.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("row");
+        let open = |col, bytes: &[u8]| {
+            let sealed = shopsafe::seal::Sealed::from_bytes(bytes).expect("sealed");
+            shop.sealer
+                .open(&one, col, one.as_str(), &sealed)
+                .expect("opens")
+                .expose()
+                .clone()
+        };
+        let (name, email) = (open(&cols.name, &name), open(&cols.email, &email));
+        intruder
+            .execute_batch("PRAGMA journal_mode = DELETE")
+            .expect("fold the WAL in");
+        intruder
+            .execute(
+                "UPDATE profiles SET name = ?1, email = ?2 WHERE id = ?3",
+                [name.as_str(), email.as_str(), one.as_str()],
+            )
+            .expect("plant");
+        drop(intruder);
+        let anchors = drill::personal_anchors().expect("anchors");
+        assert_eq!(
+            drill::personal_in_file(&copy, &shop.seeded, &anchors).expect("search"),
+            2,
+            "{name:?} and {email:?} are found"
+        );
+    }
     assert!(
         loot.sample_hash
             .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
@@ -95,6 +139,10 @@ fn breach_day_on_five_thousand_customers() {
         "not notified exactly once: {not_once:?}"
     );
     assert_eq!(rot.per_brand.values().sum::<u64>(), CUSTOMERS as u64);
+    assert_eq!(
+        rot.addresses_opened, CUSTOMERS as u64,
+        "every notice's address was opened from its sealed row"
+    );
     assert_eq!(rot.per_brand.len(), 2, "{:?}", rot.per_brand);
     assert_eq!(
         count(&db, "SELECT count(DISTINCT account) FROM reset_tokens"),
@@ -125,11 +173,11 @@ fn breach_day_on_five_thousand_customers() {
     let n = CUSTOMERS as u64;
     let phones = count(&db, "SELECT count(*) FROM profiles WHERE phone IS NOT NULL");
     let expected = [
-        ("name", Form::Plain, n),
-        ("email address", Form::Plain, n),
-        ("postal address", Form::Plain, n),
+        ("name", Form::Sealed, n),
+        ("email address", Form::Sealed, n),
+        ("postal address", Form::Sealed, n),
         ("order history", Form::Plain, n),
-        ("phone number", Form::Plain, phones),
+        ("phone number", Form::Sealed, phones),
         ("password", Form::HashedArgon2id, n),
         ("card number", Form::Masked, with_card),
     ];
