@@ -563,6 +563,10 @@ pub(crate) struct Loot {
     pub personal_searched: u64,
     pub tables: Vec<(String, u64)>,
     pub sample_hash: String,
+    /// Time spent copying, searching, and counting rows.
+    pub copy_time: Duration,
+    pub search_time: Duration,
+    pub count_time: Duration,
 }
 
 /// Copies the customer database (and its WAL) as an intruder on that server would, and
@@ -583,13 +587,31 @@ pub(crate) fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
             continue;
         }
         let to = loot_dir.join(format!("customers.db{suffix}"));
+        let started = Instant::now();
         let size = std::fs::copy(&from, &to)?;
+        loot.copy_time += started.elapsed();
+        let started = Instant::now();
         loot.files.push((format!("customers.db{suffix}"), size));
-        let (cards, clear_hits) = search_file(&to, &clear)?;
+        // The two searches read the copy side by side, one core each.
+        let (seeded, to) = (&shop.seeded, &to);
+        let (found, personal) = std::thread::scope(|scope| {
+            let personal =
+                scope.spawn(|| personal_in_file(to, seeded, &anchors).map_err(|e| e.to_string()));
+            let found = search_file(&to, &clear).map_err(|e| e.to_string());
+            (
+                found,
+                personal
+                    .join()
+                    .map_err(|_| "the search panicked".to_owned()),
+            )
+        });
+        let (cards, clear_hits) = found?;
         loot.card_numbers += cards;
         loot.plaintext_passwords += clear_hits;
-        loot.personal_values += personal_in_file(&to, &shop.seeded, &anchors)?;
+        loot.personal_values += personal??;
+        loot.search_time += started.elapsed();
     }
+    let started = Instant::now();
     let copy = Connection::open_with_flags(
         loot_dir.join("customers.db"),
         OpenFlags::SQLITE_OPEN_READ_WRITE,
@@ -599,6 +621,7 @@ pub(crate) fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
         loot.tables.push((table.to_owned(), u64::try_from(n)?));
     }
     loot.sample_hash = copy.query_row("SELECT phc FROM credentials LIMIT 1", [], |r| r.get(0))?;
+    loot.count_time = started.elapsed();
     Ok(loot)
 }
 
@@ -771,7 +794,8 @@ pub(crate) struct Rotation {
 struct DrillNotifier<'a> {
     shop: &'a Shop,
     keep_links: usize,
-    db: Connection,
+    /// One read-only connection per opening thread.
+    db: [std::sync::Mutex<Connection>; 2],
     email: Column,
     notices: RefCell<Vec<u8>>,
     per_brand: RefCell<BTreeMap<String, u64>>,
@@ -781,51 +805,82 @@ struct DrillNotifier<'a> {
 }
 
 impl DrillNotifier<'_> {
-    /// The opened email of each notice's customer, in order.
+    /// The opened email of each notice's customer, in order: each half of the batch on a
+    /// thread of its own (one sealed-row read and one key-store read each).
     fn addresses(&self, notices: &[Notice]) -> Result<Vec<Option<String>>, BoxError> {
-        let (Some(low), Some(high)) = (
-            notices.iter().map(|n| &n.account).min(),
-            notices.iter().map(|n| &n.account).max(),
-        ) else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = self
-            .db
-            .prepare_cached("SELECT id, email FROM profiles WHERE id BETWEEN ?1 AND ?2")?;
-        let mut sealed: HashMap<String, Vec<u8>> = stmt
-            .query_map(params![low.as_str(), high.as_str()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        let mut rows = Vec::with_capacity(notices.len());
-        let mut at = Vec::with_capacity(notices.len());
-        for n in notices {
-            match sealed.remove(n.account.as_str()) {
-                Some(bytes) => {
-                    at.push(Some(rows.len()));
-                    rows.push((
-                        n.account.clone(),
-                        n.account.as_str().to_owned(),
-                        Sealed::from_bytes(&bytes)?,
-                    ));
-                }
-                None => at.push(None),
-            }
+        let (sealer, email, dbs) = (&self.shop.sealer, &self.email, &self.db);
+        if notices.len() < 64 {
+            return addresses_on(sealer, email, &dbs[0], notices);
         }
-        let mut opened = self.shop.sealer.open_all(&self.email, &rows)?.into_iter();
-        let mut out = Vec::with_capacity(notices.len());
-        for slot in at {
-            out.push(match slot {
-                Some(_) => {
-                    let pii = opened.next().ok_or("a missing outcome")??;
-                    Some(pii.expose().clone())
-                }
-                None => None,
-            });
-        }
+        let (a, b) = notices.split_at(notices.len() / 2);
+        let (first, second) = std::thread::scope(|scope| {
+            let second =
+                scope.spawn(|| addresses_on(sealer, email, &dbs[1], b).map_err(|e| e.to_string()));
+            let first = addresses_on(sealer, email, &dbs[0], a).map_err(|e| e.to_string());
+            (
+                first,
+                second
+                    .join()
+                    .map_err(|_| "an opening thread panicked".to_owned()),
+            )
+        });
+        let mut out = first?;
+        out.extend(second??);
         Ok(out)
     }
+}
 
+/// The opened email of each notice's customer, in order, through `db`.
+fn addresses_on(
+    sealer: &Sealer<SqliteKeyStore>,
+    email: &Column,
+    db: &std::sync::Mutex<Connection>,
+    notices: &[Notice],
+) -> Result<Vec<Option<String>>, BoxError> {
+    let db = db.lock().map_err(|_| "a poisoned connection")?;
+    let (Some(low), Some(high)) = (
+        notices.iter().map(|n| &n.account).min(),
+        notices.iter().map(|n| &n.account).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let mut stmt =
+        db.prepare_cached("SELECT id, email FROM profiles WHERE id BETWEEN ?1 AND ?2")?;
+    let mut sealed: HashMap<String, Vec<u8>> = stmt
+        .query_map(params![low.as_str(), high.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut rows = Vec::with_capacity(notices.len());
+    let mut at = Vec::with_capacity(notices.len());
+    for n in notices {
+        match sealed.remove(n.account.as_str()) {
+            Some(bytes) => {
+                at.push(Some(rows.len()));
+                rows.push((
+                    n.account.clone(),
+                    n.account.as_str().to_owned(),
+                    Sealed::from_bytes(&bytes)?,
+                ));
+            }
+            None => at.push(None),
+        }
+    }
+    let mut opened = sealer.open_all(email, &rows)?.into_iter();
+    let mut out = Vec::with_capacity(notices.len());
+    for slot in at {
+        out.push(match slot {
+            Some(_) => {
+                let pii = opened.next().ok_or("a missing outcome")??;
+                Some(pii.expose().clone())
+            }
+            None => None,
+        });
+    }
+    Ok(out)
+}
+
+impl DrillNotifier<'_> {
     fn count(&self, n: &Notice, address: Option<String>) -> Delivery {
         let Some(address) = address else {
             return Delivery::Undeliverable(shopsafe::rotation::Undeliverable::NoAddress);
@@ -912,7 +967,16 @@ pub(crate) fn rotate(shop: &Shop, cfg: &Config) -> Result<Rotation, BoxError> {
     let notifier = DrillNotifier {
         shop,
         keep_links: cfg.keep_links,
-        db: Connection::open_with_flags(shop.store.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)?,
+        db: [
+            std::sync::Mutex::new(Connection::open_with_flags(
+                shop.store.path(),
+                OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?),
+            std::sync::Mutex::new(Connection::open_with_flags(
+                shop.store.path(),
+                OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?),
+        ],
         email: columns().email,
         notices: RefCell::new(vec![0u8; shop.customers]),
         per_brand: RefCell::new(BTreeMap::new()),

@@ -138,6 +138,12 @@ fn drill(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         "   card numbers found: {}; passwords in clear: {}",
         loot.card_numbers, loot.plaintext_passwords
     );
+    println!(
+        "   (copy {:.2} s, search {:.2} s, row counts {:.2} s)",
+        loot.copy_time.as_secs_f64(),
+        loot.search_time.as_secs_f64(),
+        loot.count_time.as_secs_f64()
+    );
 
     println!("\n== incident declared: every password set before now is compromised");
     let rot = t.time("incident + campaign", || drill::rotate(&shop, &cfg))?;

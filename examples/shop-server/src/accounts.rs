@@ -19,6 +19,7 @@ use crate::answers::{
 };
 use crate::app::{App, CustomerStores, Shared};
 use crate::log;
+use crate::profiles::NewProfile;
 use crate::session::{Customer, new_session};
 
 pub(crate) async fn health() -> StatusCode {
@@ -32,6 +33,20 @@ pub(crate) struct NewAccount {
     password: String,
     brand: String,
     address: Vec<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+/// An optional free-text field: trimmed, at most `max` bytes, no control characters.
+fn optional_text(value: Option<String>, max: usize) -> Result<Option<String>, ()> {
+    match value.map(|v| v.trim().to_owned()) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) if v.len() <= max && !v.chars().any(char::is_control) => Ok(Some(v)),
+        Some(_) => Err(()),
+    }
 }
 
 pub(crate) fn valid_lines(lines: &[String]) -> bool {
@@ -68,12 +83,36 @@ pub(crate) async fn create_account<S: CustomerStores, V: VaultStore + 'static>(
     if !valid_lines(&body.address) {
         return error(StatusCode::BAD_REQUEST, "invalid_address");
     }
+    let Ok(name) = optional_text(body.name, 200) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_name");
+    };
+    let Ok(phone) = optional_text(body.phone, 32) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_phone");
+    };
     let context = PasswordContext::new()
         .email(&email)
         .brand(&body.brand)
         .word(account.as_str());
-    // The credential first: its insert is what decides that the account is new, so a
-    // second sign-up for the account never overwrites the first one's profile.
+    // The profile first, sealed: its insert decides that both the account id and the
+    // email (through its blind index) are new, so a second sign-up for either never
+    // overwrites the first one's profile. A taken email answers as a taken id does.
+    let profiles = Arc::clone(&app.profiles);
+    let (id, home) = (account.as_str().to_owned(), body.address);
+    let created = blocking(move || {
+        profiles.create(&NewProfile {
+            account: &id,
+            email: &email,
+            name: name.as_deref(),
+            phone: phone.as_deref(),
+            home: &home,
+        })
+    })
+    .await;
+    match created {
+        Ok(true) => {}
+        Ok(false) => return error(StatusCode::CONFLICT, "account_exists"),
+        Err(e) => return internal("create profile", &e),
+    }
     if let Err(e) = app
         .auth
         .register(
@@ -84,23 +123,28 @@ pub(crate) async fn create_account<S: CustomerStores, V: VaultStore + 'static>(
         )
         .await
     {
+        // The password was refused (or the id has a credential from elsewhere): the
+        // profile made for this sign-up goes.
+        let profiles = Arc::clone(&app.profiles);
+        let id = account.as_str().to_owned();
+        if let Err(e) = blocking(move || profiles.remove(&id)).await {
+            log(&format!("error: remove profile: {e}"));
+        }
         return auth_error(&e);
     }
-    let profiles = Arc::clone(&app.profiles);
-    let (name, home) = (account.as_str().to_owned(), body.address);
-    match blocking(move || profiles.create(&name, &email, &home)).await {
-        Ok(()) => (
-            StatusCode::CREATED,
-            Json(json!({ "account": account.as_str() })),
-        )
-            .into_response(),
-        Err(e) => internal("create profile", &e),
-    }
+    (
+        StatusCode::CREATED,
+        Json(json!({ "account": account.as_str() })),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
 pub(crate) struct LoginBody {
-    account: String,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
     password: String,
 }
 
@@ -110,9 +154,21 @@ pub(crate) async fn login<S: CustomerStores, V: VaultStore + 'static>(
     Body(body): Body<LoginBody>,
 ) -> Response {
     let password = Password::new(body.password);
-    // Not even an id: the path of an unknown account, limiter included (the same cost,
-    // the same answer, the same per-source budget).
-    let account = AccountId::new(&body.account).unwrap_or_else(|_| AccountId::unmatchable());
+    // By id, or by email through its blind index. Not even an id, or an email no one
+    // has: the path of an unknown account, limiter included (the same cost, the same
+    // answer, the same per-source budget); the index lookup is the same for both.
+    let account = match (body.account, body.email) {
+        (Some(name), None) => AccountId::new(&name).ok(),
+        (None, Some(email)) => {
+            let profiles = Arc::clone(&app.profiles);
+            match blocking(move || profiles.account_by_email(&email)).await {
+                Ok(found) => found.and_then(|a| AccountId::new(a).ok()),
+                Err(e) => return internal("find account by email", &e),
+            }
+        }
+        _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+    }
+    .unwrap_or_else(AccountId::unmatchable);
     match app
         .auth
         .login_from(account.clone(), password, source.clone())
@@ -176,6 +232,27 @@ pub(crate) async fn send_reset<S: CustomerStores, V: VaultStore + 'static>(
 
 pub(crate) async fn me(Customer(account): Customer) -> Response {
     Json(json!({ "account": account.as_str() })).into_response()
+}
+
+/// `GET /me/profile`: what the shop holds about the customer, opened for them alone.
+pub(crate) async fn my_profile<S: CustomerStores, V: VaultStore + 'static>(
+    State(app): Shared<S, V>,
+    Customer(account): Customer,
+) -> Response {
+    let profiles = Arc::clone(&app.profiles);
+    let id = account.as_str().to_owned();
+    match blocking(move || profiles.profile(&id)).await {
+        Ok(Some(p)) => Json(json!({
+            "account": account.as_str(),
+            "email": p.email,
+            "name": p.name,
+            "phone": p.phone,
+            "address": p.home,
+        }))
+        .into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no_profile"),
+        Err(e) => internal("open profile", &e),
+    }
 }
 
 #[derive(Deserialize)]

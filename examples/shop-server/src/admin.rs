@@ -30,6 +30,14 @@ pub(crate) fn customer_fields<S: CustomerStores>(
     account: &AccountId,
 ) -> Result<Vec<&'static str>, AppError> {
     let mut fields = vec!["email address", "home address", "password"];
+    if let Some(p) = profiles.profile(account.as_str())? {
+        if p.name.is_some() {
+            fields.push("name");
+        }
+        if p.phone.is_some() {
+            fields.push("phone number");
+        }
+    }
     if profiles.addresses(account.as_str())?.len() > 1 {
         fields.push("shipping address");
     }

@@ -22,7 +22,7 @@ use shopsafe::rotation::{
 };
 use shopsafe::smtp::{BrandMail, SmtpNotifier};
 
-use crate::accounts::{create_account, forgot, health, login, me, reset};
+use crate::accounts::{create_account, forgot, health, login, me, my_profile, reset};
 use crate::admin::{
     audit_checkpoint, campaign_status, declare, find_incident, my_exposure, pool_state,
     run_campaign, start_campaign,
@@ -99,6 +99,7 @@ pub(crate) fn router<S: CustomerStores, V: VaultStore + 'static>(app: Arc<App<S,
         .route("/accounts", post(create_account::<S, V>))
         .route("/login", post(login::<S, V>))
         .route("/me", get(me))
+        .route("/me/profile", get(my_profile::<S, V>))
         .route("/me/exposure", get(my_exposure::<S, V>))
         .route("/password/forgot", post(forgot::<S, V>))
         .route("/password/reset", post(reset::<S, V>))
@@ -137,9 +138,13 @@ pub(crate) fn brand_links(
 
 pub(crate) fn data_map() -> DataMap {
     DataMap::new()
-        .holds("customer_db", "email address", Form::Plain)
-        .holds("customer_db", "home address", Form::Plain)
-        .holds("customer_db", "shipping address", Form::Plain)
+        .holds("customer_db", "email address", Form::Sealed)
+        .holds("customer_db", "name", Form::Sealed)
+        .holds("customer_db", "phone number", Form::Sealed)
+        .holds("customer_db", "home address", Form::Sealed)
+        .holds("customer_db", "shipping address", Form::Sealed)
+        // Opened only with the key store and the KEK file, both on the vault side.
+        .sealed_with("customer_db", &["key_store", "vault_keys"])
         .holds("customer_db", "password", Form::HashedArgon2id)
         .holds("customer_db", "card number", Form::Masked)
         .holds("vault", "card number", Form::EncryptedElsewhere)
@@ -162,6 +167,7 @@ pub(crate) async fn shutdown_signal() {
 
 pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static>(
     args: Args,
+    vault_dir: std::path::PathBuf,
     store: Arc<S>,
     vault_store: Arc<V>,
     profiles: Arc<dyn Profiles>,
@@ -207,7 +213,7 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
         .allow(CHARGES, &[Purpose::Charge])
         .max_per_minute(600);
     // Built off the runtime: opening the vault reads its store (and files).
-    let data = args.data.clone();
+    let data = vault_dir.clone();
     let (vault, audit) = blocking(move || -> Result<_, AppError> {
         let keys = FileKeySource::open_or_create(data.join("vault.keys"), &VaultKeyId::new("k1")?)?;
         // Keyed under the key source's audit key (vault.keys.audit-key), MAC'd
@@ -260,7 +266,7 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
         profiles,
         links,
         brands,
-        session_key: session_key(&args.data.join("session.key"))?,
+        session_key: session_key(&vault_dir.join("session.key"))?,
         mailer,
         admin_token: std::env::var("SHOPSAFE_ADMIN_TOKEN")
             .ok()

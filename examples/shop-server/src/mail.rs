@@ -118,6 +118,11 @@ impl AddressBook for ProfileBook {
     fn address(&self, account: &AccountId) -> Result<Option<String>, AppError> {
         self.0.email(account.as_str())
     }
+
+    /// A batch's addresses in one read of the sealed rows and one of the key store.
+    fn addresses(&self, accounts: &[AccountId]) -> Result<Vec<Option<String>>, AppError> {
+        self.0.emails(accounts)
+    }
 }
 
 /// Where mail goes: the `.eml` outbox, or an SMTP relay (`--smtp URL`).

@@ -40,7 +40,7 @@ use clap::Parser;
 use shopsafe::minimize::RedactingWriter;
 
 use crate::app::serve;
-use crate::profiles::{AppError, Profiles};
+use crate::profiles::{AppError, Profiles, SealedProfiles, ShopSealer};
 
 #[derive(Parser, Debug)]
 #[command(about = "A shop backend on shopsafe (axum, tokio)")]
@@ -51,6 +51,11 @@ struct Args {
     /// Folder for the databases, the vault's key file, the audit log and the outbox.
     #[arg(long, default_value = "shop-data")]
     data: PathBuf,
+    /// The vault side: the card vault, the customer key store, every key file, the
+    /// audit trail and the session key (default `<data>/vault`). Everything else under
+    /// `--data` is the customer side.
+    #[arg(long)]
+    vault_dir: Option<PathBuf>,
     /// PostgreSQL connection string (customer data and vault in schemas of their own).
     #[arg(long)]
     postgres: Option<String>,
@@ -125,9 +130,56 @@ fn log(line: &str) {
     let _ = w.flush();
 }
 
+impl Args {
+    fn vault_dir(&self) -> PathBuf {
+        self.vault_dir
+            .clone()
+            .unwrap_or_else(|| self.data.join("vault"))
+    }
+}
+
+/// Creates the vault folder (0700), and moves the vault-side files an earlier version
+/// kept at the top of `--data` into it.
+fn vault_side(args: &Args) -> Result<PathBuf, AppError> {
+    let dir = args.vault_dir();
+    std::fs::create_dir_all(&dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    if !dir.join("vault.db").exists() {
+        for entry in std::fs::read_dir(&args.data)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if entry.file_type()?.is_file() && (name.starts_with("vault") || name == "session.key")
+            {
+                std::fs::rename(entry.path(), dir.join(&*name))?;
+                log(&format!("moved {name} into the vault folder"));
+            }
+        }
+    }
+    Ok(dir)
+}
+
+/// The customer-data KEK (its own key file on the vault side) and the sealer over
+/// `keys`.
+fn sealer(
+    vault: &std::path::Path,
+    keys: Arc<dyn shopsafe::seal::KeyStore>,
+) -> Result<Arc<ShopSealer>, AppError> {
+    let kek = shopsafe::card::FileKeySource::open_or_create(
+        vault.join("customer.keys"),
+        &shopsafe::card::VaultKeyId::new("kek-1")?,
+    )?;
+    Ok(Arc::new(ShopSealer::new(keys, &kek)?))
+}
+
 fn main() -> Result<(), AppError> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.data)?;
+    let vault_dir = vault_side(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -143,9 +195,15 @@ fn main() -> Result<(), AppError> {
             let vault = Arc::new(PgVault::connect(
                 PgOptions::new(&url)?.schema(&format!("{schema}_vault"))?,
             )?);
-            let profiles: Arc<dyn Profiles> =
-                Arc::new(profiles::PgProfiles::connect(&options, &schema)?);
-            return runtime.block_on(serve(args, store, vault, profiles));
+            let keys = Arc::new(shopsafe::store::postgres::PgKeyStore::connect(
+                PgOptions::new(&url)?.schema(&format!("{schema}_keys"))?,
+            )?);
+            let sealer = sealer(&vault_dir, keys)?;
+            let profiles: Arc<dyn Profiles> = Arc::new(SealedProfiles::new(
+                profiles::PgRows::connect(&options, &schema)?,
+                sealer,
+            )?);
+            return runtime.block_on(serve(args, vault_dir, store, vault, profiles));
         }
         #[cfg(not(feature = "postgres"))]
         {
@@ -153,9 +211,13 @@ fn main() -> Result<(), AppError> {
             return Err("--postgres needs the `postgres` feature".into());
         }
     }
-    use shopsafe::store::sqlite::{SqliteStore, SqliteVault};
+    use shopsafe::store::sqlite::{SqliteKeyStore, SqliteStore, SqliteVault};
     let store = Arc::new(SqliteStore::open(args.data.join("customers.db"))?);
-    let vault = Arc::new(SqliteVault::open(args.data.join("vault.db"))?);
-    let profiles: Arc<dyn Profiles> = Arc::new(profiles::SqliteProfiles::open(store.path())?);
-    runtime.block_on(serve(args, store, vault, profiles))
+    let vault = Arc::new(SqliteVault::open(vault_dir.join("vault.db"))?);
+    let keys = Arc::new(SqliteKeyStore::open(vault_dir.join("keys.db"))?);
+    let profiles: Arc<dyn Profiles> = Arc::new(SealedProfiles::new(
+        profiles::SqliteRows::open(store.path())?,
+        sealer(&vault_dir, keys)?,
+    )?);
+    runtime.block_on(serve(args, vault_dir, store, vault, profiles))
 }

@@ -1,19 +1,59 @@
-//! What the shop keeps that shopsafe does not: the email address, the home address and
-//! the addresses shipped to, plus which campaigns are running. In tables of the shop's
-//! own, in the customer database (SQLite) or beside it (PostgreSQL). Every call blocks:
-//! the handlers run them through `shopsafe::aio::blocking`.
+//! What the shop keeps that shopsafe does not: a customer's email, name, phone, home
+//! address and the addresses shipped to, plus which campaigns are running. Every
+//! personal value is **sealed** (`shopsafe::seal`) under the customer's own data key
+//! before it reaches a table, and found again through blind indexes (the email for
+//! login and uniqueness, each address for de-duplication): the tables, in the customer
+//! database (SQLite) or beside it (PostgreSQL), hold no name, email, phone or address in
+//! clear. Every call blocks: the handlers run them through `shopsafe::aio::blocking`.
+//!
+//! Two layers: [`Rows`] stores bytes (one implementation per database), and
+//! [`SealedProfiles`] seals and opens them, once for both.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use shopsafe::kernel::AccountId;
+use shopsafe::minimize::PiiKind;
+use shopsafe::seal::{Column, KeyStore, Sealed, Sealer};
 
 pub(crate) type AppError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The sealer the shop uses: over its key store, whichever database holds it.
+pub(crate) type ShopSealer = Sealer<Arc<dyn KeyStore>>;
+
+/// A new customer's profile, in clear (sealed on the way in).
+pub(crate) struct NewProfile<'a> {
+    pub(crate) account: &'a str,
+    pub(crate) email: &'a str,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) phone: Option<&'a str>,
+    pub(crate) home: &'a [String],
+}
+
+/// A customer's profile, opened.
+pub(crate) struct Profile {
+    pub(crate) email: String,
+    pub(crate) name: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) home: Vec<String>,
+}
+
 /// The shop's own records.
 pub(crate) trait Profiles: Send + Sync + 'static {
-    /// Stores a new customer's email and home address.
-    fn create(&self, account: &str, email: &str, home: &[String]) -> Result<(), AppError>;
+    /// Stores a new customer's profile; `false` when the account or the email (by its
+    /// blind index) already has one.
+    fn create(&self, profile: &NewProfile<'_>) -> Result<bool, AppError>;
+    /// Removes a profile (a sign-up whose credential was refused).
+    fn remove(&self, account: &str) -> Result<(), AppError>;
     /// The email address, if the account has a profile.
     fn email(&self, account: &str) -> Result<Option<String>, AppError>;
+    /// The email addresses of a batch of accounts, in order: one read of the sealed rows
+    /// and one of the key store.
+    fn emails(&self, accounts: &[AccountId]) -> Result<Vec<Option<String>>, AppError>;
+    /// The account whose email this is (normalized as the index is).
+    fn account_by_email(&self, email: &str) -> Result<Option<String>, AppError>;
+    /// The whole profile.
+    fn profile(&self, account: &str) -> Result<Option<Profile>, AppError>;
     /// The home address and every address shipped to before.
     fn addresses(&self, account: &str) -> Result<Vec<Vec<String>>, AppError>;
     /// Records a delivered order's address.
@@ -32,8 +72,92 @@ pub(crate) trait Profiles: Send + Sync + 'static {
     fn unfinished_campaigns(&self) -> Result<Vec<i64>, AppError>;
 }
 
+/// A profile row as stored: sealed values and the email's blind index.
+pub(crate) struct ProfileRow {
+    pub(crate) account: String,
+    pub(crate) email: Vec<u8>,
+    pub(crate) email_index: Vec<u8>,
+    pub(crate) name: Option<Vec<u8>>,
+    pub(crate) phone: Option<Vec<u8>>,
+    pub(crate) home: Vec<u8>,
+}
+
+/// A shipment as stored: the sealed address and its blind index.
+pub(crate) type ShipmentRow = (Vec<u8>, Vec<u8>);
+
+/// The shop's tables, as bytes.
+pub(crate) trait Rows: Send + Sync + 'static {
+    /// Inserts unless the account or the email index is taken; whether it did.
+    fn insert_profile(&self, row: &ProfileRow) -> Result<bool, AppError>;
+    fn delete_profile(&self, account: &str) -> Result<(), AppError>;
+    fn profile_rows(&self, accounts: &[&str]) -> Result<Vec<ProfileRow>, AppError>;
+    fn account_by_email_index(&self, index: &[u8]) -> Result<Option<String>, AppError>;
+    /// (sealed address, its index) of every shipment of the account.
+    fn shipments(&self, account: &str) -> Result<Vec<ShipmentRow>, AppError>;
+    fn insert_shipment(&self, account: &str, sealed: &[u8], index: &[u8]) -> Result<(), AppError>;
+    fn set_campaign(
+        &self,
+        incident: i64,
+        finished: bool,
+        done: i64,
+        total: i64,
+    ) -> Result<(), AppError>;
+    fn campaign(&self, incident: i64) -> Result<Option<(bool, i64, i64)>, AppError>;
+    fn unfinished_campaigns(&self) -> Result<Vec<i64>, AppError>;
+}
+
+/// The sealed columns.
+struct Columns {
+    email: Column,
+    name: Column,
+    phone: Column,
+    home: Column,
+    ship_to: Column,
+}
+
+fn columns() -> Result<Columns, AppError> {
+    Ok(Columns {
+        email: Column::new("shop_customers", "email", PiiKind::Email)?,
+        name: Column::new("shop_customers", "name", PiiKind::PersonName)?,
+        phone: Column::new("shop_customers", "phone", PiiKind::Phone)?,
+        home: Column::new("shop_customers", "home", PiiKind::PostalAddress)?,
+        ship_to: Column::new("shop_ship_to", "address", PiiKind::PostalAddress)?,
+    })
+}
+
+/// [`Profiles`] over any [`Rows`]: seals on the way in, opens on the way out.
+pub(crate) struct SealedProfiles<R> {
+    rows: R,
+    sealer: Arc<ShopSealer>,
+    cols: Columns,
+}
+
+impl<R: Rows> SealedProfiles<R> {
+    pub(crate) fn new(rows: R, sealer: Arc<ShopSealer>) -> Result<Self, AppError> {
+        Ok(Self {
+            rows,
+            sealer,
+            cols: columns()?,
+        })
+    }
+
+    fn account(name: &str) -> Result<AccountId, AppError> {
+        Ok(AccountId::new(name)?)
+    }
+
+    /// The shipment's record key: the account and the address's index.
+    fn shipment_record(account: &str, index: &[u8]) -> String {
+        let hex: String = index.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{account}/{hex}")
+    }
+}
+
 fn join_lines(lines: &[String]) -> String {
     lines.join("\n")
+}
+
+fn split_lines(text: &str) -> Vec<String> {
+    text.split('\n').map(str::to_owned).collect()
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -44,28 +168,198 @@ fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn split_lines(text: &str) -> Vec<String> {
-    text.split('\n').map(str::to_owned).collect()
+impl<R: Rows> Profiles for SealedProfiles<R> {
+    fn create(&self, p: &NewProfile<'_>) -> Result<bool, AppError> {
+        let account = Self::account(p.account)?;
+        let keys = self
+            .sealer
+            .keys_for_sealing(std::slice::from_ref(&account))?;
+        let seal = |col: &Column, v: &str| -> Result<Vec<u8>, AppError> {
+            Ok(keys.seal(&account, col, p.account, v)?.as_bytes().to_vec())
+        };
+        let row = ProfileRow {
+            account: p.account.to_owned(),
+            email: seal(&self.cols.email, p.email)?,
+            email_index: self
+                .sealer
+                .blind_index(&self.cols.email, p.email)?
+                .as_bytes()
+                .to_vec(),
+            name: p.name.map(|n| seal(&self.cols.name, n)).transpose()?,
+            phone: p.phone.map(|n| seal(&self.cols.phone, n)).transpose()?,
+            home: seal(&self.cols.home, &join_lines(p.home))?,
+        };
+        self.rows.insert_profile(&row)
+    }
+
+    fn remove(&self, account: &str) -> Result<(), AppError> {
+        self.rows.delete_profile(account)
+    }
+
+    fn email(&self, account: &str) -> Result<Option<String>, AppError> {
+        let id = Self::account(account)?;
+        Ok(self.emails(&[id])?.pop().flatten())
+    }
+
+    fn emails(&self, accounts: &[AccountId]) -> Result<Vec<Option<String>>, AppError> {
+        let names: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
+        let mut rows: std::collections::HashMap<String, Vec<u8>> = self
+            .rows
+            .profile_rows(&names)?
+            .into_iter()
+            .map(|r| (r.account, r.email))
+            .collect();
+        let mut batch = Vec::new();
+        let mut at = Vec::with_capacity(accounts.len());
+        for a in accounts {
+            match rows.remove(a.as_str()) {
+                Some(bytes) => {
+                    at.push(true);
+                    batch.push((
+                        a.clone(),
+                        a.as_str().to_owned(),
+                        Sealed::from_bytes(&bytes)?,
+                    ));
+                }
+                None => at.push(false),
+            }
+        }
+        let mut opened = self.sealer.open_all(&self.cols.email, &batch)?.into_iter();
+        at.into_iter()
+            .map(|has| {
+                if !has {
+                    return Ok(None);
+                }
+                let pii = opened.next().ok_or("a missing outcome")??;
+                Ok(Some(pii.expose().clone()))
+            })
+            .collect()
+    }
+
+    fn account_by_email(&self, email: &str) -> Result<Option<String>, AppError> {
+        let index = self.sealer.blind_index(&self.cols.email, email)?;
+        let Some(account) = self.rows.account_by_email_index(index.as_bytes())? else {
+            return Ok(None);
+        };
+        // A 128-bit index collision is all but impossible; a match is still confirmed
+        // against the opened value.
+        Ok(self
+            .email(&account)?
+            .filter(|stored| ShopSealer::same(&self.cols.email, stored, email))
+            .map(|_| account))
+    }
+
+    fn profile(&self, account: &str) -> Result<Option<Profile>, AppError> {
+        let id = Self::account(account)?;
+        let Some(row) = self.rows.profile_rows(&[account])?.pop() else {
+            return Ok(None);
+        };
+        let keys = self.sealer.keys(std::slice::from_ref(&id))?;
+        let open = |col: &Column, bytes: &[u8]| -> Result<String, AppError> {
+            let sealed = Sealed::from_bytes(bytes)?;
+            Ok(keys.open(&id, col, account, &sealed)?.expose().clone())
+        };
+        Ok(Some(Profile {
+            email: open(&self.cols.email, &row.email)?,
+            name: row.name.map(|b| open(&self.cols.name, &b)).transpose()?,
+            phone: row.phone.map(|b| open(&self.cols.phone, &b)).transpose()?,
+            home: split_lines(&open(&self.cols.home, &row.home)?),
+        }))
+    }
+
+    fn addresses(&self, account: &str) -> Result<Vec<Vec<String>>, AppError> {
+        let id = Self::account(account)?;
+        let Some(row) = self.rows.profile_rows(&[account])?.pop() else {
+            return Ok(Vec::new());
+        };
+        let keys = self.sealer.keys(std::slice::from_ref(&id))?;
+        let home = keys.open(
+            &id,
+            &self.cols.home,
+            account,
+            &Sealed::from_bytes(&row.home)?,
+        )?;
+        let mut out = vec![split_lines(home.expose())];
+        for (sealed, index) in self.rows.shipments(account)? {
+            let record = Self::shipment_record(account, &index);
+            let opened = keys.open(
+                &id,
+                &self.cols.ship_to,
+                &record,
+                &Sealed::from_bytes(&sealed)?,
+            )?;
+            out.push(split_lines(opened.expose()));
+        }
+        Ok(out)
+    }
+
+    fn record_shipment(&self, account: &str, ship_to: &[String]) -> Result<(), AppError> {
+        let id = Self::account(account)?;
+        let text = join_lines(ship_to);
+        let index = self.sealer.blind_index(&self.cols.ship_to, &text)?;
+        let record = Self::shipment_record(account, index.as_bytes());
+        let sealed = self.sealer.seal(&id, &self.cols.ship_to, &record, &text)?;
+        self.rows
+            .insert_shipment(account, sealed.as_bytes(), index.as_bytes())
+    }
+
+    fn set_campaign(
+        &self,
+        incident: i64,
+        finished: bool,
+        done: u64,
+        total: u64,
+    ) -> Result<(), AppError> {
+        self.rows
+            .set_campaign(incident, finished, to_i64(done), to_i64(total))
+    }
+
+    fn campaign(&self, incident: i64) -> Result<Option<(bool, u64, u64)>, AppError> {
+        Ok(self
+            .rows
+            .campaign(incident)?
+            .map(|(f, d, t)| (f, to_u64(d), to_u64(t))))
+    }
+
+    fn unfinished_campaigns(&self) -> Result<Vec<i64>, AppError> {
+        self.rows.unfinished_campaigns()
+    }
 }
 
+/// The tables. `shop_profiles` and `shop_shipments` were the clear-text tables of
+/// earlier versions: a database that still has them is refused, not silently kept.
 const SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS shop_profiles (
-        account TEXT PRIMARY KEY, email TEXT NOT NULL, home TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS shop_shipments (
-        account TEXT NOT NULL, address TEXT NOT NULL, PRIMARY KEY (account, address));
+    CREATE TABLE IF NOT EXISTS shop_customers (
+        account TEXT PRIMARY KEY, email {blob} NOT NULL, email_index {blob} NOT NULL UNIQUE,
+        name {blob}, phone {blob}, home {blob} NOT NULL);
+    CREATE TABLE IF NOT EXISTS shop_ship_to (
+        account TEXT NOT NULL, address {blob} NOT NULL, address_index {blob} NOT NULL,
+        PRIMARY KEY (account, address_index));
     CREATE TABLE IF NOT EXISTS shop_campaigns (
         incident BIGINT PRIMARY KEY, finished BOOLEAN NOT NULL,
         done BIGINT NOT NULL DEFAULT 0, total BIGINT NOT NULL DEFAULT 0);";
 
-/// Profiles in the SQLite customer database.
-pub(crate) struct SqliteProfiles(Mutex<rusqlite::Connection>);
+const CLEAR_TEXT_TABLES: &str = "this database holds the clear-text profile tables of an \
+    earlier shop server (shop_profiles): start on a fresh --data, or move them to the \
+    sealed tables first";
 
-impl SqliteProfiles {
+/// Rows in the SQLite customer database.
+pub(crate) struct SqliteRows(Mutex<rusqlite::Connection>);
+
+impl SqliteRows {
     /// Opens the shop's tables in `path` (after `SqliteStore` has made the file).
     pub(crate) fn open(path: &Path) -> Result<Self, AppError> {
         let c = rusqlite::Connection::open(path)?;
         c.busy_timeout(std::time::Duration::from_secs(5))?;
-        c.execute_batch(SCHEMA)?;
+        let old: i64 = c.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'shop_profiles'",
+            [],
+            |r| r.get(0),
+        )?;
+        if old > 0 {
+            return Err(CLEAR_TEXT_TABLES.into());
+        }
+        c.execute_batch(&SCHEMA.replace("{blob}", "BLOB"))?;
         Ok(Self(Mutex::new(c)))
     }
 
@@ -81,46 +375,89 @@ impl SqliteProfiles {
     }
 }
 
-impl Profiles for SqliteProfiles {
-    fn create(&self, account: &str, email: &str, home: &[String]) -> Result<(), AppError> {
+fn sqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow> {
+    Ok(ProfileRow {
+        account: r.get(0)?,
+        email: r.get(1)?,
+        email_index: r.get(2)?,
+        name: r.get(3)?,
+        phone: r.get(4)?,
+        home: r.get(5)?,
+    })
+}
+
+const SELECT_ROW: &str =
+    "SELECT account, email, email_index, name, phone, home FROM shop_customers";
+
+impl Rows for SqliteRows {
+    fn insert_profile(&self, row: &ProfileRow) -> Result<bool, AppError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO shop_profiles (account, email, home) VALUES (?1, ?2, ?3)",
-                (account, email, join_lines(home)),
+                "INSERT INTO shop_customers (account, email, email_index, name, phone, home)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                rusqlite::params![
+                    row.account,
+                    row.email,
+                    row.email_index,
+                    row.name,
+                    row.phone,
+                    row.home
+                ],
             )
-            .map(drop)
+            .map(|n| n == 1)
         })
     }
 
-    fn email(&self, account: &str) -> Result<Option<String>, AppError> {
+    fn delete_profile(&self, account: &str) -> Result<(), AppError> {
+        self.with(|c| {
+            c.execute("DELETE FROM shop_customers WHERE account = ?1", [account])
+                .map(drop)
+        })
+    }
+
+    fn profile_rows(&self, accounts: &[&str]) -> Result<Vec<ProfileRow>, AppError> {
+        self.with(|c| {
+            let mut out = Vec::with_capacity(accounts.len());
+            for chunk in accounts.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let mut stmt =
+                    c.prepare_cached(&format!("{SELECT_ROW} WHERE account IN ({marks})"))?;
+                for row in stmt.query_map(rusqlite::params_from_iter(chunk), sqlite_row)? {
+                    out.push(row?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn account_by_email_index(&self, index: &[u8]) -> Result<Option<String>, AppError> {
         use rusqlite::OptionalExtension as _;
         self.with(|c| {
             c.query_row(
-                "SELECT email FROM shop_profiles WHERE account = ?1",
-                [account],
+                "SELECT account FROM shop_customers WHERE email_index = ?1",
+                [index],
                 |r| r.get(0),
             )
             .optional()
         })
     }
 
-    fn addresses(&self, account: &str) -> Result<Vec<Vec<String>>, AppError> {
+    fn shipments(&self, account: &str) -> Result<Vec<ShipmentRow>, AppError> {
         self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT home FROM shop_profiles WHERE account = ?1
-                 UNION ALL SELECT address FROM shop_shipments WHERE account = ?1",
+            let mut stmt = c.prepare_cached(
+                "SELECT address, address_index FROM shop_ship_to WHERE account = ?1",
             )?;
-            stmt.query_map([account], |r| r.get::<_, String>(0))?
-                .map(|r| r.map(|t| split_lines(&t)))
+            stmt.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
         })
     }
 
-    fn record_shipment(&self, account: &str, ship_to: &[String]) -> Result<(), AppError> {
+    fn insert_shipment(&self, account: &str, sealed: &[u8], index: &[u8]) -> Result<(), AppError> {
         self.with(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO shop_shipments (account, address) VALUES (?1, ?2)",
-                (account, join_lines(ship_to)),
+                "INSERT OR IGNORE INTO shop_ship_to (account, address, address_index)
+                 VALUES (?1, ?2, ?3)",
+                rusqlite::params![account, sealed, index],
             )
             .map(drop)
         })
@@ -130,10 +467,9 @@ impl Profiles for SqliteProfiles {
         &self,
         incident: i64,
         finished: bool,
-        done: u64,
-        total: u64,
+        done: i64,
+        total: i64,
     ) -> Result<(), AppError> {
-        let (done, total) = (to_i64(done), to_i64(total));
         self.with(|c| {
             c.execute(
                 "INSERT INTO shop_campaigns (incident, finished, done, total) VALUES (?1, ?2, ?3, ?4)
@@ -145,13 +481,13 @@ impl Profiles for SqliteProfiles {
         })
     }
 
-    fn campaign(&self, incident: i64) -> Result<Option<(bool, u64, u64)>, AppError> {
+    fn campaign(&self, incident: i64) -> Result<Option<(bool, i64, i64)>, AppError> {
         use rusqlite::OptionalExtension as _;
         self.with(|c| {
             c.query_row(
                 "SELECT finished, done, total FROM shop_campaigns WHERE incident = ?1",
                 [incident],
-                |r| Ok((r.get(0)?, to_u64(r.get(1)?), to_u64(r.get(2)?))),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
         })
@@ -165,12 +501,12 @@ impl Profiles for SqliteProfiles {
     }
 }
 
-/// Profiles in PostgreSQL (the `public` schema of the customer database).
+/// Rows in PostgreSQL (the store's schema of the customer database).
 #[cfg(feature = "postgres")]
-pub(crate) struct PgProfiles(Mutex<Option<postgres::Client>>);
+pub(crate) struct PgRows(Mutex<Option<postgres::Client>>);
 
 #[cfg(feature = "postgres")]
-impl PgProfiles {
+impl PgRows {
     /// Connects with the store's settings and TLS, in the store's schema (call it off
     /// the runtime: the sync client runs its own).
     pub(crate) fn connect(
@@ -180,7 +516,13 @@ impl PgProfiles {
         let mut c = options.connect_client()?;
         // The name was checked by `PgOptions::schema`.
         c.batch_execute(&format!("SET search_path TO \"{schema}\""))?;
-        c.batch_execute(SCHEMA)?;
+        let old = c
+            .query_one("SELECT to_regclass('shop_profiles') IS NOT NULL", &[])?
+            .get::<_, bool>(0);
+        if old {
+            return Err(CLEAR_TEXT_TABLES.into());
+        }
+        c.batch_execute(&SCHEMA.replace("{blob}", "BYTEA"))?;
         Ok(Self(Mutex::new(Some(c))))
     }
 
@@ -198,7 +540,7 @@ impl PgProfiles {
 }
 
 #[cfg(feature = "postgres")]
-impl Drop for PgProfiles {
+impl Drop for PgRows {
     /// The sync client's close runs a runtime of its own: not on a tokio worker.
     fn drop(&mut self) {
         let client = self
@@ -213,44 +555,79 @@ impl Drop for PgProfiles {
 }
 
 #[cfg(feature = "postgres")]
-impl Profiles for PgProfiles {
-    fn create(&self, account: &str, email: &str, home: &[String]) -> Result<(), AppError> {
+impl Rows for PgRows {
+    fn insert_profile(&self, row: &ProfileRow) -> Result<bool, AppError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO shop_profiles (account, email, home) VALUES ($1, $2, $3)",
-                &[&account, &email, &join_lines(home)],
+                "INSERT INTO shop_customers (account, email, email_index, name, phone, home)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &row.account,
+                    &row.email,
+                    &row.email_index,
+                    &row.name,
+                    &row.phone,
+                    &row.home,
+                ],
             )
-            .map(drop)
+            .map(|n| n == 1)
         })
     }
 
-    fn email(&self, account: &str) -> Result<Option<String>, AppError> {
+    fn delete_profile(&self, account: &str) -> Result<(), AppError> {
+        self.with(|c| {
+            c.execute("DELETE FROM shop_customers WHERE account = $1", &[&account])
+                .map(drop)
+        })
+    }
+
+    fn profile_rows(&self, accounts: &[&str]) -> Result<Vec<ProfileRow>, AppError> {
+        self.with(|c| {
+            c.query(
+                &format!("{SELECT_ROW} WHERE account = ANY($1)"),
+                &[&accounts],
+            )
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| ProfileRow {
+                        account: r.get(0),
+                        email: r.get(1),
+                        email_index: r.get(2),
+                        name: r.get(3),
+                        phone: r.get(4),
+                        home: r.get(5),
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    fn account_by_email_index(&self, index: &[u8]) -> Result<Option<String>, AppError> {
         self.with(|c| {
             c.query_opt(
-                "SELECT email FROM shop_profiles WHERE account = $1",
-                &[&account],
+                "SELECT account FROM shop_customers WHERE email_index = $1",
+                &[&index],
             )
             .map(|r| r.map(|r| r.get(0)))
         })
     }
 
-    fn addresses(&self, account: &str) -> Result<Vec<Vec<String>>, AppError> {
+    fn shipments(&self, account: &str) -> Result<Vec<ShipmentRow>, AppError> {
         self.with(|c| {
             c.query(
-                "SELECT home FROM shop_profiles WHERE account = $1
-                 UNION ALL SELECT address FROM shop_shipments WHERE account = $1",
+                "SELECT address, address_index FROM shop_ship_to WHERE account = $1",
                 &[&account],
             )
-            .map(|rows| rows.iter().map(|r| split_lines(r.get(0))).collect())
+            .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
     }
 
-    fn record_shipment(&self, account: &str, ship_to: &[String]) -> Result<(), AppError> {
+    fn insert_shipment(&self, account: &str, sealed: &[u8], index: &[u8]) -> Result<(), AppError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO shop_shipments (account, address) VALUES ($1, $2)
+                "INSERT INTO shop_ship_to (account, address, address_index) VALUES ($1, $2, $3)
                  ON CONFLICT DO NOTHING",
-                &[&account, &join_lines(ship_to)],
+                &[&account, &sealed, &index],
             )
             .map(drop)
         })
@@ -260,10 +637,9 @@ impl Profiles for PgProfiles {
         &self,
         incident: i64,
         finished: bool,
-        done: u64,
-        total: u64,
+        done: i64,
+        total: i64,
     ) -> Result<(), AppError> {
-        let (done, total) = (to_i64(done), to_i64(total));
         self.with(|c| {
             c.execute(
                 "INSERT INTO shop_campaigns (incident, finished, done, total) VALUES ($1, $2, $3, $4)
@@ -275,13 +651,13 @@ impl Profiles for PgProfiles {
         })
     }
 
-    fn campaign(&self, incident: i64) -> Result<Option<(bool, u64, u64)>, AppError> {
+    fn campaign(&self, incident: i64) -> Result<Option<(bool, i64, i64)>, AppError> {
         self.with(|c| {
             c.query_opt(
                 "SELECT finished, done, total FROM shop_campaigns WHERE incident = $1",
                 &[&incident],
             )
-            .map(|r| r.map(|r| (r.get(0), to_u64(r.get(1)), to_u64(r.get(2)))))
+            .map(|r| r.map(|r| (r.get(0), r.get(1), r.get(2))))
         })
     }
 

@@ -188,14 +188,14 @@ async fn breach_day(data: &Path, extra: &[&str]) {
         .expect("a checkpoint");
     let key = shopsafe::card::KeySource::audit_key(
         &shopsafe::card::FileKeySource::open_or_create(
-            data.join("vault.keys"),
+            data.join("vault").join("vault.keys"),
             &shopsafe::card::VaultKeyId::new("k1").expect("id"),
         )
         .expect("keys"),
     )
     .expect("audit key");
     let trail =
-        shopsafe::audit::AuditLog::verify_keyed(data.join("vault-audit.log"), &key, &[shipped])
+        shopsafe::audit::AuditLog::verify_keyed(data.join("vault").join("vault-audit.log"), &key, &[shipped])
             .expect("the trail meets its checkpoint");
     assert_eq!((trail.records, shipped.records), (1, 1));
 
