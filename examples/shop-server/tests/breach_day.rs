@@ -194,9 +194,12 @@ async fn breach_day(data: &Path, extra: &[&str]) {
         .expect("keys"),
     )
     .expect("audit key");
-    let trail =
-        shopsafe::audit::AuditLog::verify_keyed(data.join("vault").join("vault-audit.log"), &key, &[shipped])
-            .expect("the trail meets its checkpoint");
+    let trail = shopsafe::audit::AuditLog::verify_keyed(
+        data.join("vault").join("vault-audit.log"),
+        &key,
+        &[shipped],
+    )
+    .expect("the trail meets its checkpoint");
     assert_eq!((trail.records, shipped.records), (1, 1));
 
     // Breach: an incident over every account.

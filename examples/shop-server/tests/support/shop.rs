@@ -62,6 +62,33 @@ impl Server {
         (server, lines)
     }
 
+    /// Starts with everything the server logs kept, to read back later.
+    pub(crate) fn start_logged(
+        data: &Path,
+        extra: &[&str],
+    ) -> (Self, std::sync::Arc<std::sync::Mutex<String>>) {
+        let mut child = Command::new(binary())
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra)
+            .env("SHOPSAFE_ADMIN_TOKEN", ADMIN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start shop_server");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let kept = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = kept.lock().expect("log");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        (Self::started(child), log)
+    }
+
     fn started(mut child: Child) -> Self {
         let mut first = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
