@@ -563,9 +563,8 @@ pub(crate) struct Loot {
     pub personal_searched: u64,
     pub tables: Vec<(String, u64)>,
     pub sample_hash: String,
-    /// Time spent copying, searching, and counting rows.
-    pub copy_time: Duration,
-    pub search_time: Duration,
+    /// Time spent copying and searching (one pass), and counting rows.
+    pub copy_and_search_time: Duration,
     pub count_time: Duration,
 }
 
@@ -581,35 +580,28 @@ pub(crate) fn intrude(shop: &Shop) -> Result<Loot, BoxError> {
     let clear = Regex::new(&passwords.join("|"))?;
     let anchors = personal_anchors()?;
     loot.personal_searched = shop.seeded.len() as u64;
+    let needles = Needles {
+        clear: &clear,
+        personal: Some((&anchors, &shop.seeded)),
+    };
     for suffix in ["", "-wal"] {
         let from = PathBuf::from(format!("{}{suffix}", shop.store.path().display()));
         if !from.exists() {
             continue;
         }
         let to = loot_dir.join(format!("customers.db{suffix}"));
+        // The copy and the searches in one pass: each piece is written to the copy and
+        // searched as it is read.
         let started = Instant::now();
-        let size = std::fs::copy(&from, &to)?;
-        loot.copy_time += started.elapsed();
-        let started = Instant::now();
-        loot.files.push((format!("customers.db{suffix}"), size));
-        // The two searches read the copy side by side, one core each.
-        let (seeded, to) = (&shop.seeded, &to);
-        let (found, personal) = std::thread::scope(|scope| {
-            let personal =
-                scope.spawn(|| personal_in_file(to, seeded, &anchors).map_err(|e| e.to_string()));
-            let found = search_file(&to, &clear).map_err(|e| e.to_string());
-            (
-                found,
-                personal
-                    .join()
-                    .map_err(|_| "the search panicked".to_owned()),
-            )
-        });
-        let (cards, clear_hits) = found?;
-        loot.card_numbers += cards;
-        loot.plaintext_passwords += clear_hits;
-        loot.personal_values += personal??;
-        loot.search_time += started.elapsed();
+        let found = copy_and_search(&from, Some(&to), &needles)?;
+        loot.copy_and_search_time += started.elapsed();
+        loot.files.push((
+            format!("customers.db{suffix}"),
+            std::fs::metadata(&to)?.len(),
+        ));
+        loot.card_numbers += found.cards;
+        loot.plaintext_passwords += found.passwords;
+        loot.personal_values += found.personal;
     }
     let started = Instant::now();
     let copy = Connection::open_with_flags(
@@ -639,26 +631,51 @@ pub(crate) fn personal_anchors() -> Result<Regex, BoxError> {
     ))?)
 }
 
-/// Counts the seeded personal values (`seeded`: their sorted hashes) that stand in
-/// clear in a stored file, in one pass: each place where a value's anchor
-/// ([`personal_anchors`]) matches is widened to the printable run around it (SQLite
-/// writes a row's values back to back), and every stretch of that run holding the
-/// anchor is looked up in the set. A sealed value never matches an anchor.
-pub(crate) fn personal_in_file(
-    path: &Path,
-    seeded: &[u64],
-    anchors: &Regex,
-) -> Result<u64, BoxError> {
+/// What the intrusion looks for in a copy.
+pub(crate) struct Needles<'a> {
+    /// The seeding passwords in clear.
+    pub clear: &'a Regex,
+    /// The anchors of the personal values ([`personal_anchors`]) and the sorted hashes
+    /// of every seeded value (`None`: not searched).
+    pub personal: Option<(&'a Regex, &'a [u64])>,
+}
+
+/// What one search found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub cards: u64,
+    pub passwords: u64,
+    pub personal: u64,
+}
+
+/// Reads `from` in pieces, writes each piece to `to` (the intruder's copy) when given,
+/// and searches every piece as it goes, the searches on two threads beside the write:
+///
+/// - **card numbers**: every window of 12–19 consecutive ASCII digits that passes Luhn
+///   and has a known brand's IIN at one of its lengths, wherever it stands. Unlike the
+///   log redactor, this scan has no boundary rule: SQLite writes a row's values back to
+///   back, so a number leaked beside `visa` or an account id would be glued to it;
+/// - **passwords**: the seeding passwords in clear;
+/// - **personal values** (the seeded names, emails, phones, addresses): each place where
+///   a value's anchor matches is widened to the printable run around it, and every
+///   stretch of that run holding the anchor is looked up in the set of seeded values. A
+///   sealed value never matches an anchor.
+///
+/// The last `OVERLAP` bytes of a piece start the next one; a match is counted in the
+/// piece where it ends before the last `HALF` bytes (or where the file ends), so a match
+/// and its context are always whole in the piece that counts it, and none is counted
+/// twice.
+pub(crate) fn copy_and_search(
+    from: &Path,
+    to: Option<&Path>,
+    needles: &Needles<'_>,
+) -> Result<Found, BoxError> {
     const PIECE: usize = 8 << 20;
-    // The last OVERLAP bytes of a piece start the next one. A match is counted in the
-    // piece where it ends before the last HALF bytes (or where the file ends), so its
-    // context (REACH each side) and the match itself are always whole in that piece.
     const OVERLAP: usize = 512;
     const HALF: usize = OVERLAP / 2;
-    const REACH: usize = 96;
-    let printable = |b: u8| (0x20..0x7f).contains(&b) || b >= 0x80;
-    let mut found = 0u64;
-    let mut file = File::open(path)?;
+    let mut found = Found::default();
+    let mut file = File::open(from)?;
+    let mut out = to.map(File::create).transpose()?;
     let mut buf = vec![0u8; PIECE + OVERLAP];
     let (mut kept, mut first) = (0, true);
     loop {
@@ -674,23 +691,29 @@ pub(crate) fn personal_in_file(
         let window = &buf[..len];
         let skip = if first { 0 } else { HALF };
         let limit = if eof { len } else { len - HALF };
-        for m in anchors.find_iter(window) {
-            if m.end() <= skip || m.end() > limit {
-                continue;
-            }
-            let mut from = m.start();
-            while from > 0 && m.start() - from < REACH && printable(window[from - 1]) {
-                from -= 1;
-            }
-            let mut to = m.end();
-            while to < window.len() && to - m.end() < REACH && printable(window[to]) {
-                to += 1;
-            }
-            let hit = (from..=m.start()).any(|a| {
-                (m.end()..=to).any(|b| seeded.binary_search(&value_hash(&window[a..b])).is_ok())
+        let written = std::thread::scope(|scope| {
+            let personal = scope.spawn(|| match needles.personal {
+                Some((anchors, seeded)) => personal_in(window, skip, limit, anchors, seeded),
+                None => 0,
             });
-            found += u64::from(hit);
-        }
+            let others = scope.spawn(|| {
+                let passwords = needles
+                    .clear
+                    .find_iter(window)
+                    .filter(|m| m.end() > skip && m.end() <= limit)
+                    .count() as u64;
+                (card_windows(window, skip, limit), passwords)
+            });
+            let written = out
+                .as_mut()
+                .map_or(Ok(()), |o| o.write_all(&window[kept..]));
+            let (cards, passwords) = others.join().unwrap_or((u64::MAX, u64::MAX));
+            found.cards += cards;
+            found.passwords += passwords;
+            found.personal += personal.join().unwrap_or(u64::MAX);
+            written
+        });
+        written?;
         if eof {
             break;
         }
@@ -698,56 +721,69 @@ pub(crate) fn personal_in_file(
         kept = OVERLAP;
         buf.copy_within(len - kept..len, 0);
     }
+    if let Some(o) = out {
+        o.sync_all()?;
+    }
     Ok(found)
 }
 
-/// Searches a stored file for card numbers and for the seeding passwords in clear.
-///
-/// Card numbers: every window of 12–19 consecutive ASCII digits that passes Luhn and
-/// has a known brand's IIN at one of its lengths, wherever it stands. Unlike the log
-/// redactor, this scan has no boundary rule: SQLite writes a row's values back to back,
-/// so a number leaked beside `visa` or an account id would be glued to it, and the
-/// redactor would (by design) pass it over. Read in pieces; a digit run that crosses
-/// pieces is carried over, so no window is missed or counted twice.
-pub(crate) fn search_file(path: &Path, clear: &Regex) -> Result<(u64, u64), BoxError> {
-    const PIECE: usize = 8 << 20;
-    const OVERLAP: usize = 256;
-    let mut cards = 0u64;
-    let mut hits = 0u64;
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; PIECE + OVERLAP];
-    let mut kept = 0;
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let n = file.read(&mut buf[kept..])?;
-        if n == 0 {
-            break;
+/// The personal values standing in clear in `window`, counting anchors that end in
+/// `(skip, limit]`.
+fn personal_in(window: &[u8], skip: usize, limit: usize, anchors: &Regex, seeded: &[u64]) -> u64 {
+    const REACH: usize = 96;
+    let printable = |b: u8| (0x20..0x7f).contains(&b) || b >= 0x80;
+    let mut found = 0;
+    for m in anchors.find_iter(window) {
+        if m.end() <= skip || m.end() > limit {
+            continue;
         }
-        let fresh = &buf[kept..kept + n];
-        let mut digits = std::mem::take(&mut carry);
-        let old = digits.len();
-        digits.extend_from_slice(fresh);
-        cards += card_windows(&digits, old);
-        // The last 18 digits of a run still open at the end can begin a longer window.
-        let open = digits
-            .iter()
-            .rev()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        carry = digits[digits.len() - open.min(18)..].to_vec();
-        let window = &buf[..kept + n];
-        // A match wholly inside the overlap was counted with the piece before.
-        hits += clear.find_iter(window).filter(|m| m.end() > kept).count() as u64;
-        kept = OVERLAP.min(window.len());
-        let len = window.len();
-        buf.copy_within(len - kept..len, 0);
+        let mut from = m.start();
+        while from > 0 && m.start() - from < REACH && printable(window[from - 1]) {
+            from -= 1;
+        }
+        let mut to = m.end();
+        while to < window.len() && to - m.end() < REACH && printable(window[to]) {
+            to += 1;
+        }
+        let hit = (from..=m.start()).any(|a| {
+            (m.end()..=to).any(|b| seeded.binary_search(&value_hash(&window[a..b])).is_ok())
+        });
+        found += u64::from(hit);
     }
-    Ok((cards, hits))
+    found
+}
+
+/// The seeded personal values in clear in a stored file ([`copy_and_search`]).
+pub(crate) fn personal_in_file(
+    path: &Path,
+    seeded: &[u64],
+    anchors: &Regex,
+) -> Result<u64, BoxError> {
+    let never = Regex::new("$^")?;
+    let needles = Needles {
+        clear: &never,
+        personal: Some((anchors, seeded)),
+    };
+    Ok(copy_and_search(path, None, &needles)?.personal)
+}
+
+/// Card numbers and the seeding passwords in clear in a stored file
+/// ([`copy_and_search`]).
+pub(crate) fn search_file(path: &Path, clear: &Regex) -> Result<(u64, u64), BoxError> {
+    let found = copy_and_search(
+        path,
+        None,
+        &Needles {
+            clear,
+            personal: None,
+        },
+    )?;
+    Ok((found.cards, found.passwords))
 }
 
 /// Luhn-valid windows of 12–19 digits with a known brand at a length it issues, inside
-/// the digit runs of `bytes`, counting only windows that end after `seen`.
-pub(crate) fn card_windows(bytes: &[u8], seen: usize) -> u64 {
+/// the digit runs of `bytes`, counting only windows that end in `(seen, limit]`.
+pub(crate) fn card_windows(bytes: &[u8], seen: usize, limit: usize) -> u64 {
     let mut found = 0;
     let mut start = 0;
     for run in bytes.split(|b| !b.is_ascii_digit()) {
@@ -758,7 +794,9 @@ pub(crate) fn card_windows(bytes: &[u8], seen: usize) -> u64 {
         }
         for len in 12..=19.min(run.len()) {
             for (k, w) in run.windows(len).enumerate() {
-                if at + k + len > seen
+                let end = at + k + len;
+                if end > seen
+                    && end <= limit
                     && shopsafe::card::luhn_valid(w)
                     && matches!(shopsafe::card::Brand::detect(w), Some((_, true)))
                 {
