@@ -296,6 +296,10 @@ async fn postgres_copy(url: &str) {
         "graceful exit"
     );
     let needles = needles(&people);
+    let log = log.lock().expect("log").clone();
+    for n in &needles {
+        assert!(!log.contains(n.as_str()), "the log names {n}");
+    }
     let mut admin = tokio::task::spawn_blocking({
         let url = url.to_owned();
         move || postgres::Client::connect(&url, postgres::NoTls).expect("connect")
