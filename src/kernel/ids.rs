@@ -71,6 +71,30 @@ impl AccountId {
         Self("\u{1}shopsafe-decoy".to_owned())
     }
 
+    /// An id no account can have, one per `seed`: the stand-in for a name looked up and
+    /// not found (an email no account has, by its blind index), so that each unknown
+    /// name gets the rate-limit counter of its own that a real account would have. With
+    /// one stand-in for all of them ([`AccountId::unmatchable`]), a few requests fill its
+    /// counter and every unknown name answers "throttled" while a known one does not.
+    ///
+    /// # Examples
+    /// ```
+    /// use shopsafe::kernel::AccountId;
+    ///
+    /// let a = AccountId::unmatchable_for(b"index of one email");
+    /// assert_ne!(a, AccountId::unmatchable_for(b"index of another"));
+    /// assert_eq!(a, AccountId::unmatchable_for(b"index of one email"));
+    /// assert!(AccountId::new(a.as_str()).is_err(), "no account can be named so");
+    /// ```
+    #[must_use]
+    pub fn unmatchable_for(seed: &[u8]) -> Self {
+        let mut id = String::from("\u{1}shopsafe-unknown-");
+        for b in seed.iter().take(32) {
+            id.push_str(&format!("{b:02x}"));
+        }
+        Self(id)
+    }
+
     /// The owner of decoy reset tokens.
     pub(crate) fn decoy() -> Self {
         Self::unmatchable()

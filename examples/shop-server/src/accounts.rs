@@ -158,17 +158,20 @@ pub(crate) async fn login<S: CustomerStores, V: VaultStore + 'static>(
     // has: the path of an unknown account, limiter included (the same cost, the same
     // answer, the same per-source budget); the index lookup is the same for both.
     let account = match (body.account, body.email) {
-        (Some(name), None) => AccountId::new(&name).ok(),
+        (Some(name), None) => AccountId::new(&name).unwrap_or_else(|_| AccountId::unmatchable()),
         (None, Some(email)) => {
             let profiles = Arc::clone(&app.profiles);
             match blocking(move || profiles.account_by_email(&email)).await {
-                Ok(found) => found.and_then(|a| AccountId::new(a).ok()),
+                // An email no one has stands for an account of its own (its own
+                // rate-limit counter, as a real account's), which no account can be.
+                Ok((found, index)) => found
+                    .and_then(|a| AccountId::new(a).ok())
+                    .unwrap_or_else(|| AccountId::unmatchable_for(&index)),
                 Err(e) => return internal("find account by email", &e),
             }
         }
         _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-    }
-    .unwrap_or_else(AccountId::unmatchable);
+    };
     match app
         .auth
         .login_from(account.clone(), password, source.clone())

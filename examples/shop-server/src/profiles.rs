@@ -50,8 +50,9 @@ pub(crate) trait Profiles: Send + Sync + 'static {
     /// The email addresses of a batch of accounts, in order: one read of the sealed rows
     /// and one of the key store.
     fn emails(&self, accounts: &[AccountId]) -> Result<Vec<Option<String>>, AppError>;
-    /// The account whose email this is (normalized as the index is).
-    fn account_by_email(&self, email: &str) -> Result<Option<String>, AppError>;
+    /// The account whose email this is (normalized as the index is), and the email's
+    /// blind index (the seed of an unknown email's stand-in account).
+    fn account_by_email(&self, email: &str) -> Result<(Option<String>, [u8; 16]), AppError>;
     /// The whole profile.
     fn profile(&self, account: &str) -> Result<Option<Profile>, AppError>;
     /// The home address and every address shipped to before.
@@ -236,17 +237,14 @@ impl<R: Rows> Profiles for SealedProfiles<R> {
             .collect()
     }
 
-    fn account_by_email(&self, email: &str) -> Result<Option<String>, AppError> {
+    fn account_by_email(&self, email: &str) -> Result<(Option<String>, [u8; 16]), AppError> {
+        // One indexed read, found or not: opening the stored email to confirm a hit
+        // would make a known email measurably slower than an unknown one, before any
+        // limiter. The index is 128 bits, and the password check that follows is the
+        // confirmation that matters.
         let index = self.sealer.blind_index(&self.cols.email, email)?;
-        let Some(account) = self.rows.account_by_email_index(index.as_bytes())? else {
-            return Ok(None);
-        };
-        // A 128-bit index collision is all but impossible; a match is still confirmed
-        // against the opened value.
-        Ok(self
-            .email(&account)?
-            .filter(|stored| ShopSealer::same(&self.cols.email, stored, email))
-            .map(|_| account))
+        let account = self.rows.account_by_email_index(index.as_bytes())?;
+        Ok((account, *index.as_bytes()))
     }
 
     fn profile(&self, account: &str) -> Result<Option<Profile>, AppError> {

@@ -156,6 +156,19 @@ async fn sign_up_and_use(s: &Server, people: &[Person], outbox: &Path) {
         "an unknown email answers as a wrong password"
     );
     assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+    // Unknown emails do not share one rate-limit counter (which a few requests would
+    // fill, so that unknown emails answered 429 and known ones 401): each has its own,
+    // as an account has. Twelve of them, once each, past the per-account limit of 10.
+    for k in 0..12 {
+        let (status, _) = call(&c, login(format!("nobody.{k}@mail.test"), PW)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "unknown email {k}");
+    }
+    let (status, _) = call(
+        &c,
+        login(people[1].email.clone(), "not the password at all"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let both = call(
         &c,
         c.post(s.url("/login"))
