@@ -64,6 +64,14 @@ pub enum Error {
     /// The OS random generator failed.
     #[error(transparent)]
     Rng(#[from] crate::secret::RngError),
+    /// A write under something retired: a key wrapped under a key-encryption key whose
+    /// epoch the key store has retired (a process that still holds the old epoch as its
+    /// current one; restart it).
+    #[error("write refused: the {what} it uses was retired")]
+    Retired {
+        /// What was retired.
+        what: &'static str,
+    },
     /// A retention batch the store will not apply: it purges or strips a record marked
     /// as held or in flight, or strips no field or a column not declared as personal data.
     #[error("retention batch refused: {0}")]

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use crate::card::{KeySource, VaultKey, VaultKeyId};
 use crate::kernel::{AccountId, Timestamp};
 use crate::minimize::PiiKind;
+use crate::persist::StoreError;
 use crate::seal::{Column, Error, KeyStore, Sealer, WrappedIndexKey, WrappedKey};
 
 fn id(s: &str) -> AccountId {
@@ -196,48 +197,66 @@ pub(super) fn two_servers_sealing_a_new_customer_at_once_share_one_key<S: KeySto
 }
 
 pub(super) fn a_kek_rotation_rewraps_every_key_and_opens_every_value<S: KeyStore>(store: S) {
+    let store = Arc::new(store);
     let keks = Keks(Mutex::new(vec![(kek("e1"), [1; 32])]));
     let name = Column::new("profiles", "name", PiiKind::PersonName).expect("column");
     let email = Column::new("profiles", "email", PiiKind::Email).expect("column");
     let customers: Vec<AccountId> = (0..25).map(|i| id(&format!("c{i:02}"))).collect();
-    let sealer = Sealer::new(store, &keks).expect("sealer");
+    // A process started before the rotation: e1 is its current epoch, for its life.
+    let old = Sealer::new(Arc::clone(&store), &keks).expect("sealer");
     let sealed: Vec<_> = customers
         .iter()
         .map(|c| {
-            sealer
-                .seal(c, &name, c.as_str(), &format!("Name {c:?}"))
+            old.seal(c, &name, c.as_str(), &format!("Name {c:?}"))
                 .expect("seal")
         })
         .collect();
-    let index = sealer
-        .blind_index(&email, "jane@example.com")
-        .expect("index");
-    let store = sealer_into_store(sealer);
+    let index = old.blind_index(&email, "jane@example.com").expect("index");
     // A new epoch, and a sealer over it.
     keks.add(&kek("e2"), &VaultKey::from_bytes(&[0; 32]).expect("key"))
         .expect("add");
-    let sealer = Sealer::new(store, &keks).expect("sealer");
+    let sealer = Sealer::new(Arc::clone(&store), &keks).expect("sealer");
     assert_eq!(sealer.current_kek(), &kek("e2"));
+    assert!(
+        matches!(
+            sealer.retire_kek(&keks, &kek("e1")),
+            Err(Error::KekInUse { keys: 26, .. })
+        ),
+        "not while keys are under it"
+    );
     let mut seen = Vec::new();
     let report = sealer
         .rewrap(10, |p| seen.push(p.rewrapped))
         .expect("rewrap");
     assert_eq!(report.to_do, 26, "25 data keys and one index key");
-    assert_eq!(report.rewrapped, 26);
+    assert_eq!((report.rewrapped, report.failed), (26, 0));
     assert_eq!(seen, [11, 21, 26], "progress after each batch");
     assert_eq!(
         sealer.rewrap(10, |_| {}).expect("again").rewrapped,
         0,
         "a second run finds nothing to do"
     );
-    assert!(matches!(
-        sealer.retire_kek(&keks, &kek("e2")),
-        Err(Error::KekInUse { .. })
-    ));
     sealer
         .retire_kek(&keks, &kek("e1"))
         .expect("retire the old epoch");
-    let sealer = Sealer::new(sealer_into_store(sealer), &keks).expect("sealer");
+    assert_eq!(keks.keys().expect("keys").len(), 1, "e1 is destroyed");
+    // The old process still wraps new keys under e1, from memory: refused, not lost.
+    let late = id("late");
+    assert!(
+        matches!(
+            old.seal(&late, &name, "late", "Late Comer"),
+            Err(Error::KekRetired { kek: k }) if k == kek("e1")
+        ),
+        "a key under a retired epoch would be lost with it"
+    );
+    assert!(store.data_keys(&[late]).expect("read").is_empty());
+    let new_column = Column::new("profiles", "phone", PiiKind::Phone).expect("column");
+    assert!(matches!(
+        old.blind_index(&new_column, "+44 20 7946 0000"),
+        Err(Error::KekRetired { .. })
+    ));
+    drop(old);
+    let sealer = Sealer::new(Arc::clone(&store), &keks).expect("sealer");
     let rows: Vec<_> = customers
         .iter()
         .zip(sealed)
@@ -257,6 +276,103 @@ pub(super) fn a_kek_rotation_rewraps_every_key_and_opens_every_value<S: KeyStore
     );
 }
 
-fn sealer_into_store<S: KeyStore>(sealer: Sealer<S>) -> S {
-    sealer.into_store()
+pub(super) fn a_retired_epoch_takes_no_more_keys(store: &impl KeyStore) {
+    store
+        .insert_data_keys(&[key("a", 1, "e1", 1)])
+        .expect("insert");
+    assert_eq!(store.retire_kek(&kek("e1")).expect("retire"), 1, "in use");
+    store
+        .insert_data_keys(&[key("b", 1, "e1", 1)])
+        .expect("not retired while in use");
+    let moved = [
+        (kek("e1"), key("a", 1, "e2", 2)),
+        (kek("e1"), key("b", 1, "e2", 2)),
+    ];
+    assert_eq!(store.rewrap_data_keys(&moved).expect("rewrap"), 2);
+    assert_eq!(store.retire_kek(&kek("e1")).expect("retire"), 0);
+    assert_eq!(store.retire_kek(&kek("e1")).expect("again"), 0);
+    let refused = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Retired { .. }));
+    assert!(refused(
+        store.insert_data_keys(&[key("c", 1, "e1", 1)]).map(drop)
+    ));
+    assert!(refused(
+        store
+            .insert_index_key(&WrappedIndexKey::new("t.x".into(), kek("e1"), vec![1; 72]))
+            .map(drop)
+    ));
+    assert!(refused(
+        store
+            .rewrap_data_keys(&[(kek("e2"), key("a", 1, "e1", 3))])
+            .map(drop)
+    ));
+    assert!(store.data_keys(&[id("c")]).expect("read").is_empty());
+    assert_eq!(
+        store.data_keys(&[id("a")]).expect("read"),
+        [key("a", 1, "e2", 2)]
+    );
+    // Other epochs are untouched.
+    store
+        .insert_data_keys(&[key("c", 1, "e2", 1)])
+        .expect("insert under e2");
+}
+
+pub(super) fn retiring_an_epoch_while_another_process_writes_under_it_loses_no_key<
+    S: KeyStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    // One process keeps making keys under e1 (it started before the rotation); another
+    // rewraps what it finds under e1 and retires e1 as soon as nothing is left. Whatever
+    // the interleaving, no key may stay under the retired epoch.
+    let written = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            for i in 0..400 {
+                match store.insert_data_keys(&[key(&format!("w{i:04}"), 1, "e1", 1)]) {
+                    Ok(_) => {
+                        written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Err(StoreError::Retired { .. }) => return true,
+                    Err(e) => panic!("insert: {e}"),
+                }
+            }
+            false
+        });
+        let mut retired = false;
+        for _ in 0..10_000 {
+            let under = store.keys_not_under(&kek("e2"), None, 1_000).expect("read");
+            let moved: Vec<_> = under
+                .into_iter()
+                .map(|k| {
+                    (
+                        k.kek.clone(),
+                        WrappedKey {
+                            kek: kek("e2"),
+                            ..k
+                        },
+                    )
+                })
+                .collect();
+            store.rewrap_data_keys(&moved).expect("rewrap");
+            if store.retire_kek(&kek("e1")).expect("retire") == 0 {
+                retired = true;
+                break;
+            }
+        }
+        assert!(retired, "the epoch was retired at last");
+        let stopped = writer.join().expect("writer");
+        let counts = store.count_by_kek().expect("count");
+        assert!(
+            counts.iter().all(|(k, _)| *k != kek("e1")),
+            "a key was left under the retired epoch: {counts:?}"
+        );
+        let total: u64 = counts.iter().map(|(_, n)| n).sum();
+        assert_eq!(
+            total,
+            written.load(std::sync::atomic::Ordering::SeqCst),
+            "every key written is there"
+        );
+        // The writer met the refusal, unless it finished first.
+        let _ = stopped;
+    });
 }

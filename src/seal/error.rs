@@ -38,6 +38,14 @@ pub enum Error {
         /// The epoch the key names.
         kek: VaultKeyId,
     },
+    /// The key store has retired the KEK epoch this sealer wraps new keys under: the
+    /// process started before a rotation finished. Restart it (it reads the key source
+    /// once, at start).
+    #[error("key-encryption key {kek} was retired: restart to load the current one")]
+    KekRetired {
+        /// The retired epoch.
+        kek: VaultKeyId,
+    },
     /// The key source holds no key-encryption key.
     #[error("the key source holds no key-encryption key")]
     NoKek,

@@ -137,6 +137,20 @@ pub trait KeyStore: Send + Sync {
     /// A backend failure.
     fn rewrap_data_keys(&self, keys: &[(VaultKeyId, WrappedKey)]) -> Result<u64, StoreError>;
 
+    /// Retires the epoch `kek`, in one transaction with counting the keys it still
+    /// wraps: when it wraps none, marks it retired and returns 0; otherwise changes
+    /// nothing and returns how many it wraps. From then on, every write of a key wrapped
+    /// under a retired epoch ([`KeyStore::insert_data_keys`],
+    /// [`KeyStore::insert_index_key`], the rewraps) is refused with
+    /// [`StoreError::Retired`], in the writer's own transaction, so that a process still
+    /// holding the old epoch as its current one cannot wrap a key under it after the
+    /// count (a key that would be lost when the KEK is destroyed). Retiring an epoch
+    /// again returns 0.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn retire_kek(&self, kek: &VaultKeyId) -> Result<u64, StoreError>;
+
     /// How many data keys and index keys each KEK epoch wraps.
     ///
     /// # Errors
@@ -186,6 +200,9 @@ impl<T: KeyStore + ?Sized> KeyStore for std::sync::Arc<T> {
     }
     fn rewrap_data_keys(&self, keys: &[(VaultKeyId, WrappedKey)]) -> Result<u64, StoreError> {
         (**self).rewrap_data_keys(keys)
+    }
+    fn retire_kek(&self, kek: &VaultKeyId) -> Result<u64, StoreError> {
+        (**self).retire_kek(kek)
     }
     fn count_by_kek(&self) -> Result<Vec<(VaultKeyId, u64)>, StoreError> {
         (**self).count_by_kek()

@@ -187,6 +187,8 @@ pub struct Rewrap {
     pub rewrapped: u64,
     /// Keys under an older KEK when the run started (data and index keys).
     pub to_do: u64,
+    /// Keys that did not unwrap, passed over (they stay under their epoch).
+    pub failed: u64,
 }
 
 impl<S: KeyStore> Sealer<S> {
@@ -280,12 +282,26 @@ impl<S: KeyStore> Sealer<S> {
             return Ok(out);
         }
         // What was stored may be another server's key for the same customer: unwrap that.
-        for stored in self.store.insert_data_keys(&fresh)? {
+        let stored = self
+            .store
+            .insert_data_keys(&fresh)
+            .map_err(|e| self.retired(e))?;
+        for stored in stored {
             let key = self.unwrap_data_key(&stored)?;
             out.keys
                 .insert(stored.customer.clone(), vec![(stored.version, key)]);
         }
         Ok(out)
+    }
+
+    /// A refused write under a retired epoch, as the sealer's error.
+    fn retired(&self, e: crate::persist::StoreError) -> Error {
+        match e {
+            crate::persist::StoreError::Retired { .. } => Error::KekRetired {
+                kek: self.keks.current().clone(),
+            },
+            other => Error::Store(other),
+        }
     }
 
     fn unwrap_data_key(&self, w: &WrappedKey) -> Result<Zeroizing<[u8; 32]>, Error> {
@@ -393,7 +409,8 @@ impl<S: KeyStore> Sealer<S> {
                 fill_random(key.as_mut())?;
                 let (kek, wrapped) = self.keks.wrap(&context, &key)?;
                 self.store
-                    .insert_index_key(&WrappedIndexKey::new(name.clone(), kek, wrapped))?
+                    .insert_index_key(&WrappedIndexKey::new(name.clone(), kek, wrapped))
+                    .map_err(|e| self.retired(e))?
             }
         };
         let key = Arc::new(self.keks.unwrap(&stored.kek, &context, &stored.wrapped)?);
@@ -404,15 +421,22 @@ impl<S: KeyStore> Sealer<S> {
         Ok(key)
     }
 
-    /// After a KEK rotation (a new key added to the source, and this sealer made again
-    /// over it): moves every data key and index key still wrapped under an older epoch
-    /// under the current one, `batch` keys a transaction, and calls `progress` after
-    /// each. No sealed value is touched. Resumable: a run cut off leaves every key
-    /// wrapped under one epoch or the other, and the next run does the rest.
+    /// After a KEK rotation: moves every data key and index key still wrapped under an
+    /// older epoch under the current one, `batch` keys a transaction, and calls
+    /// `progress` after each. No sealed value is touched. Resumable: a run cut off
+    /// leaves every key wrapped under one epoch or the other, and the next run does the
+    /// rest. A key that does not unwrap (an epoch the source lost, a changed row) is
+    /// counted in [`Rewrap::failed`] and passed over, so one bad row does not stop the
+    /// others; the old epoch then cannot be retired until it is dealt with.
+    ///
+    /// The rotation: add the new epoch to the key source; restart every process (each
+    /// reads the source once, at start, and from then on wraps new keys under the new
+    /// epoch, which a process still on the old source could not read); run this; then
+    /// [`Sealer::retire_kek`] the old epoch.
     ///
     /// # Errors
-    /// [`Error::UnknownKek`] for a key under an epoch the source no longer holds (the run
-    /// stops there; what it did stays done), a store failure.
+    /// [`Error::KekRetired`] when this sealer's current epoch was retired, a store
+    /// failure (the run stops there; what it did stays done).
     pub fn rewrap(&self, batch: usize, mut progress: impl FnMut(Rewrap)) -> Result<Rewrap, Error> {
         let current = self.keks.current().clone();
         let to_do = self
@@ -425,16 +449,24 @@ impl<S: KeyStore> Sealer<S> {
         let mut report = Rewrap {
             rewrapped: 0,
             to_do,
+            failed: 0,
         };
         for key in self.store.index_keys()? {
             if key.kek == current {
                 continue;
             }
             let context = index_key_context(&self.store_id, &key.column);
-            let plain = self.keks.unwrap(&key.kek, &context, &key.wrapped)?;
+            let Ok(plain) = self.keks.unwrap(&key.kek, &context, &key.wrapped) else {
+                report.failed += 1;
+                continue;
+            };
             let (kek, wrapped) = self.keks.wrap(&context, &plain)?;
             let new = WrappedIndexKey::new(key.column.clone(), kek, wrapped);
-            if self.store.rewrap_index_key(&key.kek, &new)? {
+            if self
+                .store
+                .rewrap_index_key(&key.kek, &new)
+                .map_err(|e| self.retired(e))?
+            {
                 report.rewrapped += 1;
             }
         }
@@ -451,7 +483,10 @@ impl<S: KeyStore> Sealer<S> {
             after = Some((last.customer.clone(), last.version));
             let mut changes = Vec::with_capacity(rows.len());
             for row in rows {
-                let plain = self.unwrap_data_key(&row)?;
+                let Ok(plain) = self.unwrap_data_key(&row) else {
+                    report.failed += 1;
+                    continue;
+                };
                 let context = data_key_context(&self.store_id, row.customer.as_str(), row.version);
                 let (kek, wrapped) = self.keks.wrap(&context, &plain)?;
                 let old = row.kek.clone();
@@ -464,7 +499,10 @@ impl<S: KeyStore> Sealer<S> {
                     },
                 ));
             }
-            report.rewrapped += self.store.rewrap_data_keys(&changes)?;
+            report.rewrapped += self
+                .store
+                .rewrap_data_keys(&changes)
+                .map_err(|e| self.retired(e))?;
             progress(report);
         }
         Ok(report)
@@ -474,25 +512,26 @@ impl<S: KeyStore> Sealer<S> {
     /// (after [`Sealer::rewrap`]): a key-store backup from before then no longer opens
     /// with the keys that remain.
     ///
+    /// The key store first retires the epoch ([`KeyStore::retire_kek`]), counting and
+    /// marking in one transaction, and refuses every later write under it: a process
+    /// started before the rotation, which still wraps new keys under the old epoch,
+    /// gets [`Error::KekRetired`] (restart it) instead of a key that would be lost.
+    ///
     /// # Errors
     /// [`Error::KekInUse`] while keys remain under it; the source's refusal (the current
     /// key, an unknown id, a read-only source).
     pub fn retire_kek(&self, source: &dyn KeySource, kek: &VaultKeyId) -> Result<(), Error> {
-        let keys = self
-            .store
-            .count_by_kek()?
-            .into_iter()
-            .filter(|(k, _)| k == kek)
-            .map(|(_, n)| n)
-            .sum::<u64>();
+        if kek == self.keks.current() {
+            return Err(Error::Keys(crate::card::Error::ShredCurrentKey));
+        }
+        // Counted and marked in one transaction of the key store's: from here on no
+        // process can wrap a key under it, so nothing can be lost with it.
+        let keys = self.store.retire_kek(kek)?;
         if keys > 0 {
             return Err(Error::KekInUse {
                 kek: kek.clone(),
                 keys,
             });
-        }
-        if kek == self.keks.current() {
-            return Err(Error::Keys(crate::card::Error::ShredCurrentKey));
         }
         source.destroy(kek)?;
         Ok(())

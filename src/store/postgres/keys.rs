@@ -32,6 +32,12 @@ const MIGRATIONS: &[&str] = &[
         kek TEXT NOT NULL,
         wrapped BYTEA NOT NULL
     );
+    -- One row per epoch ever written under: a writer holds it FOR SHARE until it commits,
+    -- a retirement FOR UPDATE while it counts and marks.
+    CREATE TABLE keks (
+        kek TEXT PRIMARY KEY,
+        retired BOOLEAN NOT NULL DEFAULT FALSE
+    );
     REVOKE ALL ON SCHEMA \"{schema}\" FROM PUBLIC;
     REVOKE ALL ON ALL TABLES IN SCHEMA \"{schema}\" FROM PUBLIC;",
 ];
@@ -44,6 +50,35 @@ const SCHEMA: Schema = Schema {
 };
 
 const SELECT_KEY: &str = "SELECT customer, version, kek, wrapped, created_at FROM data_keys";
+
+/// Refuses a write under a retired epoch: holds each epoch's row `FOR SHARE` until the
+/// writer commits, so a retirement (which takes it `FOR UPDATE`) either waits for this
+/// write and counts it, or has committed and is seen here.
+fn refuse_retired<'a>(
+    tx: &mut postgres::Transaction<'_>,
+    keks: impl IntoIterator<Item = &'a VaultKeyId>,
+) -> Result<(), StoreError> {
+    let mut ids: Vec<&str> = keks.into_iter().map(VaultKeyId::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for kek in ids {
+        tx.execute(
+            "INSERT INTO keks (kek) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&kek],
+        )
+        .map_err(be("record epoch"))?;
+        let retired: bool = tx
+            .query_one("SELECT retired FROM keks WHERE kek = $1 FOR SHARE", &[&kek])
+            .map_err(be("check retired epochs"))?
+            .get(0);
+        if retired {
+            return Err(StoreError::Retired {
+                what: "key-encryption key",
+            });
+        }
+    }
+    Ok(())
+}
 
 /// The customer key store ([`KeyStore`]) over one PostgreSQL schema (`shopsafe_keys` by
 /// default), owned by a role of its own: the web tier's role reads it, and neither the
@@ -111,13 +146,18 @@ impl KeyStore for PgKeyStore {
     }
 
     fn insert_data_keys(&self, keys: &[WrappedKey]) -> Result<Vec<WrappedKey>, StoreError> {
-        let customers: Vec<&str> = keys.iter().map(|k| k.customer.as_str()).collect();
-        let versions: Vec<i32> = keys.iter().map(|k| version(k.version)).collect();
-        let keks: Vec<&str> = keys.iter().map(|k| k.kek.as_str()).collect();
-        let wrapped: Vec<&[u8]> = keys.iter().map(|k| k.wrapped.as_slice()).collect();
-        let created: Vec<i64> = keys.iter().map(|k| k.created_at.as_millis()).collect();
+        // In (customer, version) order, so that two batches that overlap take their row
+        // locks in the same order and cannot deadlock.
+        let mut sorted: Vec<&WrappedKey> = keys.iter().collect();
+        sorted.sort_by(|a, b| (&a.customer, a.version).cmp(&(&b.customer, b.version)));
+        let customers: Vec<&str> = sorted.iter().map(|k| k.customer.as_str()).collect();
+        let versions: Vec<i32> = sorted.iter().map(|k| version(k.version)).collect();
+        let keks: Vec<&str> = sorted.iter().map(|k| k.kek.as_str()).collect();
+        let wrapped: Vec<&[u8]> = sorted.iter().map(|k| k.wrapped.as_slice()).collect();
+        let created: Vec<i64> = sorted.iter().map(|k| k.created_at.as_millis()).collect();
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin data key insert"))?;
+            refuse_retired(&mut tx, keys.iter().map(|k| &k.kek))?;
             tx.execute(
                 "INSERT INTO data_keys (customer, version, kek, wrapped, created_at)
                  SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[], $5::bigint[])
@@ -198,7 +238,9 @@ impl KeyStore for PgKeyStore {
             wrapped.push(key.wrapped.as_slice());
         }
         self.pool.with(|c| {
-            let n = c
+            let mut tx = c.transaction().map_err(be("begin rewrap"))?;
+            refuse_retired(&mut tx, keys.iter().map(|(_, k)| &k.kek))?;
+            let n = tx
                 .execute(
                     "UPDATE data_keys d SET kek = u.kek, wrapped = u.wrapped
                      FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::bytea[])
@@ -207,7 +249,42 @@ impl KeyStore for PgKeyStore {
                     &[&customers, &versions, &from, &to, &wrapped],
                 )
                 .map_err(be("rewrap data keys"))?;
+            tx.commit().map_err(be("commit rewrap"))?;
             Ok(n)
+        })
+    }
+
+    fn retire_kek(&self, kek: &VaultKeyId) -> Result<u64, StoreError> {
+        self.pool.with(|c| {
+            let mut tx = c.transaction().map_err(be("begin retire epoch"))?;
+            tx.execute(
+                "INSERT INTO keks (kek) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&kek.as_str()],
+            )
+            .map_err(be("record epoch"))?;
+            // Waits for every writer holding the epoch FOR SHARE; later ones wait here.
+            tx.execute(
+                "SELECT 1 FROM keks WHERE kek = $1 FOR UPDATE",
+                &[&kek.as_str()],
+            )
+            .map_err(be("lock epoch"))?;
+            let n: i64 = tx
+                .query_one(
+                    "SELECT (SELECT count(*) FROM data_keys WHERE kek = $1)
+                          + (SELECT count(*) FROM index_keys WHERE kek = $1)",
+                    &[&kek.as_str()],
+                )
+                .map_err(be("count keys under epoch"))?
+                .get(0);
+            if n == 0 {
+                tx.execute(
+                    "UPDATE keks SET retired = TRUE WHERE kek = $1",
+                    &[&kek.as_str()],
+                )
+                .map_err(be("retire epoch"))?;
+            }
+            tx.commit().map_err(be("commit retire epoch"))?;
+            Ok(u64::try_from(n).unwrap_or(0))
         })
     }
 
@@ -229,18 +306,21 @@ impl KeyStore for PgKeyStore {
 
     fn insert_index_key(&self, key: &WrappedIndexKey) -> Result<WrappedIndexKey, StoreError> {
         self.pool.with(|c| {
-            c.execute(
+            let mut tx = c.transaction().map_err(be("begin index key insert"))?;
+            refuse_retired(&mut tx, [&key.kek])?;
+            tx.execute(
                 "INSERT INTO index_keys (col, kek, wrapped) VALUES ($1, $2, $3)
                  ON CONFLICT DO NOTHING",
                 &[&key.column, &key.kek.as_str(), &key.wrapped],
             )
             .map_err(be("insert index key"))?;
-            let r = c
+            let r = tx
                 .query_one(
                     "SELECT col, kek, wrapped FROM index_keys WHERE col = $1",
                     &[&key.column],
                 )
                 .map_err(be("read index key"))?;
+            tx.commit().map_err(be("commit index key insert"))?;
             wrapped_index_key((r.get(0), r.get(1), r.get(2)))
         })
     }
@@ -261,12 +341,15 @@ impl KeyStore for PgKeyStore {
         key: &WrappedIndexKey,
     ) -> Result<bool, StoreError> {
         self.pool.with(|c| {
-            let n = c
+            let mut tx = c.transaction().map_err(be("begin index key rewrap"))?;
+            refuse_retired(&mut tx, [&key.kek])?;
+            let n = tx
                 .execute(
                     "UPDATE index_keys SET kek = $1, wrapped = $2 WHERE col = $3 AND kek = $4",
                     &[&key.kek.as_str(), &key.wrapped, &key.column, &from.as_str()],
                 )
                 .map_err(be("rewrap index key"))?;
+            tx.commit().map_err(be("commit index key rewrap"))?;
             Ok(n == 1)
         })
     }
@@ -313,7 +396,7 @@ mod tests {
         let err = super::super::PgStore::connect(options()).expect_err("refused");
         assert!(err.to_string().contains("key store"), "{err}");
         let schemas = schemas.into_inner().expect("lock");
-        assert_eq!(schemas.len(), 5, "every check ran on its own schema");
+        assert_eq!(schemas.len(), 7, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         for s in schemas {
             admin

@@ -33,8 +33,35 @@ const MIGRATIONS: &[&str] = &[
         col TEXT PRIMARY KEY,
         kek TEXT NOT NULL,
         wrapped BLOB NOT NULL
-    ) WITHOUT ROWID;",
+    ) WITHOUT ROWID;
+    CREATE TABLE retired_keks (kek TEXT PRIMARY KEY) WITHOUT ROWID;",
 ];
+
+/// Refuses a write under a retired epoch, inside the writer's (immediate) transaction.
+fn refuse_retired<'a>(
+    tx: &rusqlite::Connection,
+    keks: impl IntoIterator<Item = &'a VaultKeyId>,
+) -> Result<(), StoreError> {
+    let mut stmt = tx
+        .prepare_cached("SELECT count(*) FROM retired_keks WHERE kek = ?1")
+        .map_err(be("check retired epochs"))?;
+    let mut seen: Vec<&VaultKeyId> = Vec::new();
+    for kek in keks {
+        if seen.contains(&kek) {
+            continue;
+        }
+        seen.push(kek);
+        let n: i64 = stmt
+            .query_row([kek.as_str()], |r| r.get(0))
+            .map_err(be("check retired epochs"))?;
+        if n > 0 {
+            return Err(StoreError::Retired {
+                what: "key-encryption key",
+            });
+        }
+    }
+    Ok(())
+}
 
 const SCHEMA: Schema = Schema {
     kind: "key store",
@@ -131,6 +158,7 @@ impl KeyStore for SqliteKeyStore {
     fn insert_data_keys(&self, keys: &[WrappedKey]) -> Result<Vec<WrappedKey>, StoreError> {
         self.pool.with(|c| {
             let tx = begin(c, "begin data key insert")?;
+            refuse_retired(&tx, keys.iter().map(|k| &k.kek))?;
             let mut out = Vec::with_capacity(keys.len());
             {
                 let mut insert = tx
@@ -217,6 +245,7 @@ impl KeyStore for SqliteKeyStore {
     fn rewrap_data_keys(&self, keys: &[(VaultKeyId, WrappedKey)]) -> Result<u64, StoreError> {
         self.pool.with(|c| {
             let tx = begin(c, "begin rewrap")?;
+            refuse_retired(&tx, keys.iter().map(|(_, k)| &k.kek))?;
             let mut changed = 0u64;
             {
                 let mut stmt = tx
@@ -242,6 +271,30 @@ impl KeyStore for SqliteKeyStore {
         })
     }
 
+    fn retire_kek(&self, kek: &VaultKeyId) -> Result<u64, StoreError> {
+        self.pool.with(|c| {
+            // Immediate: no writer runs between the count and the mark.
+            let tx = begin(c, "begin retire epoch")?;
+            let n: i64 = tx
+                .query_row(
+                    "SELECT (SELECT count(*) FROM data_keys WHERE kek = ?1)
+                          + (SELECT count(*) FROM index_keys WHERE kek = ?1)",
+                    [kek.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(be("count keys under epoch"))?;
+            if n == 0 {
+                tx.execute(
+                    "INSERT INTO retired_keks (kek) VALUES (?1) ON CONFLICT DO NOTHING",
+                    [kek.as_str()],
+                )
+                .map_err(be("retire epoch"))?;
+            }
+            tx.commit().map_err(be("commit retire epoch"))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
     fn count_by_kek(&self) -> Result<Vec<(VaultKeyId, u64)>, StoreError> {
         self.pool.with(|c| {
             let rows: Vec<(String, i64)> = c
@@ -258,6 +311,7 @@ impl KeyStore for SqliteKeyStore {
     fn insert_index_key(&self, key: &WrappedIndexKey) -> Result<WrappedIndexKey, StoreError> {
         self.pool.with(|c| {
             let tx = begin(c, "begin index key insert")?;
+            refuse_retired(&tx, [&key.kek])?;
             tx.execute(
                 "INSERT INTO index_keys (col, kek, wrapped) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
@@ -297,12 +351,15 @@ impl KeyStore for SqliteKeyStore {
         key: &WrappedIndexKey,
     ) -> Result<bool, StoreError> {
         self.pool.with(|c| {
-            let n = c
+            let tx = begin(c, "begin index key rewrap")?;
+            refuse_retired(&tx, [&key.kek])?;
+            let n = tx
                 .execute(
                     "UPDATE index_keys SET kek = ?1, wrapped = ?2 WHERE col = ?3 AND kek = ?4",
                     params![key.kek.as_str(), key.wrapped, key.column, from.as_str()],
                 )
                 .map_err(be("rewrap index key"))?;
+            tx.commit().map_err(be("commit index key rewrap"))?;
             Ok(n == 1)
         })
     }
@@ -325,7 +382,7 @@ mod tests {
         crate::conformance::run_key_store(&fresh);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            5,
+            7,
             "every check ran on its own file"
         );
     }
