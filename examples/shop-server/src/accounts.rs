@@ -19,6 +19,7 @@ use crate::answers::{
 };
 use crate::app::{App, CustomerStores, Shared};
 use crate::log;
+use crate::profiles::AppError;
 use crate::profiles::NewProfile;
 use crate::session::{Customer, new_session};
 
@@ -93,9 +94,25 @@ pub(crate) async fn create_account<S: CustomerStores, V: VaultStore + 'static>(
         .email(&email)
         .brand(&body.brand)
         .word(account.as_str());
-    // The profile first, sealed: its insert decides that both the account id and the
-    // email (through its blind index) are new, so a second sign-up for either never
-    // overwrites the first one's profile. A taken email answers as a taken id does.
+    // The password policy first (a breached-password lookup at most, no hash): a
+    // refused password is answered before anything says whether the email is taken.
+    let policy = app.acceptance.clone();
+    let checked_context = context.clone();
+    let password = Password::new(body.password);
+    let verdict = blocking(move || {
+        let verdict = policy.check(&password, &checked_context);
+        Ok::<_, AppError>((password, verdict))
+    })
+    .await;
+    let password = match verdict {
+        Ok((password, Ok(()))) => password,
+        Ok((_, Err(reason))) => return auth_error(&AuthError::PasswordRejected(reason)),
+        Err(e) => return internal("password policy", &e),
+    };
+    // The profile next, sealed and pending (no lookup sees it yet): its insert decides
+    // that both the account id and the email (through its blind index) are new, so a
+    // second sign-up for either never overwrites the first one's profile. A taken
+    // email answers as a taken id does.
     let profiles = Arc::clone(&app.profiles);
     let (id, home) = (account.as_str().to_owned(), body.address);
     let created = blocking(move || {
@@ -113,24 +130,22 @@ pub(crate) async fn create_account<S: CustomerStores, V: VaultStore + 'static>(
         Ok(false) => return error(StatusCode::CONFLICT, "account_exists"),
         Err(e) => return internal("create profile", &e),
     }
-    if let Err(e) = app
+    let registered = app
         .auth
-        .register(
-            account.clone(),
-            vec![brand],
-            Password::new(body.password),
-            context,
-        )
-        .await
-    {
-        // The password was refused (or the id has a credential from elsewhere): the
+        .register(account.clone(), vec![brand], password, context)
+        .await;
+    let profiles = Arc::clone(&app.profiles);
+    let id = account.as_str().to_owned();
+    if let Err(e) = registered {
+        // The credential was refused (or the id has one from elsewhere): the pending
         // profile made for this sign-up goes.
-        let profiles = Arc::clone(&app.profiles);
-        let id = account.as_str().to_owned();
         if let Err(e) = blocking(move || profiles.remove(&id)).await {
             log(&format!("error: remove profile: {e}"));
         }
         return auth_error(&e);
+    }
+    if let Err(e) = blocking(move || profiles.activate(&id)).await {
+        return internal("activate profile", &e);
     }
     (
         StatusCode::CREATED,

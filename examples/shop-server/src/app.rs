@@ -86,6 +86,9 @@ pub(crate) struct App<S, V> {
     pub(crate) charges: Arc<dyn RateLimiter>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub(crate) proxies: Vec<net::Cidr>,
+    /// The password policy the authenticator applies, checked at sign-up before the
+    /// profile is made (a refused password then says nothing about the email).
+    pub(crate) acceptance: AcceptancePolicy,
 }
 
 pub(crate) type Shared<S, V> = State<Arc<App<S, V>>>;
@@ -197,7 +200,7 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
     let auth = AsyncAuthenticator::new(
         Authenticator::new(Arc::clone(&store), Arc::clone(&hasher))
             .with_links((*links).clone())
-            .with_policy(acceptance)
+            .with_policy(acceptance.clone())
             .with_rate_limiter(limiter("login", 10, 100, hour / 4))
             .with_reset_rate_limiter(limiter("reset", per_account, per_source, hour)),
     );
@@ -277,6 +280,7 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
         signups,
         charges,
         proxies: args.trusted_proxies.clone(),
+        acceptance,
     });
     if app.admin_token.is_none() {
         log("warning: SHOPSAFE_ADMIN_TOKEN is not set: every /admin call answers 403");

@@ -40,10 +40,14 @@ pub(crate) struct Profile {
 
 /// The shop's own records.
 pub(crate) trait Profiles: Send + Sync + 'static {
-    /// Stores a new customer's profile; `false` when the account or the email (by its
-    /// blind index) already has one.
+    /// Stores a new customer's profile, pending (no lookup sees it until
+    /// [`Profiles::activate`]); `false` when the account or the email (by its blind
+    /// index) already has one. Pending profiles older than an hour (a sign-up cut off
+    /// between the two steps) are removed first.
     fn create(&self, profile: &NewProfile<'_>) -> Result<bool, AppError>;
-    /// Removes a profile (a sign-up whose credential was refused).
+    /// Makes a pending profile visible (its credential was stored).
+    fn activate(&self, account: &str) -> Result<(), AppError>;
+    /// Removes a pending profile (a sign-up whose credential was refused).
     fn remove(&self, account: &str) -> Result<(), AppError>;
     /// The email address, if the account has a profile.
     fn email(&self, account: &str) -> Result<Option<String>, AppError>;
@@ -88,10 +92,20 @@ pub(crate) type ShipmentRow = (Vec<u8>, Vec<u8>);
 
 /// The shop's tables, as bytes.
 pub(crate) trait Rows: Send + Sync + 'static {
-    /// Inserts unless the account or the email index is taken; whether it did.
-    fn insert_profile(&self, row: &ProfileRow) -> Result<bool, AppError>;
+    /// Inserts, pending, unless the account or the email index is taken; whether it did.
+    /// Pending rows made before `stale_before` (ms) go first.
+    fn insert_profile(
+        &self,
+        row: &ProfileRow,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<bool, AppError>;
+    fn activate_profile(&self, account: &str) -> Result<(), AppError>;
+    /// Deletes the account's profile if it is pending.
     fn delete_profile(&self, account: &str) -> Result<(), AppError>;
+    /// Active profiles only.
     fn profile_rows(&self, accounts: &[&str]) -> Result<Vec<ProfileRow>, AppError>;
+    /// The active profile whose email has this index.
     fn account_by_email_index(&self, index: &[u8]) -> Result<Option<String>, AppError>;
     /// (sealed address, its index) of every shipment of the account.
     fn shipments(&self, account: &str) -> Result<Vec<ShipmentRow>, AppError>;
@@ -190,7 +204,12 @@ impl<R: Rows> Profiles for SealedProfiles<R> {
             phone: p.phone.map(|n| seal(&self.cols.phone, n)).transpose()?,
             home: seal(&self.cols.home, &join_lines(p.home))?,
         };
-        self.rows.insert_profile(&row)
+        let now = shopsafe::kernel::Timestamp::now().as_millis();
+        self.rows.insert_profile(&row, now, now - 3_600_000)
+    }
+
+    fn activate(&self, account: &str) -> Result<(), AppError> {
+        self.rows.activate_profile(account)
     }
 
     fn remove(&self, account: &str) -> Result<(), AppError> {
@@ -329,7 +348,8 @@ impl<R: Rows> Profiles for SealedProfiles<R> {
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS shop_customers (
         account TEXT PRIMARY KEY, email {blob} NOT NULL, email_index {blob} NOT NULL UNIQUE,
-        name {blob}, phone {blob}, home {blob} NOT NULL);
+        name {blob}, phone {blob}, home {blob} NOT NULL,
+        pending BOOLEAN NOT NULL, created_ms BIGINT NOT NULL);
     CREATE TABLE IF NOT EXISTS shop_ship_to (
         account TEXT NOT NULL, address {blob} NOT NULL, address_index {blob} NOT NULL,
         PRIMARY KEY (account, address_index));
@@ -388,28 +408,52 @@ const SELECT_ROW: &str =
     "SELECT account, email, email_index, name, phone, home FROM shop_customers";
 
 impl Rows for SqliteRows {
-    fn insert_profile(&self, row: &ProfileRow) -> Result<bool, AppError> {
+    fn insert_profile(
+        &self,
+        row: &ProfileRow,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<bool, AppError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO shop_customers (account, email, email_index, name, phone, home)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                "DELETE FROM shop_customers WHERE pending AND created_ms < ?1",
+                [stale_before],
+            )?;
+            c.execute(
+                "INSERT INTO shop_customers
+                 (account, email, email_index, name, phone, home, pending, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, TRUE, ?7) ON CONFLICT DO NOTHING",
                 rusqlite::params![
                     row.account,
                     row.email,
                     row.email_index,
                     row.name,
                     row.phone,
-                    row.home
+                    row.home,
+                    now
                 ],
             )
             .map(|n| n == 1)
         })
     }
 
+    fn activate_profile(&self, account: &str) -> Result<(), AppError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE shop_customers SET pending = FALSE WHERE account = ?1",
+                [account],
+            )
+            .map(drop)
+        })
+    }
+
     fn delete_profile(&self, account: &str) -> Result<(), AppError> {
         self.with(|c| {
-            c.execute("DELETE FROM shop_customers WHERE account = ?1", [account])
-                .map(drop)
+            c.execute(
+                "DELETE FROM shop_customers WHERE account = ?1 AND pending",
+                [account],
+            )
+            .map(drop)
         })
     }
 
@@ -432,7 +476,7 @@ impl Rows for SqliteRows {
         use rusqlite::OptionalExtension as _;
         self.with(|c| {
             c.query_row(
-                "SELECT account FROM shop_customers WHERE email_index = ?1",
+                "SELECT account FROM shop_customers WHERE email_index = ?1 AND NOT pending",
                 [index],
                 |r| r.get(0),
             )
@@ -554,11 +598,21 @@ impl Drop for PgRows {
 
 #[cfg(feature = "postgres")]
 impl Rows for PgRows {
-    fn insert_profile(&self, row: &ProfileRow) -> Result<bool, AppError> {
+    fn insert_profile(
+        &self,
+        row: &ProfileRow,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<bool, AppError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO shop_customers (account, email, email_index, name, phone, home)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                "DELETE FROM shop_customers WHERE pending AND created_ms < $1",
+                &[&stale_before],
+            )?;
+            c.execute(
+                "INSERT INTO shop_customers
+                 (account, email, email_index, name, phone, home, pending, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7) ON CONFLICT DO NOTHING",
                 &[
                     &row.account,
                     &row.email,
@@ -566,16 +620,30 @@ impl Rows for PgRows {
                     &row.name,
                     &row.phone,
                     &row.home,
+                    &now,
                 ],
             )
             .map(|n| n == 1)
         })
     }
 
+    fn activate_profile(&self, account: &str) -> Result<(), AppError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE shop_customers SET pending = FALSE WHERE account = $1",
+                &[&account],
+            )
+            .map(drop)
+        })
+    }
+
     fn delete_profile(&self, account: &str) -> Result<(), AppError> {
         self.with(|c| {
-            c.execute("DELETE FROM shop_customers WHERE account = $1", &[&account])
-                .map(drop)
+            c.execute(
+                "DELETE FROM shop_customers WHERE account = $1 AND pending",
+                &[&account],
+            )
+            .map(drop)
         })
     }
 
@@ -603,7 +671,7 @@ impl Rows for PgRows {
     fn account_by_email_index(&self, index: &[u8]) -> Result<Option<String>, AppError> {
         self.with(|c| {
             c.query_opt(
-                "SELECT account FROM shop_customers WHERE email_index = $1",
+                "SELECT account FROM shop_customers WHERE email_index = $1 AND NOT pending",
                 &[&index],
             )
             .map(|r| r.map(|r| r.get(0)))

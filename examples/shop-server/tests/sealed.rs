@@ -128,6 +128,21 @@ async fn sign_up_and_use(s: &Server, people: &[Person], outbox: &Path) {
         (status, body),
         (StatusCode::CONFLICT, json!({"error": "account_exists"}))
     );
+    // A refused password is answered before the email is looked at: the same 400 for
+    // a taken email as for a new one, so a weak password is no free probe.
+    let weak = |email: &str| {
+        json!({"account": format!("probe-{}", email.len()), "email": email,
+            "password": "password", "brand": "shoes", "address": ["1 Main St"]})
+    };
+    let taken = call(&c, c.post(s.url("/accounts")).json(&weak(&people[0].email))).await;
+    let fresh = call(
+        &c,
+        c.post(s.url("/accounts"))
+            .json(&weak("fresh.one@mail.test")),
+    )
+    .await;
+    assert_eq!(taken.0, StatusCode::BAD_REQUEST, "{}", taken.1);
+    assert_eq!(taken.1, fresh.1);
     // The refused sign-up left no profile: its email is free for the next one.
     let (status, _) = call(
         &c,
