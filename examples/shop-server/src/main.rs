@@ -198,11 +198,10 @@ fn main() -> Result<(), AppError> {
             let keys = Arc::new(shopsafe::store::postgres::PgKeyStore::connect(
                 PgOptions::new(&url)?.schema(&format!("{schema}_keys"))?,
             )?);
+            let rows = profiles::PgRows::connect(&options, &schema)?;
+            profiles::check_keys_are_there(&rows, &*keys, &vault_dir.join("customer.keys"))?;
             let sealer = sealer(&vault_dir, keys)?;
-            let profiles: Arc<dyn Profiles> = Arc::new(SealedProfiles::new(
-                profiles::PgRows::connect(&options, &schema)?,
-                sealer,
-            )?);
+            let profiles: Arc<dyn Profiles> = Arc::new(SealedProfiles::new(rows, sealer)?);
             return runtime.block_on(serve(args, vault_dir, store, vault, profiles));
         }
         #[cfg(not(feature = "postgres"))]
@@ -214,10 +213,10 @@ fn main() -> Result<(), AppError> {
     use shopsafe::store::sqlite::{SqliteKeyStore, SqliteStore, SqliteVault};
     let store = Arc::new(SqliteStore::open(args.data.join("customers.db"))?);
     let vault = Arc::new(SqliteVault::open(vault_dir.join("vault.db"))?);
+    let rows = profiles::SqliteRows::open(store.path())?;
     let keys = Arc::new(SqliteKeyStore::open(vault_dir.join("keys.db"))?);
-    let profiles: Arc<dyn Profiles> = Arc::new(SealedProfiles::new(
-        profiles::SqliteRows::open(store.path())?,
-        sealer(&vault_dir, keys)?,
-    )?);
+    profiles::check_keys_are_there(&rows, &*keys, &vault_dir.join("customer.keys"))?;
+    let profiles: Arc<dyn Profiles> =
+        Arc::new(SealedProfiles::new(rows, sealer(&vault_dir, keys)?)?);
     runtime.block_on(serve(args, vault_dir, store, vault, profiles))
 }

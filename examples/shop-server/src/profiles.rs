@@ -103,6 +103,8 @@ pub(crate) trait Rows: Send + Sync + 'static {
     fn activate_profile(&self, account: &str) -> Result<(), AppError>;
     /// Deletes the account's profile if it is pending.
     fn delete_profile(&self, account: &str) -> Result<(), AppError>;
+    /// Whether any profile is stored (pending or not).
+    fn has_profiles(&self) -> Result<bool, AppError>;
     /// Active profiles only.
     fn profile_rows(&self, accounts: &[&str]) -> Result<Vec<ProfileRow>, AppError>;
     /// The active profile whose email has this index.
@@ -145,6 +147,36 @@ pub(crate) struct SealedProfiles<R> {
     rows: R,
     sealer: Arc<ShopSealer>,
     cols: Columns,
+}
+
+/// Refuses to start with a key store or a KEK file made afresh beside sealed profiles:
+/// a lost `keys.db` (or key schema) or `customer.keys` would otherwise be replaced by an
+/// empty one without a word, under which none of the stored values opens while new
+/// keys keep being made.
+pub(crate) fn check_keys_are_there(
+    rows: &dyn Rows,
+    keys: &dyn KeyStore,
+    kek_file: &Path,
+) -> Result<(), AppError> {
+    if !rows.has_profiles()? {
+        return Ok(());
+    }
+    if !kek_file.exists() {
+        return Err(format!(
+            "the customer-data key file {} is missing, but the customer database holds \
+             sealed profiles: restore it from its backup",
+            kek_file.display()
+        )
+        .into());
+    }
+    if keys.count_by_kek()?.is_empty() {
+        return Err(
+            "the customer key store is empty, but the customer database holds \
+                    sealed profiles: restore it from its backup"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 impl<R: Rows> SealedProfiles<R> {
@@ -408,6 +440,14 @@ const SELECT_ROW: &str =
     "SELECT account, email, email_index, name, phone, home FROM shop_customers";
 
 impl Rows for SqliteRows {
+    fn has_profiles(&self) -> Result<bool, AppError> {
+        self.with(|c| {
+            c.query_row("SELECT EXISTS (SELECT 1 FROM shop_customers)", [], |r| {
+                r.get(0)
+            })
+        })
+    }
+
     fn insert_profile(
         &self,
         row: &ProfileRow,
@@ -598,6 +638,13 @@ impl Drop for PgRows {
 
 #[cfg(feature = "postgres")]
 impl Rows for PgRows {
+    fn has_profiles(&self) -> Result<bool, AppError> {
+        self.with(|c| {
+            c.query_one("SELECT EXISTS (SELECT 1 FROM shop_customers)", &[])
+                .map(|r| r.get(0))
+        })
+    }
+
     fn insert_profile(
         &self,
         row: &ProfileRow,

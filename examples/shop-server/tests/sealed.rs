@@ -276,6 +276,34 @@ async fn a_copy_of_the_customer_side_on_sqlite_holds_no_personal_value_in_clear(
     ] {
         assert!(data.join("vault").join(f).exists(), "{f}");
     }
+    // A lost key store (or KEK file) is not replaced by an empty one without a word.
+    for lost in ["keys.db", "customer.keys"] {
+        let vault = data.join("vault");
+        let aside = dir.path().join("aside");
+        std::fs::create_dir_all(&aside).expect("dir");
+        for f in std::fs::read_dir(&vault).expect("vault").flatten() {
+            if f.file_name().to_string_lossy().starts_with(lost) {
+                std::fs::rename(f.path(), aside.join(f.file_name())).expect("move aside");
+            }
+        }
+        let out = std::process::Command::new(shop::binary())
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "started without its {lost}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("restore it from its backup"), "{stderr}");
+        // Put it back (and drop what the refused start made in its place).
+        for f in std::fs::read_dir(&vault).expect("vault").flatten() {
+            if f.file_name().to_string_lossy().starts_with(lost) {
+                std::fs::remove_file(f.path()).expect("remove");
+            }
+        }
+        for f in std::fs::read_dir(&aside).expect("aside").flatten() {
+            std::fs::rename(f.path(), vault.join(f.file_name())).expect("restore");
+        }
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]
