@@ -144,7 +144,12 @@ pub(crate) async fn create_account<S: CustomerStores, V: VaultStore + 'static>(
         }
         return auth_error(&e);
     }
-    if let Err(e) = blocking(move || profiles.activate(&id)).await {
+    // The credential is stored: the profile must become visible. Tried twice; a
+    // failure both times is a database failure, and the row stays pending with its
+    // credential for an operator (the sweep never removes such a row).
+    let activated =
+        blocking(move || profiles.activate(&id).or_else(|_| profiles.activate(&id))).await;
+    if let Err(e) = activated {
         return internal("activate profile", &e);
     }
     (

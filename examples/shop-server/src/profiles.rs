@@ -42,8 +42,10 @@ pub(crate) struct Profile {
 pub(crate) trait Profiles: Send + Sync + 'static {
     /// Stores a new customer's profile, pending (no lookup sees it until
     /// [`Profiles::activate`]); `false` when the account or the email (by its blind
-    /// index) already has one. Pending profiles older than an hour (a sign-up cut off
-    /// between the two steps) are removed first.
+    /// index) already has one. Pending profiles older than an hour whose account has no
+    /// credential (a sign-up cut off between the two steps) are removed first; one whose
+    /// account has a credential (its activation failed) is left for an operator, never
+    /// removed, so the account does not lose its email to the next sign-up.
     fn create(&self, profile: &NewProfile<'_>) -> Result<bool, AppError>;
     /// Makes a pending profile visible (its credential was stored).
     fn activate(&self, account: &str) -> Result<(), AppError>;
@@ -54,8 +56,9 @@ pub(crate) trait Profiles: Send + Sync + 'static {
     /// The email addresses of a batch of accounts, in order: one read of the sealed rows
     /// and one of the key store.
     fn emails(&self, accounts: &[AccountId]) -> Result<Vec<Option<String>>, AppError>;
-    /// The account whose email this is (normalized as the index is), and the email's
-    /// blind index (the seed of an unknown email's stand-in account).
+    /// The account whose email this is (normalized as the index is), and the seed of an
+    /// unknown email's stand-in account (an index of the email under a key of its own,
+    /// so that the stand-in cannot be linked to the stored email index).
     fn account_by_email(&self, email: &str) -> Result<(Option<String>, [u8; 16]), AppError>;
     /// The whole profile.
     fn profile(&self, account: &str) -> Result<Option<Profile>, AppError>;
@@ -130,6 +133,8 @@ struct Columns {
     phone: Column,
     home: Column,
     ship_to: Column,
+    /// No stored column: the key of the seed an unknown email's stand-in account has.
+    unknown: Column,
 }
 
 fn columns() -> Result<Columns, AppError> {
@@ -139,6 +144,7 @@ fn columns() -> Result<Columns, AppError> {
         phone: Column::new("shop_customers", "phone", PiiKind::Phone)?,
         home: Column::new("shop_customers", "home", PiiKind::PostalAddress)?,
         ship_to: Column::new("shop_ship_to", "address", PiiKind::PostalAddress)?,
+        unknown: Column::new("shop_login", "unknown_email", PiiKind::Email)?,
     })
 }
 
@@ -294,8 +300,9 @@ impl<R: Rows> Profiles for SealedProfiles<R> {
         // limiter. The index is 128 bits, and the password check that follows is the
         // confirmation that matters.
         let index = self.sealer.blind_index(&self.cols.email, email)?;
+        let seed = self.sealer.blind_index(&self.cols.unknown, email)?;
         let account = self.rows.account_by_email_index(index.as_bytes())?;
-        Ok((account, *index.as_bytes()))
+        Ok((account, *seed.as_bytes()))
     }
 
     fn profile(&self, account: &str) -> Result<Option<Profile>, AppError> {
@@ -436,8 +443,10 @@ fn sqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProfileRow> {
     })
 }
 
-const SELECT_ROW: &str =
-    "SELECT account, email, email_index, name, phone, home FROM shop_customers";
+/// Active profiles only: a pending one (its sign-up has not stored the credential yet)
+/// is seen by no read, so that no reset mail, notice or profile goes to its email.
+const SELECT_ROW: &str = "SELECT account, email, email_index, name, phone, home FROM shop_customers
+     WHERE NOT pending";
 
 impl Rows for SqliteRows {
     fn has_profiles(&self) -> Result<bool, AppError> {
@@ -456,7 +465,8 @@ impl Rows for SqliteRows {
     ) -> Result<bool, AppError> {
         self.with(|c| {
             c.execute(
-                "DELETE FROM shop_customers WHERE pending AND created_ms < ?1",
+                "DELETE FROM shop_customers WHERE pending AND created_ms < ?1
+                 AND NOT EXISTS (SELECT 1 FROM credentials c WHERE c.account = shop_customers.account)",
                 [stale_before],
             )?;
             c.execute(
@@ -478,13 +488,17 @@ impl Rows for SqliteRows {
     }
 
     fn activate_profile(&self, account: &str) -> Result<(), AppError> {
-        self.with(|c| {
+        let n = self.with(|c| {
             c.execute(
                 "UPDATE shop_customers SET pending = FALSE WHERE account = ?1",
                 [account],
             )
-            .map(drop)
-        })
+        })?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err("no pending profile to activate".into())
+        }
     }
 
     fn delete_profile(&self, account: &str) -> Result<(), AppError> {
@@ -503,7 +517,7 @@ impl Rows for SqliteRows {
             for chunk in accounts.chunks(500) {
                 let marks = vec!["?"; chunk.len()].join(",");
                 let mut stmt =
-                    c.prepare_cached(&format!("{SELECT_ROW} WHERE account IN ({marks})"))?;
+                    c.prepare_cached(&format!("{SELECT_ROW} AND account IN ({marks})"))?;
                 for row in stmt.query_map(rusqlite::params_from_iter(chunk), sqlite_row)? {
                     out.push(row?);
                 }
@@ -653,7 +667,8 @@ impl Rows for PgRows {
     ) -> Result<bool, AppError> {
         self.with(|c| {
             c.execute(
-                "DELETE FROM shop_customers WHERE pending AND created_ms < $1",
+                "DELETE FROM shop_customers WHERE pending AND created_ms < $1
+                 AND NOT EXISTS (SELECT 1 FROM credentials c WHERE c.account = shop_customers.account)",
                 &[&stale_before],
             )?;
             c.execute(
@@ -675,13 +690,17 @@ impl Rows for PgRows {
     }
 
     fn activate_profile(&self, account: &str) -> Result<(), AppError> {
-        self.with(|c| {
+        let n = self.with(|c| {
             c.execute(
                 "UPDATE shop_customers SET pending = FALSE WHERE account = $1",
                 &[&account],
             )
-            .map(drop)
-        })
+        })?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err("no pending profile to activate".into())
+        }
     }
 
     fn delete_profile(&self, account: &str) -> Result<(), AppError> {
@@ -696,22 +715,19 @@ impl Rows for PgRows {
 
     fn profile_rows(&self, accounts: &[&str]) -> Result<Vec<ProfileRow>, AppError> {
         self.with(|c| {
-            c.query(
-                &format!("{SELECT_ROW} WHERE account = ANY($1)"),
-                &[&accounts],
-            )
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| ProfileRow {
-                        account: r.get(0),
-                        email: r.get(1),
-                        email_index: r.get(2),
-                        name: r.get(3),
-                        phone: r.get(4),
-                        home: r.get(5),
-                    })
-                    .collect()
-            })
+            c.query(&format!("{SELECT_ROW} AND account = ANY($1)"), &[&accounts])
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| ProfileRow {
+                            account: r.get(0),
+                            email: r.get(1),
+                            email_index: r.get(2),
+                            name: r.get(3),
+                            phone: r.get(4),
+                            home: r.get(5),
+                        })
+                        .collect()
+                })
         })
     }
 
@@ -782,5 +798,78 @@ impl Rows for PgRows {
             )
             .map(|rows| rows.iter().map(|r| r.get(0)).collect())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_profile_is_seen_by_no_read_until_activated() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = shopsafe::store::sqlite::SqliteStore::open(dir.path().join("customers.db"))
+            .expect("store");
+        let keks = shopsafe::card::FileKeySource::open_or_create(
+            dir.path().join("customer.keys"),
+            &shopsafe::card::VaultKeyId::new("kek-1").expect("id"),
+        )
+        .expect("keks");
+        let keys: Arc<dyn KeyStore> = Arc::new(
+            shopsafe::store::sqlite::SqliteKeyStore::open(dir.path().join("keys.db"))
+                .expect("keys"),
+        );
+        let sealer = Arc::new(ShopSealer::new(keys, &keks).expect("sealer"));
+        let profiles = SealedProfiles::new(SqliteRows::open(store.path()).expect("rows"), sealer)
+            .expect("profiles");
+        let home = ["1 Main St".to_owned()];
+        let new = NewProfile {
+            account: "jane",
+            email: "jane@mail.test",
+            name: Some("Jane Doe"),
+            phone: None,
+            home: &home,
+        };
+        assert!(profiles.create(&new).expect("create"));
+        let jane = AccountId::new("jane").expect("id");
+        // Pending: a reset mail, a notice, a profile page or a login must not find it.
+        assert_eq!(profiles.email("jane").expect("email"), None);
+        assert_eq!(
+            profiles
+                .emails(std::slice::from_ref(&jane))
+                .expect("emails"),
+            [None]
+        );
+        assert!(profiles.profile("jane").expect("profile").is_none());
+        assert!(profiles.addresses("jane").expect("addresses").is_empty());
+        assert_eq!(
+            profiles
+                .account_by_email("jane@mail.test")
+                .expect("by email")
+                .0,
+            None
+        );
+        // Its email and id are still taken while it is pending.
+        assert!(!profiles.create(&new).expect("again"));
+        profiles.activate("jane").expect("activate");
+        assert_eq!(
+            profiles.email("jane").expect("email").as_deref(),
+            Some("jane@mail.test")
+        );
+        assert_eq!(
+            profiles
+                .account_by_email(" JANE@mail.test")
+                .expect("by email")
+                .0
+                .as_deref(),
+            Some("jane")
+        );
+        assert!(
+            profiles.activate("nobody").is_err(),
+            "activating nothing is an error"
+        );
+        // Removing applies to pending profiles only.
+        profiles.remove("jane").expect("remove");
+        assert!(profiles.profile("jane").expect("profile").is_some());
     }
 }

@@ -143,14 +143,12 @@ async fn sign_up_and_use(s: &Server, people: &[Person], outbox: &Path) {
     .await;
     assert_eq!(taken.0, StatusCode::BAD_REQUEST, "{}", taken.1);
     assert_eq!(taken.1, fresh.1);
-    // The refused sign-up left no profile: its email is free for the next one.
-    let (status, _) = call(
-        &c,
-        c.post(s.url("/login"))
-            .json(&json!({"email": "new@mail.test", "password": PW})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The refused sign-up (a taken id, with a new email) left no profile behind: its
+    // email is free for the next one.
+    let free = json!({"account": "sealed-late", "email": "new@mail.test",
+        "password": PW, "brand": "shoes", "address": ["2 Main St"]});
+    let (status, body) = call(&c, c.post(s.url("/accounts")).json(&free)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // Login by email, however it is typed; an unknown email answers as a wrong password.
     let login = |email: String, password: &str| {
@@ -211,11 +209,46 @@ async fn sign_up_and_use(s: &Server, people: &[Person], outbox: &Path) {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
+    // It went to the address given at sign-up, opened from its sealed row.
+    let mut mailed = false;
     for _ in 0..100 {
-        if std::fs::read_dir(outbox).is_ok_and(|mut d| d.next().is_some()) {
+        mailed = !found_in(&files(outbox, &[]), std::slice::from_ref(&people[0].email)).is_empty();
+        if mailed {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        mailed,
+        "the reset mail reached the outbox, addressed to the customer"
+    );
+}
+
+/// Runs the server and expects it to refuse to start: its exit status and log, within
+/// 10 s (a server that starts instead is killed, and the test fails).
+fn refused_start(data: &Path) -> String {
+    let mut child = std::process::Command::new(shop::binary())
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(!status.success(), "exited 0");
+            let mut log = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut log)
+                .expect("log");
+            return log;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server started instead of refusing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
@@ -286,13 +319,7 @@ async fn a_copy_of_the_customer_side_on_sqlite_holds_no_personal_value_in_clear(
                 std::fs::rename(f.path(), aside.join(f.file_name())).expect("move aside");
             }
         }
-        let out = std::process::Command::new(shop::binary())
-            .args(["--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
-            .output()
-            .expect("run");
-        assert!(!out.status.success(), "started without its {lost}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = refused_start(&data);
         assert!(stderr.contains("restore it from its backup"), "{stderr}");
         // Put it back (and drop what the refused start made in its place).
         for f in std::fs::read_dir(&vault).expect("vault").flatten() {
