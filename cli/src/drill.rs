@@ -670,13 +670,23 @@ pub(crate) fn copy_and_search(
     to: Option<&Path>,
     needles: &Needles<'_>,
 ) -> Result<Found, BoxError> {
-    const PIECE: usize = 8 << 20;
+    copy_and_search_in(from, to, needles, 8 << 20)
+}
+
+/// [`copy_and_search`] in pieces of `piece` bytes (tests use small ones, to put matches
+/// across the boundaries).
+pub(crate) fn copy_and_search_in(
+    from: &Path,
+    to: Option<&Path>,
+    needles: &Needles<'_>,
+    piece: usize,
+) -> Result<Found, BoxError> {
     const OVERLAP: usize = 512;
     const HALF: usize = OVERLAP / 2;
     let mut found = Found::default();
     let mut file = File::open(from)?;
     let mut out = to.map(File::create).transpose()?;
-    let mut buf = vec![0u8; PIECE + OVERLAP];
+    let mut buf = vec![0u8; piece.max(OVERLAP) + OVERLAP];
     let (mut kept, mut first) = (0, true);
     loop {
         // Fill the piece whole (a short read is not the end of the file).
@@ -707,13 +717,16 @@ pub(crate) fn copy_and_search(
             let written = out
                 .as_mut()
                 .map_or(Ok(()), |o| o.write_all(&window[kept..]));
-            let (cards, passwords) = others.join().unwrap_or((u64::MAX, u64::MAX));
-            found.cards += cards;
-            found.passwords += passwords;
-            found.personal += personal.join().unwrap_or(u64::MAX);
-            written
+            let others = others.join();
+            let personal = personal.join();
+            (written, others, personal)
         });
+        let (written, others, personal) = written;
         written?;
+        let (cards, passwords) = others.map_err(|_| "the card and password search panicked")?;
+        found.cards += cards;
+        found.passwords += passwords;
+        found.personal += personal.map_err(|_| "the personal-value search panicked")?;
         if eof {
             break;
         }

@@ -245,3 +245,52 @@ fn breach_day_on_five_thousand_customers() {
     }
     assert_eq!(cards_in(&dir.path().join("app.log")), 0, "the log");
 }
+
+#[test]
+fn the_one_pass_search_counts_the_same_whatever_the_piece_size_and_copies_exactly() {
+    // 40 of each kind of value in 40 KiB of bytes that match nothing, at offsets that
+    // put many of them across the boundaries of small pieces.
+    let dir = tempfile::tempdir().expect("dir");
+    let (name, email) = ("Jane Doe", "jane.doe7@example.com");
+    let password = drill::pool_password(2);
+    let mut bytes: Vec<u8> = (0..40_960u32).map(|i| (i % 31) as u8).collect();
+    let items: [&[u8]; 4] = [
+        b"4111111111111111",
+        password.as_bytes(),
+        name.as_bytes(),
+        email.as_bytes(),
+    ];
+    let mut r = 0x5eed_u64;
+    for slot in 0..160 {
+        r = r.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let at = slot * 256 + usize::try_from(r >> 59).expect("small") * 6;
+        let item = items[slot % 4];
+        bytes[at..at + item.len()].copy_from_slice(item);
+    }
+    let from = dir.path().join("source.db");
+    std::fs::write(&from, &bytes).expect("write");
+    let clear = Regex::new(&regex::escape(&password)).expect("regex");
+    let anchors = drill::personal_anchors().expect("anchors");
+    let mut seeded = vec![
+        drill::value_hash(name.as_bytes()),
+        drill::value_hash(email.as_bytes()),
+    ];
+    seeded.sort_unstable();
+    let needles = drill::Needles {
+        clear: &clear,
+        personal: Some((&anchors, &seeded)),
+    };
+    let whole = drill::copy_and_search_in(&from, None, &needles, 1 << 20).expect("search");
+    assert!(whole.cards >= 40, "{whole:?}");
+    assert_eq!((whole.passwords, whole.personal), (40, 80), "{whole:?}");
+    for piece in [512, 600, 777, 1_000, 4_096] {
+        let to = dir.path().join(format!("copy-{piece}.db"));
+        let found = drill::copy_and_search_in(&from, Some(&to), &needles, piece).expect("search");
+        assert_eq!(found, whole, "pieces of {piece} bytes");
+        assert_eq!(
+            std::fs::read(&to).expect("copy"),
+            bytes,
+            "the copy is exact"
+        );
+    }
+}
