@@ -546,7 +546,7 @@ impl<S: KeyStore> Sealer<S> {
 #[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
-    use crate::card::FileKeySource;
+    use crate::card::{FileKeySource, KeySource};
     use crate::minimize::PiiKind;
     use crate::store::sqlite::SqliteKeyStore;
 
@@ -612,6 +612,44 @@ mod tests {
         assert_eq!(opened.expose(), "jane@example.com");
         assert_eq!(opened.kind(), PiiKind::Email);
         assert!(!format!("{sealer:?} {sealed:?} {opened:?}").contains("jane@"));
+    }
+
+    #[test]
+    fn a_rewrap_passes_over_a_key_it_cannot_unwrap_and_the_epoch_stays() {
+        use crate::card::VaultKey;
+        let dir = tempfile::tempdir().expect("dir");
+        let keks =
+            FileKeySource::open_or_create(dir.path().join("c.keys"), &epoch("e1")).expect("keks");
+        let store = SqliteKeyStore::open(dir.path().join("keys.db")).expect("store");
+        let sealer = Sealer::new(store, &keks).expect("sealer");
+        let name = Column::new("profiles", "name", PiiKind::PersonName).expect("column");
+        for c in ["a", "b", "c"] {
+            let id = AccountId::new(c).expect("id");
+            sealer.seal(&id, &name, c, "Jane Doe").expect("seal");
+        }
+        // A row under e1 that does not unwrap (changed bytes).
+        let bad = WrappedKey::new(
+            AccountId::new("bad").expect("id"),
+            1,
+            epoch("e1"),
+            vec![0; 72],
+            Timestamp::from_millis(1),
+        );
+        let store = sealer.into_store();
+        store.insert_data_keys(&[bad]).expect("plant");
+        keks.add(&epoch("e2"), &VaultKey::generate().expect("key"))
+            .expect("add");
+        let sealer = Sealer::new(store, &keks).expect("sealer");
+        let report = sealer.rewrap(2, |_| {}).expect("rewrap");
+        assert_eq!(
+            (report.to_do, report.rewrapped, report.failed),
+            (4, 3, 1),
+            "the good keys moved past the bad one"
+        );
+        assert!(matches!(
+            sealer.retire_kek(&keks, &epoch("e1")),
+            Err(Error::KekInUse { keys: 1, .. })
+        ));
     }
 
     #[test]
