@@ -207,16 +207,41 @@ impl Notifier for MailNotifier {
         matches!(self.mailer, Mailer::Outbox(_))
     }
 
+    /// The outbox takes a batch at once: its addresses are opened with one read of the
+    /// sealed rows and one of the key store (a notice's file is named by its id, so a
+    /// batch cut off and sent again replaces itself).
     fn parallelism(&self) -> usize {
         match &self.mailer {
-            Mailer::Outbox(_) => 1,
+            Mailer::Outbox(_) => 16,
             Mailer::Smtp(smtp) => smtp.parallelism(),
         }
     }
 
     fn deliver_all(&self, notices: &[Notice]) -> Vec<Result<Delivery, NotifyError>> {
         match &self.mailer {
-            Mailer::Outbox(_) => notices.iter().map(|n| self.deliver(n)).collect(),
+            Mailer::Outbox(outbox) => {
+                let accounts: Vec<AccountId> = notices.iter().map(|n| n.account.clone()).collect();
+                let addresses = match self.profiles.emails(&accounts) {
+                    Ok(a) => a,
+                    Err(e) => return vec![Err(NotifyError(e))],
+                };
+                let mut out = Vec::with_capacity(notices.len());
+                for (notice, to) in notices.iter().zip(addresses) {
+                    let outcome = match to {
+                        None => Ok(Delivery::Undeliverable(Undeliverable::NoAddress)),
+                        Some(to) => outbox
+                            .notice(notice, &to)
+                            .map(|()| Delivery::Accepted)
+                            .map_err(|e| NotifyError(Box::new(e) as AppError)),
+                    };
+                    let failed = outcome.is_err();
+                    out.push(outcome);
+                    if failed {
+                        break;
+                    }
+                }
+                out
+            }
             Mailer::Smtp(smtp) => smtp.deliver_all(notices),
         }
     }
