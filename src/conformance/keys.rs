@@ -220,7 +220,7 @@ pub(super) fn a_kek_rotation_rewraps_every_key_and_opens_every_value<S: KeyStore
     assert!(
         matches!(
             sealer.retire_kek(&keks, &kek("e1")),
-            Err(Error::KekInUse { keys: 26, .. })
+            Err(Error::KekInUse { keys: 27, .. })
         ),
         "not while keys are under it"
     );
@@ -233,8 +233,8 @@ pub(super) fn a_kek_rotation_rewraps_every_key_and_opens_every_value<S: KeyStore
     let counts = store.count_by_kek().expect("count");
     assert_eq!(
         counts,
-        [(kek("e1"), 15), (kek("e2"), 11)],
-        "one batch and the index key"
+        [(kek("e1"), 15), (kek("e2"), 12)],
+        "one batch, the email index key and the tombstone key"
     );
     let mut seen = Vec::new();
     let report = sealer
@@ -390,4 +390,72 @@ pub(super) fn retiring_an_epoch_while_another_process_writes_under_it_loses_no_k
         );
         assert!(stopped, "the writer was refused once the epoch was retired");
     });
+}
+
+pub(super) fn erasure_destroys_every_version_and_keeps_only_a_tombstone<S: KeyStore>(store: S) {
+    store
+        .insert_data_keys(&[
+            key("a", 1, "e1", 1),
+            key("a", 2, "e1", 2),
+            key("b", 1, "e1", 3),
+        ])
+        .expect("insert");
+    let (ta, tb, tc) = ([1u8; 16], [2u8; 16], [3u8; 16]);
+    assert_eq!(store.erase_customers(&[(id("a"), ta)]).expect("erase"), 2);
+    assert!(store.data_keys(&[id("a")]).expect("read").is_empty());
+    assert_eq!(
+        store.data_keys(&[id("b")]).expect("read").len(),
+        1,
+        "b untouched"
+    );
+    assert_eq!(store.erased(&[ta, tb]).expect("erased"), [ta]);
+    assert_eq!(store.erase_customers(&[(id("a"), ta)]).expect("again"), 0);
+    assert_eq!(store.erase_customers(&[(id("c"), tc)]).expect("no keys"), 0);
+    let mut both = store.erased(&[tb, tc, ta]).expect("erased");
+    both.sort_unstable();
+    assert_eq!(both, [ta, tc]);
+    assert_eq!(store.count_by_kek().expect("count"), [(kek("e1"), 1)]);
+    // Through a sealer: erased is `Erased`, not noise, and gets no new key.
+    let keks = Keks(Mutex::new(vec![(kek("e1"), [1; 32])]));
+    let sealer = Sealer::new(store, &keks).expect("sealer");
+    let email = Column::new("profiles", "email", PiiKind::Email).expect("column");
+    let (jane, omar) = (id("jane"), id("omar"));
+    let sealed = sealer
+        .seal(&jane, &email, "1", "jane@example.com")
+        .expect("seal");
+    let kept = sealer
+        .seal(&omar, &email, "2", "omar@example.com")
+        .expect("seal");
+    let mut seen = Vec::new();
+    let destroyed = sealer
+        .erase(&[jane.clone(), id("never-sealed")], 1, |n| seen.push(n))
+        .expect("erase");
+    assert_eq!((destroyed, seen), (1, vec![1, 2]));
+    assert!(matches!(
+        sealer.open(&jane, &email, "1", &sealed),
+        Err(Error::Erased)
+    ));
+    assert!(matches!(
+        sealer.seal(&jane, &email, "1", "jane@example.com"),
+        Err(Error::Erased)
+    ));
+    assert!(matches!(
+        sealer.open(&id("stranger"), &email, "1", &sealed),
+        Err(Error::NoDataKey)
+    ));
+    assert_eq!(
+        sealer
+            .open(&omar, &email, "2", &kept)
+            .expect("open")
+            .expose(),
+        "omar@example.com"
+    );
+    let batch = sealer
+        .open_all(
+            &email,
+            &[(jane, "1".into(), sealed), (omar, "2".into(), kept)],
+        )
+        .expect("batch");
+    assert!(matches!(batch[0], Err(Error::Erased)));
+    assert!(batch[1].is_ok());
 }

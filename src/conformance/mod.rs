@@ -138,7 +138,7 @@ pub fn run_throttle<S: crate::rotation::ThrottleStore>(fresh: &dyn Fn() -> S) {
 }
 
 /// Runs the checks of [`KeyStore`](crate::seal::KeyStore), the customer key store, each
-/// on a fresh store (7 checks).
+/// on a fresh store (8 checks).
 ///
 /// # Panics
 /// When the backend breaks the trait's contract.
@@ -150,6 +150,7 @@ pub fn run_key_store<S: crate::seal::KeyStore + 'static>(fresh: &dyn Fn() -> S) 
     keys::a_kek_rotation_rewraps_every_key_and_opens_every_value(fresh());
     keys::a_retired_epoch_takes_no_more_keys(&fresh());
     keys::retiring_an_epoch_while_another_process_writes_under_it_loses_no_key(Arc::new(fresh()));
+    keys::erasure_destroys_every_version_and_keeps_only_a_tombstone(fresh());
 }
 
 /// Runs the checks of [`VaultStore`](crate::card::VaultStore) and

@@ -21,6 +21,11 @@ pub enum Error {
     /// key store restored from another deployment, or created afresh).
     #[error("sealed under another key store than this one")]
     WrongKeyStore,
+    /// The customer was erased: their data keys were destroyed, so nothing sealed for
+    /// them opens, in this database or any copy of it (and nothing new is sealed for
+    /// that account id).
+    #[error("the customer was erased")]
+    Erased,
     /// The key store holds no data key of that version for the customer.
     #[error("the key store holds no data key for this customer")]
     NoDataKey,

@@ -3,8 +3,8 @@
 //!
 //! Normalization, by the column's kind:
 //! - **email**: trimmed and lower-cased (`" Jane@Example.COM "` is `jane@example.com`);
-//! - **phone**: E.164 where it parses (`+`, or `00`, then 8 to 15 digits, with spaces,
-//!   dots, dashes, slashes and brackets ignored: `+44 (20) 7946-0958` is `+442079460958`);
+//! - **phone**: E.164 where it parses (`+`, or `00`, then 8 to 15 digits, every other
+//!   character ignored: `+44 (20) 7946-0958` is `+442079460958`);
 //!   a national number takes the column's
 //!   [`default_calling_code`](super::Column::default_calling_code) without its trunk
 //!   `0`, and without one stays as its digits;
@@ -96,32 +96,36 @@ pub(super) fn normalize(column: &Column, value: &str) -> Zeroizing<String> {
     })
 }
 
-/// E.164 where the number parses; its digits otherwise.
+/// E.164 where the number parses; its digits otherwise. Every character but the
+/// digits and a leading `+` is ignored, so that the form is a fixed point: normalizing
+/// a normalized number gives it back.
 fn phone(value: &str, calling_code: Option<u16>) -> String {
     let t = value.trim();
-    let (international, rest) = match (t.strip_prefix('+'), t.strip_prefix("00")) {
-        (Some(r), _) | (None, Some(r)) => (true, r),
-        _ => (false, t),
+    let body = t.strip_prefix('+');
+    let all: String = body
+        .unwrap_or(t)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let (international, digits) = match (body, all.strip_prefix("00")) {
+        (Some(_), _) => (true, all.as_str()),
+        (None, Some(rest)) => (true, rest),
+        (None, None) => (false, all.as_str()),
     };
-    let separators = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')' | '/');
-    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
-    let clean = rest.chars().all(|c| c.is_ascii_digit() || separators(c));
-    if clean && international && (8..=15).contains(&digits.len()) && !digits.starts_with('0') {
+    if international && (8..=15).contains(&digits.len()) && !digits.starts_with('0') {
         return format!("+{digits}");
     }
-    if let (true, false, Some(code)) = (clean, international, calling_code) {
-        let national = digits.strip_prefix('0').unwrap_or(&digits);
+    if let (false, Some(code)) = (international, calling_code) {
+        let national = digits.strip_prefix('0').unwrap_or(digits);
         let e164 = format!("{code}{national}");
-        if (8..=15).contains(&e164.len()) {
+        if (8..=15).contains(&e164.len()) && !e164.starts_with('0') {
             return format!("+{e164}");
         }
     }
-    // Not a number we can place: its digits (after the `+` it had), so formatting
-    // still does not matter.
+    // Not a number we can place: its digits (after the `+` or `00` it had).
     if international {
         return format!("+{digits}");
     }
-    let all: String = t.chars().filter(char::is_ascii_digit).collect();
     if all.is_empty() { t.to_owned() } else { all }
 }
 

@@ -137,6 +137,20 @@ pub trait KeyStore: Send + Sync {
     /// A backend failure.
     fn rewrap_data_keys(&self, keys: &[(VaultKeyId, WrappedKey)]) -> Result<u64, StoreError>;
 
+    /// Erases customers: destroys every data key (all versions) of each, and records
+    /// each one's tombstone (a keyed digest of the id, never the id), in one
+    /// transaction. Erasing again is a no-op. Returns how many keys it destroyed.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn erase_customers(&self, erasures: &[(AccountId, [u8; 16])]) -> Result<u64, StoreError>;
+
+    /// Which of these tombstones the store holds.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn erased(&self, tombstones: &[[u8; 16]]) -> Result<Vec<[u8; 16]>, StoreError>;
+
     /// Retires the epoch `kek`, in one transaction with counting the keys it still
     /// wraps: when it wraps none, marks it retired and returns 0; otherwise changes
     /// nothing and returns how many it wraps. From then on, every write of a key wrapped
@@ -200,6 +214,12 @@ impl<T: KeyStore + ?Sized> KeyStore for std::sync::Arc<T> {
     }
     fn rewrap_data_keys(&self, keys: &[(VaultKeyId, WrappedKey)]) -> Result<u64, StoreError> {
         (**self).rewrap_data_keys(keys)
+    }
+    fn erase_customers(&self, erasures: &[(AccountId, [u8; 16])]) -> Result<u64, StoreError> {
+        (**self).erase_customers(erasures)
+    }
+    fn erased(&self, tombstones: &[[u8; 16]]) -> Result<Vec<[u8; 16]>, StoreError> {
+        (**self).erased(tombstones)
     }
     fn retire_kek(&self, kek: &VaultKeyId) -> Result<u64, StoreError> {
         (**self).retire_kek(kek)

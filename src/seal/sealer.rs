@@ -96,6 +96,8 @@ type Versions = Vec<(u32, Zeroizing<[u8; 32]>)>;
 pub struct CustomerKeys {
     store_tag: [u8; 4],
     keys: HashMap<AccountId, Versions>,
+    /// Customers of the batch who were erased.
+    erased: std::collections::HashSet<AccountId>,
 }
 
 impl core::fmt::Debug for CustomerKeys {
@@ -118,11 +120,17 @@ impl CustomerKeys {
         record: &str,
         value: &V,
     ) -> Result<Sealed, Error> {
-        let (version, key) = self
+        let Some((version, key)) = self
             .keys
             .get(customer)
             .and_then(|v| v.iter().max_by_key(|(version, _)| *version))
-            .ok_or(Error::NoDataKey)?;
+        else {
+            return Err(if self.erased.contains(customer) {
+                Error::Erased
+            } else {
+                Error::NoDataKey
+            });
+        };
         let place = Place {
             column,
             record,
@@ -149,12 +157,18 @@ impl CustomerKeys {
             return Err(Error::WrongKeyStore);
         }
         let version = sealed.key_version();
-        let key = self
+        let Some(key) = self
             .keys
             .get(customer)
             .and_then(|v| v.iter().find(|(v, _)| *v == version))
             .map(|(_, k)| k)
-            .ok_or(Error::NoDataKey)?;
+        else {
+            return Err(if self.erased.contains(customer) {
+                Error::Erased
+            } else {
+                Error::NoDataKey
+            });
+        };
         let place = Place {
             column,
             record,
@@ -177,6 +191,18 @@ impl CustomerKeys {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+}
+
+/// A customer's erasure tombstone: HMAC-SHA-256 of the id (exactly as given: ids are
+/// case-sensitive) under the tombstone key, cut to 16 bytes.
+fn tombstone(key: &[u8; 32], customer: &AccountId) -> [u8; 16] {
+    let mac = crate::kernel::hmac_sha256(
+        key,
+        &[b"shopsafe/erased/v1\0", customer.as_str().as_bytes()],
+    );
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&mac[..16]);
+    out
 }
 
 /// Where a KEK rotation's rewrap stands.
@@ -241,6 +267,7 @@ impl<S: KeyStore> Sealer<S> {
         let mut out = CustomerKeys {
             store_tag: self.tag(),
             keys: HashMap::with_capacity(customers.len()),
+            erased: std::collections::HashSet::new(),
         };
         for wrapped in self.store.data_keys(customers)? {
             let key = self.unwrap_data_key(&wrapped)?;
@@ -248,6 +275,22 @@ impl<S: KeyStore> Sealer<S> {
                 .entry(wrapped.customer)
                 .or_default()
                 .push((wrapped.version, key));
+        }
+        // Customers without a key: erased, or never sealed for (one more read, only
+        // when some are missing).
+        let missing: Vec<&AccountId> = customers
+            .iter()
+            .filter(|c| !out.keys.contains_key(*c))
+            .collect();
+        if !missing.is_empty() {
+            let key = self.tombstone_key()?;
+            let tombstones: Vec<[u8; 16]> = missing.iter().map(|c| tombstone(&key, c)).collect();
+            let erased = self.store.erased(&tombstones)?;
+            for (c, t) in missing.into_iter().zip(&tombstones) {
+                if erased.contains(t) {
+                    out.erased.insert(c.clone());
+                }
+            }
         }
         Ok(out)
     }
@@ -260,6 +303,10 @@ impl<S: KeyStore> Sealer<S> {
     /// As [`Sealer::keys`], and [`Error::Rng`].
     pub fn keys_for_sealing(&self, customers: &[AccountId]) -> Result<CustomerKeys, Error> {
         let mut out = self.keys(customers)?;
+        // An erased account id gets no new key: what is sealed for it stays noise.
+        if !out.erased.is_empty() {
+            return Err(Error::Erased);
+        }
         let mut fresh = Vec::new();
         let mut pending = std::collections::HashSet::new();
         for customer in customers {
@@ -537,6 +584,50 @@ impl<S: KeyStore> Sealer<S> {
         Ok(())
     }
 
+    /// The key of the erasure tombstones: a keyed digest of each erased id is all the key
+    /// store keeps of it.
+    fn tombstone_key(&self) -> Result<Arc<Zeroizing<[u8; 32]>>, Error> {
+        let column = Column::new("shopsafe", "erased", crate::minimize::PiiKind::FreeText)?;
+        self.index_key(&column)
+    }
+
+    /// Erases customers by destroying their data keys (every version), `batch` a
+    /// transaction, calling `progress` with how many are done after each: from then on
+    /// nothing sealed for them opens, here or in any copy of the customer database, and
+    /// opening answers [`Error::Erased`]. The key store keeps only a keyed digest of each
+    /// id (to answer `Erased`, and to give the id no new key). Resumable and idempotent:
+    /// a list cut off is run again whole. Returns how many keys were destroyed.
+    ///
+    /// # Security
+    /// A backup of the key store from before the erasure, with the live KEK, still
+    /// opens the customer: the erasure is final once the KEK epoch of that backup is
+    /// rotated out and destroyed ([`Sealer::rewrap`], [`Sealer::retire_kek`]), so the
+    /// retention of key-store backups is the erasure's real delay. Blind indexes of the
+    /// customer's values in old backups of the customer database still match a guess
+    /// made with the index key.
+    ///
+    /// # Errors
+    /// A store failure (what was erased before it stays erased).
+    pub fn erase(
+        &self,
+        customers: &[AccountId],
+        batch: usize,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, Error> {
+        let key = self.tombstone_key()?;
+        let (mut destroyed, mut done) = (0u64, 0u64);
+        for chunk in customers.chunks(batch.max(1)) {
+            let erasures: Vec<(AccountId, [u8; 16])> = chunk
+                .iter()
+                .map(|c| (c.clone(), tombstone(&key, c)))
+                .collect();
+            destroyed += self.store.erase_customers(&erasures)?;
+            done += chunk.len() as u64;
+            progress(done);
+        }
+        Ok(destroyed)
+    }
+
     /// The KEK epochs this sealer holds, oldest first.
     pub fn kek_epochs(&self) -> impl Iterator<Item = &VaultKeyId> {
         self.keks.ids()
@@ -643,8 +734,8 @@ mod tests {
         let report = sealer.rewrap(2, |_| {}).expect("rewrap");
         assert_eq!(
             (report.to_do, report.rewrapped, report.failed),
-            (4, 3, 1),
-            "the good keys moved past the bad one"
+            (5, 4, 1),
+            "the good keys (and the tombstone key) moved past the bad one"
         );
         assert!(matches!(
             sealer.retire_kek(&keks, &epoch("e1")),

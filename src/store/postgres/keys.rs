@@ -40,6 +40,12 @@ const MIGRATIONS: &[&str] = &[
     );
     REVOKE ALL ON SCHEMA \"{schema}\" FROM PUBLIC;
     REVOKE ALL ON ALL TABLES IN SCHEMA \"{schema}\" FROM PUBLIC;",
+    // 2: erased customers, by a keyed digest of their id.
+    "CREATE TABLE erased (
+        tombstone BYTEA PRIMARY KEY CHECK (length(tombstone) = 16),
+        at BIGINT NOT NULL
+    );
+    REVOKE ALL ON erased FROM PUBLIC;",
 ];
 
 const SCHEMA: Schema = Schema {
@@ -254,6 +260,47 @@ impl KeyStore for PgKeyStore {
         })
     }
 
+    fn erase_customers(&self, erasures: &[(AccountId, [u8; 16])]) -> Result<u64, StoreError> {
+        let customers: Vec<&str> = erasures.iter().map(|(c, _)| c.as_str()).collect();
+        let tombstones: Vec<&[u8]> = erasures.iter().map(|(_, t)| &t[..]).collect();
+        let now = crate::kernel::Timestamp::now().as_millis();
+        self.pool.with(|c| {
+            let mut tx = c.transaction().map_err(be("begin erasure"))?;
+            let destroyed = tx
+                .execute(
+                    "DELETE FROM data_keys WHERE customer = ANY($1)",
+                    &[&customers],
+                )
+                .map_err(be("destroy data keys"))?;
+            tx.execute(
+                "INSERT INTO erased (tombstone, at) SELECT t, $2 FROM unnest($1::bytea[]) AS t
+                 ON CONFLICT DO NOTHING",
+                &[&tombstones, &now],
+            )
+            .map_err(be("record erasure"))?;
+            tx.commit().map_err(be("commit erasure"))?;
+            Ok(destroyed)
+        })
+    }
+
+    fn erased(&self, tombstones: &[[u8; 16]]) -> Result<Vec<[u8; 16]>, StoreError> {
+        let asked: Vec<&[u8]> = tombstones.iter().map(|t| &t[..]).collect();
+        self.pool.with(|c| {
+            c.query(
+                "SELECT tombstone FROM erased WHERE tombstone = ANY($1)",
+                &[&asked],
+            )
+            .map_err(be("read erasures"))?
+            .iter()
+            .map(|r| {
+                let t: Vec<u8> = r.get(0);
+                t.try_into()
+                    .map_err(|_| StoreError::Corrupt { what: "tombstone" })
+            })
+            .collect()
+        })
+    }
+
     fn retire_kek(&self, kek: &VaultKeyId) -> Result<u64, StoreError> {
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin retire epoch"))?;
@@ -396,7 +443,7 @@ mod tests {
         let err = super::super::PgStore::connect(options()).expect_err("refused");
         assert!(err.to_string().contains("key store"), "{err}");
         let schemas = schemas.into_inner().expect("lock");
-        assert_eq!(schemas.len(), 7, "every check ran on its own schema");
+        assert_eq!(schemas.len(), 8, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         for s in schemas {
             admin

@@ -35,6 +35,11 @@ const MIGRATIONS: &[&str] = &[
         wrapped BLOB NOT NULL
     ) WITHOUT ROWID;
     CREATE TABLE retired_keks (kek TEXT PRIMARY KEY) WITHOUT ROWID;",
+    // 2: erased customers, by a keyed digest of their id.
+    "CREATE TABLE erased (
+        tombstone BLOB PRIMARY KEY CHECK (length(tombstone) = 16),
+        at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Refuses a write under a retired epoch, inside the writer's (immediate) transaction.
@@ -271,6 +276,58 @@ impl KeyStore for SqliteKeyStore {
         })
     }
 
+    fn erase_customers(&self, erasures: &[(AccountId, [u8; 16])]) -> Result<u64, StoreError> {
+        let now = crate::kernel::Timestamp::now().as_millis();
+        self.pool.with(|c| {
+            let tx = begin(c, "begin erasure")?;
+            let mut destroyed = 0u64;
+            {
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM data_keys WHERE customer = ?1")
+                    .map_err(be("destroy data keys"))?;
+                let mut mark = tx
+                    .prepare_cached(
+                        "INSERT INTO erased (tombstone, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(be("record erasure"))?;
+                for (customer, tombstone) in erasures {
+                    destroyed += delete
+                        .execute([customer.as_str()])
+                        .map_err(be("destroy data keys"))? as u64;
+                    mark.execute(params![&tombstone[..], now])
+                        .map_err(be("record erasure"))?;
+                }
+            }
+            tx.commit().map_err(be("commit erasure"))?;
+            Ok(destroyed)
+        })
+    }
+
+    fn erased(&self, tombstones: &[[u8; 16]]) -> Result<Vec<[u8; 16]>, StoreError> {
+        self.pool.with(|c| {
+            let mut out = Vec::new();
+            for chunk in tombstones.chunks(CHUNK) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let mut stmt = c
+                    .prepare_cached(&format!(
+                        "SELECT tombstone FROM erased WHERE tombstone IN ({marks})"
+                    ))
+                    .map_err(be("read erasures"))?;
+                let rows: Vec<Vec<u8>> = stmt
+                    .query_map(params_from_iter(chunk.iter().map(|t| &t[..])), |r| r.get(0))
+                    .and_then(Iterator::collect)
+                    .map_err(be("read erasures"))?;
+                for t in rows {
+                    out.push(
+                        t.try_into()
+                            .map_err(|_| StoreError::Corrupt { what: "tombstone" })?,
+                    );
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn retire_kek(&self, kek: &VaultKeyId) -> Result<u64, StoreError> {
         self.pool.with(|c| {
             // Immediate: no writer runs between the count and the mark.
@@ -382,7 +439,7 @@ mod tests {
         crate::conformance::run_key_store(&fresh);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            7,
+            8,
             "every check ran on its own file"
         );
     }
