@@ -6,6 +6,8 @@
 //! Each search is first shown to find a value where one is in clear.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
+// `unique` is for the PostgreSQL test only.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 #[path = "../../../tests/support/servers.rs"]
 mod servers;
 #[path = "support/shop.rs"]
