@@ -128,6 +128,10 @@ pub(crate) async fn create_account<S: CustomerStores, V: VaultStore + 'static>(
     match created {
         Ok(true) => {}
         Ok(false) => return error(StatusCode::CONFLICT, "account_exists"),
+        // An erased id is taken for good: nothing new is sealed for it.
+        Err(e) if matches!(e.downcast_ref(), Some(shopsafe::seal::Error::Erased)) => {
+            return error(StatusCode::CONFLICT, "account_exists");
+        }
         Err(e) => return internal("create profile", &e),
     }
     let registered = app

@@ -28,6 +28,7 @@ use crate::admin::{
     run_campaign, start_campaign,
 };
 use crate::cards::{CHARGES, add_card, charge};
+use crate::erasure::{admin_erase, admin_export, erase_me, my_export};
 use crate::mail::{Mailer, Outbox, ProfileBook};
 use crate::profiles::{AppError, Profiles};
 use crate::session::session_key;
@@ -101,8 +102,17 @@ pub(crate) fn router<S: CustomerStores, V: VaultStore + 'static>(app: Arc<App<S,
         .route("/health", get(health))
         .route("/accounts", post(create_account::<S, V>))
         .route("/login", post(login::<S, V>))
-        .route("/me", get(me))
+        .route("/me", get(me).delete(erase_me::<S, V>))
         .route("/me/profile", get(my_profile::<S, V>))
+        .route("/me/export", get(my_export::<S, V>))
+        .route(
+            "/admin/customers/{account}/erase",
+            post(admin_erase::<S, V>),
+        )
+        .route(
+            "/admin/customers/{account}/export",
+            get(admin_export::<S, V>),
+        )
         .route("/me/exposure", get(my_exposure::<S, V>))
         .route("/password/forgot", post(forgot::<S, V>))
         .route("/password/reset", post(reset::<S, V>))

@@ -26,6 +26,7 @@ mod admin;
 mod answers;
 mod app;
 mod cards;
+mod erasure;
 mod mail;
 mod net;
 mod profiles;

@@ -66,6 +66,9 @@ pub(crate) trait Profiles: Send + Sync + 'static {
     fn addresses(&self, account: &str) -> Result<Vec<Vec<String>>, AppError>;
     /// Records a delivered order's address.
     fn record_shipment(&self, account: &str, ship_to: &[String]) -> Result<(), AppError>;
+    /// Erases a customer: destroys their data key (so every sealed value of theirs, in
+    /// this database and in every copy of it, is noise), then removes their rows.
+    fn erase(&self, account: &str) -> Result<(), AppError>;
     /// Records a campaign as started (`finished` false) or ended, with its counts.
     fn set_campaign(
         &self,
@@ -106,6 +109,8 @@ pub(crate) trait Rows: Send + Sync + 'static {
     fn activate_profile(&self, account: &str) -> Result<(), AppError>;
     /// Deletes the account's profile if it is pending.
     fn delete_profile(&self, account: &str) -> Result<(), AppError>;
+    /// Removes every row of the account (profile and shipments).
+    fn delete_customer(&self, account: &str) -> Result<(), AppError>;
     /// Whether any profile is stored (pending or not).
     fn has_profiles(&self) -> Result<bool, AppError>;
     /// Active profiles only.
@@ -359,6 +364,13 @@ impl<R: Rows> Profiles for SealedProfiles<R> {
             .insert_shipment(account, sealed.as_bytes(), index.as_bytes())
     }
 
+    fn erase(&self, account: &str) -> Result<(), AppError> {
+        // The key first: once it is gone the rows are noise, wherever they are copied.
+        let id = Self::account(account)?;
+        self.sealer.erase(std::slice::from_ref(&id), 1, |_| {})?;
+        self.rows.delete_customer(account)
+    }
+
     fn set_campaign(
         &self,
         incident: i64,
@@ -449,6 +461,14 @@ const SELECT_ROW: &str = "SELECT account, email, email_index, name, phone, home 
      WHERE NOT pending";
 
 impl Rows for SqliteRows {
+    fn delete_customer(&self, account: &str) -> Result<(), AppError> {
+        self.with(|c| {
+            c.execute("DELETE FROM shop_ship_to WHERE account = ?1", [account])?;
+            c.execute("DELETE FROM shop_customers WHERE account = ?1", [account])
+                .map(drop)
+        })
+    }
+
     fn has_profiles(&self) -> Result<bool, AppError> {
         self.with(|c| {
             c.query_row("SELECT EXISTS (SELECT 1 FROM shop_customers)", [], |r| {
@@ -652,6 +672,14 @@ impl Drop for PgRows {
 
 #[cfg(feature = "postgres")]
 impl Rows for PgRows {
+    fn delete_customer(&self, account: &str) -> Result<(), AppError> {
+        self.with(|c| {
+            c.execute("DELETE FROM shop_ship_to WHERE account = $1", &[&account])?;
+            c.execute("DELETE FROM shop_customers WHERE account = $1", &[&account])
+                .map(drop)
+        })
+    }
+
     fn has_profiles(&self) -> Result<bool, AppError> {
         self.with(|c| {
             c.query_one("SELECT EXISTS (SELECT 1 FROM shop_customers)", &[])
