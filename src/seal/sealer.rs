@@ -107,6 +107,15 @@ impl core::fmt::Debug for CustomerKeys {
 }
 
 impl CustomerKeys {
+    /// Why the batch has no key for `customer`: erased, or never sealed for.
+    fn missing(&self, customer: &AccountId) -> Error {
+        if self.erased.contains(customer) {
+            Error::Erased
+        } else {
+            Error::NoDataKey
+        }
+    }
+
     /// Seals `value` for `customer` in `column` of the row `record` (the row's key, as
     /// the application names it), under the customer's newest data key.
     ///
@@ -125,11 +134,7 @@ impl CustomerKeys {
             .get(customer)
             .and_then(|v| v.iter().max_by_key(|(version, _)| *version))
         else {
-            return Err(if self.erased.contains(customer) {
-                Error::Erased
-            } else {
-                Error::NoDataKey
-            });
+            return Err(self.missing(customer));
         };
         let place = Place {
             column,
@@ -163,11 +168,7 @@ impl CustomerKeys {
             .and_then(|v| v.iter().find(|(v, _)| *v == version))
             .map(|(_, k)| k)
         else {
-            return Err(if self.erased.contains(customer) {
-                Error::Erased
-            } else {
-                Error::NoDataKey
-            });
+            return Err(self.missing(customer));
         };
         let place = Place {
             column,
