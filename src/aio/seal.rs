@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::pool::blocking;
 use crate::kernel::AccountId;
 use crate::minimize::Pii;
-use crate::seal::{BlindIndex, Column, Error, KeyStore, Sealed, Sealer};
+use crate::seal::{BlindIndex, Column, Erasure, Error, KeyStore, Replay, Sealed, Sealer};
 
 /// A [`Sealer`] for async handlers: every call runs on tokio's blocking threads (the
 /// sealing is microseconds, the key-store read is I/O). Build the `Sealer` off the
@@ -98,5 +98,30 @@ impl<S: KeyStore + 'static> AsyncSealer<S> {
     ) -> Result<BlindIndex, Error> {
         let sealer = Arc::clone(&self.inner);
         blocking(move || sealer.blind_index(&column, &value)).await
+    }
+
+    /// [`Sealer::erase`], awaited. A dropped future does not stop it: the erasure runs
+    /// to its end on the blocking thread (a half-done batch is never left behind by a
+    /// client that hung up).
+    ///
+    /// # Errors
+    /// As [`Sealer::erase`].
+    pub async fn erase(
+        &self,
+        customers: Vec<AccountId>,
+        erasure: Erasure,
+        batch: usize,
+    ) -> Result<u64, Error> {
+        let sealer = Arc::clone(&self.inner);
+        blocking(move || sealer.erase(&customers, &erasure, batch, |_| {})).await
+    }
+
+    /// [`Sealer::replay`], awaited.
+    ///
+    /// # Errors
+    /// As [`Sealer::replay`].
+    pub async fn replay(&self, batch: usize) -> Result<Replay, Error> {
+        let sealer = Arc::clone(&self.inner);
+        blocking(move || sealer.replay(batch, |_| {})).await
     }
 }

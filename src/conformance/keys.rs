@@ -6,7 +6,7 @@ use crate::card::{KeySource, VaultKey, VaultKeyId};
 use crate::kernel::{AccountId, Timestamp};
 use crate::minimize::PiiKind;
 use crate::persist::StoreError;
-use crate::seal::{Column, Error, KeyStore, Sealer, WrappedIndexKey, WrappedKey};
+use crate::seal::{Column, Erasure, Error, KeyStore, Sealer, WrappedIndexKey, WrappedKey};
 
 fn id(s: &str) -> AccountId {
     AccountId::new(s).expect("account id")
@@ -401,7 +401,7 @@ pub(super) fn erasure_destroys_every_version_and_keeps_only_a_tombstone<S: KeySt
         ])
         .expect("insert");
     let (ta, tb, tc) = ([1u8; 16], [2u8; 16], [3u8; 16]);
-    assert_eq!(store.erase_customers(&[(id("a"), ta)]).expect("erase"), 2);
+    assert_eq!(store.erase_customers(&[id("a")], &[ta]).expect("erase"), 2);
     assert!(store.data_keys(&[id("a")]).expect("read").is_empty());
     assert_eq!(
         store.data_keys(&[id("b")]).expect("read").len(),
@@ -409,8 +409,11 @@ pub(super) fn erasure_destroys_every_version_and_keeps_only_a_tombstone<S: KeySt
         "b untouched"
     );
     assert_eq!(store.erased(&[ta, tb]).expect("erased"), [ta]);
-    assert_eq!(store.erase_customers(&[(id("a"), ta)]).expect("again"), 0);
-    assert_eq!(store.erase_customers(&[(id("c"), tc)]).expect("no keys"), 0);
+    assert_eq!(store.erase_customers(&[id("a")], &[ta]).expect("again"), 0);
+    assert_eq!(
+        store.erase_customers(&[id("c")], &[tc]).expect("no keys"),
+        0
+    );
     let mut both = store.erased(&[tb, tc, ta]).expect("erased");
     both.sort_unstable();
     assert_eq!(both, [ta, tc]);
@@ -428,7 +431,12 @@ pub(super) fn erasure_destroys_every_version_and_keeps_only_a_tombstone<S: KeySt
         .expect("seal");
     let mut seen = Vec::new();
     let destroyed = sealer
-        .erase(&[jane.clone(), id("never-sealed")], 1, |n| seen.push(n))
+        .erase(
+            &[jane.clone(), id("never-sealed")],
+            &Erasure::new(),
+            1,
+            |n| seen.push(n),
+        )
         .expect("erase");
     assert_eq!((destroyed, seen), (1, vec![1, 2]));
     assert!(matches!(

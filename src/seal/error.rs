@@ -73,6 +73,35 @@ pub enum Error {
     /// A table or column name that is not 1 to 63 characters of `a-z 0-9 _`.
     #[error("invalid table or column name")]
     InvalidName,
+    /// An [`Erasure`](super::Erasure) item that is empty, over 200 bytes, or holds a
+    /// control character.
+    #[error("invalid erasure item (1 to 200 bytes, no control characters)")]
+    InvalidErasure,
+    /// The erasure ledger does not check at entry `seq`: an entry changed, dropped,
+    /// added or moved, a checkpoint that does not match it, or a key store that marks an
+    /// entry the ledger does not hold (another deployment's ledger).
+    #[error("the erasure ledger does not check at entry {seq}")]
+    LedgerBroken {
+        /// The first entry that does not check.
+        seq: u64,
+    },
+    /// The erasure ledger ends before a checkpoint of it: cut back, or restored from a
+    /// backup older than the checkpoint. Erasures after its end may be lost: redo them.
+    #[error("the erasure ledger holds {entries} entries, fewer than a checkpoint's {checkpoint}")]
+    LedgerCut {
+        /// The checkpoint's count.
+        checkpoint: u64,
+        /// The ledger's.
+        entries: u64,
+    },
+    /// The key store is behind the erasure ledger (restored from an older backup, or an
+    /// erasure cut off before it destroyed the keys): it opens nothing until
+    /// [`Sealer::replay`](super::Sealer::replay) has destroyed the listed keys again.
+    #[error("the key store is {entries} erasures behind the erasure ledger: replay it")]
+    BehindLedger {
+        /// Entries it has not applied.
+        entries: u64,
+    },
     /// The key store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

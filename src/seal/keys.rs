@@ -137,13 +137,43 @@ pub trait KeyStore: Send + Sync {
     /// A backend failure.
     fn rewrap_data_keys(&self, keys: &[(VaultKeyId, WrappedKey)]) -> Result<u64, StoreError>;
 
-    /// Erases customers: destroys every data key (all versions) of each, and records
-    /// each one's tombstone (a keyed digest of the id, never the id), in one
+    /// Erases customers: destroys every data key (all versions) of each of `customers`,
+    /// and records each of `tombstones` (keyed digests of erased ids, never the ids; a
+    /// replay of the erasure ledger records some whose ids it does not know), in one
     /// transaction. Erasing again is a no-op. Returns how many keys it destroyed.
     ///
     /// # Errors
     /// A backend failure.
-    fn erase_customers(&self, erasures: &[(AccountId, [u8; 16])]) -> Result<u64, StoreError>;
+    fn erase_customers(
+        &self,
+        customers: &[AccountId],
+        tombstones: &[[u8; 16]],
+    ) -> Result<u64, StoreError>;
+
+    /// Customers holding a data key, in id order, at most `limit` after `after`: how a
+    /// ledger replay finds the keys to destroy.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn data_key_customers(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError>;
+
+    /// The last erasure-ledger entry the store is known to have applied (with every one
+    /// before it): its sequence number and MAC.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn ledger_applied(&self) -> Result<Option<(u64, [u8; 32])>, StoreError>;
+
+    /// Records that every ledger entry up to `seq` (whose MAC is `mac`) is applied, unless
+    /// a later one is recorded already.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn advance_ledger(&self, seq: u64, mac: &[u8; 32]) -> Result<(), StoreError>;
 
     /// Which of these tombstones the store holds.
     ///
@@ -215,8 +245,25 @@ impl<T: KeyStore + ?Sized> KeyStore for std::sync::Arc<T> {
     fn rewrap_data_keys(&self, keys: &[(VaultKeyId, WrappedKey)]) -> Result<u64, StoreError> {
         (**self).rewrap_data_keys(keys)
     }
-    fn erase_customers(&self, erasures: &[(AccountId, [u8; 16])]) -> Result<u64, StoreError> {
-        (**self).erase_customers(erasures)
+    fn erase_customers(
+        &self,
+        customers: &[AccountId],
+        tombstones: &[[u8; 16]],
+    ) -> Result<u64, StoreError> {
+        (**self).erase_customers(customers, tombstones)
+    }
+    fn data_key_customers(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        (**self).data_key_customers(after, limit)
+    }
+    fn ledger_applied(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        (**self).ledger_applied()
+    }
+    fn advance_ledger(&self, seq: u64, mac: &[u8; 32]) -> Result<(), StoreError> {
+        (**self).advance_ledger(seq, mac)
     }
     fn erased(&self, tombstones: &[[u8; 16]]) -> Result<Vec<[u8; 16]>, StoreError> {
         (**self).erased(tombstones)

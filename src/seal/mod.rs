@@ -35,6 +35,7 @@ mod error;
 mod index;
 mod kek;
 mod keys;
+mod ledger;
 mod sealed;
 mod sealer;
 
@@ -42,5 +43,6 @@ pub use column::{Column, Padding};
 pub use error::Error;
 pub use index::BlindIndex;
 pub use keys::{KeyStore, WrappedIndexKey, WrappedKey};
+pub use ledger::{Erasure, ErasureLedger, LedgerEntry, LedgerStore, LedgerVerified, Retained};
 pub use sealed::{MAX_VALUE, Sealed};
-pub use sealer::{CustomerKeys, Plaintext, Rewrap, Sealer};
+pub use sealer::{CustomerKeys, Plaintext, Replay, Rewrap, Sealer};

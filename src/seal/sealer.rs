@@ -2,6 +2,8 @@
 //! makes blind indexes, and rewraps the data keys when the KEK rotates.
 
 use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use subtle::ConstantTimeEq;
@@ -12,6 +14,7 @@ use super::error::Error;
 use super::index::{BlindIndex, blind_index, normalize};
 use super::kek::{Keks, data_key_context, index_key_context};
 use super::keys::{KeyStore, WrappedIndexKey, WrappedKey};
+use super::ledger::{Erasure, ErasureLedger};
 use super::sealed::{Place, Sealed, open, seal};
 use crate::card::{KeySource, VaultKeyId};
 use crate::kernel::{AccountId, Timestamp};
@@ -79,6 +82,14 @@ pub struct Sealer<S> {
     keks: Keks,
     store_id: [u8; 16],
     index_keys: RwLock<HashMap<String, Arc<Zeroizing<[u8; 32]>>>>,
+    ledger: Option<Ledgered>,
+}
+
+/// The erasure ledger a sealer checks, and the last entry it knows the key store must
+/// have applied.
+struct Ledgered {
+    ledger: ErasureLedger,
+    confirmed: AtomicU64,
 }
 
 impl<S> core::fmt::Debug for Sealer<S> {
@@ -97,7 +108,7 @@ pub struct CustomerKeys {
     store_tag: [u8; 4],
     keys: HashMap<AccountId, Versions>,
     /// Customers of the batch who were erased.
-    erased: std::collections::HashSet<AccountId>,
+    erased: HashSet<AccountId>,
 }
 
 impl core::fmt::Debug for CustomerKeys {
@@ -206,6 +217,16 @@ fn tombstone(key: &[u8; 32], customer: &AccountId) -> [u8; 16] {
     out
 }
 
+/// What a ledger replay did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Replay {
+    /// Ledger entries the key store had not applied.
+    pub entries: u64,
+    /// Data keys destroyed again.
+    pub destroyed: u64,
+}
+
 /// Where a KEK rotation's rewrap stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -231,7 +252,71 @@ impl<S: KeyStore> Sealer<S> {
             keks,
             store_id,
             index_keys: RwLock::new(HashMap::new()),
+            ledger: None,
         })
+    }
+
+    /// The same sealer, recording every erasure in `ledger` (kept on the customer side)
+    /// and checking the key store against it: while the key store has not applied every
+    /// entry the sealer knows of (it was restored from an older backup, or an erasure
+    /// was cut off before it destroyed the keys), it opens nothing and seals nothing
+    /// ([`Error::BehindLedger`]) until [`Sealer::replay`] has destroyed the listed keys
+    /// again.
+    ///
+    /// # Errors
+    /// [`Error::Store`] reading the ledger's head.
+    pub fn with_ledger(mut self, ledger: ErasureLedger) -> Result<Self, Error> {
+        let head = ledger.head()?.map_or(0, |e| e.seq);
+        self.ledger = Some(Ledgered {
+            ledger,
+            confirmed: AtomicU64::new(head),
+        });
+        Ok(self)
+    }
+
+    /// The erasure ledger, when the sealer has one.
+    #[must_use]
+    pub fn ledger(&self) -> Option<&ErasureLedger> {
+        self.ledger.as_ref().map(|l| &l.ledger)
+    }
+
+    /// Refuses while the key store is behind the ledger entries this sealer knows of;
+    /// moves the key store's mark up to the entries it has applied.
+    fn check_ledger(&self) -> Result<(), Error> {
+        let Some(l) = &self.ledger else {
+            return Ok(());
+        };
+        let confirmed = l.confirmed.load(Ordering::Acquire);
+        if confirmed == 0 {
+            return Ok(());
+        }
+        let mark = self.store.ledger_applied()?;
+        if mark.is_some_and(|(seq, _)| seq >= confirmed) {
+            return Ok(());
+        }
+        // An entry is applied when its digest is among the key store's tombstones (they
+        // are written in the transaction that destroys the keys).
+        let (mut missing, mut applied) = (0u64, None);
+        l.ledger.walk(mark, |page| {
+            let page: Vec<_> = page.iter().filter(|e| e.seq <= confirmed).collect();
+            let digests: Vec<[u8; 16]> = page.iter().map(|e| e.customer).collect();
+            let present: HashSet<[u8; 16]> = self.store.erased(&digests)?.into_iter().collect();
+            for e in page {
+                if !present.contains(&e.customer) {
+                    missing += 1;
+                } else if missing == 0 {
+                    applied = Some((e.seq, e.mac));
+                }
+            }
+            Ok(())
+        })?;
+        if let Some((seq, mac)) = applied {
+            self.store.advance_ledger(seq, &mac)?;
+        }
+        if missing > 0 {
+            return Err(Error::BehindLedger { entries: missing });
+        }
+        Ok(())
     }
 
     /// The key store.
@@ -265,10 +350,11 @@ impl<S: KeyStore> Sealer<S> {
     /// # Errors
     /// [`Error::UnknownKek`], [`Error::UnwrapFailed`], a store failure.
     pub fn keys(&self, customers: &[AccountId]) -> Result<CustomerKeys, Error> {
+        self.check_ledger()?;
         let mut out = CustomerKeys {
             store_tag: self.tag(),
             keys: HashMap::with_capacity(customers.len()),
-            erased: std::collections::HashSet::new(),
+            erased: HashSet::new(),
         };
         for wrapped in self.store.data_keys(customers)? {
             let key = self.unwrap_data_key(&wrapped)?;
@@ -284,11 +370,20 @@ impl<S: KeyStore> Sealer<S> {
             .filter(|c| !out.keys.contains_key(*c))
             .collect();
         if !missing.is_empty() {
+            // A tombstone is the ledger's digest of the id, or (erased without a ledger)
+            // its digest under the tombstone key.
             let key = self.tombstone_key()?;
-            let tombstones: Vec<[u8; 16]> = missing.iter().map(|c| tombstone(&key, c)).collect();
-            let erased = self.store.erased(&tombstones)?;
-            for (c, t) in missing.into_iter().zip(&tombstones) {
-                if erased.contains(t) {
+            let asks: Vec<([u8; 16], Option<[u8; 16]>)> = missing
+                .iter()
+                .map(|c| (tombstone(&key, c), self.ledger().map(|l| l.digest(c))))
+                .collect();
+            let all: Vec<[u8; 16]> = asks
+                .iter()
+                .flat_map(|(t, d)| core::iter::once(*t).chain(*d))
+                .collect();
+            let erased: HashSet<[u8; 16]> = self.store.erased(&all)?.into_iter().collect();
+            for (c, (t, d)) in missing.into_iter().zip(&asks) {
+                if erased.contains(t) || d.is_some_and(|d| erased.contains(&d)) {
                     out.erased.insert(c.clone());
                 }
             }
@@ -309,7 +404,7 @@ impl<S: KeyStore> Sealer<S> {
             return Err(Error::Erased);
         }
         let mut fresh = Vec::new();
-        let mut pending = std::collections::HashSet::new();
+        let mut pending = HashSet::new();
         for customer in customers {
             if out.keys.contains_key(customer) || !pending.insert(customer) {
                 continue;
@@ -599,6 +694,11 @@ impl<S: KeyStore> Sealer<S> {
     /// id (to answer `Erased`, and to give the id no new key). Resumable and idempotent:
     /// a list cut off is run again whole. Returns how many keys were destroyed.
     ///
+    /// With a ledger ([`Sealer::with_ledger`]), each customer's entry (with `erasure`:
+    /// what the application erased and retained) is appended first, in the customer
+    /// database, so that an erasure cut off between the two, or undone by a restore of
+    /// the key store, is caught and replayed.
+    ///
     /// # Security
     /// A backup of the key store from before the erasure, with the live KEK, still
     /// opens the customer: the erasure is final once the KEK epoch of that backup is
@@ -612,21 +712,94 @@ impl<S: KeyStore> Sealer<S> {
     pub fn erase(
         &self,
         customers: &[AccountId],
+        erasure: &Erasure,
         batch: usize,
         mut progress: impl FnMut(u64),
     ) -> Result<u64, Error> {
-        let key = self.tombstone_key()?;
+        let key = match &self.ledger {
+            Some(_) => None,
+            None => Some(self.tombstone_key()?),
+        };
         let (mut destroyed, mut done) = (0u64, 0u64);
         for chunk in customers.chunks(batch.max(1)) {
-            let erasures: Vec<(AccountId, [u8; 16])> = chunk
-                .iter()
-                .map(|c| (c.clone(), tombstone(&key, c)))
-                .collect();
-            destroyed += self.store.erase_customers(&erasures)?;
+            let tombstones: Vec<[u8; 16]> = match (&self.ledger, &key) {
+                (Some(l), _) => {
+                    let entries = l.ledger.record(chunk, erasure)?;
+                    if let Some(last) = entries.last() {
+                        l.confirmed.fetch_max(last.seq, Ordering::AcqRel);
+                    }
+                    entries.iter().map(|e| e.customer).collect()
+                }
+                (None, Some(key)) => chunk.iter().map(|c| tombstone(key, c)).collect(),
+                (None, None) => Vec::new(),
+            };
+            destroyed += self.store.erase_customers(chunk, &tombstones)?;
             done += chunk.len() as u64;
             progress(done);
         }
-        Ok(destroyed)
+        // Moves the key store's mark up; another server's erasure half done is its own.
+        match self.check_ledger() {
+            Ok(()) | Err(Error::BehindLedger { .. }) => Ok(destroyed),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Brings a key store that is behind the erasure ledger up to date: every entry it
+    /// has not applied is applied again (the keys of each listed customer still in the
+    /// store destroyed, their tombstones written), then the store is marked as caught
+    /// up. It reads the ledger from the store's mark on, checking each entry's MAC, and
+    /// scans the store's customers `batch` at a time, calling `progress` with how many
+    /// it has looked at. Safe to run at any time and again.
+    ///
+    /// # Errors
+    /// [`Error::LedgerBroken`] when the ledger does not check from the store's mark (the
+    /// store's entry is not the ledger's), a store failure.
+    pub fn replay(&self, batch: usize, mut progress: impl FnMut(u64)) -> Result<Replay, Error> {
+        let mut report = Replay::default();
+        let Some(l) = &self.ledger else {
+            return Ok(report);
+        };
+        let mark = self.store.ledger_applied()?;
+        let mut pending: HashSet<[u8; 16]> = HashSet::new();
+        let end = l.ledger.walk(mark, |page| {
+            pending.extend(page.iter().map(|e| e.customer));
+            report.entries += page.len() as u64;
+            Ok(())
+        })?;
+        let Some((seq, mac)) = end.filter(|_| report.entries > 0) else {
+            return Ok(report);
+        };
+        let (mut after, mut scanned): (Option<AccountId>, u64) = (None, 0);
+        loop {
+            let page = self
+                .store
+                .data_key_customers(after.as_ref(), batch.max(1))?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            scanned += page.len() as u64;
+            let (hits, digests): (Vec<AccountId>, Vec<[u8; 16]>) = page
+                .into_iter()
+                .map(|c| {
+                    let d = l.ledger.digest(&c);
+                    (c, d)
+                })
+                .filter(|(_, d)| pending.contains(d))
+                .unzip();
+            if !hits.is_empty() {
+                report.destroyed += self.store.erase_customers(&hits, &digests)?;
+            }
+            progress(scanned);
+        }
+        // Every listed id's tombstone, the ids this store never had a key for too.
+        let all: Vec<[u8; 16]> = pending.into_iter().collect();
+        for chunk in all.chunks(10_000) {
+            self.store.erase_customers(&[], chunk)?;
+        }
+        self.store.advance_ledger(seq, &mac)?;
+        l.confirmed.fetch_max(seq, Ordering::AcqRel);
+        Ok(report)
     }
 
     /// The KEK epochs this sealer holds, oldest first.

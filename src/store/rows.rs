@@ -453,6 +453,48 @@ pub(crate) fn kek_counts(rows: Vec<(String, i64)>) -> Result<Vec<(VaultKeyId, u6
         .collect()
 }
 
+/// The key store's ledger mark, from its (seq, mac) row.
+pub(crate) fn ledger_mark(
+    row: Option<(i64, Vec<u8>)>,
+) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+    row.map(|(seq, mac)| {
+        let corrupt = || StoreError::Corrupt {
+            what: "erasure ledger mark",
+        };
+        Ok((
+            u64::try_from(seq).map_err(|_| corrupt())?,
+            mac.try_into().map_err(|_| corrupt())?,
+        ))
+    })
+    .transpose()
+}
+
+/// An erasure-ledger row: seq, at, customer digest, erased, retained, mac.
+pub(crate) type LedgerRow = (i64, i64, Vec<u8>, String, String, Vec<u8>);
+
+/// An erasure-ledger entry from its row.
+pub(crate) fn ledger_entry(row: LedgerRow) -> Result<crate::seal::LedgerEntry, StoreError> {
+    let (seq, at, customer, erased, retained, mac) = row;
+    let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt {
+        what: "erasure ledger entry",
+    })?;
+    crate::seal::LedgerEntry::from_stored(
+        seq,
+        Timestamp::from_millis(at),
+        &customer,
+        &erased,
+        &retained,
+        &mac,
+    )
+}
+
+/// A checkpoint kept beside the erasure ledger, from its text line.
+pub(crate) fn ledger_checkpoint(line: &str) -> Result<crate::audit::AuditCheckpoint, StoreError> {
+    line.parse().map_err(|_| StoreError::Corrupt {
+        what: "erasure ledger checkpoint",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,13 @@ const MIGRATIONS: &[&str] = &[
         at BIGINT NOT NULL
     );
     REVOKE ALL ON erased FROM PUBLIC;",
+    // 3: the last erasure-ledger entry applied (the ledger is on the customer side).
+    "CREATE TABLE ledger_applied (
+        one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        seq BIGINT NOT NULL,
+        mac BYTEA NOT NULL CHECK (length(mac) = 32)
+    );
+    REVOKE ALL ON ledger_applied FROM PUBLIC;",
 ];
 
 const SCHEMA: Schema = Schema {
@@ -260,9 +267,13 @@ impl KeyStore for PgKeyStore {
         })
     }
 
-    fn erase_customers(&self, erasures: &[(AccountId, [u8; 16])]) -> Result<u64, StoreError> {
-        let customers: Vec<&str> = erasures.iter().map(|(c, _)| c.as_str()).collect();
-        let tombstones: Vec<&[u8]> = erasures.iter().map(|(_, t)| &t[..]).collect();
+    fn erase_customers(
+        &self,
+        customers: &[AccountId],
+        tombstones: &[[u8; 16]],
+    ) -> Result<u64, StoreError> {
+        let customers: Vec<&str> = customers.iter().map(AccountId::as_str).collect();
+        let tombstones: Vec<&[u8]> = tombstones.iter().map(|t| &t[..]).collect();
         let now = crate::kernel::Timestamp::now().as_millis();
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin erasure"))?;
@@ -280,6 +291,53 @@ impl KeyStore for PgKeyStore {
             .map_err(be("record erasure"))?;
             tx.commit().map_err(be("commit erasure"))?;
             Ok(destroyed)
+        })
+    }
+
+    fn data_key_customers(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        let after = after.map_or("", AccountId::as_str);
+        let limit = to_i64(limit as u64);
+        self.pool.with(|c| {
+            c.query(
+                "SELECT DISTINCT customer FROM data_keys WHERE customer > $1
+                 ORDER BY customer LIMIT $2",
+                &[&after, &limit],
+            )
+            .map_err(be("read customers with keys"))?
+            .iter()
+            .map(|r| {
+                AccountId::new(r.get::<_, String>(0)).map_err(|_| StoreError::Corrupt {
+                    what: "data key customer",
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn ledger_applied(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        self.pool.with(|c| {
+            let row = c
+                .query_opt("SELECT seq, mac FROM ledger_applied", &[])
+                .map_err(be("read ledger mark"))?;
+            crate::store::rows::ledger_mark(row.map(|r| (r.get(0), r.get(1))))
+        })
+    }
+
+    fn advance_ledger(&self, seq: u64, mac: &[u8; 32]) -> Result<(), StoreError> {
+        let (seq, mac) = (to_i64(seq), &mac[..]);
+        self.pool.with(|c| {
+            c.execute(
+                "INSERT INTO ledger_applied (one, seq, mac) VALUES (TRUE, $1, $2)
+                 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, mac = excluded.mac
+                 WHERE excluded.seq > ledger_applied.seq",
+                &[&seq, &mac],
+            )
+            .map_err(be("advance ledger mark"))?;
+            Ok(())
         })
     }
 

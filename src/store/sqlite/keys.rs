@@ -40,6 +40,12 @@ const MIGRATIONS: &[&str] = &[
         tombstone BLOB PRIMARY KEY CHECK (length(tombstone) = 16),
         at INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 3: the last erasure-ledger entry applied (the ledger is on the customer side).
+    "CREATE TABLE ledger_applied (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        seq INTEGER NOT NULL,
+        mac BLOB NOT NULL CHECK (length(mac) = 32)
+    );",
 ];
 
 /// Refuses a write under a retired epoch, inside the writer's (immediate) transaction.
@@ -276,7 +282,11 @@ impl KeyStore for SqliteKeyStore {
         })
     }
 
-    fn erase_customers(&self, erasures: &[(AccountId, [u8; 16])]) -> Result<u64, StoreError> {
+    fn erase_customers(
+        &self,
+        customers: &[AccountId],
+        tombstones: &[[u8; 16]],
+    ) -> Result<u64, StoreError> {
         let now = crate::kernel::Timestamp::now().as_millis();
         self.pool.with(|c| {
             let tx = begin(c, "begin erasure")?;
@@ -285,21 +295,75 @@ impl KeyStore for SqliteKeyStore {
                 let mut delete = tx
                     .prepare_cached("DELETE FROM data_keys WHERE customer = ?1")
                     .map_err(be("destroy data keys"))?;
+                for customer in customers {
+                    destroyed += delete
+                        .execute([customer.as_str()])
+                        .map_err(be("destroy data keys"))? as u64;
+                }
                 let mut mark = tx
                     .prepare_cached(
                         "INSERT INTO erased (tombstone, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                     )
                     .map_err(be("record erasure"))?;
-                for (customer, tombstone) in erasures {
-                    destroyed += delete
-                        .execute([customer.as_str()])
-                        .map_err(be("destroy data keys"))? as u64;
+                for tombstone in tombstones {
                     mark.execute(params![&tombstone[..], now])
                         .map_err(be("record erasure"))?;
                 }
             }
             tx.commit().map_err(be("commit erasure"))?;
             Ok(destroyed)
+        })
+    }
+
+    fn data_key_customers(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        self.pool.with(|c| {
+            let rows: Vec<String> = c
+                .prepare_cached(
+                    "SELECT DISTINCT customer FROM data_keys WHERE customer > ?1
+                     ORDER BY customer LIMIT ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_map(
+                        params![after.map_or("", AccountId::as_str), to_i64(limit as u64)],
+                        |r| r.get(0),
+                    )?
+                    .collect()
+                })
+                .map_err(be("read customers with keys"))?;
+            rows.into_iter()
+                .map(|id| {
+                    AccountId::new(id).map_err(|_| StoreError::Corrupt {
+                        what: "data key customer",
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn ledger_applied(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
+        self.pool.with(|c| {
+            let row: Option<(i64, Vec<u8>)> = c
+                .prepare_cached("SELECT seq, mac FROM ledger_applied")
+                .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                .map_err(be("read ledger mark"))?;
+            crate::store::rows::ledger_mark(row)
+        })
+    }
+
+    fn advance_ledger(&self, seq: u64, mac: &[u8; 32]) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO ledger_applied (one, seq, mac) VALUES (1, ?1, ?2)
+                 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, mac = excluded.mac
+                 WHERE excluded.seq > ledger_applied.seq",
+            )
+            .and_then(|mut s| s.execute(params![to_i64(seq), &mac[..]]))
+            .map_err(be("advance ledger mark"))?;
+            Ok(())
         })
     }
 

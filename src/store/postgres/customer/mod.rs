@@ -27,6 +27,7 @@ mod campaigns;
 mod cards;
 mod credentials;
 mod incidents;
+mod ledger;
 mod retention;
 mod throttle;
 mod tokens;
@@ -147,6 +148,20 @@ const MIGRATIONS: &[&str] = &[
         tat BIGINT NOT NULL
     );
     CREATE INDEX throttle_by_tat ON throttle (tat);",
+    // 7: the erasure ledger (a keyed chain: digests of erased ids, never the ids) and
+    // the checkpoints kept beside it.
+    "CREATE TABLE erasure_ledger (
+        seq BIGINT PRIMARY KEY CHECK (seq > 0),
+        at BIGINT NOT NULL,
+        customer BYTEA NOT NULL CHECK (length(customer) = 16),
+        erased TEXT NOT NULL,
+        retained TEXT NOT NULL,
+        mac BYTEA NOT NULL CHECK (length(mac) = 32)
+    );
+    CREATE TABLE erasure_ledger_checkpoints (
+        id BIGSERIAL PRIMARY KEY,
+        line TEXT NOT NULL
+    );",
 ];
 
 const SCHEMA: Schema = Schema {
@@ -165,7 +180,7 @@ const LIST_BATCH: usize = 10_000;
 /// use shopsafe::store::postgres::{PgOptions, PgStore};
 ///
 /// let store = PgStore::connect(PgOptions::new("host=/run/postgresql user=shopsafe_customer dbname=shop")?)?;
-/// assert_eq!(store.schema_version()?, 6);
+/// assert_eq!(store.schema_version()?, 7);
 /// # Ok::<(), shopsafe::persist::StoreError>(())
 /// ```
 #[derive(Debug)]
@@ -436,7 +451,7 @@ mod tests {
             .and_then(|o| o.schema(&name))
             .expect("options");
         let store = PgStore::connect(options.clone()).expect("connect");
-        assert_eq!(store.schema_version().expect("version"), 6);
+        assert_eq!(store.schema_version().expect("version"), 7);
         let incident = store
             .declare_incident(
                 &IncidentScope::All,

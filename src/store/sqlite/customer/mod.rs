@@ -27,6 +27,7 @@ mod campaigns;
 mod cards;
 mod credentials;
 mod incidents;
+mod ledger;
 mod retention;
 mod throttle;
 mod tokens;
@@ -144,6 +145,20 @@ const MIGRATIONS: &[&str] = &[
         tat INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX throttle_by_tat ON throttle (tat);",
+    // 7: the erasure ledger (a keyed chain: digests of erased ids, never the ids) and
+    // the checkpoints kept beside it.
+    "CREATE TABLE erasure_ledger (
+        seq INTEGER PRIMARY KEY CHECK (seq > 0),
+        at INTEGER NOT NULL,
+        customer BLOB NOT NULL CHECK (length(customer) = 16),
+        erased TEXT NOT NULL,
+        retained TEXT NOT NULL,
+        mac BLOB NOT NULL CHECK (length(mac) = 32)
+    );
+    CREATE TABLE erasure_ledger_checkpoints (
+        id INTEGER PRIMARY KEY,
+        line TEXT NOT NULL
+    );",
 ];
 
 const LIST_BATCH: usize = 10_000;
@@ -157,7 +172,7 @@ const LIST_BATCH: usize = 10_000;
 /// let dir = std::env::temp_dir().join(format!("shopsafe-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// let store = SqliteStore::open(dir.join("customers.db"))?;
-/// assert_eq!(store.schema_version()?, 6);
+/// assert_eq!(store.schema_version()?, 7);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

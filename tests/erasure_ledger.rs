@@ -1,0 +1,305 @@
+//! The erasure ledger against a restore of the key store from a backup taken before an
+//! erasure: the key store refuses to open anything while it is behind the ledger, a
+//! replay destroys the listed keys again, and the erased customer stays unreadable; on
+//! SQLite (the key store's file copied back) and on PostgreSQL (its schema dumped with
+//! `pg_dump` and restored with `pg_restore`, against `SHOPSAFE_PG_URL`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
+#![cfg(feature = "sqlite")]
+
+#[path = "support/servers.rs"]
+#[allow(dead_code)]
+mod servers;
+
+use shopsafe::audit::AuditKey;
+use shopsafe::card::{FileKeySource, VaultKeyId};
+use shopsafe::kernel::AccountId;
+use shopsafe::minimize::PiiKind;
+use shopsafe::seal::{
+    Column, Erasure, ErasureLedger, Error, KeyStore, LedgerStore, Sealed, Sealer,
+};
+
+fn id(s: &str) -> AccountId {
+    AccountId::new(s).expect("id")
+}
+
+fn erasure() -> Erasure {
+    Erasure::new()
+        .erased("profile")
+        .and_then(|e| e.retained("orders without personal data", "tax law: 10 years"))
+        .expect("erasure")
+}
+
+/// The whole story, over any key store and ledger: `backup` and `restore` act on the
+/// key store only (the customer database, with the ledger, stays current).
+fn restore_then_replay<K: KeyStore + 'static, L: LedgerStore + Clone + 'static>(
+    open_keys: &dyn Fn() -> K,
+    ledger_store: L,
+    backup: &dyn Fn(),
+    restore: &dyn Fn(),
+    dir: &std::path::Path,
+) {
+    let keks =
+        FileKeySource::open_or_create(dir.join("c.keys"), &VaultKeyId::new("e1").expect("id"))
+            .expect("keks");
+    let key = AuditKey::generate().expect("key");
+    let sealer = |keys: K| {
+        Sealer::new(keys, &keks)
+            .and_then(|s| s.with_ledger(ErasureLedger::new(ledger_store.clone(), &key)))
+            .expect("sealer")
+    };
+    let email = Column::new("profiles", "email", PiiKind::Email).expect("column");
+    let s = sealer(open_keys());
+    let seal = |s: &Sealer<K>, who: &str| -> Sealed {
+        s.seal(&id(who), &email, who, &format!("{who}@example.com"))
+            .expect("seal")
+    };
+    let (jane, omar) = (seal(&s, "jane"), seal(&s, "omar"));
+    drop(s);
+    backup();
+
+    // After the backup: a customer made, and two erased (one only known since).
+    let s = sealer(open_keys());
+    let late = seal(&s, "late");
+    let destroyed = s
+        .erase(&[id("jane"), id("late")], &erasure(), 10, |_| {})
+        .expect("erase");
+    assert_eq!(destroyed, 2);
+    assert!(matches!(
+        s.open(&id("jane"), &email, "jane", &jane),
+        Err(Error::Erased)
+    ));
+    assert_eq!(
+        s.open(&id("omar"), &email, "omar", &omar)
+            .expect("open")
+            .expose(),
+        "omar@example.com"
+    );
+    let shipped = s
+        .ledger()
+        .expect("ledger")
+        .checkpoint()
+        .expect("checkpoint");
+    assert_eq!(shipped.records, 2);
+    drop(s);
+
+    // The key store comes back from the backup: jane's key is in it again.
+    restore();
+    let s = sealer(open_keys());
+    for (who, sealed) in [("jane", &jane), ("omar", &omar)] {
+        assert!(
+            matches!(
+                s.open(&id(who), &email, who, sealed),
+                Err(Error::BehindLedger { entries: 2 })
+            ),
+            "{who}: nothing opens while the key store is behind"
+        );
+    }
+    assert!(matches!(
+        s.seal(&id("new"), &email, "new", "new@example.com"),
+        Err(Error::BehindLedger { .. })
+    ));
+    // A process that was already running when the store was restored refuses too.
+
+    let report = s.replay(1, |_| {}).expect("replay");
+    assert_eq!(
+        (report.entries, report.destroyed),
+        (2, 1),
+        "jane's key again"
+    );
+    assert!(matches!(
+        s.open(&id("jane"), &email, "jane", &jane),
+        Err(Error::Erased)
+    ));
+    assert!(matches!(
+        s.open(&id("late"), &email, "late", &late),
+        Err(Error::Erased)
+    ));
+    assert_eq!(
+        s.open(&id("omar"), &email, "omar", &omar)
+            .expect("open")
+            .expose(),
+        "omar@example.com"
+    );
+    // The id erased after the backup (its key never in it) gets no new key either.
+    assert!(matches!(
+        s.seal(&id("late"), &email, "late", "late@example.com"),
+        Err(Error::Erased)
+    ));
+    // Replaying again finds nothing to do; the ledger checks against what was shipped.
+    assert_eq!(s.replay(1, |_| {}).expect("again").entries, 0);
+    let verified = s
+        .ledger()
+        .expect("ledger")
+        .verify(&[shipped])
+        .expect("verify");
+    assert_eq!(verified.entries, 2);
+    drop(s);
+
+    // A restart on the replayed store opens at once.
+    let s = sealer(open_keys());
+    assert!(s.open(&id("omar"), &email, "omar", &omar).is_ok());
+}
+
+#[test]
+fn a_sqlite_key_store_restored_from_before_an_erasure_refuses_until_replayed() {
+    use shopsafe::store::sqlite::{SqliteKeyStore, SqliteStore};
+    let dir = tempfile::tempdir().expect("dir");
+    let keys = dir.path().join("keys.db");
+    let saved = dir.path().join("keys.backup");
+    let customers =
+        std::sync::Arc::new(SqliteStore::open(dir.path().join("customers.db")).expect("store"));
+    // Every connection is closed when the sealer drops, so the file is whole.
+    let backup = || {
+        std::fs::copy(&keys, &saved).expect("backup");
+    };
+    let restore = || {
+        for tail in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(format!("keys.db{tail}")));
+        }
+        std::fs::copy(&saved, &keys).expect("restore");
+    };
+    restore_then_replay(
+        &|| SqliteKeyStore::open(&keys).expect("keys"),
+        customers,
+        &backup,
+        &restore,
+        dir.path(),
+    );
+}
+
+#[test]
+fn a_ledger_edited_cut_or_from_elsewhere_does_not_check() {
+    use shopsafe::store::sqlite::{SqliteKeyStore, SqliteStore};
+    let dir = tempfile::tempdir().expect("dir");
+    let customers =
+        std::sync::Arc::new(SqliteStore::open(dir.path().join("customers.db")).expect("store"));
+    let key = AuditKey::generate().expect("key");
+    let ledger = ErasureLedger::new(customers.clone(), &key).checkpoint_every(2);
+    let ids: Vec<AccountId> = (0..5).map(|i| id(&format!("c{i}"))).collect();
+    let entries = ledger.record(&ids, &erasure()).expect("record");
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_ne!(entries[0].customer, ledger.digest(&ids[1]));
+    let shipped = ledger.checkpoint().expect("checkpoint");
+    // One kept beside it (a call keeps at most one: at 4, the last due) and the
+    // shipped one.
+    assert_eq!(ledger.verify(&[shipped]).expect("verify").checkpoints, 2);
+    // Under another key, nothing checks.
+    let other = ErasureLedger::new(customers.clone(), &AuditKey::generate().expect("key"));
+    assert!(matches!(other.verify(&[]), Err(Error::LedgerBroken { .. })));
+    // An entry edited in the database (what was retained), then the last one dropped.
+    let c = rusqlite::Connection::open(customers.path()).expect("open");
+    c.execute("UPDATE erasure_ledger SET retained = '' WHERE seq = 3", [])
+        .expect("edit");
+    assert!(matches!(
+        ledger.verify(&[]),
+        Err(Error::LedgerBroken { seq: 3 })
+    ));
+    c.execute(
+        "UPDATE erasure_ledger SET retained = ?1 WHERE seq = 3",
+        [entries[2].retained_text()],
+    )
+    .expect("undo");
+    ledger.verify(&[shipped]).expect("whole again");
+    c.execute("DELETE FROM erasure_ledger WHERE seq = 5", [])
+        .expect("cut");
+    assert!(matches!(
+        ledger.verify(&[shipped]),
+        Err(Error::LedgerCut {
+            checkpoint: 5,
+            entries: 4
+        })
+    ));
+    // A key store marked by this ledger, opened with another ledger (another
+    // deployment's customer database): refused, not replayed.
+    let keks = FileKeySource::open_or_create(
+        dir.path().join("c.keys"),
+        &VaultKeyId::new("e1").expect("id"),
+    )
+    .expect("keks");
+    let keys = SqliteKeyStore::open(dir.path().join("keys.db")).expect("keys");
+    keys.advance_ledger(4, &entries[3].mac).expect("mark");
+    let elsewhere = SqliteStore::open(dir.path().join("elsewhere.db")).expect("store");
+    let stranger = ErasureLedger::new(elsewhere, &key);
+    stranger.record(&ids, &erasure()).expect("record");
+    let sealer = Sealer::new(keys, &keks)
+        .and_then(|s| s.with_ledger(stranger))
+        .expect("sealer");
+    assert!(matches!(
+        sealer.replay(10, |_| {}),
+        Err(Error::LedgerBroken { seq: 4 })
+    ));
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn a_postgres_key_store_restored_from_before_an_erasure_refuses_until_replayed() {
+    use shopsafe::store::postgres::{PgKeyStore, PgOptions, PgStore};
+    let Some(url) = servers::server_env(
+        "a_postgres_key_store_restored_from_before_an_erasure_refuses_until_replayed",
+        "SHOPSAFE_PG_URL",
+        "SHOPSAFE_REQUIRE_PG",
+        "set SHOPSAFE_PG_URL (e.g. `bash .ci/pg-start`) to run it",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let schema = servers::unique("ledger");
+    let keys_schema = format!("{schema}_keys");
+    let options = |s: &str| {
+        PgOptions::new(&url)
+            .and_then(|o| o.schema(s))
+            .expect("options")
+    };
+    let customers = std::sync::Arc::new(PgStore::connect(options(&schema)).expect("store"));
+    let dump = dir.path().join("keys.dump");
+    let tool = |name: &str| -> std::path::PathBuf {
+        // The server's own tools (the version it runs), else the ones on PATH.
+        std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|d| d.path().join("bin").join(name))
+            .filter(|p| p.exists())
+            .max()
+            .unwrap_or_else(|| name.into())
+    };
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd.output().expect("run a PostgreSQL tool");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let backup = || {
+        run(std::process::Command::new(tool("pg_dump"))
+            .args(["--format=custom", "--schema", &keys_schema, "--file"])
+            .arg(&dump)
+            .args(["--dbname", &url]));
+    };
+    let restore = || {
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        admin
+            .batch_execute(&format!("DROP SCHEMA \"{keys_schema}\" CASCADE"))
+            .expect("drop the live key store");
+        run(std::process::Command::new(tool("pg_restore"))
+            .args(["--dbname", &url])
+            .arg(&dump));
+    };
+    restore_then_replay(
+        &|| PgKeyStore::connect(options(&keys_schema)).expect("keys"),
+        customers,
+        &backup,
+        &restore,
+        dir.path(),
+    );
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA \"{schema}\" CASCADE; DROP SCHEMA \"{keys_schema}\" CASCADE"
+        ))
+        .expect("clean up");
+}
