@@ -43,6 +43,14 @@ pub enum Error {
     /// resumable).
     #[error("planned records are not in ascending key order")]
     OutOfOrder,
+    /// A field of the data map that an export or an erasure does not cover.
+    #[error("the {by} does not cover {field:?}, which the data map says is held")]
+    Uncovered {
+        /// What left it out (`export`, `erasure`).
+        by: String,
+        /// The field, as the map names it.
+        field: String,
+    },
     /// From the store.
     #[error(transparent)]
     Store(#[from] crate::persist::StoreError),

@@ -110,6 +110,46 @@ impl DataMap {
         self
     }
 
+    /// The fields the map holds, each once, in the order first declared.
+    #[must_use]
+    pub fn fields(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for h in &self.holdings {
+            if !out.contains(&h.field.as_str()) {
+                out.push(&h.field);
+            }
+        }
+        out
+    }
+
+    /// Checks that `covered` names every field of the map: how an export or an erasure
+    /// (`by`) proves at start that it leaves out nothing the map says is held, so that a
+    /// field added to the map and not to them is an error, not a silent gap.
+    ///
+    /// # Errors
+    /// [`Error::Uncovered`](super::Error::Uncovered) naming the first field left out.
+    ///
+    /// # Examples
+    /// ```
+    /// use shopsafe::minimize::{DataMap, Form};
+    ///
+    /// let map = DataMap::new()
+    ///     .holds("customer_db", "email address", Form::Sealed)
+    ///     .holds("customer_db", "date of birth", Form::Sealed);
+    /// assert!(map.check_covered("export", &["email address", "date of birth"]).is_ok());
+    /// let err = map.check_covered("export", &["email address"]).unwrap_err();
+    /// assert_eq!(err.to_string(), r#"the export does not cover "date of birth", which the data map says is held"#);
+    /// ```
+    pub fn check_covered(&self, by: &str, covered: &[&str]) -> Result<(), super::Error> {
+        match self.fields().into_iter().find(|f| !covered.contains(f)) {
+            Some(field) => Err(super::Error::Uncovered {
+                by: by.to_owned(),
+                field: field.to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The exposure of an incident that reached `stores`.
     pub fn incident(&self, stores: &[&str]) -> ExposureReport {
         let mut exposed: BTreeMap<String, Vec<Form>> = BTreeMap::new();

@@ -716,23 +716,19 @@ impl<S: KeyStore> Sealer<S> {
         batch: usize,
         mut progress: impl FnMut(u64),
     ) -> Result<u64, Error> {
-        let key = match &self.ledger {
-            Some(_) => None,
-            None => Some(self.tombstone_key()?),
-        };
+        // Both digests of each id are kept: the tombstone key's (so that a sealer without
+        // the ledger answers `Erased` too) and the ledger's (what a replay writes).
+        let key = self.tombstone_key()?;
         let (mut destroyed, mut done) = (0u64, 0u64);
         for chunk in customers.chunks(batch.max(1)) {
-            let tombstones: Vec<[u8; 16]> = match (&self.ledger, &key) {
-                (Some(l), _) => {
-                    let entries = l.ledger.record(chunk, erasure)?;
-                    if let Some(last) = entries.last() {
-                        l.confirmed.fetch_max(last.seq, Ordering::AcqRel);
-                    }
-                    entries.iter().map(|e| e.customer).collect()
+            let mut tombstones: Vec<[u8; 16]> = chunk.iter().map(|c| tombstone(&key, c)).collect();
+            if let Some(l) = &self.ledger {
+                let entries = l.ledger.record(chunk, erasure)?;
+                if let Some(last) = entries.last() {
+                    l.confirmed.fetch_max(last.seq, Ordering::AcqRel);
                 }
-                (None, Some(key)) => chunk.iter().map(|c| tombstone(key, c)).collect(),
-                (None, None) => Vec::new(),
-            };
+                tombstones.extend(entries.iter().map(|e| e.customer));
+            }
             destroyed += self.store.erase_customers(chunk, &tombstones)?;
             done += chunk.len() as u64;
             progress(done);
@@ -769,6 +765,7 @@ impl<S: KeyStore> Sealer<S> {
         let Some((seq, mac)) = end.filter(|_| report.entries > 0) else {
             return Ok(report);
         };
+        let key = self.tombstone_key()?;
         let (mut after, mut scanned): (Option<AccountId>, u64) = (None, 0);
         loop {
             let page = self
@@ -788,7 +785,12 @@ impl<S: KeyStore> Sealer<S> {
                 .filter(|(_, d)| pending.contains(d))
                 .unzip();
             if !hits.is_empty() {
-                report.destroyed += self.store.erase_customers(&hits, &digests)?;
+                let tombstones: Vec<[u8; 16]> = hits
+                    .iter()
+                    .map(|c| tombstone(&key, c))
+                    .chain(digests)
+                    .collect();
+                report.destroyed += self.store.erase_customers(&hits, &tombstones)?;
             }
             progress(scanned);
         }

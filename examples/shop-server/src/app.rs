@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use shopsafe::aio::{AsyncAuthenticator, AsyncVault, CampaignEnd, CampaignTask, blocking};
 use shopsafe::audit::{AuditLog, AuditSink};
 use shopsafe::card::{
@@ -28,7 +28,10 @@ use crate::admin::{
     run_campaign, start_campaign,
 };
 use crate::cards::{CHARGES, add_card, charge};
-use crate::erasure::{admin_erase, admin_export, erase_me, my_export};
+use crate::erasure::{
+    admin_erase, admin_export, admin_hold, admin_release, check_data_map, erase_me,
+    erasure_checkpoint, my_export,
+};
 use crate::mail::{Mailer, Outbox, ProfileBook};
 use crate::profiles::{AppError, Profiles};
 use crate::session::session_key;
@@ -113,6 +116,14 @@ pub(crate) fn router<S: CustomerStores, V: VaultStore + 'static>(app: Arc<App<S,
             "/admin/customers/{account}/export",
             get(admin_export::<S, V>),
         )
+        .route(
+            "/admin/customers/{account}/hold",
+            put(admin_hold::<S, V>).delete(admin_release::<S, V>),
+        )
+        .route(
+            "/admin/erasures/checkpoint",
+            post(erasure_checkpoint::<S, V>),
+        )
         .route("/me/exposure", get(my_exposure::<S, V>))
         .route("/password/forgot", post(forgot::<S, V>))
         .route("/password/reset", post(reset::<S, V>))
@@ -185,6 +196,10 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
     vault_store: Arc<V>,
     profiles: Arc<dyn Profiles>,
 ) -> Result<(), AppError> {
+    // The export and the erasure cover every field the data map says is held, or the
+    // server does not start.
+    let map = data_map();
+    check_data_map(&map)?;
     let mut builder = Hasher::builder().params(Params::owasp());
     if let Some(mib) = args.hash_memory_mib {
         builder = builder.memory_budget(mib << 20);
@@ -285,7 +300,7 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
             .ok()
             .filter(|t| !t.is_empty()),
         campaigns: tokio::sync::Mutex::new(HashMap::new()),
-        data_map: Arc::new(data_map()),
+        data_map: Arc::new(map),
         audit,
         signups,
         charges,

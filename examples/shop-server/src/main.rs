@@ -165,16 +165,37 @@ fn vault_side(args: &Args) -> Result<PathBuf, AppError> {
 }
 
 /// The customer-data KEK (its own key file on the vault side) and the sealer over
-/// `keys`.
+/// `keys`, recording erasures in the ledger in `ledger` (the customer database), keyed
+/// by the KEK file's audit key (`customer.keys.audit-key`, on the vault side too).
+///
+/// At start the ledger is checked whole (a ledger edited, or cut back below a checkpoint
+/// kept beside it, stops the start) and replayed: a key store restored from a backup
+/// older than an erasure has the listed keys destroyed again before anything opens.
 fn sealer(
     vault: &std::path::Path,
     keys: Arc<dyn shopsafe::seal::KeyStore>,
+    ledger: Arc<dyn shopsafe::seal::LedgerStore>,
 ) -> Result<Arc<ShopSealer>, AppError> {
     let kek = shopsafe::card::FileKeySource::open_or_create(
         vault.join("customer.keys"),
         &shopsafe::card::VaultKeyId::new("kek-1")?,
     )?;
-    Ok(Arc::new(ShopSealer::new(keys, &kek)?))
+    let ledger =
+        shopsafe::seal::ErasureLedger::new(ledger, &shopsafe::card::KeySource::audit_key(&kek)?);
+    let checked = ledger.verify(&[])?;
+    let sealer = ShopSealer::new(keys, &kek)?.with_ledger(ledger)?;
+    let replay = sealer.replay(10_000, |_| {})?;
+    if replay.entries > 0 {
+        log(&format!(
+            "erasure ledger: the key store was {} erasures behind; {} keys destroyed again",
+            replay.entries, replay.destroyed
+        ));
+    }
+    log(&format!(
+        "erasure ledger: {} entries, checked",
+        checked.entries
+    ));
+    Ok(Arc::new(sealer))
 }
 
 fn main() -> Result<(), AppError> {
@@ -201,7 +222,7 @@ fn main() -> Result<(), AppError> {
             )?);
             let rows = profiles::PgRows::connect(&options, &schema)?;
             profiles::check_keys_are_there(&rows, &*keys, &vault_dir.join("customer.keys"))?;
-            let sealer = sealer(&vault_dir, keys)?;
+            let sealer = sealer(&vault_dir, keys, Arc::clone(&store) as _)?;
             let profiles: Arc<dyn Profiles> = Arc::new(SealedProfiles::new(rows, sealer)?);
             return runtime.block_on(serve(args, vault_dir, store, vault, profiles));
         }
@@ -217,7 +238,9 @@ fn main() -> Result<(), AppError> {
     let rows = profiles::SqliteRows::open(store.path())?;
     let keys = Arc::new(SqliteKeyStore::open(vault_dir.join("keys.db"))?);
     profiles::check_keys_are_there(&rows, &*keys, &vault_dir.join("customer.keys"))?;
-    let profiles: Arc<dyn Profiles> =
-        Arc::new(SealedProfiles::new(rows, sealer(&vault_dir, keys)?)?);
+    let profiles: Arc<dyn Profiles> = Arc::new(SealedProfiles::new(
+        rows,
+        sealer(&vault_dir, keys, Arc::clone(&store) as _)?,
+    )?);
     runtime.block_on(serve(args, vault_dir, store, vault, profiles))
 }

@@ -12,9 +12,10 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use shopsafe::audit::AuditCheckpoint;
 use shopsafe::kernel::AccountId;
 use shopsafe::minimize::PiiKind;
-use shopsafe::seal::{Column, KeyStore, Sealed, Sealer};
+use shopsafe::seal::{Column, Erasure, KeyStore, Sealed, Sealer};
 
 pub(crate) type AppError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -66,9 +67,16 @@ pub(crate) trait Profiles: Send + Sync + 'static {
     fn addresses(&self, account: &str) -> Result<Vec<Vec<String>>, AppError>;
     /// Records a delivered order's address.
     fn record_shipment(&self, account: &str, ship_to: &[String]) -> Result<(), AppError>;
-    /// Erases a customer: destroys their data key (so every sealed value of theirs, in
-    /// this database and in every copy of it, is noise), then removes their rows.
-    fn erase(&self, account: &str) -> Result<(), AppError>;
+    /// Erases a customer: records the erasure in the ledger, destroys their data key (so
+    /// every sealed value of theirs, in this database and in every copy of it, is
+    /// noise), then removes their rows.
+    fn erase(&self, account: &str, erasure: &Erasure) -> Result<(), AppError>;
+    /// The legal hold on the account (its reason), if there is one.
+    fn hold(&self, account: &str) -> Result<Option<String>, AppError>;
+    /// Puts the account under a legal hold (`Some(reason)`) or lifts it (`None`).
+    fn set_hold(&self, account: &str, reason: Option<&str>) -> Result<(), AppError>;
+    /// A checkpoint of the erasure ledger, to ship off the machine.
+    fn erasure_checkpoint(&self) -> Result<AuditCheckpoint, AppError>;
     /// Records a campaign as started (`finished` false) or ended, with its counts.
     fn set_campaign(
         &self,
@@ -129,6 +137,9 @@ pub(crate) trait Rows: Send + Sync + 'static {
     ) -> Result<(), AppError>;
     fn campaign(&self, incident: i64) -> Result<Option<(bool, i64, i64)>, AppError>;
     fn unfinished_campaigns(&self) -> Result<Vec<i64>, AppError>;
+    fn hold(&self, account: &str) -> Result<Option<String>, AppError>;
+    /// Sets (`Some`) or lifts (`None`) the account's legal hold.
+    fn set_hold(&self, account: &str, reason: Option<&str>, now: i64) -> Result<(), AppError>;
 }
 
 /// The sealed columns.
@@ -364,11 +375,33 @@ impl<R: Rows> Profiles for SealedProfiles<R> {
             .insert_shipment(account, sealed.as_bytes(), index.as_bytes())
     }
 
-    fn erase(&self, account: &str) -> Result<(), AppError> {
-        // The key first: once it is gone the rows are noise, wherever they are copied.
+    fn erase(&self, account: &str, erasure: &Erasure) -> Result<(), AppError> {
+        // The ledger entry and the key first: once the key is gone the rows are noise,
+        // wherever they are copied.
         let id = Self::account(account)?;
-        self.sealer.erase(std::slice::from_ref(&id), 1, |_| {})?;
+        self.sealer
+            .erase(std::slice::from_ref(&id), erasure, 1, |_| {})?;
         self.rows.delete_customer(account)
+    }
+
+    fn hold(&self, account: &str) -> Result<Option<String>, AppError> {
+        self.rows.hold(account)
+    }
+
+    fn set_hold(&self, account: &str, reason: Option<&str>) -> Result<(), AppError> {
+        self.rows.set_hold(
+            account,
+            reason,
+            shopsafe::kernel::Timestamp::now().as_millis(),
+        )
+    }
+
+    fn erasure_checkpoint(&self) -> Result<AuditCheckpoint, AppError> {
+        let ledger = self
+            .sealer
+            .ledger()
+            .ok_or("the sealer has no erasure ledger")?;
+        Ok(ledger.checkpoint()?)
     }
 
     fn set_campaign(
@@ -404,6 +437,8 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS shop_ship_to (
         account TEXT NOT NULL, address {blob} NOT NULL, address_index {blob} NOT NULL,
         PRIMARY KEY (account, address_index));
+    CREATE TABLE IF NOT EXISTS shop_holds (
+        account TEXT PRIMARY KEY, reason TEXT NOT NULL, since_ms BIGINT NOT NULL);
     CREATE TABLE IF NOT EXISTS shop_campaigns (
         incident BIGINT PRIMARY KEY, finished BOOLEAN NOT NULL,
         done BIGINT NOT NULL DEFAULT 0, total BIGINT NOT NULL DEFAULT 0);";
@@ -613,6 +648,33 @@ impl Rows for SqliteRows {
         self.with(|c| {
             let mut stmt = c.prepare("SELECT incident FROM shop_campaigns WHERE NOT finished")?;
             stmt.query_map([], |r| r.get(0))?.collect()
+        })
+    }
+
+    fn hold(&self, account: &str) -> Result<Option<String>, AppError> {
+        use rusqlite::OptionalExtension as _;
+        self.with(|c| {
+            c.query_row(
+                "SELECT reason FROM shop_holds WHERE account = ?1",
+                [account],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    fn set_hold(&self, account: &str, reason: Option<&str>, now: i64) -> Result<(), AppError> {
+        self.with(|c| match reason {
+            Some(reason) => c
+                .execute(
+                    "INSERT INTO shop_holds (account, reason, since_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (account) DO UPDATE SET reason = excluded.reason",
+                    rusqlite::params![account, reason, now],
+                )
+                .map(drop),
+            None => c
+                .execute("DELETE FROM shop_holds WHERE account = ?1", [account])
+                .map(drop),
         })
     }
 }
@@ -825,6 +887,31 @@ impl Rows for PgRows {
                 &[],
             )
             .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn hold(&self, account: &str) -> Result<Option<String>, AppError> {
+        self.with(|c| {
+            c.query_opt(
+                "SELECT reason FROM shop_holds WHERE account = $1",
+                &[&account],
+            )
+            .map(|r| r.map(|r| r.get(0)))
+        })
+    }
+
+    fn set_hold(&self, account: &str, reason: Option<&str>, now: i64) -> Result<(), AppError> {
+        self.with(|c| match reason {
+            Some(reason) => c
+                .execute(
+                    "INSERT INTO shop_holds (account, reason, since_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (account) DO UPDATE SET reason = excluded.reason",
+                    &[&account, &reason, &now],
+                )
+                .map(drop),
+            None => c
+                .execute("DELETE FROM shop_holds WHERE account = $1", &[&account])
+                .map(drop),
         })
     }
 }

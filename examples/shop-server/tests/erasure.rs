@@ -52,8 +52,10 @@ async fn erasure_over_http(data: &std::path::Path, extra: &[&str]) {
     assert_eq!(export["phone"], "+44 20 7946 0000");
     assert_eq!(export["address"], json!(["1 alice Lane", "Wexford"]));
     assert_eq!(export["cards"], json!([]));
+    assert_eq!(export["withheld"][0]["what"], "password", "{export}");
 
-    // A copy of the customer database before the erasure (SQLite: the file and WAL).
+    // A copy of the customer database before the erasure (SQLite: the file and WAL),
+    // and a backup of the key store (a consistent snapshot of the live file).
     let backup = data.join("backup");
     if extra.is_empty() {
         std::fs::create_dir_all(&backup).expect("dir");
@@ -62,7 +64,41 @@ async fn erasure_over_http(data: &std::path::Path, extra: &[&str]) {
                 std::fs::copy(data.join(f), backup.join(f)).expect("copy");
             }
         }
+        rusqlite::Connection::open(data.join("vault").join("keys.db"))
+            .and_then(|c| c.execute("VACUUM INTO ?1", [backup.join("keys.db").to_str()]))
+            .expect("key store backup");
     }
+
+    // Under a legal hold, neither form of erasure happens.
+    let hold = |verb: reqwest::Method| {
+        c.request(verb, s.url("/admin/customers/carol/hold"))
+            .bearer_auth(ADMIN)
+    };
+    let (status, _) = call(hold(reqwest::Method::PUT).json(&json!({"reason": "litigation"}))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(
+        c.post(s.url("/admin/customers/carol/erase"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"reason": "asked"})),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::CONFLICT, &json!("legal_hold"))
+    );
+    let (_, carol) = login(&c, s, json!({"account": "carol", "password": PW})).await;
+    let carol_session = carol["session"].as_str().expect("session").to_owned();
+    let (status, _) = call(
+        c.delete(s.url("/me"))
+            .bearer_auth(&carol_session)
+            .json(&json!({"password": PW})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = call(hold(reqwest::Method::DELETE)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(c.get(s.url("/me")).bearer_auth(&carol_session)).await;
+    assert_eq!(status, StatusCode::OK, "carol is still there");
 
     // Erasure: the password again (a session alone erases nothing).
     let erase = |password: &str| {
@@ -118,6 +154,20 @@ async fn erasure_over_http(data: &std::path::Path, extra: &[&str]) {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "admin only");
+    // The erasure ledger's checkpoint, to ship: two entries.
+    let (status, cp) = call(
+        c.post(s.url("/admin/erasures/checkpoint"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cp}");
+    assert!(
+        cp["checkpoint"]
+            .as_str()
+            .expect("line")
+            .starts_with("shopsafe-audit-checkpoint v1 2 "),
+        "{cp}"
+    );
     for (who, want) in [
         ("alice", StatusCode::NOT_FOUND),
         ("bob", StatusCode::NOT_FOUND),
@@ -190,6 +240,42 @@ async fn erasure_over_http(data: &std::path::Path, extra: &[&str]) {
             )
             .expect("opens");
         assert_eq!(opened.expose(), "carol@mail.test");
+        drop(sealer);
+
+        // The key store restored from the backup taken before the erasures: alice's and
+        // bob's keys are in it again. The restart replays the ledger before it serves.
+        let live = vault.join("keys.db");
+        for tail in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(vault.join(format!("keys.db{tail}")));
+        }
+        std::fs::copy(backup.join("keys.db"), &live).expect("restore");
+        let restored = shopsafe::store::sqlite::SqliteKeyStore::open_existing(&live).expect("keys");
+        let before = Sealer::new(restored, &keks).expect("sealer");
+        assert!(
+            before.open(&alice, &column, "alice", &sealed).is_ok(),
+            "the backup opens alice with the live KEK: what the replay must undo"
+        );
+        drop(before);
+        let (server, log) = Server::start_logged(data, extra);
+        let c = Client::new();
+        let said = log.lock().expect("log").clone();
+        assert!(
+            said.contains("2 erasures behind; 2 keys destroyed again"),
+            "{said}"
+        );
+        for who in ["alice", "bob"] {
+            let (status, _) = login(&c, &server, json!({"account": who, "password": PW})).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{who}");
+        }
+        let (status, _) = login(&c, &server, json!({"account": "carol", "password": PW})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(server.stop(std::time::Duration::from_secs(10)));
+        let keys = shopsafe::store::sqlite::SqliteKeyStore::open_existing(&live).expect("keys");
+        let after = Sealer::new(keys, &keks).expect("sealer");
+        assert!(matches!(
+            after.open(&alice, &column, "alice", &sealed),
+            Err(Error::Erased)
+        ));
     }
 }
 
