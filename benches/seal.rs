@@ -7,11 +7,20 @@
 //! - `login/by_account` against `login/by_email` (the blind index, a lookup of the index
 //!   in the application's table, then the same login) at OWASP parameters.
 //!
+//! - `erasure/export_one`: one customer's export as the shop server does it (a read of
+//!   their sealed row and shipments from the application's table, one key-store read,
+//!   seven opens); `erasure/erase_one`: one customer erased with the ledger on (ledger
+//!   append, key destruction, the key store's mark: three commits, the first two synced);
+//!   `erasure/erase_bulk_1000`: 1,000 erased in one call (one transaction of each).
+//!
 //! `scale` (only with `SHOPSAFE_SEAL_SCALE=1`, a few minutes): seeds 1,000,000 customers
 //! whose emails are sealed, runs the campaign over them once with a no-op notifier and
 //! once with a notifier that opens each address through a batch lookup (one sealed-row
 //! read and one key-store read per batch of 2,000), then rotates the customer-data KEK
-//! and rewraps the 1,000,000 data keys. Printed, not sampled: each is one long run.
+//! and rewraps the 1,000,000 data keys, retires the old epoch and destroys it (the
+//! rotate-rewrap-destroy that makes erasures final against old key-store backups), and
+//! replays a ledger of 1,000 erasures against the 1,000,000 keys (a key store restored
+//! from before them). Printed, not sampled: each is one long run.
 //!
 //! `cargo bench --bench seal`; `SHOPSAFE_SEAL_SCALE=1 cargo bench --bench seal -- scale`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
@@ -25,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rusqlite::{Connection, params};
+use shopsafe::audit::AuditKey;
 use shopsafe::card::{FileKeySource, KeySource, VaultKey, VaultKeyId};
 use shopsafe::kernel::{AccountId, BrandId, Timestamp};
 use shopsafe::minimize::PiiKind;
@@ -33,7 +43,7 @@ use shopsafe::rotation::{
     Authenticator, BrandLinks, Campaign, CampaignOptions, Delivery, InMemoryRateLimiter, Incident,
     IncidentScope, Notice, Notifier, NotifyError, ResetUrlTemplate,
 };
-use shopsafe::seal::{Column, Sealed, Sealer};
+use shopsafe::seal::{Column, Erasure, ErasureLedger, Sealed, Sealer};
 use shopsafe::store::sqlite::{SqliteKeyStore, SqliteStore};
 
 fn sealer(dir: &Path) -> (FileKeySource, Sealer<SqliteKeyStore>) {
@@ -317,10 +327,147 @@ fn scale(c: &mut Criterion) {
         took.as_secs_f64(),
         report.rewrapped as f64 / took.as_secs_f64()
     );
+    let retiring = Instant::now();
     sealer
         .retire_kek(&keks, &VaultKeyId::new("e1").expect("id"))
         .expect("retire");
+    println!(
+        "scale: rotate-rewrap-destroy over {N} data keys: {:.1} s (retire and destroy {:.1} ms)",
+        (took + retiring.elapsed()).as_secs_f64(),
+        retiring.elapsed().as_secs_f64() * 1e3
+    );
+    // A key store 1,000 erasures behind its ledger (restored from before them): the
+    // replay scans every customer of the key store once.
+    let ledger = ErasureLedger::new(
+        SqliteStore::open(dir.path().join("ledger.db")).expect("ledger"),
+        &AuditKey::generate().expect("key"),
+    );
+    let erased: Vec<AccountId> = (0..N).step_by(N / 1_000).map(account).collect();
+    ledger.record(&erased, &Erasure::new()).expect("record");
+    let sealer = sealer.with_ledger(ledger).expect("ledger");
+    let started = Instant::now();
+    let replay = sealer.replay(10_000, |_| {}).expect("replay");
+    assert_eq!((replay.entries, replay.destroyed), (1_000, 1_000));
+    println!(
+        "scale: replayed {} erasures against {N} data keys in {:.2} s",
+        replay.entries,
+        started.elapsed().as_secs_f64()
+    );
 }
 
-criterion_group!(benches, fields, login, scale);
+fn erasure(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_keks, sealer) = sealer(dir.path());
+    let customers = SqliteStore::open(dir.path().join("customers.db")).expect("store");
+    let app = Connection::open(customers.path()).expect("app");
+    let ledger = ErasureLedger::new(customers, &AuditKey::generate().expect("key"));
+    let sealer = sealer.with_ledger(ledger).expect("ledger");
+    let what = Erasure::new()
+        .erased("profile")
+        .and_then(|e| e.retained("orders without personal data", "tax law"))
+        .expect("erasure");
+    // One customer's sealed row (email, name, phone, home) and three shipments.
+    let cols: Vec<Column> = [
+        ("email", PiiKind::Email),
+        ("name", PiiKind::PersonName),
+        ("phone", PiiKind::Phone),
+        ("home", PiiKind::PostalAddress),
+        ("ship_to", PiiKind::PostalAddress),
+    ]
+    .iter()
+    .map(|(n, k)| Column::new("shop", n, *k).expect("column"))
+    .collect();
+    app.execute_batch(
+        "CREATE TABLE shop (account TEXT, col INTEGER, record TEXT, sealed BLOB);
+         CREATE INDEX shop_by_account ON shop (account);",
+    )
+    .expect("schema");
+    let jane = account(0);
+    let values = [
+        "jane.doe@example.com",
+        "Jane Doe",
+        "+442079460000",
+        "1 Main St, Wexford",
+        "2 Side St, Cork",
+        "3 Back Lane, Galway",
+        "4 Quay, Dublin",
+    ];
+    let keys = sealer
+        .keys_for_sealing(std::slice::from_ref(&jane))
+        .expect("keys");
+    for (i, v) in values.iter().enumerate() {
+        let col = &cols[i.min(4)];
+        let record = format!("r{i}");
+        let sealed = keys.seal(&jane, col, &record, *v).expect("seal");
+        app.execute(
+            "INSERT INTO shop VALUES (?1, ?2, ?3, ?4)",
+            params![jane.as_str(), i.min(4) as i64, record, sealed.as_bytes()],
+        )
+        .expect("insert");
+    }
+    drop(keys);
+    let next = Cell::new(1usize);
+    let fresh = |n: u64| -> Vec<AccountId> {
+        let ids: Vec<AccountId> = (0..n as usize).map(|i| account(next.get() + i)).collect();
+        next.set(next.get() + n as usize);
+        for chunk in ids.chunks(10_000) {
+            sealer.keys_for_sealing(chunk).expect("keys");
+        }
+        ids
+    };
+
+    let mut g = c.benchmark_group("erasure");
+    g.sample_size(20);
+    g.bench_function("export_one", |b| {
+        b.iter(|| {
+            let rows: Vec<(i64, String, Vec<u8>)> = app
+                .prepare_cached("SELECT col, record, sealed FROM shop WHERE account = ?1")
+                .and_then(|mut st| {
+                    st.query_map([jane.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect()
+                })
+                .expect("rows");
+            let keys = sealer.keys(std::slice::from_ref(&jane)).expect("keys");
+            let opened: Vec<_> = rows
+                .iter()
+                .map(|(col, record, bytes)| {
+                    let sealed = Sealed::from_bytes(bytes).expect("sealed");
+                    keys.open(&jane, &cols[*col as usize], record, &sealed)
+                        .expect("open")
+                })
+                .collect();
+            assert_eq!(opened.len(), 7);
+            opened
+        })
+    });
+    g.bench_function("erase_one", |b| {
+        b.iter_custom(|iters| {
+            let ids = fresh(iters);
+            let started = Instant::now();
+            for id in &ids {
+                sealer
+                    .erase(std::slice::from_ref(id), &what, 1, |_| {})
+                    .expect("erase");
+            }
+            started.elapsed()
+        })
+    });
+    g.throughput(Throughput::Elements(1_000));
+    g.bench_function("erase_bulk_1000", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let ids = fresh(1_000);
+                let started = Instant::now();
+                let n = sealer.erase(&ids, &what, 1_000, |_| {}).expect("erase");
+                total += started.elapsed();
+                assert_eq!(n, 1_000);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, fields, login, erasure, scale);
 criterion_main!(benches);

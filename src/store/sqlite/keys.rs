@@ -74,6 +74,38 @@ fn refuse_retired<'a>(
     Ok(())
 }
 
+/// The erasure's transaction.
+fn erase_in(
+    c: &mut rusqlite::Connection,
+    customers: &[AccountId],
+    tombstones: &[[u8; 16]],
+    now: i64,
+) -> Result<u64, StoreError> {
+    let tx = begin(c, "begin erasure")?;
+    let mut destroyed = 0u64;
+    {
+        let mut delete = tx
+            .prepare_cached("DELETE FROM data_keys WHERE customer = ?1")
+            .map_err(be("destroy data keys"))?;
+        for customer in customers {
+            destroyed += delete
+                .execute([customer.as_str()])
+                .map_err(be("destroy data keys"))? as u64;
+        }
+        let mut mark = tx
+            .prepare_cached(
+                "INSERT INTO erased (tombstone, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )
+            .map_err(be("record erasure"))?;
+        for tombstone in tombstones {
+            mark.execute(params![&tombstone[..], now])
+                .map_err(be("record erasure"))?;
+        }
+    }
+    tx.commit().map_err(be("commit erasure"))?;
+    Ok(destroyed)
+}
+
 const SCHEMA: Schema = Schema {
     kind: "key store",
     application_id: super::KEYS_APPLICATION_ID,
@@ -289,29 +321,14 @@ impl KeyStore for SqliteKeyStore {
     ) -> Result<u64, StoreError> {
         let now = crate::kernel::Timestamp::now().as_millis();
         self.pool.with(|c| {
-            let tx = begin(c, "begin erasure")?;
-            let mut destroyed = 0u64;
-            {
-                let mut delete = tx
-                    .prepare_cached("DELETE FROM data_keys WHERE customer = ?1")
-                    .map_err(be("destroy data keys"))?;
-                for customer in customers {
-                    destroyed += delete
-                        .execute([customer.as_str()])
-                        .map_err(be("destroy data keys"))? as u64;
-                }
-                let mut mark = tx
-                    .prepare_cached(
-                        "INSERT INTO erased (tombstone, at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    )
-                    .map_err(be("record erasure"))?;
-                for tombstone in tombstones {
-                    mark.execute(params![&tombstone[..], now])
-                        .map_err(be("record erasure"))?;
-                }
-            }
-            tx.commit().map_err(be("commit erasure"))?;
-            Ok(destroyed)
+            // Durable at commit (the WAL synced), unlike the store's other writes: an
+            // erasure once answered must survive a power loss.
+            c.pragma_update(None, "synchronous", "FULL")
+                .map_err(be("set synchronous"))?;
+            let done = erase_in(c, customers, tombstones, now);
+            c.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(be("set synchronous"))?;
+            done
         })
     }
 

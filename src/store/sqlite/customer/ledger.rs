@@ -18,46 +18,61 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
     ))
 }
 
+/// The append's transaction.
+fn append_in(
+    c: &mut rusqlite::Connection,
+    make: &mut dyn FnMut(u64, &[u8; 32]) -> Vec<LedgerEntry>,
+) -> Result<Vec<LedgerEntry>, StoreError> {
+    // IMMEDIATE: the write lock before the head is read, so two appenders never
+    // chain from the same head.
+    let tx = begin(c, "begin ledger append")?;
+    let head: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT seq, mac FROM erasure_ledger ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(be("read ledger head"))?;
+    let (next, prev) = match crate::store::rows::ledger_mark(head)? {
+        Some((seq, mac)) => (seq + 1, mac),
+        None => (1, [0; 32]),
+    };
+    let entries = make(next, &prev);
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO erasure_ledger (seq, at, customer, erased, retained, mac)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(be("append to ledger"))?;
+        for e in &entries {
+            insert
+                .execute(params![
+                    to_i64(e.seq),
+                    e.at.as_millis(),
+                    &e.customer[..],
+                    e.erased_text(),
+                    e.retained_text(),
+                    &e.mac[..]
+                ])
+                .map_err(be("append to ledger"))?;
+        }
+    }
+    tx.commit().map_err(be("commit ledger append"))?;
+    Ok(entries)
+}
+
 impl LedgerStore for SqliteStore {
     fn ledger_append(
         &self,
         make: &mut dyn FnMut(u64, &[u8; 32]) -> Vec<LedgerEntry>,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         self.with(|c| {
-            // IMMEDIATE: the write lock before the head is read, so two appenders never
-            // chain from the same head.
-            let tx = begin(c, "begin ledger append")?;
-            let head: Option<(i64, Vec<u8>)> = tx
-                .prepare_cached("SELECT seq, mac FROM erasure_ledger ORDER BY seq DESC LIMIT 1")
-                .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-                .map_err(be("read ledger head"))?;
-            let (next, prev) = match crate::store::rows::ledger_mark(head)? {
-                Some((seq, mac)) => (seq + 1, mac),
-                None => (1, [0; 32]),
-            };
-            let entries = make(next, &prev);
-            {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO erasure_ledger (seq, at, customer, erased, retained, mac)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )
-                    .map_err(be("append to ledger"))?;
-                for e in &entries {
-                    insert
-                        .execute(params![
-                            to_i64(e.seq),
-                            e.at.as_millis(),
-                            &e.customer[..],
-                            e.erased_text(),
-                            e.retained_text(),
-                            &e.mac[..]
-                        ])
-                        .map_err(be("append to ledger"))?;
-                }
-            }
-            tx.commit().map_err(be("commit ledger append"))?;
-            Ok(entries)
+            // Durable at commit (the WAL synced): the entry is what survives a power loss
+            // to say the erasure is owed.
+            c.pragma_update(None, "synchronous", "FULL")
+                .map_err(be("set synchronous"))?;
+            let done = append_in(c, make);
+            c.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(be("set synchronous"))?;
+            done
         })
     }
 
