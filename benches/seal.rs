@@ -401,15 +401,21 @@ fn erasure(c: &mut Criterion) {
         let sealed = keys.seal(&jane, col, &record, *v).expect("seal");
         app.execute(
             "INSERT INTO shop VALUES (?1, ?2, ?3, ?4)",
-            params![jane.as_str(), i.min(4) as i64, record, sealed.as_bytes()],
+            params![
+                jane.as_str(),
+                i64::try_from(i.min(4)).expect("column"),
+                record,
+                sealed.as_bytes()
+            ],
         )
         .expect("insert");
     }
     drop(keys);
     let next = Cell::new(1usize);
     let fresh = |n: u64| -> Vec<AccountId> {
-        let ids: Vec<AccountId> = (0..n as usize).map(|i| account(next.get() + i)).collect();
-        next.set(next.get() + n as usize);
+        let n = usize::try_from(n).expect("iterations");
+        let ids: Vec<AccountId> = (0..n).map(|i| account(next.get() + i)).collect();
+        next.set(next.get() + n);
         for chunk in ids.chunks(10_000) {
             sealer.keys_for_sealing(chunk).expect("keys");
         }
@@ -432,8 +438,13 @@ fn erasure(c: &mut Criterion) {
                 .iter()
                 .map(|(col, record, bytes)| {
                     let sealed = Sealed::from_bytes(bytes).expect("sealed");
-                    keys.open(&jane, &cols[*col as usize], record, &sealed)
-                        .expect("open")
+                    keys.open(
+                        &jane,
+                        &cols[usize::try_from(*col).expect("column")],
+                        record,
+                        &sealed,
+                    )
+                    .expect("open")
                 })
                 .collect();
             assert_eq!(opened.len(), 7);
