@@ -57,7 +57,7 @@ pub(super) fn the_store_id_is_stable_and_a_data_key_is_inserted_once(store: &imp
     let jane = key("jane", 1, "e1", 1);
     assert_eq!(
         store
-            .insert_data_keys(std::slice::from_ref(&jane))
+            .insert_data_keys(std::slice::from_ref(&jane), &[])
             .expect("insert"),
         std::slice::from_ref(&jane)
     );
@@ -68,12 +68,12 @@ pub(super) fn the_store_id_is_stable_and_a_data_key_is_inserted_once(store: &imp
     let omar = key("omar", 1, "e1", 4);
     assert_eq!(
         store
-            .insert_data_keys(&[omar.clone(), late, v2.clone()])
+            .insert_data_keys(&[omar.clone(), late, v2.clone()], &[])
             .expect("insert"),
         [omar.clone(), jane.clone(), v2.clone()],
         "the first key stays and is returned"
     );
-    assert!(store.insert_data_keys(&[]).expect("empty").is_empty());
+    assert!(store.insert_data_keys(&[], &[]).expect("empty").is_empty());
     let mut got = store
         .data_keys(&[id("jane"), id("omar"), id("nobody")])
         .expect("read");
@@ -89,7 +89,10 @@ pub(super) fn the_store_id_is_stable_and_a_data_key_is_inserted_once(store: &imp
         .map(|(i, c)| key(c.as_str(), 1, "e1", u8::try_from(i % 250).expect("byte")))
         .collect();
     assert_eq!(
-        store.insert_data_keys(&every_third).expect("insert").len(),
+        store
+            .insert_data_keys(&every_third, &[])
+            .expect("insert")
+            .len(),
         400
     );
     assert_eq!(store.data_keys(&many).expect("read").len(), 400);
@@ -102,7 +105,7 @@ pub(super) fn keys_not_under_an_epoch_page_in_order_and_rewrap_once(store: &impl
         .collect();
     keys.push(key("a", 2, "old", 1));
     keys.push(key("f", 1, "new", 1));
-    store.insert_data_keys(&keys).expect("insert");
+    store.insert_data_keys(&keys, &[]).expect("insert");
     store
         .insert_index_key(&WrappedIndexKey::new(
             "t.email".into(),
@@ -290,11 +293,11 @@ pub(super) fn a_kek_rotation_rewraps_every_key_and_opens_every_value<S: KeyStore
 
 pub(super) fn a_retired_epoch_takes_no_more_keys(store: &impl KeyStore) {
     store
-        .insert_data_keys(&[key("a", 1, "e1", 1)])
+        .insert_data_keys(&[key("a", 1, "e1", 1)], &[])
         .expect("insert");
     assert_eq!(store.retire_kek(&kek("e1")).expect("retire"), 1, "in use");
     store
-        .insert_data_keys(&[key("b", 1, "e1", 1)])
+        .insert_data_keys(&[key("b", 1, "e1", 1)], &[])
         .expect("not retired while in use");
     let moved = [
         (kek("e1"), key("a", 1, "e2", 2)),
@@ -305,7 +308,9 @@ pub(super) fn a_retired_epoch_takes_no_more_keys(store: &impl KeyStore) {
     assert_eq!(store.retire_kek(&kek("e1")).expect("again"), 0);
     let refused = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Retired { .. }));
     assert!(refused(
-        store.insert_data_keys(&[key("c", 1, "e1", 1)]).map(drop)
+        store
+            .insert_data_keys(&[key("c", 1, "e1", 1)], &[])
+            .map(drop)
     ));
     assert!(refused(
         store
@@ -324,7 +329,7 @@ pub(super) fn a_retired_epoch_takes_no_more_keys(store: &impl KeyStore) {
     );
     // Other epochs are untouched.
     store
-        .insert_data_keys(&[key("c", 1, "e2", 1)])
+        .insert_data_keys(&[key("c", 1, "e2", 1)], &[])
         .expect("insert under e2");
 }
 
@@ -341,7 +346,7 @@ pub(super) fn retiring_an_epoch_while_another_process_writes_under_it_loses_no_k
         let writer = scope.spawn(|| {
             // Until refused: the writer must meet the retirement, not finish first.
             for i in 0..1_000_000 {
-                match store.insert_data_keys(&[key(&format!("w{i:07}"), 1, "e1", 1)]) {
+                match store.insert_data_keys(&[key(&format!("w{i:07}"), 1, "e1", 1)], &[]) {
                     Ok(_) => {
                         written.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         // A new customer now and then, as a web tier makes them: leaves
@@ -394,11 +399,14 @@ pub(super) fn retiring_an_epoch_while_another_process_writes_under_it_loses_no_k
 
 pub(super) fn erasure_destroys_every_version_and_keeps_only_a_tombstone<S: KeyStore>(store: S) {
     store
-        .insert_data_keys(&[
-            key("a", 1, "e1", 1),
-            key("a", 2, "e1", 2),
-            key("b", 1, "e1", 3),
-        ])
+        .insert_data_keys(
+            &[
+                key("a", 1, "e1", 1),
+                key("a", 2, "e1", 2),
+                key("b", 1, "e1", 3),
+            ],
+            &[],
+        )
         .expect("insert");
     let (ta, tb, tc) = ([1u8; 16], [2u8; 16], [3u8; 16]);
     assert_eq!(store.erase_customers(&[id("a")], &[ta]).expect("erase"), 2);
@@ -466,4 +474,79 @@ pub(super) fn erasure_destroys_every_version_and_keeps_only_a_tombstone<S: KeySt
         .expect("batch");
     assert!(matches!(batch[0], Err(Error::Erased)));
     assert!(batch[1].is_ok());
+}
+
+pub(super) fn the_ledger_mark_only_moves_up_and_customers_page_in_order<S: KeyStore>(store: &S) {
+    assert_eq!(store.ledger_applied().expect("mark"), None);
+    store.advance_ledger(5, &[5; 32]).expect("advance");
+    store.advance_ledger(3, &[3; 32]).expect("behind");
+    assert_eq!(store.ledger_applied().expect("mark"), Some((5, [5; 32])));
+    store.advance_ledger(6, &[6; 32]).expect("advance");
+    assert_eq!(store.ledger_applied().expect("mark"), Some((6, [6; 32])));
+    store
+        .insert_data_keys(
+            &[
+                key("b", 1, "e1", 1),
+                key("b", 2, "e1", 2),
+                key("a", 1, "e1", 3),
+                key("c", 1, "e1", 4),
+            ],
+            &[],
+        )
+        .expect("insert");
+    let first = store.data_key_customers(None, 2).expect("page");
+    assert_eq!(first, [id("a"), id("b")], "each customer once, in id order");
+    let rest = store.data_key_customers(Some(&id("b")), 2).expect("page");
+    assert_eq!(rest, [id("c")]);
+    // Tombstones alone (a replay's, for ids the store never had a key for).
+    assert_eq!(store.erase_customers(&[], &[[9; 16]]).expect("mark"), 0);
+    assert_eq!(store.erased(&[[9; 16]]).expect("erased"), [[9; 16]]);
+}
+
+pub(super) fn an_erasure_racing_a_first_key_never_leaves_the_key<S: KeyStore + 'static>(
+    store: Arc<S>,
+) {
+    use std::sync::Barrier;
+    let mut refused = 0;
+    for round in 0..40u8 {
+        let who = id(&format!("race{round:02}"));
+        let tombstone = [round; 16];
+        let start = Arc::new(Barrier::new(2));
+        let inserter = {
+            let (store, start, k) = (
+                Arc::clone(&store),
+                Arc::clone(&start),
+                key(who.as_str(), 1, "e1", 1),
+            );
+            std::thread::spawn(move || {
+                start.wait();
+                store.insert_data_keys(&[k], &[tombstone])
+            })
+        };
+        let eraser = {
+            let (store, start, who) = (Arc::clone(&store), Arc::clone(&start), who.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                store.erase_customers(&[who], &[tombstone])
+            })
+        };
+        match inserter.join().expect("inserter") {
+            Ok(_) => {}
+            Err(StoreError::Retired {
+                what: "erased customer",
+            }) => refused += 1,
+            Err(e) => panic!("round {round}: {e}"),
+        }
+        eraser.join().expect("eraser").expect("erase");
+        assert!(
+            store.data_keys(&[who]).expect("read").is_empty(),
+            "round {round}: a key made at the moment of the erasure outlived it"
+        );
+    }
+    // After the erasure, a key for the id is always refused.
+    assert!(matches!(
+        store.insert_data_keys(&[key("race00", 1, "e1", 2)], &[[0; 16]]),
+        Err(StoreError::Retired { .. })
+    ));
+    let _ = refused;
 }

@@ -11,7 +11,8 @@
 //! - [`run_retention`] checks `minimize::RetentionStore`'s bookkeeping and refusals (no
 //!   table of the application's is needed);
 //! - [`run_vault`] checks `VaultStore` and `AuditSink` (on the vault's store);
-//! - [`run_key_store`] checks `seal::KeyStore` (on the customer key store).
+//! - [`run_key_store`] checks `seal::KeyStore` (on the customer key store);
+//! - [`run_ledger`] checks `seal::LedgerStore` (on the customer store).
 //!
 //! The checks live in one file per trait, as the backends' do (`throttle.rs` for
 //! `ThrottleStore`), and share the fixtures of `support.rs`.
@@ -48,6 +49,7 @@ mod cards;
 mod credentials;
 mod incidents;
 mod keys;
+mod ledger;
 mod retention;
 mod support;
 mod throttle;
@@ -138,7 +140,7 @@ pub fn run_throttle<S: crate::rotation::ThrottleStore>(fresh: &dyn Fn() -> S) {
 }
 
 /// Runs the checks of [`KeyStore`](crate::seal::KeyStore), the customer key store, each
-/// on a fresh store (8 checks).
+/// on a fresh store (10 checks).
 ///
 /// # Panics
 /// When the backend breaks the trait's contract.
@@ -151,6 +153,18 @@ pub fn run_key_store<S: crate::seal::KeyStore + 'static>(fresh: &dyn Fn() -> S) 
     keys::a_retired_epoch_takes_no_more_keys(&fresh());
     keys::retiring_an_epoch_while_another_process_writes_under_it_loses_no_key(Arc::new(fresh()));
     keys::erasure_destroys_every_version_and_keeps_only_a_tombstone(fresh());
+    keys::the_ledger_mark_only_moves_up_and_customers_page_in_order(&fresh());
+    keys::an_erasure_racing_a_first_key_never_leaves_the_key(Arc::new(fresh()));
+}
+
+/// Runs the checks of [`LedgerStore`](crate::seal::LedgerStore) (2 checks: entries chained
+/// and read back, two appenders at once), each on a fresh customer store.
+///
+/// # Panics
+/// When the backend breaks the trait's contract.
+pub fn run_ledger<S: crate::seal::LedgerStore + 'static>(fresh: &dyn Fn() -> S) {
+    ledger::entries_chain_from_the_head_and_read_back_in_order(fresh());
+    ledger::two_appenders_at_once_never_chain_from_one_head(fresh());
 }
 
 /// Runs the checks of [`VaultStore`](crate::card::VaultStore) and

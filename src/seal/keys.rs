@@ -106,9 +106,19 @@ pub trait KeyStore: Send + Sync {
     /// transaction, and returns the keys stored, in the order given: for each, the key
     /// made by whichever of two servers came first.
     ///
+    /// Refuses the whole batch when any of `unless_erased` (the tombstones of the keys'
+    /// customers) is recorded, checked in the same transaction; an erasure of one of the
+    /// customers at the same moment ([`KeyStore::erase_customers`]) either comes after
+    /// and destroys the key, or comes before and is seen here, never neither.
+    ///
     /// # Errors
-    /// A backend failure.
-    fn insert_data_keys(&self, keys: &[WrappedKey]) -> Result<Vec<WrappedKey>, StoreError>;
+    /// [`StoreError::Retired`] with `what` = `"erased customer"` when refused so; a
+    /// backend failure.
+    fn insert_data_keys(
+        &self,
+        keys: &[WrappedKey],
+        unless_erased: &[[u8; 16]],
+    ) -> Result<Vec<WrappedKey>, StoreError>;
 
     /// Every key (all versions) of these customers, in one read; a customer without one
     /// is absent. The order is not specified.
@@ -228,8 +238,12 @@ impl<T: KeyStore + ?Sized> KeyStore for std::sync::Arc<T> {
     fn store_id(&self) -> Result<[u8; 16], StoreError> {
         (**self).store_id()
     }
-    fn insert_data_keys(&self, keys: &[WrappedKey]) -> Result<Vec<WrappedKey>, StoreError> {
-        (**self).insert_data_keys(keys)
+    fn insert_data_keys(
+        &self,
+        keys: &[WrappedKey],
+        unless_erased: &[[u8; 16]],
+    ) -> Result<Vec<WrappedKey>, StoreError> {
+        (**self).insert_data_keys(keys, unless_erased)
     }
     fn data_keys(&self, customers: &[AccountId]) -> Result<Vec<WrappedKey>, StoreError> {
         (**self).data_keys(customers)

@@ -424,10 +424,20 @@ impl<S: KeyStore> Sealer<S> {
         if fresh.is_empty() {
             return Ok(out);
         }
+        // Refused if one of them was erased since the read above (an erasure racing
+        // this sign-up): both digests of each id.
+        let key = self.tombstone_key()?;
+        let unless: Vec<[u8; 16]> = fresh
+            .iter()
+            .flat_map(|k| {
+                let ledger = self.ledger().map(|l| l.digest(&k.customer));
+                core::iter::once(tombstone(&key, &k.customer)).chain(ledger)
+            })
+            .collect();
         // What was stored may be another server's key for the same customer: unwrap that.
         let stored = self
             .store
-            .insert_data_keys(&fresh)
+            .insert_data_keys(&fresh, &unless)
             .map_err(|e| self.retired(e))?;
         for stored in stored {
             let key = self.unwrap_data_key(&stored)?;
@@ -440,6 +450,9 @@ impl<S: KeyStore> Sealer<S> {
     /// A refused write under a retired epoch, as the sealer's error.
     fn retired(&self, e: crate::persist::StoreError) -> Error {
         match e {
+            crate::persist::StoreError::Retired {
+                what: "erased customer",
+            } => Error::Erased,
             crate::persist::StoreError::Retired { .. } => Error::KekRetired {
                 kek: self.keks.current().clone(),
             },
@@ -903,7 +916,7 @@ mod tests {
             Timestamp::from_millis(1),
         );
         let store = sealer.into_store();
-        store.insert_data_keys(&[bad]).expect("plant");
+        store.insert_data_keys(&[bad], &[]).expect("plant");
         keks.add(&epoch("e2"), &VaultKey::generate().expect("key"))
             .expect("add");
         let sealer = Sealer::new(store, &keks).expect("sealer");

@@ -62,6 +62,26 @@ const SCHEMA: Schema = Schema {
     dedicated: true,
 };
 
+/// Takes a transaction-long advisory lock per customer, in the order of the locks' keys
+/// (so that two transactions never wait on each other in a circle): a key insert and an
+/// erasure of the same customer run one after the other.
+fn lock_customers(
+    tx: &mut postgres::Transaction<'_>,
+    customers: &[&str],
+) -> Result<(), StoreError> {
+    if customers.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(k) FROM
+           (SELECT DISTINCT hashtextextended('shopsafe/data-key/' || c, 0) AS k
+              FROM unnest($1::text[]) AS c) AS locks ORDER BY k",
+        &[&customers],
+    )
+    .map_err(be("lock customers"))?;
+    Ok(())
+}
+
 const SELECT_KEY: &str = "SELECT customer, version, kek, wrapped, created_at FROM data_keys";
 
 /// Refuses a write under a retired epoch: holds each epoch's row `FOR SHARE` until the
@@ -158,7 +178,12 @@ impl KeyStore for PgKeyStore {
         Ok(self.id)
     }
 
-    fn insert_data_keys(&self, keys: &[WrappedKey]) -> Result<Vec<WrappedKey>, StoreError> {
+    fn insert_data_keys(
+        &self,
+        keys: &[WrappedKey],
+        unless_erased: &[[u8; 16]],
+    ) -> Result<Vec<WrappedKey>, StoreError> {
+        let tombstones: Vec<&[u8]> = unless_erased.iter().map(|t| &t[..]).collect();
         // In (customer, version) order, so that two batches that overlap take their row
         // locks in the same order and cannot deadlock.
         let mut sorted: Vec<&WrappedKey> = keys.iter().collect();
@@ -171,6 +196,21 @@ impl KeyStore for PgKeyStore {
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin data key insert"))?;
             refuse_retired(&mut tx, keys.iter().map(|k| &k.kek))?;
+            // The customers' locks, then their tombstones: an erasure holds the same
+            // locks from before it destroys keys until it has committed its tombstones.
+            lock_customers(&mut tx, &customers)?;
+            let erased: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM erased WHERE tombstone = ANY($1)",
+                    &[&tombstones],
+                )
+                .map_err(be("check erasures"))?
+                .get(0);
+            if erased > 0 {
+                return Err(StoreError::Retired {
+                    what: "erased customer",
+                });
+            }
             tx.execute(
                 "INSERT INTO data_keys (customer, version, kek, wrapped, created_at)
                  SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bytea[], $5::bigint[])
@@ -277,6 +317,7 @@ impl KeyStore for PgKeyStore {
         let now = crate::kernel::Timestamp::now().as_millis();
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin erasure"))?;
+            lock_customers(&mut tx, &customers)?;
             let destroyed = tx
                 .execute(
                     "DELETE FROM data_keys WHERE customer = ANY($1)",
@@ -506,7 +547,7 @@ mod tests {
         let err = super::super::PgStore::connect(options()).expect_err("refused");
         assert!(err.to_string().contains("key store"), "{err}");
         let schemas = schemas.into_inner().expect("lock");
-        assert_eq!(schemas.len(), 8, "every check ran on its own schema");
+        assert_eq!(schemas.len(), 10, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         for s in schemas {
             admin

@@ -74,6 +74,24 @@ fn refuse_retired<'a>(
     Ok(())
 }
 
+/// Refuses a key for an erased customer, inside the writer's (immediate) transaction.
+fn refuse_erased(tx: &rusqlite::Connection, tombstones: &[[u8; 16]]) -> Result<(), StoreError> {
+    let mut stmt = tx
+        .prepare_cached("SELECT count(*) FROM erased WHERE tombstone = ?1")
+        .map_err(be("check erasures"))?;
+    for t in tombstones {
+        let n: i64 = stmt
+            .query_row([&t[..]], |r| r.get(0))
+            .map_err(be("check erasures"))?;
+        if n > 0 {
+            return Err(StoreError::Retired {
+                what: "erased customer",
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The erasure's transaction.
 fn erase_in(
     c: &mut rusqlite::Connection,
@@ -198,10 +216,16 @@ impl KeyStore for SqliteKeyStore {
         Ok(self.id)
     }
 
-    fn insert_data_keys(&self, keys: &[WrappedKey]) -> Result<Vec<WrappedKey>, StoreError> {
+    fn insert_data_keys(
+        &self,
+        keys: &[WrappedKey],
+        unless_erased: &[[u8; 16]],
+    ) -> Result<Vec<WrappedKey>, StoreError> {
         self.pool.with(|c| {
+            // Immediate: an erasure runs wholly before or after this.
             let tx = begin(c, "begin data key insert")?;
             refuse_retired(&tx, keys.iter().map(|k| &k.kek))?;
+            refuse_erased(&tx, unless_erased)?;
             let mut out = Vec::with_capacity(keys.len());
             {
                 let mut insert = tx
@@ -520,7 +544,7 @@ mod tests {
         crate::conformance::run_key_store(&fresh);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            8,
+            10,
             "every check ran on its own file"
         );
     }

@@ -422,6 +422,7 @@ mod tests {
         crate::conformance::run_cards(&fresh);
         crate::conformance::run_retention(&fresh);
         crate::conformance::run_throttle(&fresh);
+        crate::conformance::run_ledger(&fresh);
         let vault = || {
             let name = test_schema("conformance_vault");
             schemas.lock().expect("lock").push(name.clone());
@@ -432,7 +433,7 @@ mod tests {
         };
         crate::conformance::run_vault(&vault);
         let schemas = schemas.into_inner().expect("lock");
-        assert_eq!(schemas.len(), 23, "every check ran on its own schema");
+        assert_eq!(schemas.len(), 25, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         for s in schemas {
             admin

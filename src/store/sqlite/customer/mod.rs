@@ -409,7 +409,8 @@ mod tests {
         crate::conformance::run_cards(&fresh);
         crate::conformance::run_retention(&fresh);
         crate::conformance::run_throttle(&fresh);
-        assert_eq!(n.load(Ordering::SeqCst), 18);
+        crate::conformance::run_ledger(&fresh);
+        assert_eq!(n.load(Ordering::SeqCst), 20);
         let vault = || {
             let i = n.fetch_add(1, Ordering::SeqCst);
             super::super::SqliteVault::open(root.path().join(format!("vault-{i}.db")))
@@ -418,7 +419,7 @@ mod tests {
         crate::conformance::run_vault(&vault);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            23,
+            25,
             "every vault check ran on its own file"
         );
     }
