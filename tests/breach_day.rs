@@ -378,6 +378,8 @@ fn login_upgrades_weak_hashes_and_refuses_disabled_accounts() {
         "{second:?}"
     );
 
+    // A reset link sent before the account was disabled (an erasure) sets no password.
+    let token = s.reset_link("jane");
     s.store
         .set_flags(&acct("jane"), CredentialFlags::DISABLED)
         .expect("flag");
@@ -385,6 +387,27 @@ fn login_upgrades_weak_hashes_and_refuses_disabled_accounts() {
         s.login("jane", "walnut cobbler lantern river"),
         LoginDecision::Rejected
     );
+    let hash = s
+        .store
+        .load_credential(&acct("jane"))
+        .expect("load")
+        .expect("known")
+        .hash;
+    assert!(matches!(
+        s.auth.redeem(
+            &token,
+            &pw("granite otter saffron bell"),
+            &PasswordContext::new()
+        ),
+        Err(Error::TokenUnknown)
+    ));
+    let unchanged = s
+        .store
+        .load_credential(&acct("jane"))
+        .expect("load")
+        .expect("known");
+    assert_eq!(unchanged.hash, hash, "the old link changed nothing");
+    assert!(unchanged.flags.contains(CredentialFlags::DISABLED));
     s.store
         .set_flags(&acct("jane"), CredentialFlags::MUST_RESET)
         .expect("flag");

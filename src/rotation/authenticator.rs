@@ -463,9 +463,12 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         self.policy
             .check(new_password, context)
             .map_err(Error::PasswordRejected)?;
+        // A disabled account (an erased customer's, or one an operator shut) takes no
+        // new password through a link sent before: the link answers as unknown.
         let record = self
             .store
             .load_credential(&found.account)?
+            .filter(|r| !r.flags.contains(CredentialFlags::DISABLED))
             .ok_or(Error::TokenUnknown)?;
         if record.generation != found.generation {
             // A concurrent redemption of this very token may have bumped the generation

@@ -14,7 +14,7 @@ use shopsafe::card::{
     CardOnFileStore, FileKeySource, GrantPolicy, KeySource, Purpose, Vault, VaultKeyId, VaultStore,
 };
 use shopsafe::kernel::BrandId;
-use shopsafe::minimize::{DataMap, Form};
+use shopsafe::minimize::{DataMap, Form, RetentionStore};
 use shopsafe::password::{AcceptancePolicy, Hasher, OnLookupFailure, Params};
 use shopsafe::rotation::{
     Authenticator, BrandLinks, CampaignStore, CredentialStore, IncidentStore, RateLimiter,
@@ -47,6 +47,7 @@ pub(crate) trait CustomerStores:
     + CampaignStore
     + CardOnFileStore
     + ThrottleStore
+    + RetentionStore
     + 'static
 {
 }
@@ -57,6 +58,7 @@ impl<T> CustomerStores for T where
         + CampaignStore
         + CardOnFileStore
         + ThrottleStore
+        + RetentionStore
         + 'static
 {
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use shopsafe::aio::blocking;
 use shopsafe::card::{CardToken, Expiry, Order, Pan, Purpose, ShippingAddress, StepUp, VaultStore};
 use shopsafe::kernel::Timestamp;
+use shopsafe::rotation::SecurityStamp;
 
 use crate::accounts::valid_lines;
 use crate::answers::{Body, Source, error, internal, spend_async};
@@ -112,13 +113,26 @@ pub(crate) async fn charge<S: CustomerStores, V: VaultStore + 'static>(
     };
     let authorization = processor_charge(pan, body.amount_cents);
     let profiles = Arc::clone(&app.profiles);
-    let shipped = body.ship_to;
-    if let Err(e) = blocking(move || profiles.record_shipment(account.as_str(), &shipped)).await {
-        return internal("record shipment", &e);
-    }
+    let (shipped, amount) = (body.ship_to, body.amount_cents);
+    let recorded = blocking(move || -> Result<String, AppError> {
+        // Time first, so that ids sort as orders were made; then 128 random bits.
+        let id = format!(
+            "{:013}-{}",
+            Timestamp::now().as_millis(),
+            base16ct::lower::encode_string(SecurityStamp::generate()?.as_bytes())
+        );
+        profiles.record_order(account.as_str(), &id, amount, &shipped)?;
+        profiles.record_shipment(account.as_str(), &shipped)?;
+        Ok(id)
+    })
+    .await;
+    let order = match recorded {
+        Ok(id) => id,
+        Err(e) => return internal("record order", &e),
+    };
     (
         StatusCode::CREATED,
-        Json(json!({ "authorization": authorization, "amount_cents": body.amount_cents })),
+        Json(json!({ "authorization": authorization, "amount_cents": amount, "order": order })),
     )
         .into_response()
 }

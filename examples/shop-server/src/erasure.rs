@@ -18,7 +18,10 @@ use shopsafe::aio::blocking;
 use shopsafe::audit::{AuditKind, AuditRecord, AuditSink};
 use shopsafe::card::VaultStore;
 use shopsafe::kernel::{AccountId, Timestamp};
-use shopsafe::minimize::DataMap;
+use shopsafe::minimize::{
+    Category, CategoryRule, DataMap, Planned, RecordMeta, RetentionPolicy, Summary, TableSpec,
+    apply_plan,
+};
 use shopsafe::password::Password;
 use shopsafe::rotation::{CredentialFlags, LoginDecision};
 use shopsafe::seal::Erasure;
@@ -102,10 +105,26 @@ const COVERAGE: &[Coverage] = &[
 /// Erased beyond the data map's fields.
 const ALSO_ERASED: &[&str] = &["sessions", "reset links"];
 /// Retained beyond them.
-const ALSO_RETAINED: &[(&str, &str)] = &[(
-    "erasure record in the audit trail and the erasure ledger",
-    "proof of the erasure (accountability, GDPR Art. 5(2))",
-)];
+const ALSO_RETAINED: &[(&str, &str)] = &[
+    (
+        "orders as id, date and amount, their shipping addresses stripped",
+        "tax and accounting records (kept for the statutory period)",
+    ),
+    (
+        "erasure record in the audit trail and the erasure ledger",
+        "proof of the erasure (accountability, GDPR Art. 5(2))",
+    ),
+];
+
+/// What the erasure does to the account's orders, through the retention planner: the
+/// personal field stripped at once, the record kept.
+fn order_policy() -> Result<(RetentionPolicy, TableSpec), AppError> {
+    let policy = RetentionPolicy::new().rule(
+        Category::new("orders")?,
+        CategoryRule::strip_after(std::time::Duration::ZERO, &["ship_to"]),
+    )?;
+    Ok((policy, TableSpec::new("shop_orders", "id", &["ship_to"])?))
+}
 
 /// Refuses a data map with a field the export or the erasure leaves out.
 pub(crate) fn check_data_map(map: &DataMap) -> Result<(), AppError> {
@@ -135,8 +154,18 @@ fn export_of<S: CustomerStores, V>(
                 "expiry": c.expiry.to_string()})
         })
         .collect();
+    let orders: Vec<Value> = app
+        .profiles
+        .orders(account.as_str())?
+        .into_iter()
+        .map(|o| {
+            json!({"id": o.id, "amount_cents": o.amount_cents, "created_ms": o.created_ms,
+                "ship_to": o.ship_to})
+        })
+        .collect();
     let mut out = serde_json::Map::new();
     out.insert("account".into(), json!(account.as_str()));
+    out.insert("orders".into(), Value::Array(orders));
     let mut withheld = Vec::new();
     for c in COVERAGE {
         let value = match (c.field, &c.export) {
@@ -223,6 +252,26 @@ fn erase<S: CustomerStores, V: VaultStore>(
         return Err(Refused::Held);
     }
     app.profiles.erase(account.as_str(), &ledger_erasure()?)?;
+    // The orders stay, for tax, without the address (already noise: its key is gone).
+    // Resumable: a run cut off is taken up again under the same name.
+    let (policy, table) = order_policy()?;
+    let category = Category::new("orders")?;
+    let mut orders = app.profiles.order_keys(account.as_str())?;
+    orders.sort();
+    let records = orders.into_iter().map(|(id, created)| {
+        RecordMeta::new(id, category.clone(), Timestamp::from_millis(created))
+    });
+    let mut summary = Summary::default();
+    let planned: Vec<Planned> = policy
+        .plan(records, Timestamp::now(), &mut summary)
+        .collect();
+    apply_plan(
+        &*app.store,
+        &format!("erasure_{}", account.as_str()),
+        &table,
+        planned,
+        500,
+    )?;
     // Sessions and reset links end with the credential: a disabled credential logs in
     // as an unknown account, and every session checks it.
     if let Some(record) = app.store.load_credential(account)? {

@@ -67,6 +67,18 @@ pub(crate) trait Profiles: Send + Sync + 'static {
     fn addresses(&self, account: &str) -> Result<Vec<Vec<String>>, AppError>;
     /// Records a delivered order's address.
     fn record_shipment(&self, account: &str, ship_to: &[String]) -> Result<(), AppError>;
+    /// Records an order (its address sealed, keyed by the order id).
+    fn record_order(
+        &self,
+        account: &str,
+        id: &str,
+        amount_cents: u64,
+        ship_to: &[String],
+    ) -> Result<(), AppError>;
+    /// The account's orders, their addresses opened (`None` once stripped), by id.
+    fn orders(&self, account: &str) -> Result<Vec<OrderView>, AppError>;
+    /// The account's orders' ids and creation times, by id (what an erasure plans over).
+    fn order_keys(&self, account: &str) -> Result<Vec<(String, i64)>, AppError>;
     /// Erases a customer: records the erasure in the ledger, destroys their data key (so
     /// every sealed value of theirs, in this database and in every copy of it, is
     /// noise), then removes their rows.
@@ -100,6 +112,17 @@ pub(crate) struct ProfileRow {
     pub(crate) phone: Option<Vec<u8>>,
     pub(crate) home: Vec<u8>,
 }
+
+/// An order, opened.
+pub(crate) struct OrderView {
+    pub(crate) id: String,
+    pub(crate) amount_cents: u64,
+    pub(crate) created_ms: i64,
+    pub(crate) ship_to: Option<Vec<String>>,
+}
+
+/// An order as stored: id, amount, created, sealed address (NULL once stripped).
+pub(crate) type OrderRow = (String, i64, i64, Option<Vec<u8>>);
 
 /// A shipment as stored: the sealed address and its blind index.
 pub(crate) type ShipmentRow = (Vec<u8>, Vec<u8>);
@@ -140,6 +163,9 @@ pub(crate) trait Rows: Send + Sync + 'static {
     fn hold(&self, account: &str) -> Result<Option<String>, AppError>;
     /// Sets (`Some`) or lifts (`None`) the account's legal hold.
     fn set_hold(&self, account: &str, reason: Option<&str>, now: i64) -> Result<(), AppError>;
+    fn insert_order(&self, account: &str, row: &OrderRow) -> Result<(), AppError>;
+    /// The account's orders, by id.
+    fn orders(&self, account: &str) -> Result<Vec<OrderRow>, AppError>;
 }
 
 /// The sealed columns.
@@ -149,6 +175,7 @@ struct Columns {
     phone: Column,
     home: Column,
     ship_to: Column,
+    order_ship_to: Column,
     /// No stored column: the key of the seed an unknown email's stand-in account has.
     unknown: Column,
 }
@@ -160,6 +187,7 @@ fn columns() -> Result<Columns, AppError> {
         phone: Column::new("shop_customers", "phone", PiiKind::Phone)?,
         home: Column::new("shop_customers", "home", PiiKind::PostalAddress)?,
         ship_to: Column::new("shop_ship_to", "address", PiiKind::PostalAddress)?,
+        order_ship_to: Column::new("shop_orders", "ship_to", PiiKind::PostalAddress)?,
         unknown: Column::new("shop_login", "unknown_email", PiiKind::Email)?,
     })
 }
@@ -388,6 +416,72 @@ impl<R: Rows> Profiles for SealedProfiles<R> {
         self.rows.hold(account)
     }
 
+    fn record_order(
+        &self,
+        account: &str,
+        id: &str,
+        amount_cents: u64,
+        ship_to: &[String],
+    ) -> Result<(), AppError> {
+        let customer = Self::account(account)?;
+        let sealed = self.sealer.seal(
+            &customer,
+            &self.cols.order_ship_to,
+            id,
+            &join_lines(ship_to),
+        )?;
+        let now = shopsafe::kernel::Timestamp::now().as_millis();
+        self.rows.insert_order(
+            account,
+            &(
+                id.to_owned(),
+                to_i64(amount_cents),
+                now,
+                Some(sealed.as_bytes().to_vec()),
+            ),
+        )
+    }
+
+    fn orders(&self, account: &str) -> Result<Vec<OrderView>, AppError> {
+        let customer = Self::account(account)?;
+        let rows = self.rows.orders(account)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.sealer.keys(std::slice::from_ref(&customer))?;
+        rows.into_iter()
+            .map(|(id, amount, created_ms, sealed)| {
+                let ship_to = match sealed {
+                    Some(bytes) => Some(split_lines(
+                        keys.open(
+                            &customer,
+                            &self.cols.order_ship_to,
+                            &id,
+                            &Sealed::from_bytes(&bytes)?,
+                        )?
+                        .expose(),
+                    )),
+                    None => None,
+                };
+                Ok(OrderView {
+                    id,
+                    amount_cents: to_u64(amount),
+                    created_ms,
+                    ship_to,
+                })
+            })
+            .collect()
+    }
+
+    fn order_keys(&self, account: &str) -> Result<Vec<(String, i64)>, AppError> {
+        Ok(self
+            .rows
+            .orders(account)?
+            .into_iter()
+            .map(|(id, _, created, _)| (id, created))
+            .collect())
+    }
+
     fn set_hold(&self, account: &str, reason: Option<&str>) -> Result<(), AppError> {
         self.rows.set_hold(
             account,
@@ -437,6 +531,10 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS shop_ship_to (
         account TEXT NOT NULL, address {blob} NOT NULL, address_index {blob} NOT NULL,
         PRIMARY KEY (account, address_index));
+    CREATE TABLE IF NOT EXISTS shop_orders (
+        id TEXT PRIMARY KEY, account TEXT NOT NULL, amount_cents BIGINT NOT NULL,
+        created_ms BIGINT NOT NULL, ship_to {blob});
+    CREATE INDEX IF NOT EXISTS shop_orders_by_account ON shop_orders (account);
     CREATE TABLE IF NOT EXISTS shop_holds (
         account TEXT PRIMARY KEY, reason TEXT NOT NULL, since_ms BIGINT NOT NULL);
     CREATE TABLE IF NOT EXISTS shop_campaigns (
@@ -660,6 +758,30 @@ impl Rows for SqliteRows {
                 |r| r.get(0),
             )
             .optional()
+        })
+    }
+
+    fn insert_order(&self, account: &str, row: &OrderRow) -> Result<(), AppError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO shop_orders (id, account, amount_cents, created_ms, ship_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![row.0, account, row.1, row.2, row.3],
+            )
+            .map(drop)
+        })
+    }
+
+    fn orders(&self, account: &str) -> Result<Vec<OrderRow>, AppError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, amount_cents, created_ms, ship_to FROM shop_orders
+                 WHERE account = ?1 ORDER BY id",
+            )?;
+            stmt.query_map([account], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect()
         })
     }
 
@@ -897,6 +1019,32 @@ impl Rows for PgRows {
                 &[&account],
             )
             .map(|r| r.map(|r| r.get(0)))
+        })
+    }
+
+    fn insert_order(&self, account: &str, row: &OrderRow) -> Result<(), AppError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO shop_orders (id, account, amount_cents, created_ms, ship_to)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&row.0, &account, &row.1, &row.2, &row.3],
+            )
+            .map(drop)
+        })
+    }
+
+    fn orders(&self, account: &str) -> Result<Vec<OrderRow>, AppError> {
+        self.with(|c| {
+            c.query(
+                "SELECT id, amount_cents, created_ms, ship_to FROM shop_orders
+                 WHERE account = $1 ORDER BY id",
+                &[&account],
+            )
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                    .collect()
+            })
         })
     }
 

@@ -43,6 +43,38 @@ async fn erasure_over_http(data: &std::path::Path, extra: &[&str]) {
     let (status, body) = login(&c, s, json!({"account": "alice", "password": PW})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let session = body["session"].as_str().expect("session").to_owned();
+    // An order to her home address, and a reset link she asks for.
+    let (status, card) = call(
+        c.post(s.url("/cards"))
+            .bearer_auth(&session)
+            .json(&json!({"number": "4111 1111 1111 1111", "expiry": "08/29"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{card}");
+    let (status, order) = call(
+        c.post(s.url("/charges"))
+            .bearer_auth(&session)
+            .json(&json!({"card_token": card["token"], "amount_cents": 4999,
+                "ship_to": ["1 alice Lane", "Wexford"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let (status, _) = call(
+        c.post(s.url("/password/forgot"))
+            .json(&json!({"account": "alice"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut link = None;
+    for _ in 0..100 {
+        link = shop::link_in_outbox(&data.join("outbox"), "alice@mail.test");
+        if link.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let link = link.expect("the reset mail");
+    let reset_token = link.rsplit('/').next().expect("token").to_owned();
 
     // Export: every personal value the shop keeps, opened.
     let (status, export) = call(c.get(s.url("/me/export")).bearer_auth(&session)).await;
@@ -51,7 +83,12 @@ async fn erasure_over_http(data: &std::path::Path, extra: &[&str]) {
     assert_eq!(export["name"], "alice Example");
     assert_eq!(export["phone"], "+44 20 7946 0000");
     assert_eq!(export["address"], json!(["1 alice Lane", "Wexford"]));
-    assert_eq!(export["cards"], json!([]));
+    assert_eq!(export["cards"][0]["last4"], "1111", "{export}");
+    assert_eq!(export["orders"][0]["id"], order["order"]);
+    assert_eq!(
+        export["orders"][0]["ship_to"],
+        json!(["1 alice Lane", "Wexford"])
+    );
     assert_eq!(export["withheld"][0]["what"], "password", "{export}");
 
     // A copy of the customer database before the erasure (SQLite: the file and WAL),
@@ -134,6 +171,24 @@ async fn erasure_over_http(data: &std::path::Path, extra: &[&str]) {
     );
     let by_email = login(&c, s, json!({"email": "alice@mail.test", "password": PW})).await;
     assert_eq!(by_email, unknown);
+    // The reset link sent before sets no password now.
+    let (status, _) = call(
+        c.post(s.url("/password/reset"))
+            .json(&json!({"token": reset_token, "password": "granite otter saffron bell"})),
+    )
+    .await;
+    assert_ne!(
+        status,
+        StatusCode::NO_CONTENT,
+        "an erased account's link is dead"
+    );
+    let (status, _) = login(
+        &c,
+        s,
+        json!({"account": "alice", "password": "granite otter saffron bell"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     // The id cannot be signed up again.
     let again = json!({"account": "alice", "email": "alice2@mail.test", "password": PW,
         "brand": "shoes", "address": ["1 Main St"]});
@@ -191,6 +246,25 @@ async fn erasure_over_http(data: &std::path::Path, extra: &[&str]) {
 
     // The copy from before the erasure does not open for alice with the live keys.
     if extra.is_empty() {
+        // Her order is kept, for tax, without the address; the card on file as its
+        // token, brand, last four and expiry.
+        let live = rusqlite::Connection::open(data.join("customers.db")).expect("db");
+        let (amount, ship_to): (i64, Option<Vec<u8>>) = live
+            .query_row(
+                "SELECT amount_cents, ship_to FROM shop_orders WHERE account = 'alice'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("the order is kept");
+        assert_eq!((amount, ship_to), (4999, None));
+        let stripped: i64 = live
+            .query_row(
+                "SELECT stripped FROM retention_runs WHERE run = 'erasure_alice'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("the run's record");
+        assert_eq!(stripped, 1, "through the retention planner");
         use shopsafe::seal::{Column, Error, Sealed, Sealer};
         let db = rusqlite::Connection::open(backup.join("customers.db")).expect("backup");
         let (email, index): (Vec<u8>, Vec<u8>) = db
