@@ -37,6 +37,7 @@ fn restore_then_replay<K: KeyStore + 'static, L: LedgerStore + Clone + 'static>(
     backup: &dyn Fn(),
     restore: &dyn Fn(),
     dir: &std::path::Path,
+    restore_under_a_running_server: bool,
 ) {
     let keks =
         FileKeySource::open_or_create(dir.join("c.keys"), &VaultKeyId::new("e1").expect("id"))
@@ -80,10 +81,17 @@ fn restore_then_replay<K: KeyStore + 'static, L: LedgerStore + Clone + 'static>(
         .checkpoint()
         .expect("checkpoint");
     assert_eq!(shipped.records, 2);
-    drop(s);
+    let running = restore_under_a_running_server.then_some(s);
 
     // The key store comes back from the backup: jane's key is in it again.
     restore();
+    if let Some(running) = running {
+        // The server that did the erasures, still running, sees the store go back.
+        assert!(matches!(
+            running.open(&id("omar"), &email, "omar", &omar),
+            Err(Error::BehindLedger { entries: 2 })
+        ));
+    }
     let s = sealer(open_keys());
     for (who, sealed) in [("jane", &jane), ("omar", &omar)] {
         assert!(
@@ -140,6 +148,136 @@ fn restore_then_replay<K: KeyStore + 'static, L: LedgerStore + Clone + 'static>(
     assert!(s.open(&id("omar"), &email, "omar", &omar).is_ok());
 }
 
+/// Two servers erasing at once, and an erasure cut off after its ledger entry (a crash
+/// between the two writes): afterwards nothing is left behind that a replay does not
+/// finish, and every erased customer reads as erased.
+fn two_servers_and_a_crash<K: KeyStore + 'static, L: LedgerStore + Clone + 'static>(
+    keys: std::sync::Arc<K>,
+    ledger_store: L,
+    dir: &std::path::Path,
+) {
+    let keks =
+        FileKeySource::open_or_create(dir.join("c.keys"), &VaultKeyId::new("e1").expect("id"))
+            .expect("keks");
+    let key = AuditKey::generate().expect("key");
+    let email = Column::new("profiles", "email", PiiKind::Email).expect("column");
+    let server = || {
+        Sealer::new(std::sync::Arc::clone(&keys), &keks)
+            .and_then(|s| s.with_ledger(ErasureLedger::new(ledger_store.clone(), &key)))
+            .expect("sealer")
+    };
+    let first = server();
+    let ids: Vec<AccountId> = (0..60).map(|i| id(&format!("c{i:02}"))).collect();
+    let sealed: Vec<Sealed> = ids
+        .iter()
+        .map(|c| {
+            first
+                .seal(c, &email, c.as_str(), "someone@example.com")
+                .expect("seal")
+        })
+        .collect();
+    let (a, b) = (server(), server());
+    std::thread::scope(|scope| {
+        for (sealer, half) in [(&a, &ids[..25]), (&b, &ids[25..50])] {
+            scope.spawn(move || {
+                for c in half {
+                    sealer
+                        .erase(std::slice::from_ref(c), &erasure(), 1, |_| {})
+                        .expect("erase");
+                }
+            });
+        }
+    });
+    // Both are done: neither refuses, nor does a server started now.
+    for s in [&a, &b, &server()] {
+        assert!(
+            s.open(&ids[55], &email, ids[55].as_str(), &sealed[55])
+                .is_ok()
+        );
+        assert!(matches!(
+            s.open(&ids[0], &email, ids[0].as_str(), &sealed[0]),
+            Err(Error::Erased)
+        ));
+    }
+    // A crash after the ledger entry, before the keys were destroyed (or an erasure
+    // still under way on another server): a running server that erases after it is not
+    // refused for it, since it never saw it applied.
+    ErasureLedger::new(ledger_store.clone(), &key)
+        .record(&ids[50..52], &erasure())
+        .expect("entry");
+    a.erase(&ids[52..53], &erasure(), 1, |_| {}).expect("erase");
+    assert!(
+        a.open(&ids[55], &email, ids[55].as_str(), &sealed[55])
+            .is_ok()
+    );
+    // A server started now finds them in the ledger, unapplied: it refuses until a
+    // replay has finished them.
+    let after_crash = server();
+    assert!(matches!(
+        after_crash.open(&ids[55], &email, ids[55].as_str(), &sealed[55]),
+        Err(Error::BehindLedger { entries: 2 })
+    ));
+    let replay = after_crash.replay(7, |_| {}).expect("replay");
+    // Read from the store's mark on: the two cut off, and the one after them (applied,
+    // but above the mark, which stopped at the gap).
+    assert_eq!((replay.entries, replay.destroyed), (3, 2));
+    for (i, c) in ids.iter().enumerate() {
+        let opened = after_crash.open(c, &email, c.as_str(), &sealed[i]);
+        assert_eq!(
+            matches!(opened, Err(Error::Erased)),
+            i < 53,
+            "{i}: {opened:?}"
+        );
+    }
+    let verified = after_crash
+        .ledger()
+        .expect("ledger")
+        .verify(&[])
+        .expect("verify");
+    assert_eq!(verified.entries, 53);
+}
+
+#[test]
+fn two_sqlite_servers_erasing_at_once_and_a_crash_leave_nothing_behind() {
+    use shopsafe::store::sqlite::{SqliteKeyStore, SqliteStore};
+    let dir = tempfile::tempdir().expect("dir");
+    let customers =
+        std::sync::Arc::new(SqliteStore::open(dir.path().join("customers.db")).expect("store"));
+    let keys = std::sync::Arc::new(SqliteKeyStore::open(dir.path().join("keys.db")).expect("keys"));
+    two_servers_and_a_crash(keys, customers, dir.path());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn two_postgres_servers_erasing_at_once_and_a_crash_leave_nothing_behind() {
+    use shopsafe::store::postgres::{PgKeyStore, PgOptions, PgStore};
+    let Some(url) = servers::server_env(
+        "two_postgres_servers_erasing_at_once_and_a_crash_leave_nothing_behind",
+        "SHOPSAFE_PG_URL",
+        "SHOPSAFE_REQUIRE_PG",
+        "set SHOPSAFE_PG_URL (e.g. `bash .ci/pg-start`) to run it",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let schema = servers::unique("ledger2");
+    let options = |s: &str| {
+        PgOptions::new(&url)
+            .and_then(|o| o.schema(s))
+            .expect("options")
+    };
+    let customers = std::sync::Arc::new(PgStore::connect(options(&schema)).expect("store"));
+    let keys =
+        std::sync::Arc::new(PgKeyStore::connect(options(&format!("{schema}_keys"))).expect("keys"));
+    two_servers_and_a_crash(keys, customers, dir.path());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA \"{schema}\" CASCADE; DROP SCHEMA \"{schema}_keys\" CASCADE"
+        ))
+        .expect("clean up");
+}
+
 #[test]
 fn a_sqlite_key_store_restored_from_before_an_erasure_refuses_until_replayed() {
     use shopsafe::store::sqlite::{SqliteKeyStore, SqliteStore};
@@ -164,6 +302,7 @@ fn a_sqlite_key_store_restored_from_before_an_erasure_refuses_until_replayed() {
         &backup,
         &restore,
         dir.path(),
+        false,
     );
 }
 
@@ -295,6 +434,7 @@ fn a_postgres_key_store_restored_from_before_an_erasure_refuses_until_replayed()
         &backup,
         &restore,
         dir.path(),
+        true,
     );
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
     admin

@@ -85,11 +85,45 @@ pub struct Sealer<S> {
     ledger: Option<Ledgered>,
 }
 
-/// The erasure ledger a sealer checks, and the last entry it knows the key store must
-/// have applied.
+/// The erasure ledger a sealer checks, and the entries it knows the key store applied:
+/// every one up to `confirmed`, and its own erasures above that.
 struct Ledgered {
     ledger: ErasureLedger,
     confirmed: AtomicU64,
+    own: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+}
+
+impl Ledgered {
+    /// Whether the key store is known to have applied entry `seq`.
+    fn known(&self, seq: u64) -> bool {
+        seq <= self.confirmed.load(Ordering::Acquire)
+            || self
+                .own
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&seq)
+    }
+
+    /// The last entry it is known to have applied.
+    fn top(&self) -> u64 {
+        let own = self
+            .own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last()
+            .copied()
+            .unwrap_or(0);
+        own.max(self.confirmed.load(Ordering::Acquire))
+    }
+
+    /// Every entry up to `seq` is applied (checked, or replayed).
+    fn confirm(&self, seq: u64) {
+        self.confirmed.fetch_max(seq, Ordering::AcqRel);
+        self.own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|s| *s > seq);
+    }
 }
 
 impl<S> core::fmt::Debug for Sealer<S> {
@@ -221,7 +255,8 @@ fn tombstone(key: &[u8; 32], customer: &AccountId) -> [u8; 16] {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Replay {
-    /// Ledger entries the key store had not applied.
+    /// Ledger entries after the key store's mark, applied again (the mark stops at the
+    /// first entry not applied, so some after it may have been applied already).
     pub entries: u64,
     /// Data keys destroyed again.
     pub destroyed: u64,
@@ -270,6 +305,7 @@ impl<S: KeyStore> Sealer<S> {
         self.ledger = Some(Ledgered {
             ledger,
             confirmed: AtomicU64::new(head),
+            own: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         });
         Ok(self)
     }
@@ -280,38 +316,47 @@ impl<S: KeyStore> Sealer<S> {
         self.ledger.as_ref().map(|l| &l.ledger)
     }
 
-    /// Refuses while the key store is behind the ledger entries this sealer knows of;
-    /// moves the key store's mark up to the entries it has applied.
+    /// Refuses while the key store lacks an erasure this sealer knows it applied (it was
+    /// restored from an older backup, or an erasure the sealer found in the ledger at
+    /// start was cut off before it destroyed the keys); moves the key store's mark up
+    /// over the entries it has applied. Another server's erasure still under way (its
+    /// entry written, its keys not yet destroyed) is not a refusal.
     fn check_ledger(&self) -> Result<(), Error> {
         let Some(l) = &self.ledger else {
             return Ok(());
         };
-        let confirmed = l.confirmed.load(Ordering::Acquire);
-        if confirmed == 0 {
+        let top = l.top();
+        if top == 0 {
             return Ok(());
         }
         let mark = self.store.ledger_applied()?;
-        if mark.is_some_and(|(seq, _)| seq >= confirmed) {
+        if mark.is_some_and(|(seq, _)| seq >= top) {
             return Ok(());
         }
         // An entry is applied when its digest is among the key store's tombstones (they
         // are written in the transaction that destroys the keys).
-        let (mut missing, mut applied) = (0u64, None);
+        let (mut missing, mut applied, mut prefix) = (0u64, None, true);
         l.ledger.walk(mark, |page| {
-            let page: Vec<_> = page.iter().filter(|e| e.seq <= confirmed).collect();
+            let page: Vec<_> = page.iter().filter(|e| e.seq <= top).collect();
             let digests: Vec<[u8; 16]> = page.iter().map(|e| e.customer).collect();
             let present: HashSet<[u8; 16]> = self.store.erased(&digests)?.into_iter().collect();
             for e in page {
-                if !present.contains(&e.customer) {
-                    missing += 1;
-                } else if missing == 0 {
-                    applied = Some((e.seq, e.mac));
+                if present.contains(&e.customer) {
+                    if prefix {
+                        applied = Some((e.seq, e.mac));
+                    }
+                } else {
+                    prefix = false;
+                    if l.known(e.seq) {
+                        missing += 1;
+                    }
                 }
             }
             Ok(())
         })?;
         if let Some((seq, mac)) = applied {
             self.store.advance_ledger(seq, &mac)?;
+            l.confirm(seq);
         }
         if missing > 0 {
             return Err(Error::BehindLedger { entries: missing });
@@ -737,9 +782,10 @@ impl<S: KeyStore> Sealer<S> {
             let mut tombstones: Vec<[u8; 16]> = chunk.iter().map(|c| tombstone(&key, c)).collect();
             if let Some(l) = &self.ledger {
                 let entries = l.ledger.record(chunk, erasure)?;
-                if let Some(last) = entries.last() {
-                    l.confirmed.fetch_max(last.seq, Ordering::AcqRel);
-                }
+                l.own
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(entries.iter().map(|e| e.seq));
                 tombstones.extend(entries.iter().map(|e| e.customer));
             }
             destroyed += self.store.erase_customers(chunk, &tombstones)?;
@@ -813,7 +859,7 @@ impl<S: KeyStore> Sealer<S> {
             self.store.erase_customers(&[], chunk)?;
         }
         self.store.advance_ledger(seq, &mac)?;
-        l.confirmed.fetch_max(seq, Ordering::AcqRel);
+        l.confirm(seq);
         Ok(report)
     }
 
