@@ -73,6 +73,8 @@ pub enum AuditKind {
     KeyChange,
     /// A customer's data erased.
     Erasure,
+    /// A copy of everything held about a customer given out (an export on request).
+    Export,
     /// A kind this version does not know (written by a newer one), kept by its name so
     /// that the record's MAC still checks. Names are lower-case ASCII letters, digits and
     /// `-`, at most 32 bytes; another name is written as `other`.
@@ -88,18 +90,20 @@ impl AuditKind {
             Self::OperatorAction => "operator",
             Self::KeyChange => "key-change",
             Self::Erasure => "erasure",
+            Self::Export => "export",
             Self::Other(name) => name,
         }
     }
 
     /// One of each kind (and one a later version might write), for tests of the stores.
     #[cfg(test)]
-    pub(crate) fn every_one() -> [Self; 5] {
+    pub(crate) fn every_one() -> [Self; 6] {
         [
             Self::CardReveal,
             Self::OperatorAction,
             Self::KeyChange,
             Self::Erasure,
+            Self::Export,
             Self::Other("a-later-kind".into()),
         ]
     }
@@ -110,6 +114,7 @@ impl AuditKind {
             "operator" => Self::OperatorAction,
             "key-change" => Self::KeyChange,
             "erasure" => Self::Erasure,
+            "export" => Self::Export,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -225,6 +230,7 @@ mod tests {
             1 => AuditKind::OperatorAction,
             2 => AuditKind::KeyChange,
             3 => AuditKind::Erasure,
+            4 => AuditKind::Export,
             _ => AuditKind::Other(other.to_owned()),
         }
     }
@@ -234,8 +240,8 @@ mod tests {
         fn kinds_and_outcomes_round_trip_through_the_purpose_column(
             purpose in "[a-z!#:-]{0,12}",
             k in 0usize..3,
-            kd in 0usize..5,
-            other in "(card-reveal|operator|key-change|erasure|other|[a-zA-Z0-9#!-]{0,40})",
+            kd in 0usize..6,
+            other in "(card-reveal|operator|key-change|erasure|export|other|[a-zA-Z0-9#!-]{0,40})",
         ) {
             let outcome = [AuditOutcome::Revealed, AuditOutcome::Refused, AuditOutcome::Failed][k];
             let kind = kind(kd, &other);
@@ -248,7 +254,7 @@ mod tests {
             // An `Other` carrying a known name, or no name at all, reads back as the kind
             // it was stored as; every other record reads back as written.
             let named = !matches!(&r.kind, AuditKind::Other(n)
-                if !kind_name(n) || ["card-reveal", "operator", "key-change", "erasure"].contains(&n.as_str()));
+                if !kind_name(n) || ["card-reveal", "operator", "key-change", "erasure", "export"].contains(&n.as_str()));
             if named && (!(r.purpose.ends_with("!refused") || r.purpose.ends_with("!failed")) || outcome != AuditOutcome::Revealed) {
                 prop_assert_eq!(&back, &r);
             }

@@ -294,12 +294,33 @@ fn erased(outcome: Result<(), Refused>) -> Response {
     }
 }
 
+/// [`export_of`], recorded in the audit trail (who asked, for whom) before it is given.
+fn audited_export<S: CustomerStores, V: VaultStore>(
+    app: &App<S, V>,
+    account: &AccountId,
+    by: &str,
+) -> Result<Option<Value>, AppError> {
+    let export = export_of(app, account)?;
+    if export.is_some() {
+        app.audit.record(
+            &AuditRecord::new(
+                "-".into(),
+                format!("export of {}", account.as_str()),
+                by.into(),
+                Timestamp::now(),
+            )
+            .with_kind(AuditKind::Export),
+        )?;
+    }
+    Ok(export)
+}
+
 pub(crate) async fn my_export<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
     Customer(account): Customer,
 ) -> Response {
     let app2 = Arc::clone(&app);
-    match blocking(move || export_of(&app2, &account)).await {
+    match blocking(move || audited_export(&app2, &account, "customer")).await {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no_profile"),
         Err(e) => internal("export", &e),
@@ -438,7 +459,7 @@ pub(crate) async fn admin_export<S: CustomerStores, V: VaultStore + 'static>(
         return error(StatusCode::NOT_FOUND, "no_such_account");
     };
     let app2 = Arc::clone(&app);
-    match blocking(move || export_of(&app2, &account)).await {
+    match blocking(move || audited_export(&app2, &account, "admin")).await {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no_profile"),
         Err(e) => internal("export", &e),

@@ -243,6 +243,8 @@ async fn erasure_over_http(data: &std::path::Path, extra: &[&str]) {
     // Both erasures are in the audit trail.
     let trail = std::fs::read_to_string(data.join("vault").join("vault-audit.log")).expect("trail");
     assert_eq!(trail.matches("erasure#").count(), 2, "{trail}");
+    // And the exports given: alice's own, and carol's by the admin.
+    assert_eq!(trail.matches("export#").count(), 2, "{trail}");
 
     // The copy from before the erasure does not open for alice with the live keys.
     if extra.is_empty() {
