@@ -106,6 +106,10 @@ fn restore_then_replay<K: KeyStore + 'static, L: LedgerStore + Clone + 'static>(
         s.seal(&id("new"), &email, "new", "new@example.com"),
         Err(Error::BehindLedger { .. })
     ));
+    assert!(
+        matches!(s.rewrap(100, |_| {}), Err(Error::BehindLedger { .. })),
+        "no rotation carries an erased customer's key forward"
+    );
     // A process that was already running when the store was restored refuses too.
 
     let report = s.replay(1, |_| {}).expect("replay");
@@ -161,11 +165,14 @@ fn two_servers_and_a_crash<K: KeyStore + 'static, L: LedgerStore + Clone + 'stat
             .expect("keks");
     let key = AuditKey::generate().expect("key");
     let email = Column::new("profiles", "email", PiiKind::Email).expect("column");
-    let server = || {
+    let server_with = |in_flight: std::time::Duration| {
         Sealer::new(std::sync::Arc::clone(&keys), &keks)
-            .and_then(|s| s.with_ledger(ErasureLedger::new(ledger_store.clone(), &key)))
+            .and_then(|s| {
+                s.with_ledger(ErasureLedger::new(ledger_store.clone(), &key).in_flight(in_flight))
+            })
             .expect("sealer")
     };
+    let server = || server_with(std::time::Duration::from_secs(300));
     let first = server();
     let ids: Vec<AccountId> = (0..60).map(|i| id(&format!("c{i:02}"))).collect();
     let sealed: Vec<Sealed> = ids
@@ -210,9 +217,16 @@ fn two_servers_and_a_crash<K: KeyStore + 'static, L: LedgerStore + Clone + 'stat
         a.open(&ids[55], &email, ids[55].as_str(), &sealed[55])
             .is_ok()
     );
-    // A server started now finds them in the ledger, unapplied: it refuses until a
-    // replay has finished them.
-    let after_crash = server();
+    // A server started now finds them in the ledger, unapplied: past the in-flight
+    // window (here made zero) it refuses until a replay has finished them.
+    let early = server();
+    assert!(
+        early
+            .open(&ids[55], &email, ids[55].as_str(), &sealed[55])
+            .is_ok(),
+        "within the window they may be under way"
+    );
+    let after_crash = server_with(std::time::Duration::ZERO);
     assert!(matches!(
         after_crash.open(&ids[55], &email, ids[55].as_str(), &sealed[55]),
         Err(Error::BehindLedger { entries: 2 })
@@ -359,7 +373,8 @@ fn a_ledger_edited_cut_or_from_elsewhere_does_not_check() {
     )
     .expect("keks");
     let keys = SqliteKeyStore::open(dir.path().join("keys.db")).expect("keys");
-    keys.advance_ledger(4, &entries[3].mac).expect("mark");
+    keys.reset_ledger_mark(Some((4, entries[3].mac)))
+        .expect("mark");
     let elsewhere = SqliteStore::open(dir.path().join("elsewhere.db")).expect("store");
     let stranger = ErasureLedger::new(elsewhere, &key);
     stranger.record(&ids, &erasure()).expect("record");
@@ -442,4 +457,78 @@ fn a_postgres_key_store_restored_from_before_an_erasure_refuses_until_replayed()
             "DROP SCHEMA \"{schema}\" CASCADE; DROP SCHEMA \"{keys_schema}\" CASCADE"
         ))
         .expect("clean up");
+}
+
+#[test]
+fn a_customer_database_restored_from_before_the_key_store_is_a_cut_to_accept() {
+    use shopsafe::store::sqlite::{SqliteKeyStore, SqliteStore};
+    let dir = tempfile::tempdir().expect("dir");
+    let customers =
+        std::sync::Arc::new(SqliteStore::open(dir.path().join("customers.db")).expect("store"));
+    let keks = FileKeySource::open_or_create(
+        dir.path().join("c.keys"),
+        &VaultKeyId::new("e1").expect("id"),
+    )
+    .expect("keks");
+    let key = AuditKey::generate().expect("key");
+    let sealer = Sealer::new(
+        SqliteKeyStore::open(dir.path().join("keys.db")).expect("keys"),
+        &keks,
+    )
+    .and_then(|s| s.with_ledger(ErasureLedger::new(customers.clone(), &key)))
+    .expect("sealer");
+    let email = Column::new("profiles", "email", PiiKind::Email).expect("column");
+    let (a, b, c) = (id("a"), id("b"), id("c"));
+    let sealed: Vec<Sealed> = [&a, &b, &c]
+        .iter()
+        .map(|x| sealer.seal(x, &email, "r", "x@example.com").expect("seal"))
+        .collect();
+    sealer
+        .erase(std::slice::from_ref(&a), &erasure(), 1, |_| {})
+        .expect("erase");
+    sealer
+        .erase(std::slice::from_ref(&b), &erasure(), 1, |_| {})
+        .expect("erase");
+    // The customer database comes back from between the two erasures: the ledger (and
+    // what it saw applied) ends at the first.
+    let db = rusqlite::Connection::open(customers.path()).expect("open");
+    db.execute_batch(
+        "DELETE FROM erasure_ledger WHERE seq = 2; UPDATE erasure_ledger_applied SET seq = 1;",
+    )
+    .expect("an older customer database");
+    assert!(matches!(
+        sealer.open(&c, &email, "r", &sealed[2]),
+        Err(Error::LedgerCut {
+            checkpoint: 2,
+            entries: 1
+        })
+    ));
+    assert!(matches!(
+        sealer.replay(10, |_| {}),
+        Err(Error::LedgerCut { .. })
+    ));
+    // The operator accepts it: b stays erased (its key is gone), c opens again, and a
+    // new erasure takes the next place in the ledger.
+    assert_eq!(sealer.accept_ledger_cut().expect("accept"), 1);
+    assert!(sealer.open(&c, &email, "r", &sealed[2]).is_ok());
+    assert!(matches!(
+        sealer.open(&b, &email, "r", &sealed[1]),
+        Err(Error::Erased)
+    ));
+    sealer
+        .erase(std::slice::from_ref(&c), &erasure(), 1, |_| {})
+        .expect("erase");
+    assert!(matches!(
+        sealer.open(&c, &email, "r", &sealed[2]),
+        Err(Error::Erased)
+    ));
+    assert_eq!(
+        sealer
+            .ledger()
+            .expect("ledger")
+            .verify(&[])
+            .expect("verify")
+            .entries,
+        2
+    );
 }

@@ -841,6 +841,7 @@ fn every_audit_kind_reads_back_a_kind_edited_away_or_a_row_planted_first_is_caug
         AuditKind::OperatorAction,
         AuditKind::KeyChange,
         AuditKind::Erasure,
+        AuditKind::Export,
         AuditKind::Other("a-later-kind".into()),
     ];
     for kind in &kinds {
@@ -860,7 +861,7 @@ fn every_audit_kind_reads_back_a_kind_edited_away_or_a_row_planted_first_is_caug
         .map(|r| r.kind)
         .collect();
     assert_eq!(read, kinds);
-    assert_eq!(vault.verify_audit(&key(), &[]).expect("intact").records, 5);
+    assert_eq!(vault.verify_audit(&key(), &[]).expect("intact").records, 6);
     admin(&url)
         .batch_execute(&format!(
             "UPDATE \"{schema}\".audit SET purpose = 'charge' WHERE purpose = 'operator#charge'"

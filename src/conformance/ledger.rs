@@ -50,6 +50,13 @@ pub(super) fn entries_chain_from_the_head_and_read_back_in_order<S: LedgerStore 
     let two = ledger.checkpoint().expect("checkpoint");
     assert_eq!(store.ledger_checkpoints().expect("read"), [one, two]);
     assert_eq!(ledger.verify(&[one, two]).expect("verify").entries, 5);
+    // What a key store was seen to apply only moves up.
+    assert_eq!(store.ledger_applied_seen().expect("seen"), 0);
+    store.ledger_saw_applied(4).expect("saw");
+    store.ledger_saw_applied(2).expect("saw less");
+    assert_eq!(store.ledger_applied_seen().expect("seen"), 4);
+    store.ledger_saw_applied(5).expect("saw");
+    assert_eq!(store.ledger_applied_seen().expect("seen"), 5);
 }
 
 pub(super) fn two_appenders_at_once_never_chain_from_one_head<S: LedgerStore + 'static>(store: S) {

@@ -179,11 +179,25 @@ pub trait KeyStore: Send + Sync {
     fn ledger_applied(&self) -> Result<Option<(u64, [u8; 32])>, StoreError>;
 
     /// Records that every ledger entry up to `seq` (whose MAC is `mac`) is applied, unless
-    /// a later one is recorded already.
+    /// a later one is recorded already, in one transaction with the check that each of
+    /// `applied` (the digests of the entries it vouches for) is recorded as erased.
+    /// Whether it moved (false: one was missing, or a later mark is there).
     ///
     /// # Errors
     /// A backend failure.
-    fn advance_ledger(&self, seq: u64, mac: &[u8; 32]) -> Result<(), StoreError>;
+    fn advance_ledger(
+        &self,
+        seq: u64,
+        mac: &[u8; 32],
+        applied: &[[u8; 16]],
+    ) -> Result<bool, StoreError>;
+
+    /// Sets the ledger mark to `to` (or none), down as well as up: only for an operator
+    /// accepting a customer database restored from before the key store.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn reset_ledger_mark(&self, to: Option<(u64, [u8; 32])>) -> Result<(), StoreError>;
 
     /// Which of these tombstones the store holds.
     ///
@@ -276,8 +290,16 @@ impl<T: KeyStore + ?Sized> KeyStore for std::sync::Arc<T> {
     fn ledger_applied(&self) -> Result<Option<(u64, [u8; 32])>, StoreError> {
         (**self).ledger_applied()
     }
-    fn advance_ledger(&self, seq: u64, mac: &[u8; 32]) -> Result<(), StoreError> {
-        (**self).advance_ledger(seq, mac)
+    fn advance_ledger(
+        &self,
+        seq: u64,
+        mac: &[u8; 32],
+        applied: &[[u8; 16]],
+    ) -> Result<bool, StoreError> {
+        (**self).advance_ledger(seq, mac, applied)
+    }
+    fn reset_ledger_mark(&self, to: Option<(u64, [u8; 32])>) -> Result<(), StoreError> {
+        (**self).reset_ledger_mark(to)
     }
     fn erased(&self, tombstones: &[[u8; 16]]) -> Result<Vec<[u8; 16]>, StoreError> {
         (**self).erased(tombstones)

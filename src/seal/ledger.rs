@@ -54,6 +54,22 @@ pub trait LedgerStore: Send + Sync {
     /// # Errors
     /// A backend failure.
     fn ledger_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError>;
+
+    /// The highest entry a key store was seen to have applied (with all before it), as
+    /// [`LedgerStore::ledger_saw_applied`] recorded it: 0 for none. The customer side's
+    /// memory of the key store, which a key store restored from an older backup cannot
+    /// take back.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn ledger_applied_seen(&self) -> Result<u64, StoreError>;
+
+    /// Records that a key store was seen to have applied every entry up to `seq`, unless
+    /// a higher one is recorded.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn ledger_saw_applied(&self, seq: u64) -> Result<(), StoreError>;
 }
 
 impl<T: LedgerStore + ?Sized> LedgerStore for Arc<T> {
@@ -74,6 +90,12 @@ impl<T: LedgerStore + ?Sized> LedgerStore for Arc<T> {
     }
     fn ledger_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
         (**self).ledger_checkpoints()
+    }
+    fn ledger_applied_seen(&self) -> Result<u64, StoreError> {
+        (**self).ledger_applied_seen()
+    }
+    fn ledger_saw_applied(&self, seq: u64) -> Result<(), StoreError> {
+        (**self).ledger_saw_applied(seq)
     }
 }
 
@@ -280,6 +302,7 @@ pub struct ErasureLedger {
     chain_key: Zeroizing<[u8; 32]>,
     checkpoint_key: AuditKey,
     every: u64,
+    in_flight_ms: i64,
 }
 
 impl core::fmt::Debug for ErasureLedger {
@@ -306,7 +329,34 @@ impl ErasureLedger {
             chain_key: subkey(key, b"chain"),
             checkpoint_key: AuditKey::from_bytes(*subkey(key, b"checkpoint")),
             every: 1_000,
+            in_flight_ms: 5 * 60 * 1_000,
         }
+    }
+
+    /// How long an entry no key store was seen to apply counts as an erasure under way
+    /// on another server (its keys not destroyed yet) rather than one cut off: five
+    /// minutes unless set. After that a sealer that finds it unapplied refuses, until a
+    /// replay. An entry at or below what a key store was seen to apply
+    /// ([`LedgerStore::ledger_applied_seen`]) is never taken for one under way.
+    #[must_use]
+    pub fn in_flight(mut self, window: std::time::Duration) -> Self {
+        self.in_flight_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Whether `entry`, unapplied at `now_ms`, is past the in-flight window.
+    pub(super) fn overdue(&self, entry: &LedgerEntry, now_ms: i64) -> bool {
+        now_ms.saturating_sub(entry.at.as_millis()) >= self.in_flight_ms
+    }
+
+    /// The highest entry a key store was seen to apply.
+    pub(super) fn applied_seen(&self) -> Result<u64, Error> {
+        Ok(self.store.ledger_applied_seen()?)
+    }
+
+    /// Records that a key store applied every entry up to `seq`.
+    pub(super) fn saw_applied(&self, seq: u64) -> Result<(), Error> {
+        Ok(self.store.ledger_saw_applied(seq)?)
     }
 
     /// Keeps a checkpoint every `entries` entries (0: only when asked).

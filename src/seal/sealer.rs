@@ -104,18 +104,6 @@ impl Ledgered {
                 .contains(&seq)
     }
 
-    /// The last entry it is known to have applied.
-    fn top(&self) -> u64 {
-        let own = self
-            .own
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .last()
-            .copied()
-            .unwrap_or(0);
-        own.max(self.confirmed.load(Ordering::Acquire))
-    }
-
     /// Every entry up to `seq` is applied (checked, or replayed).
     fn confirm(&self, seq: u64) {
         self.confirmed.fetch_max(seq, Ordering::AcqRel);
@@ -292,19 +280,25 @@ impl<S: KeyStore> Sealer<S> {
     }
 
     /// The same sealer, recording every erasure in `ledger` (kept on the customer side)
-    /// and checking the key store against it: while the key store has not applied every
-    /// entry the sealer knows of (it was restored from an older backup, or an erasure
-    /// was cut off before it destroyed the keys), it opens nothing and seals nothing
-    /// ([`Error::BehindLedger`]) until [`Sealer::replay`] has destroyed the listed keys
-    /// again.
+    /// and checking the key store against it before every batch: while the key store
+    /// lacks an erasure the ledger lists (it was restored from an older backup, or an
+    /// erasure was cut off before it destroyed the keys), it opens nothing and seals
+    /// nothing ([`Error::BehindLedger`]) until [`Sealer::replay`] has destroyed the
+    /// listed keys again.
+    ///
+    /// Which entries count: every one a key store was seen to apply (the customer side
+    /// records the key store's mark as it moves, so a restored key store cannot take it
+    /// back), this sealer's own, and any older than the ledger's in-flight window
+    /// ([`ErasureLedger::in_flight`], five minutes): a younger one is taken for an
+    /// erasure under way on another server. Run [`Sealer::replay`] at start and every
+    /// minute or so, so that one cut off by a crash is finished.
     ///
     /// # Errors
-    /// [`Error::Store`] reading the ledger's head.
+    /// None yet (the ledger is read at the first batch); kept for a check at start.
     pub fn with_ledger(mut self, ledger: ErasureLedger) -> Result<Self, Error> {
-        let head = ledger.head()?.map_or(0, |e| e.seq);
         self.ledger = Some(Ledgered {
             ledger,
-            confirmed: AtomicU64::new(head),
+            confirmed: AtomicU64::new(0),
             own: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         });
         Ok(self)
@@ -316,46 +310,72 @@ impl<S: KeyStore> Sealer<S> {
         self.ledger.as_ref().map(|l| &l.ledger)
     }
 
-    /// Refuses while the key store lacks an erasure this sealer knows it applied (it was
-    /// restored from an older backup, or an erasure the sealer found in the ledger at
-    /// start was cut off before it destroyed the keys); moves the key store's mark up
-    /// over the entries it has applied. Another server's erasure still under way (its
-    /// entry written, its keys not yet destroyed) is not a refusal.
+    /// Refuses while the key store lacks an erasure of the ledger (one a key store was
+    /// seen to apply, one of this sealer's, or one past the in-flight window); moves the
+    /// key store's mark up over the entries it has applied, and records on the customer
+    /// side that it did. Two reads when nothing changed: the key store's mark and the
+    /// ledger's head.
     fn check_ledger(&self) -> Result<(), Error> {
         let Some(l) = &self.ledger else {
             return Ok(());
         };
-        let top = l.top();
-        if top == 0 {
-            return Ok(());
-        }
         let mark = self.store.ledger_applied()?;
-        if mark.is_some_and(|(seq, _)| seq >= top) {
+        let head = l.ledger.head()?;
+        let (mark_seq, head_seq) = (mark.map_or(0, |m| m.0), head.as_ref().map_or(0, |e| e.seq));
+        let confirmed = l.confirmed.load(Ordering::Acquire);
+        if mark_seq > head_seq || head_seq < confirmed {
+            // The ledger is shorter than what was applied or seen: the customer database
+            // was restored from before the key store, or the ledger was cut.
+            return Err(Error::LedgerCut {
+                checkpoint: mark_seq.max(confirmed),
+                entries: head_seq,
+            });
+        }
+        if mark_seq == head_seq {
+            if let (Some((seq, mac)), Some(h)) = (mark, &head)
+                && !bool::from(mac.ct_eq(&h.mac))
+            {
+                return Err(Error::LedgerBroken { seq });
+            }
+            l.confirm(head_seq);
             return Ok(());
         }
         // An entry is applied when its digest is among the key store's tombstones (they
         // are written in the transaction that destroys the keys).
+        let seen = l.ledger.applied_seen()?;
+        if head_seq < seen {
+            return Err(Error::LedgerCut {
+                checkpoint: seen,
+                entries: head_seq,
+            });
+        }
+        let now = Timestamp::now().as_millis();
         let (mut missing, mut applied, mut prefix) = (0u64, None, true);
+        let mut digests: Vec<[u8; 16]> = Vec::new();
         l.ledger.walk(mark, |page| {
-            let page: Vec<_> = page.iter().filter(|e| e.seq <= top).collect();
-            let digests: Vec<[u8; 16]> = page.iter().map(|e| e.customer).collect();
-            let present: HashSet<[u8; 16]> = self.store.erased(&digests)?.into_iter().collect();
+            let asked: Vec<[u8; 16]> = page.iter().map(|e| e.customer).collect();
+            let present: HashSet<[u8; 16]> = self.store.erased(&asked)?.into_iter().collect();
             for e in page {
                 if present.contains(&e.customer) {
                     if prefix {
                         applied = Some((e.seq, e.mac));
+                        digests.push(e.customer);
                     }
                 } else {
                     prefix = false;
-                    if l.known(e.seq) {
+                    if e.seq <= seen || l.known(e.seq) || l.ledger.overdue(e, now) {
                         missing += 1;
                     }
                 }
             }
             Ok(())
         })?;
-        if let Some((seq, mac)) = applied {
-            self.store.advance_ledger(seq, &mac)?;
+        // The mark moves in one transaction with the check that those tombstones are
+        // still there (not in a key store restored between the read and the write).
+        if let Some((seq, mac)) = applied
+            && self.store.advance_ledger(seq, &mac, &digests)?
+        {
+            l.ledger.saw_applied(seq)?;
             l.confirm(seq);
         }
         if missing > 0 {
@@ -636,9 +656,14 @@ impl<S: KeyStore> Sealer<S> {
     /// [`Sealer::retire_kek`] the old epoch.
     ///
     /// # Errors
-    /// [`Error::KekRetired`] when this sealer's current epoch was retired, a store
-    /// failure (the run stops there; what it did stays done).
+    /// [`Error::BehindLedger`] (replay first), [`Error::KekRetired`] when this sealer's
+    /// current epoch was retired, a store failure (the run stops there; what it did
+    /// stays done).
     pub fn rewrap(&self, batch: usize, mut progress: impl FnMut(Rewrap)) -> Result<Rewrap, Error> {
+        // Not over a key store behind its ledger: the keys of erased customers would be
+        // carried under the new epoch (a replay would still destroy them, but the
+        // rotation would no longer be what makes old backups harmless).
+        self.check_ledger()?;
         let current = self.keks.current().clone();
         let to_do = self
             .store
@@ -780,15 +805,20 @@ impl<S: KeyStore> Sealer<S> {
         let (mut destroyed, mut done) = (0u64, 0u64);
         for chunk in customers.chunks(batch.max(1)) {
             let mut tombstones: Vec<[u8; 16]> = chunk.iter().map(|c| tombstone(&key, c)).collect();
+            let mut seqs = Vec::new();
             if let Some(l) = &self.ledger {
                 let entries = l.ledger.record(chunk, erasure)?;
-                l.own
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .extend(entries.iter().map(|e| e.seq));
+                seqs.extend(entries.iter().map(|e| e.seq));
                 tombstones.extend(entries.iter().map(|e| e.customer));
             }
             destroyed += self.store.erase_customers(chunk, &tombstones)?;
+            // Known applied only once done: an erasure that failed here is the replay's.
+            if let Some(l) = &self.ledger {
+                l.own
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(seqs);
+            }
             done += chunk.len() as u64;
             progress(done);
         }
@@ -800,21 +830,32 @@ impl<S: KeyStore> Sealer<S> {
     }
 
     /// Brings a key store that is behind the erasure ledger up to date: every entry it
-    /// has not applied is applied again (the keys of each listed customer still in the
-    /// store destroyed, their tombstones written), then the store is marked as caught
-    /// up. It reads the ledger from the store's mark on, checking each entry's MAC, and
-    /// scans the store's customers `batch` at a time, calling `progress` with how many
-    /// it has looked at. Safe to run at any time and again.
+    /// has not applied is applied again (the tombstones of every listed id written
+    /// first, so that no key can be made for one meanwhile, then the keys of each listed
+    /// customer still in the store destroyed), then the store is marked as caught up. It
+    /// reads the ledger from the store's mark on, checking each entry's MAC, and scans
+    /// the store's customers `batch` at a time, calling `progress` with how many it has
+    /// looked at. Safe to run at any time, on several servers at once, and again.
     ///
     /// # Errors
-    /// [`Error::LedgerBroken`] when the ledger does not check from the store's mark (the
-    /// store's entry is not the ledger's), a store failure.
+    /// [`Error::LedgerCut`] when the key store's mark is past the ledger's end (the
+    /// customer database restored from before the key store:
+    /// [`Sealer::accept_ledger_cut`]); [`Error::LedgerBroken`] when the ledger does not
+    /// check from the store's mark; a store failure.
     pub fn replay(&self, batch: usize, mut progress: impl FnMut(u64)) -> Result<Replay, Error> {
         let mut report = Replay::default();
         let Some(l) = &self.ledger else {
             return Ok(report);
         };
         let mark = self.store.ledger_applied()?;
+        let head_seq = l.ledger.head()?.map_or(0, |e| e.seq);
+        let mark_seq = mark.map_or(0, |m| m.0);
+        if mark_seq > head_seq {
+            return Err(Error::LedgerCut {
+                checkpoint: mark_seq,
+                entries: head_seq,
+            });
+        }
         let mut pending: HashSet<[u8; 16]> = HashSet::new();
         let end = l.ledger.walk(mark, |page| {
             pending.extend(page.iter().map(|e| e.customer));
@@ -824,6 +865,14 @@ impl<S: KeyStore> Sealer<S> {
         let Some((seq, mac)) = end.filter(|_| report.entries > 0) else {
             return Ok(report);
         };
+        // Every listed id's tombstone first (the ids this store never had a key for
+        // too), in order (two servers replaying at once take the same rows in the same
+        // order): from here on no key can be made for them.
+        let mut all: Vec<[u8; 16]> = pending.iter().copied().collect();
+        all.sort_unstable();
+        for chunk in all.chunks(10_000) {
+            self.store.erase_customers(&[], chunk)?;
+        }
         let key = self.tombstone_key()?;
         let (mut after, mut scanned): (Option<AccountId>, u64) = (None, 0);
         loop {
@@ -844,23 +893,43 @@ impl<S: KeyStore> Sealer<S> {
                 .filter(|(_, d)| pending.contains(d))
                 .unzip();
             if !hits.is_empty() {
-                let tombstones: Vec<[u8; 16]> = hits
+                let mut tombstones: Vec<[u8; 16]> = hits
                     .iter()
                     .map(|c| tombstone(&key, c))
                     .chain(digests)
                     .collect();
+                tombstones.sort_unstable();
                 report.destroyed += self.store.erase_customers(&hits, &tombstones)?;
             }
             progress(scanned);
         }
-        // Every listed id's tombstone, the ids this store never had a key for too.
-        let all: Vec<[u8; 16]> = pending.into_iter().collect();
-        for chunk in all.chunks(10_000) {
-            self.store.erase_customers(&[], chunk)?;
+        if self.store.advance_ledger(seq, &mac, &all)? {
+            l.ledger.saw_applied(seq)?;
+            l.confirm(seq);
         }
-        self.store.advance_ledger(seq, &mac)?;
-        l.confirm(seq);
         Ok(report)
+    }
+
+    /// After the customer database was restored from a backup older than the key store
+    /// (so its ledger ends before the key store's mark: [`Error::LedgerCut`]), accepts
+    /// the ledger as it is now: the ledger is checked whole, and the key store's mark set
+    /// to its end. The erasures after the ledger's end stay done in the key store (their
+    /// keys are gone), but their entries are lost: record them again from your own
+    /// records of the requests. Returns the ledger's length.
+    ///
+    /// # Errors
+    /// [`Error::LedgerBroken`] when the ledger does not check, a store failure.
+    pub fn accept_ledger_cut(&self) -> Result<u64, Error> {
+        let Some(l) = &self.ledger else {
+            return Ok(0);
+        };
+        let verified = l.ledger.verify(&[])?;
+        let head = l.ledger.head()?;
+        self.store
+            .reset_ledger_mark(head.as_ref().map(|e| (e.seq, e.mac)))?;
+        l.confirmed.store(verified.entries, Ordering::Release);
+        l.own.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        Ok(verified.entries)
     }
 
     /// The KEK epochs this sealer holds, oldest first.

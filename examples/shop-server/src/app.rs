@@ -326,6 +326,26 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
         }
     }
 
+    // An erasure cut off (a crash between its ledger entry and the key destruction, on
+    // this server or another) is finished within a minute: the ledger is replayed every
+    // 60 s (at start it was, before anything opened).
+    let profiles = Arc::clone(&app.profiles);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let p = Arc::clone(&profiles);
+            match blocking(move || p.replay_erasures()).await {
+                Ok((0, _)) => {}
+                Ok((entries, destroyed)) => log(&format!(
+                    "erasure ledger: {entries} erasures replayed, {destroyed} keys destroyed"
+                )),
+                Err(e) => log(&format!("error: erasure ledger replay: {e}")),
+            }
+        }
+    });
+
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     {
         let mut out = std::io::stdout().lock();

@@ -52,6 +52,11 @@ struct Args {
     /// Folder for the databases, the vault's key file, the audit log and the outbox.
     #[arg(long, default_value = "shop-data")]
     data: PathBuf,
+    /// Start on a customer database restored from a backup older than the key store:
+    /// accept its erasure ledger, which ends before the erasures the key store applied
+    /// (they stay done; record them again). Without it such a start is refused.
+    #[arg(long)]
+    accept_erasure_ledger_cut: bool,
     /// The vault side: the card vault, the customer key store, every key file, the
     /// audit trail and the session key (default `<data>/vault`). Everything else under
     /// `--data` is the customer side.
@@ -175,6 +180,7 @@ fn sealer(
     vault: &std::path::Path,
     keys: Arc<dyn shopsafe::seal::KeyStore>,
     ledger: Arc<dyn shopsafe::seal::LedgerStore>,
+    accept_cut: bool,
 ) -> Result<Arc<ShopSealer>, AppError> {
     let kek = shopsafe::card::FileKeySource::open_or_create(
         vault.join("customer.keys"),
@@ -184,7 +190,28 @@ fn sealer(
         shopsafe::seal::ErasureLedger::new(ledger, &shopsafe::card::KeySource::audit_key(&kek)?);
     let checked = ledger.verify(&[])?;
     let sealer = ShopSealer::new(keys, &kek)?.with_ledger(ledger)?;
-    let replay = sealer.replay(10_000, |_| {})?;
+    let replay = match sealer.replay(10_000, |_| {}) {
+        Err(shopsafe::seal::Error::LedgerCut {
+            checkpoint,
+            entries,
+        }) if accept_cut => {
+            log(&format!(
+                "erasure ledger: accepting a ledger of {entries} entries where the key \
+                 store had applied {checkpoint} (--accept-erasure-ledger-cut): record the \
+                 erasures after it again"
+            ));
+            sealer.accept_ledger_cut()?;
+            sealer.replay(10_000, |_| {})?
+        }
+        Err(e @ shopsafe::seal::Error::LedgerCut { .. }) => {
+            return Err(format!(
+                "{e}: the customer database is older than the key store; start once with \
+                 --accept-erasure-ledger-cut to go on from it"
+            )
+            .into());
+        }
+        other => other?,
+    };
     if replay.entries > 0 {
         log(&format!(
             "erasure ledger: the key store was {} erasures behind; {} keys destroyed again",
@@ -222,7 +249,12 @@ fn main() -> Result<(), AppError> {
             )?);
             let rows = profiles::PgRows::connect(&options, &schema)?;
             profiles::check_keys_are_there(&rows, &*keys, &vault_dir.join("customer.keys"))?;
-            let sealer = sealer(&vault_dir, keys, Arc::clone(&store) as _)?;
+            let sealer = sealer(
+                &vault_dir,
+                keys,
+                Arc::clone(&store) as _,
+                args.accept_erasure_ledger_cut,
+            )?;
             let profiles: Arc<dyn Profiles> = Arc::new(SealedProfiles::new(rows, sealer)?);
             return runtime.block_on(serve(args, vault_dir, store, vault, profiles));
         }
@@ -240,7 +272,12 @@ fn main() -> Result<(), AppError> {
     profiles::check_keys_are_there(&rows, &*keys, &vault_dir.join("customer.keys"))?;
     let profiles: Arc<dyn Profiles> = Arc::new(SealedProfiles::new(
         rows,
-        sealer(&vault_dir, keys, Arc::clone(&store) as _)?,
+        sealer(
+            &vault_dir,
+            keys,
+            Arc::clone(&store) as _,
+            args.accept_erasure_ledger_cut,
+        )?,
     )?);
     runtime.block_on(serve(args, vault_dir, store, vault, profiles))
 }

@@ -89,6 +89,9 @@ pub(crate) trait Profiles: Send + Sync + 'static {
     fn set_hold(&self, account: &str, reason: Option<&str>) -> Result<(), AppError>;
     /// A checkpoint of the erasure ledger, to ship off the machine.
     fn erasure_checkpoint(&self) -> Result<AuditCheckpoint, AppError>;
+    /// Replays the erasure ledger against the key store: (entries replayed, keys
+    /// destroyed).
+    fn replay_erasures(&self) -> Result<(u64, u64), AppError>;
     /// Records a campaign as started (`finished` false) or ended, with its counts.
     fn set_campaign(
         &self,
@@ -488,6 +491,11 @@ impl<R: Rows> Profiles for SealedProfiles<R> {
             reason,
             shopsafe::kernel::Timestamp::now().as_millis(),
         )
+    }
+
+    fn replay_erasures(&self) -> Result<(u64, u64), AppError> {
+        let r = self.sealer.replay(10_000, |_| {})?;
+        Ok((r.entries, r.destroyed))
     }
 
     fn erasure_checkpoint(&self) -> Result<AuditCheckpoint, AppError> {

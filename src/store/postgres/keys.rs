@@ -325,7 +325,8 @@ impl KeyStore for PgKeyStore {
                 )
                 .map_err(be("destroy data keys"))?;
             tx.execute(
-                "INSERT INTO erased (tombstone, at) SELECT t, $2 FROM unnest($1::bytea[]) AS t
+                "INSERT INTO erased (tombstone, at)
+                 SELECT t, $2 FROM unnest($1::bytea[]) AS t ORDER BY t
                  ON CONFLICT DO NOTHING",
                 &[&tombstones, &now],
             )
@@ -368,22 +369,62 @@ impl KeyStore for PgKeyStore {
         })
     }
 
-    fn advance_ledger(&self, seq: u64, mac: &[u8; 32]) -> Result<(), StoreError> {
+    fn advance_ledger(
+        &self,
+        seq: u64,
+        mac: &[u8; 32],
+        applied: &[[u8; 16]],
+    ) -> Result<bool, StoreError> {
         let (seq, mac) = (to_i64(seq), &mac[..]);
+        let mut asked: Vec<&[u8]> = applied.iter().map(|t| &t[..]).collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let want = to_i64(asked.len() as u64);
         self.pool.with(|c| {
             // The mark need not survive a crash (a lost one is checked again), so its
-            // commit does not wait for the WAL flush.
+            // commit does not wait for the WAL flush. The tombstones are locked while it
+            // moves: no restore or delete takes them from under the mark.
             let mut tx = c.transaction().map_err(be("begin ledger mark"))?;
             tx.batch_execute("SET LOCAL synchronous_commit = off")
                 .map_err(be("begin ledger mark"))?;
-            tx.execute(
-                "INSERT INTO ledger_applied (one, seq, mac) VALUES (TRUE, $1, $2)
-                 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, mac = excluded.mac
-                 WHERE excluded.seq > ledger_applied.seq",
-                &[&seq, &mac],
-            )
-            .map_err(be("advance ledger mark"))?;
-            tx.commit().map_err(be("commit ledger mark"))
+            let found: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM (SELECT 1 FROM erased WHERE tombstone = ANY($1)
+                     ORDER BY tombstone FOR SHARE) AS held",
+                    &[&asked],
+                )
+                .map_err(be("check erasures"))?
+                .get(0);
+            if found != want {
+                return Ok(false);
+            }
+            let moved = tx
+                .execute(
+                    "INSERT INTO ledger_applied (one, seq, mac) VALUES (TRUE, $1, $2)
+                     ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, mac = excluded.mac
+                     WHERE excluded.seq > ledger_applied.seq",
+                    &[&seq, &mac],
+                )
+                .map_err(be("advance ledger mark"))?;
+            tx.commit().map_err(be("commit ledger mark"))?;
+            Ok(moved > 0)
+        })
+    }
+
+    fn reset_ledger_mark(&self, to: Option<(u64, [u8; 32])>) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            let mut tx = c.transaction().map_err(be("begin ledger mark reset"))?;
+            tx.execute("DELETE FROM ledger_applied", &[])
+                .map_err(be("reset ledger mark"))?;
+            if let Some((seq, mac)) = to {
+                let (seq, mac) = (to_i64(seq), &mac[..]);
+                tx.execute(
+                    "INSERT INTO ledger_applied (one, seq, mac) VALUES (TRUE, $1, $2)",
+                    &[&seq, &mac],
+                )
+                .map_err(be("reset ledger mark"))?;
+            }
+            tx.commit().map_err(be("commit ledger mark reset"))
         })
     }
 

@@ -350,8 +350,9 @@ impl KeyStore for SqliteKeyStore {
             c.pragma_update(None, "synchronous", "FULL")
                 .map_err(be("set synchronous"))?;
             let done = erase_in(c, customers, tombstones, now);
-            c.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(be("set synchronous"))?;
+            // After the commit: a failure here leaves the connection syncing every
+            // commit (slower, not wrong), and must not report the erasure as failed.
+            let _ = c.pragma_update(None, "synchronous", "NORMAL");
             done
         })
     }
@@ -395,16 +396,53 @@ impl KeyStore for SqliteKeyStore {
         })
     }
 
-    fn advance_ledger(&self, seq: u64, mac: &[u8; 32]) -> Result<(), StoreError> {
+    fn advance_ledger(
+        &self,
+        seq: u64,
+        mac: &[u8; 32],
+        applied: &[[u8; 16]],
+    ) -> Result<bool, StoreError> {
         self.pool.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO ledger_applied (one, seq, mac) VALUES (1, ?1, ?2)
-                 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, mac = excluded.mac
-                 WHERE excluded.seq > ledger_applied.seq",
-            )
-            .and_then(|mut s| s.execute(params![to_i64(seq), &mac[..]]))
-            .map_err(be("advance ledger mark"))?;
-            Ok(())
+            let tx = begin(c, "begin ledger mark")?;
+            {
+                let mut check = tx
+                    .prepare_cached("SELECT count(*) FROM erased WHERE tombstone = ?1")
+                    .map_err(be("check erasures"))?;
+                for t in applied {
+                    let n: i64 = check
+                        .query_row([&t[..]], |r| r.get(0))
+                        .map_err(be("check erasures"))?;
+                    if n == 0 {
+                        return Ok(false);
+                    }
+                }
+            }
+            let moved = tx
+                .execute(
+                    "INSERT INTO ledger_applied (one, seq, mac) VALUES (1, ?1, ?2)
+                     ON CONFLICT (one) DO UPDATE SET seq = excluded.seq, mac = excluded.mac
+                     WHERE excluded.seq > ledger_applied.seq",
+                    params![to_i64(seq), &mac[..]],
+                )
+                .map_err(be("advance ledger mark"))?;
+            tx.commit().map_err(be("commit ledger mark"))?;
+            Ok(moved > 0)
+        })
+    }
+
+    fn reset_ledger_mark(&self, to: Option<(u64, [u8; 32])>) -> Result<(), StoreError> {
+        self.pool.with(|c| {
+            let tx = begin(c, "begin ledger mark reset")?;
+            tx.execute("DELETE FROM ledger_applied", [])
+                .map_err(be("reset ledger mark"))?;
+            if let Some((seq, mac)) = to {
+                tx.execute(
+                    "INSERT INTO ledger_applied (one, seq, mac) VALUES (1, ?1, ?2)",
+                    params![to_i64(seq), &mac[..]],
+                )
+                .map_err(be("reset ledger mark"))?;
+            }
+            tx.commit().map_err(be("commit ledger mark reset"))
         })
     }
 

@@ -583,7 +583,7 @@ mod tests {
             .map(|r| r.kind)
             .collect();
         assert_eq!(read, kinds);
-        assert_eq!(vault.verify_audit(&key(), &[]).expect("intact").records, 5);
+        assert_eq!(vault.verify_audit(&key(), &[]).expect("intact").records, 6);
         vault
             .pool
             .with(|c| {

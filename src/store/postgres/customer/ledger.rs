@@ -88,6 +88,29 @@ impl LedgerStore for PgStore {
         })
     }
 
+    fn ledger_applied_seen(&self) -> Result<u64, StoreError> {
+        self.pool.with(|c| {
+            let row = c
+                .query_opt("SELECT seq FROM erasure_ledger_applied", &[])
+                .map_err(be("read ledger applied"))?;
+            Ok(row.map_or(0, |r| crate::store::rows::to_u64(r.get(0))))
+        })
+    }
+
+    fn ledger_saw_applied(&self, seq: u64) -> Result<(), StoreError> {
+        let seq = to_i64(seq);
+        self.pool.with(|c| {
+            c.execute(
+                "INSERT INTO erasure_ledger_applied (one, seq) VALUES (TRUE, $1)
+                 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq
+                 WHERE excluded.seq > erasure_ledger_applied.seq",
+                &[&seq],
+            )
+            .map_err(be("record ledger applied"))?;
+            Ok(())
+        })
+    }
+
     fn ledger_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
         self.pool.with(|c| {
             c.query(

@@ -158,6 +158,10 @@ const MIGRATIONS: &[&str] = &[
         retained TEXT NOT NULL,
         mac BYTEA NOT NULL CHECK (length(mac) = 32)
     );
+    CREATE TABLE erasure_ledger_applied (
+        one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        seq BIGINT NOT NULL
+    );
     CREATE TABLE erasure_ledger_checkpoints (
         id BIGSERIAL PRIMARY KEY,
         line TEXT NOT NULL

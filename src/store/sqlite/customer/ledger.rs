@@ -70,8 +70,9 @@ impl LedgerStore for SqliteStore {
             c.pragma_update(None, "synchronous", "FULL")
                 .map_err(be("set synchronous"))?;
             let done = append_in(c, make);
-            c.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(be("set synchronous"))?;
+            // After the commit: a failure here leaves the connection syncing every
+            // commit (slower, not wrong), and must not report the entry as unwritten.
+            let _ = c.pragma_update(None, "synchronous", "NORMAL");
             done
         })
     }
@@ -104,6 +105,29 @@ impl LedgerStore for SqliteStore {
             c.prepare_cached("INSERT INTO erasure_ledger_checkpoints (line) VALUES (?1)")
                 .and_then(|mut s| s.execute([checkpoint.to_string()]))
                 .map_err(be("keep ledger checkpoint"))?;
+            Ok(())
+        })
+    }
+
+    fn ledger_applied_seen(&self) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let seq: Option<i64> = c
+                .prepare_cached("SELECT seq FROM erasure_ledger_applied")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+                .map_err(be("read ledger applied"))?;
+            Ok(seq.map_or(0, crate::store::rows::to_u64))
+        })
+    }
+
+    fn ledger_saw_applied(&self, seq: u64) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO erasure_ledger_applied (one, seq) VALUES (1, ?1)
+                 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq
+                 WHERE excluded.seq > erasure_ledger_applied.seq",
+            )
+            .and_then(|mut s| s.execute([to_i64(seq)]))
+            .map_err(be("record ledger applied"))?;
             Ok(())
         })
     }

@@ -155,6 +155,10 @@ const MIGRATIONS: &[&str] = &[
         retained TEXT NOT NULL,
         mac BLOB NOT NULL CHECK (length(mac) = 32)
     );
+    CREATE TABLE erasure_ledger_applied (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        seq INTEGER NOT NULL
+    );
     CREATE TABLE erasure_ledger_checkpoints (
         id INTEGER PRIMARY KEY,
         line TEXT NOT NULL
