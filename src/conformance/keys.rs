@@ -478,29 +478,36 @@ pub(super) fn erasure_destroys_every_version_and_keeps_only_a_tombstone<S: KeySt
 
 pub(super) fn the_ledger_mark_only_moves_up_and_customers_page_in_order<S: KeyStore>(store: &S) {
     assert_eq!(store.ledger_applied().expect("mark"), None);
-    assert!(store.advance_ledger(5, &[5; 32], &[]).expect("advance"));
-    assert!(!store.advance_ledger(3, &[3; 32], &[]).expect("behind"));
+    assert!(store.advance_ledger(0, 5, &[5; 32], &[]).expect("advance"));
+    assert!(!store.advance_ledger(0, 3, &[3; 32], &[]).expect("behind"));
     assert_eq!(store.ledger_applied().expect("mark"), Some((5, [5; 32])));
     // Only over tombstones that are there.
     store.erase_customers(&[], &[[8; 16]]).expect("tombstone");
     assert!(
         !store
-            .advance_ledger(6, &[6; 32], &[[8; 16], [7; 16]])
+            .advance_ledger(5, 6, &[6; 32], &[[8; 16], [7; 16]])
             .expect("not applied")
     );
     assert_eq!(store.ledger_applied().expect("mark"), Some((5, [5; 32])));
     assert!(
         store
-            .advance_ledger(6, &[6; 32], &[[8; 16], [8; 16]])
+            .advance_ledger(5, 6, &[6; 32], &[[8; 16], [8; 16]])
             .expect("advance")
     );
     assert_eq!(store.ledger_applied().expect("mark"), Some((6, [6; 32])));
     // Down only by an operator's reset.
     store.reset_ledger_mark(Some((2, [2; 32]))).expect("reset");
     assert_eq!(store.ledger_applied().expect("mark"), Some((2, [2; 32])));
+    // Not from a mark the store no longer has (restored between the read and the write).
+    assert!(
+        !store
+            .advance_ledger(3, 6, &[6; 32], &[])
+            .expect("went back")
+    );
+    assert_eq!(store.ledger_applied().expect("mark"), Some((2, [2; 32])));
     store.reset_ledger_mark(None).expect("reset");
     assert_eq!(store.ledger_applied().expect("mark"), None);
-    assert!(store.advance_ledger(6, &[6; 32], &[]).expect("advance"));
+    assert!(store.advance_ledger(0, 6, &[6; 32], &[]).expect("advance"));
     store
         .insert_data_keys(
             &[

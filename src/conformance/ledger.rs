@@ -57,6 +57,8 @@ pub(super) fn entries_chain_from_the_head_and_read_back_in_order<S: LedgerStore 
     assert_eq!(store.ledger_applied_seen().expect("seen"), 4);
     store.ledger_saw_applied(5).expect("saw");
     assert_eq!(store.ledger_applied_seen().expect("seen"), 5);
+    store.ledger_reset_applied(1).expect("reset");
+    assert_eq!(store.ledger_applied_seen().expect("seen"), 1);
 }
 
 pub(super) fn two_appenders_at_once_never_chain_from_one_head<S: LedgerStore + 'static>(store: S) {

@@ -178,15 +178,18 @@ pub trait KeyStore: Send + Sync {
     /// A backend failure.
     fn ledger_applied(&self) -> Result<Option<(u64, [u8; 32])>, StoreError>;
 
-    /// Records that every ledger entry up to `seq` (whose MAC is `mac`) is applied, unless
-    /// a later one is recorded already, in one transaction with the check that each of
-    /// `applied` (the digests of the entries it vouches for) is recorded as erased.
-    /// Whether it moved (false: one was missing, or a later mark is there).
+    /// Records that every ledger entry up to `seq` (whose MAC is `mac`) is applied, in
+    /// one transaction with the checks that the mark is still at least `from` (the mark
+    /// `applied` was counted from; none counts as 0) and that each of `applied` (the
+    /// digests of the entries after `from` it vouches for) is recorded as erased; never
+    /// down. Whether it moved (false: the mark went back, a tombstone is missing, or a
+    /// later mark is there).
     ///
     /// # Errors
     /// A backend failure.
     fn advance_ledger(
         &self,
+        from: u64,
         seq: u64,
         mac: &[u8; 32],
         applied: &[[u8; 16]],
@@ -292,11 +295,12 @@ impl<T: KeyStore + ?Sized> KeyStore for std::sync::Arc<T> {
     }
     fn advance_ledger(
         &self,
+        from: u64,
         seq: u64,
         mac: &[u8; 32],
         applied: &[[u8; 16]],
     ) -> Result<bool, StoreError> {
-        (**self).advance_ledger(seq, mac, applied)
+        (**self).advance_ledger(from, seq, mac, applied)
     }
     fn reset_ledger_mark(&self, to: Option<(u64, [u8; 32])>) -> Result<(), StoreError> {
         (**self).reset_ledger_mark(to)

@@ -70,6 +70,13 @@ pub trait LedgerStore: Send + Sync {
     /// # Errors
     /// A backend failure.
     fn ledger_saw_applied(&self, seq: u64) -> Result<(), StoreError>;
+
+    /// Sets what a key store was seen to apply to `seq`, down as well as up: only for an
+    /// operator accepting a cut ledger.
+    ///
+    /// # Errors
+    /// A backend failure.
+    fn ledger_reset_applied(&self, seq: u64) -> Result<(), StoreError>;
 }
 
 impl<T: LedgerStore + ?Sized> LedgerStore for Arc<T> {
@@ -96,6 +103,9 @@ impl<T: LedgerStore + ?Sized> LedgerStore for Arc<T> {
     }
     fn ledger_saw_applied(&self, seq: u64) -> Result<(), StoreError> {
         (**self).ledger_saw_applied(seq)
+    }
+    fn ledger_reset_applied(&self, seq: u64) -> Result<(), StoreError> {
+        (**self).ledger_reset_applied(seq)
     }
 }
 
@@ -357,6 +367,21 @@ impl ErasureLedger {
     /// Records that a key store applied every entry up to `seq`.
     pub(super) fn saw_applied(&self, seq: u64) -> Result<(), Error> {
         Ok(self.store.ledger_saw_applied(seq)?)
+    }
+
+    /// Sets what a key store was seen to apply, down as well as up.
+    pub(super) fn reset_applied(&self, seq: u64) -> Result<(), Error> {
+        Ok(self.store.ledger_reset_applied(seq)?)
+    }
+
+    /// The "being erased" tombstone a replay writes for `digest` before it destroys
+    /// keys: it keeps new keys out (a key insert checks it) without saying "applied".
+    #[must_use]
+    pub fn pending_digest(&self, digest: &[u8; 16]) -> [u8; 16] {
+        let mac = hmac_sha256(&self.digest_key[..], &[b"pending\0", digest]);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&mac[..16]);
+        out
     }
 
     /// Keeps a checkpoint every `entries` entries (0: only when asked).

@@ -319,10 +319,14 @@ impl<S: KeyStore> Sealer<S> {
         let Some(l) = &self.ledger else {
             return Ok(());
         };
+        // In this order (what was confirmed, the mark, then the head): each is at most the
+        // next, however other servers append and apply meanwhile, unless something was
+        // cut or restored.
+        let confirmed = l.confirmed.load(Ordering::Acquire);
         let mark = self.store.ledger_applied()?;
         let head = l.ledger.head()?;
-        let (mark_seq, head_seq) = (mark.map_or(0, |m| m.0), head.as_ref().map_or(0, |e| e.seq));
-        let confirmed = l.confirmed.load(Ordering::Acquire);
+        let (mark_seq, mut head_seq) =
+            (mark.map_or(0, |m| m.0), head.as_ref().map_or(0, |e| e.seq));
         if mark_seq > head_seq || head_seq < confirmed {
             // The ledger is shorter than what was applied or seen: the customer database
             // was restored from before the key store, or the ledger was cut.
@@ -342,7 +346,16 @@ impl<S: KeyStore> Sealer<S> {
         }
         // An entry is applied when its digest is among the key store's tombstones (they
         // are written in the transaction that destroys the keys).
-        let seen = l.ledger.applied_seen()?;
+        let mut seen = l.ledger.applied_seen()?;
+        if seen < mark_seq {
+            // A record that lagged behind the mark (cut off between the two writes).
+            l.ledger.saw_applied(mark_seq)?;
+            seen = mark_seq;
+        }
+        if head_seq < seen {
+            // Read after the head: another server may have appended and applied since.
+            head_seq = l.ledger.head()?.map_or(0, |e| e.seq);
+        }
         if head_seq < seen {
             return Err(Error::LedgerCut {
                 checkpoint: seen,
@@ -373,7 +386,7 @@ impl<S: KeyStore> Sealer<S> {
         // The mark moves in one transaction with the check that those tombstones are
         // still there (not in a key store restored between the read and the write).
         if let Some((seq, mac)) = applied
-            && self.store.advance_ledger(seq, &mac, &digests)?
+            && self.store.advance_ledger(mark_seq, seq, &mac, &digests)?
         {
             l.ledger.saw_applied(seq)?;
             l.confirm(seq);
@@ -495,8 +508,11 @@ impl<S: KeyStore> Sealer<S> {
         let unless: Vec<[u8; 16]> = fresh
             .iter()
             .flat_map(|k| {
-                let ledger = self.ledger().map(|l| l.digest(&k.customer));
-                core::iter::once(tombstone(&key, &k.customer)).chain(ledger)
+                let ledger = self.ledger().map(|l| {
+                    let d = l.digest(&k.customer);
+                    [d, l.pending_digest(&d)]
+                });
+                core::iter::once(tombstone(&key, &k.customer)).chain(ledger.into_iter().flatten())
             })
             .collect();
         // What was stored may be another server's key for the same customer: unwrap that.
@@ -865,12 +881,16 @@ impl<S: KeyStore> Sealer<S> {
         let Some((seq, mac)) = end.filter(|_| report.entries > 0) else {
             return Ok(report);
         };
-        // Every listed id's tombstone first (the ids this store never had a key for
-        // too), in order (two servers replaying at once take the same rows in the same
-        // order): from here on no key can be made for them.
+        // A "being erased" mark of every listed id first (the ids this store never had
+        // a key for too), in order (two servers replaying at once take the same rows in
+        // the same order): from here on no key can be made for them. Not the ledger's
+        // digest itself, which says "applied": a replay cut off during its scan must
+        // leave the entries unapplied.
         let mut all: Vec<[u8; 16]> = pending.iter().copied().collect();
         all.sort_unstable();
-        for chunk in all.chunks(10_000) {
+        let mut marks: Vec<[u8; 16]> = all.iter().map(|d| l.ledger.pending_digest(d)).collect();
+        marks.sort_unstable();
+        for chunk in marks.chunks(10_000) {
             self.store.erase_customers(&[], chunk)?;
         }
         let key = self.tombstone_key()?;
@@ -903,7 +923,11 @@ impl<S: KeyStore> Sealer<S> {
             }
             progress(scanned);
         }
-        if self.store.advance_ledger(seq, &mac, &all)? {
+        // Now every listed id is applied: the ledger's digests, and the mark.
+        for chunk in all.chunks(10_000) {
+            self.store.erase_customers(&[], chunk)?;
+        }
+        if self.store.advance_ledger(mark_seq, seq, &mac, &all)? {
             l.ledger.saw_applied(seq)?;
             l.confirm(seq);
         }
@@ -927,6 +951,7 @@ impl<S: KeyStore> Sealer<S> {
         let head = l.ledger.head()?;
         self.store
             .reset_ledger_mark(head.as_ref().map(|e| (e.seq, e.mac)))?;
+        l.ledger.reset_applied(verified.entries)?;
         l.confirmed.store(verified.entries, Ordering::Release);
         l.own.lock().unwrap_or_else(PoisonError::into_inner).clear();
         Ok(verified.entries)

@@ -82,6 +82,11 @@ fn lock_customers(
     Ok(())
 }
 
+/// The advisory lock a replay's tombstones take exclusively and a key insert shared
+/// (outside the range of the per-customer locks' keys only by convention: a collision
+/// would only make them wait).
+const REPLAY_LOCK: i64 = 0x7368_6f70_7361_6665; // "shopsafe"
+
 const SELECT_KEY: &str = "SELECT customer, version, kek, wrapped, created_at FROM data_keys";
 
 /// Refuses a write under a retired epoch: holds each epoch's row `FOR SHARE` until the
@@ -199,6 +204,13 @@ impl KeyStore for PgKeyStore {
             // The customers' locks, then their tombstones: an erasure holds the same
             // locks from before it destroys keys until it has committed its tombstones.
             lock_customers(&mut tx, &customers)?;
+            // Shared with every other insert, exclusive against a replay's tombstones:
+            // an insert whose check came before those tombstones has committed before
+            // they do (and the replay's scan that follows sees its key).
+            tx.batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock_shared({REPLAY_LOCK})"
+            ))
+            .map_err(be("lock against a replay"))?;
             let erased: i64 = tx
                 .query_one(
                     "SELECT count(*) FROM erased WHERE tombstone = ANY($1)",
@@ -318,6 +330,12 @@ impl KeyStore for PgKeyStore {
         self.pool.with(|c| {
             let mut tx = c.transaction().map_err(be("begin erasure"))?;
             lock_customers(&mut tx, &customers)?;
+            if customers.is_empty() && !tombstones.is_empty() {
+                // Tombstones of ids not named (a replay's): wait for every key insert
+                // under way, and keep new ones out until they are written.
+                tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({REPLAY_LOCK})"))
+                    .map_err(be("lock against key inserts"))?;
+            }
             let destroyed = tx
                 .execute(
                     "DELETE FROM data_keys WHERE customer = ANY($1)",
@@ -371,11 +389,12 @@ impl KeyStore for PgKeyStore {
 
     fn advance_ledger(
         &self,
+        from: u64,
         seq: u64,
         mac: &[u8; 32],
         applied: &[[u8; 16]],
     ) -> Result<bool, StoreError> {
-        let (seq, mac) = (to_i64(seq), &mac[..]);
+        let (from, seq, mac) = (to_i64(from), to_i64(seq), &mac[..]);
         let mut asked: Vec<&[u8]> = applied.iter().map(|t| &t[..]).collect();
         asked.sort_unstable();
         asked.dedup();
@@ -387,6 +406,15 @@ impl KeyStore for PgKeyStore {
             let mut tx = c.transaction().map_err(be("begin ledger mark"))?;
             tx.batch_execute("SET LOCAL synchronous_commit = off")
                 .map_err(be("begin ledger mark"))?;
+            // The mark's row locked (or, with none yet, the insert below conflicts with
+            // another's): it cannot go back between this read and the write.
+            let now: i64 = tx
+                .query_opt("SELECT seq FROM ledger_applied FOR UPDATE", &[])
+                .map_err(be("read ledger mark"))?
+                .map_or(0, |r| r.get(0));
+            if now < from {
+                return Ok(false);
+            }
             let found: i64 = tx
                 .query_one(
                     "SELECT count(*) FROM (SELECT 1 FROM erased WHERE tombstone = ANY($1)

@@ -398,12 +398,23 @@ impl KeyStore for SqliteKeyStore {
 
     fn advance_ledger(
         &self,
+        from: u64,
         seq: u64,
         mac: &[u8; 32],
         applied: &[[u8; 16]],
     ) -> Result<bool, StoreError> {
         self.pool.with(|c| {
             let tx = begin(c, "begin ledger mark")?;
+            let now: i64 = tx
+                .query_row(
+                    "SELECT coalesce((SELECT seq FROM ledger_applied), 0)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(be("read ledger mark"))?;
+            if now < to_i64(from) {
+                return Ok(false);
+            }
             {
                 let mut check = tx
                     .prepare_cached("SELECT count(*) FROM erased WHERE tombstone = ?1")

@@ -111,6 +111,19 @@ impl LedgerStore for PgStore {
         })
     }
 
+    fn ledger_reset_applied(&self, seq: u64) -> Result<(), StoreError> {
+        let seq = to_i64(seq);
+        self.pool.with(|c| {
+            c.execute(
+                "INSERT INTO erasure_ledger_applied (one, seq) VALUES (TRUE, $1)
+                 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq",
+                &[&seq],
+            )
+            .map_err(be("reset ledger applied"))?;
+            Ok(())
+        })
+    }
+
     fn ledger_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
         self.pool.with(|c| {
             c.query(

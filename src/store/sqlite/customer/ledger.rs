@@ -132,6 +132,18 @@ impl LedgerStore for SqliteStore {
         })
     }
 
+    fn ledger_reset_applied(&self, seq: u64) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO erasure_ledger_applied (one, seq) VALUES (1, ?1)
+                 ON CONFLICT (one) DO UPDATE SET seq = excluded.seq",
+            )
+            .and_then(|mut s| s.execute([to_i64(seq)]))
+            .map_err(be("reset ledger applied"))?;
+            Ok(())
+        })
+    }
+
     fn ledger_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
         self.with(|c| {
             let lines: Vec<String> = c
