@@ -346,12 +346,10 @@ impl<S: KeyStore> Sealer<S> {
         }
         // An entry is applied when its digest is among the key store's tombstones (they
         // are written in the transaction that destroys the keys).
-        let mut seen = l.ledger.applied_seen()?;
-        if seen < mark_seq {
-            // A record that lagged behind the mark (cut off between the two writes).
-            l.ledger.saw_applied(mark_seq)?;
-            seen = mark_seq;
-        }
+        // A record that lagged behind the mark (cut off between the two writes) counts as
+        // the mark, and is caught up once the walk has checked the mark is the ledger's.
+        let recorded = l.ledger.applied_seen()?;
+        let seen = recorded.max(mark_seq);
         if head_seq < seen {
             // Read after the head: another server may have appended and applied since.
             head_seq = l.ledger.head()?.map_or(0, |e| e.seq);
@@ -383,6 +381,9 @@ impl<S: KeyStore> Sealer<S> {
             }
             Ok(())
         })?;
+        if recorded < mark_seq {
+            l.ledger.saw_applied(mark_seq)?;
+        }
         // The mark moves in one transaction with the check that those tombstones are
         // still there (not in a key store restored between the read and the write).
         if let Some((seq, mac)) = applied
