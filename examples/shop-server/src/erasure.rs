@@ -365,6 +365,12 @@ pub(crate) async fn erase_me<S: CustomerStores, V: VaultStore + 'static>(
     )
 }
 
+/// An admin's reason as the audit trail and the holds keep it: control characters
+/// dropped, at most 200 characters.
+fn reason_text(raw: &str) -> String {
+    raw.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
 #[derive(Deserialize)]
 pub(crate) struct EraseBody {
     reason: String,
@@ -379,12 +385,7 @@ pub(crate) async fn admin_erase<S: CustomerStores, V: VaultStore + 'static>(
     let Ok(account) = AccountId::new(&name) else {
         return error(StatusCode::NOT_FOUND, "no_such_account");
     };
-    let reason = body
-        .reason
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect::<String>();
+    let reason = reason_text(&body.reason);
     let app2 = Arc::clone(&app);
     erased(blocking(move || erase(&app2, &account, "admin", &reason)).await)
 }
@@ -405,12 +406,7 @@ pub(crate) async fn admin_hold<S: CustomerStores, V: VaultStore + 'static>(
     let Ok(account) = AccountId::new(&name) else {
         return error(StatusCode::NOT_FOUND, "no_such_account");
     };
-    let reason: String = body
-        .reason
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
+    let reason = reason_text(&body.reason);
     if reason.trim().is_empty() {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "reason_required");
     }

@@ -8,7 +8,6 @@ mod servers;
 #[path = "support/shop.rs"]
 mod shop;
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -342,26 +341,9 @@ async fn the_breach_day_over_http_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breach_day_over_http_on_postgres() {
-    let url = match std::env::var("SHOPSAFE_PG_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            let required = std::env::var_os("SHOPSAFE_REQUIRE_PG").is_some_and(|x| !x.is_empty());
-            assert!(!required, "SHOPSAFE_PG_URL is unset, and CI must run this");
-            let _ = writeln!(std::io::stderr(), "SKIPPED: set SHOPSAFE_PG_URL to run it");
-            return;
-        }
-    };
-    if !cfg!(feature = "postgres") {
-        // `cargo test -p shop-server` without `--features postgres`: say so, and fail
-        // where CI requires PostgreSQL (its test command enables every feature).
-        let required = std::env::var_os("SHOPSAFE_REQUIRE_PG").is_some_and(|x| !x.is_empty());
-        assert!(
-            !required,
-            "CI must run this with the shop server's postgres feature"
-        );
-        let _ = writeln!(std::io::stderr(), "SKIPPED: needs --features postgres");
+    let Some(url) = shop::postgres_url("the_breach_day_over_http_on_postgres") else {
         return;
-    }
+    };
     let schema = format!("shop_http_{}", std::process::id());
     let dir = tempfile::tempdir().expect("dir");
     breach_day(dir.path(), &["--postgres", &url, "--pg-schema", &schema]).await;

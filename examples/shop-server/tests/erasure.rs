@@ -4,6 +4,7 @@
 //! open for them with the live key store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
+#[allow(dead_code)] // only `unique` here
 #[path = "../../../tests/support/servers.rs"]
 mod servers;
 #[path = "support/shop.rs"]
@@ -363,22 +364,9 @@ async fn export_and_erasure_on_request_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_and_erasure_on_request_on_postgres() {
-    let Some(url) = servers::server_env(
-        "export_and_erasure_on_request_on_postgres",
-        "SHOPSAFE_PG_URL",
-        "SHOPSAFE_REQUIRE_PG",
-        "set SHOPSAFE_PG_URL (bash .ci/pg-start) to run it",
-    ) else {
+    let Some(url) = shop::postgres_url("export_and_erasure_on_request_on_postgres") else {
         return;
     };
-    if !cfg!(feature = "postgres") {
-        let required = std::env::var_os("SHOPSAFE_REQUIRE_PG").is_some_and(|x| !x.is_empty());
-        assert!(
-            !required,
-            "CI must run this with the shop server's postgres feature"
-        );
-        return;
-    }
     let schema = servers::unique("shop_erase_");
     let dir = tempfile::tempdir().expect("dir");
     erasure_over_http(

@@ -7,13 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed check panics here
 
 // `unique` is for the PostgreSQL test only.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+#[allow(dead_code)] // only `unique` here
 #[path = "../../../tests/support/servers.rs"]
 mod servers;
 #[path = "support/shop.rs"]
 mod shop;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use reqwest::{Client, StatusCode};
@@ -337,23 +336,11 @@ async fn a_copy_of_the_customer_side_on_sqlite_holds_no_personal_value_in_clear(
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_copy_of_the_customer_side_on_postgres_holds_no_personal_value_in_clear() {
-    let Some(url) = servers::server_env(
+    let Some(url) = shop::postgres_url(
         "a_copy_of_the_customer_side_on_postgres_holds_no_personal_value_in_clear",
-        "SHOPSAFE_PG_URL",
-        "SHOPSAFE_REQUIRE_PG",
-        "set SHOPSAFE_PG_URL (bash .ci/pg-start) to run it",
     ) else {
         return;
     };
-    if !cfg!(feature = "postgres") {
-        let required = std::env::var_os("SHOPSAFE_REQUIRE_PG").is_some_and(|x| !x.is_empty());
-        assert!(
-            !required,
-            "CI must run this with the shop server's postgres feature"
-        );
-        let _ = writeln!(std::io::stderr(), "SKIPPED: needs --features postgres");
-        return;
-    }
     #[cfg(feature = "postgres")]
     postgres_copy(&url).await;
     #[cfg(not(feature = "postgres"))]

@@ -8,6 +8,42 @@ use std::time::Duration;
 
 pub(crate) const ADMIN: &str = "test-admin-token";
 
+/// The PostgreSQL connection string for a test of the server on PostgreSQL: `None` (and
+/// SKIPPED on the terminal) without `SHOPSAFE_PG_URL` or without this package's
+/// `postgres` feature; a failure instead where `SHOPSAFE_REQUIRE_PG` is set, as CI sets
+/// it (its test command enables every feature).
+pub(crate) fn postgres_url(test: &str) -> Option<String> {
+    use std::io::Write as _;
+    let required = std::env::var_os("SHOPSAFE_REQUIRE_PG").is_some_and(|x| !x.is_empty());
+    let Some(url) = std::env::var("SHOPSAFE_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            !required,
+            "{test}: SHOPSAFE_PG_URL is unset, and CI must run it"
+        );
+        // Straight to the terminal: the harness does not capture this.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: set SHOPSAFE_PG_URL (bash .ci/pg-start) to run it"
+        );
+        return None;
+    };
+    if !cfg!(feature = "postgres") {
+        assert!(
+            !required,
+            "{test}: CI must run this with the shop server's postgres feature"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: needs --features postgres"
+        );
+        return None;
+    }
+    Some(url)
+}
+
 /// The server's binary, which cargo builds for this package's tests with their profile.
 pub(crate) fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_shop-server"))
