@@ -76,20 +76,27 @@ fn refuse_retired<'a>(
 
 /// Refuses a key for an erased customer, inside the writer's (immediate) transaction.
 fn refuse_erased(tx: &rusqlite::Connection, tombstones: &[[u8; 16]]) -> Result<(), StoreError> {
+    if recorded(tx, tombstones)? > 0 {
+        return Err(StoreError::Retired {
+            what: "erased customer",
+        });
+    }
+    Ok(())
+}
+
+/// How many of `tombstones` (each as listed, repeats counted) are recorded.
+fn recorded(tx: &rusqlite::Connection, tombstones: &[[u8; 16]]) -> Result<usize, StoreError> {
     let mut stmt = tx
         .prepare_cached("SELECT count(*) FROM erased WHERE tombstone = ?1")
         .map_err(be("check erasures"))?;
+    let mut found = 0;
     for t in tombstones {
         let n: i64 = stmt
             .query_row([&t[..]], |r| r.get(0))
             .map_err(be("check erasures"))?;
-        if n > 0 {
-            return Err(StoreError::Retired {
-                what: "erased customer",
-            });
-        }
+        found += usize::from(n > 0);
     }
-    Ok(())
+    Ok(found)
 }
 
 /// The erasure's transaction.
@@ -415,18 +422,8 @@ impl KeyStore for SqliteKeyStore {
             if now < to_i64(from) {
                 return Ok(false);
             }
-            {
-                let mut check = tx
-                    .prepare_cached("SELECT count(*) FROM erased WHERE tombstone = ?1")
-                    .map_err(be("check erasures"))?;
-                for t in applied {
-                    let n: i64 = check
-                        .query_row([&t[..]], |r| r.get(0))
-                        .map_err(be("check erasures"))?;
-                    if n == 0 {
-                        return Ok(false);
-                    }
-                }
+            if recorded(&tx, applied)? < applied.len() {
+                return Ok(false);
             }
             let moved = tx
                 .execute(
