@@ -51,6 +51,7 @@ mod incidents;
 mod keys;
 mod ledger;
 mod retention;
+mod sessions;
 mod support;
 mod throttle;
 mod tokens;
@@ -58,6 +59,7 @@ mod vault;
 
 use std::sync::Arc;
 
+pub use self::sessions::SessionsStore;
 pub use self::support::FullStore;
 use self::throttle::{
     concurrent_throttle_updates_never_lose_one, throttle_adjustments_clear_give_back_and_expire,
@@ -137,6 +139,20 @@ pub fn run_throttle<S: crate::rotation::ThrottleStore>(fresh: &dyn Fn() -> S) {
     throttle_values_round_trip_expire_and_sweep(&fresh());
     concurrent_throttle_updates_never_lose_one(&fresh());
     throttle_adjustments_clear_give_back_and_expire(&fresh());
+}
+
+/// Runs every check of [`SessionStore`](crate::rotation::SessionStore): liveness bound to
+/// the credential (stamp, flags, incidents), listing and ending per account and per
+/// incident, rotation, purge, and remember-device families under concurrent use.
+///
+/// # Panics
+/// When the backend breaks the trait's contract (5 checks).
+pub fn run_sessions<S: SessionsStore>(fresh: &dyn Fn() -> S) {
+    sessions::a_session_lives_only_while_its_credential_does(&fresh());
+    sessions::incidents_end_the_sessions_they_compromise(&fresh());
+    sessions::sessions_list_and_end_per_account(&fresh());
+    sessions::device_tokens_rotate_once_and_a_reuse_ends_the_family(&fresh());
+    sessions::two_uses_of_one_device_token_at_once_rotate_once(Arc::new(fresh()));
 }
 
 /// Runs the checks of [`KeyStore`](crate::seal::KeyStore), the customer key store, each

@@ -11,6 +11,10 @@ pub enum Error {
     /// Not a reset token (wrong length or alphabet), or a link without one.
     #[error("malformed reset token")]
     TokenMalformed,
+    /// A session or remember-device token that is not the prefix and 43 characters of
+    /// canonical base64url.
+    #[error("malformed session token")]
+    SessionMalformed,
     /// No such token: never issued, or replaced by a newer one.
     #[error("unknown reset token")]
     TokenUnknown,

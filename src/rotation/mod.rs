@@ -15,6 +15,7 @@
 //! [`guide::breach_day`](crate::guide::breach_day) walks through the calls in order.
 
 mod authenticator;
+mod bearer;
 mod campaign;
 mod campaigns;
 mod clock;
@@ -24,12 +25,15 @@ mod incidents;
 mod notifier;
 mod ratelimit;
 mod reset_token;
+mod session;
+mod sessions;
 mod tokens;
 
 pub use authenticator::{
     Authenticator, DEFAULT_HISTORY, INCIDENT_TOKEN_TTL, LoginDecision, RESET_REQUESTS_PER_HOUR,
     ResetReason, SELF_SERVICE_TOKEN_TTL,
 };
+pub use bearer::{DeviceToken, SessionToken};
 pub use campaign::{Campaign, CampaignOptions, CampaignReport, DEFAULT_CHECKPOINT_EVERY, Progress};
 pub use campaigns::{CampaignId, CampaignState, CampaignStore, ClaimedAccount, Undelivered};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -42,6 +46,8 @@ pub use ratelimit::{
     Rate, RateLimiter, Reservation, StoreRateLimiter, ThrottleAdjust, ThrottleStore,
 };
 pub use reset_token::{BrandLinks, ResetLink, ResetToken, ResetUrlTemplate, SECRET_CHARS};
+pub use session::{Remembered, SessionPolicy, Sessions, coarse_agent};
+pub use sessions::{DeviceRecord, DeviceUse, SessionId, SessionRecord, SessionStore};
 pub use tokens::{
     RedeemOutcome, Redemption, ResetTokenStore, SELF_SERVICE_LIVE, TokenPurpose, TokenRecord,
 };

@@ -8,8 +8,9 @@ use crate::kernel::{AccountId, BrandId, Timestamp};
 use crate::password::PasswordHash;
 use crate::persist::StoreError;
 use crate::rotation::{
-    CampaignId, CampaignState, ClaimedAccount, CredentialFlags, Incident, IncidentId,
-    IncidentScope, RedeemOutcome, SecurityStamp, TokenPurpose, TokenRecord,
+    CampaignId, CampaignState, ClaimedAccount, CredentialFlags, DeviceRecord, Incident, IncidentId,
+    IncidentScope, RedeemOutcome, SecurityStamp, SessionId, SessionRecord, TokenPurpose,
+    TokenRecord,
 };
 use crate::seal::{WrappedIndexKey, WrappedKey};
 
@@ -494,6 +495,86 @@ pub(crate) fn ledger_checkpoint(line: &str) -> Result<crate::audit::AuditCheckpo
         what: "erasure ledger checkpoint",
     })
 }
+
+/// Whether the incident `i` compromises the credential `c`: set at or before its
+/// cutoff, and in its scope (all, one of the account's brands, or its list). The same
+/// rule as `Authenticator`'s, in SQL, so that a session check is one statement.
+macro_rules! incident_compromises {
+    () => {
+        "c.set_at <= i.cutoff AND (
+        i.scope = 'all'
+        OR (i.scope = 'brand' AND EXISTS (SELECT 1 FROM account_brands b
+            WHERE b.account = c.account AND b.brand = i.brand))
+        OR (i.scope = 'accounts' AND EXISTS (SELECT 1 FROM incident_accounts a
+            WHERE a.incident = i.id AND a.account = c.account)))"
+    };
+}
+
+/// Whether the incident `i` compromises the credential `c`.
+pub(crate) const INCIDENT_COMPROMISES: &str = incident_compromises!();
+
+/// Whether the credential `c` (the `credentials` row of the session or device row `s`)
+/// still carries the row's stamp and is live: neither disabled nor flagged (bits 1 and
+/// 2), and no incident compromises it.
+pub(crate) const LIVE_CREDENTIAL: &str = concat!(
+    "c.stamp = s.stamp AND (c.flags & 3) = 0 AND NOT EXISTS (SELECT 1 FROM incidents i WHERE ",
+    incident_compromises!(),
+    ")"
+);
+
+/// The columns of a session row, in [`SessionRow`]'s order (table alias `s`).
+pub(crate) const SESSION_COLUMNS: &str =
+    "s.id, s.account, s.stamp, s.created_at, s.last_seen, s.expires_at, s.source, s.agent";
+
+/// A session row: id, account, stamp, created, last seen, expires, source, agent.
+pub(crate) type SessionRow = (Vec<u8>, String, Vec<u8>, i64, i64, i64, String, String);
+
+pub(crate) fn session_record(row: SessionRow) -> Result<SessionRecord, StoreError> {
+    let (id, account, stamp, created, seen, expires, source, agent) = row;
+    let id: [u8; 16] = id
+        .try_into()
+        .map_err(|_| StoreError::Corrupt { what: "session id" })?;
+    let mut record = SessionRecord::new(
+        SessionId::from_bytes(id),
+        AccountId::new(account).map_err(|_| StoreError::Corrupt {
+            what: "session account",
+        })?,
+        stamp_from(&stamp)?,
+        Timestamp::from_millis(created),
+        Timestamp::from_millis(expires),
+        source,
+        agent,
+    );
+    record.last_seen = Timestamp::from_millis(seen);
+    Ok(record)
+}
+
+/// A device row: family, account, stamp, issued, expires.
+pub(crate) type DeviceRow = (Vec<u8>, String, Vec<u8>, i64, i64);
+
+pub(crate) fn device_record(row: DeviceRow) -> Result<DeviceRecord, StoreError> {
+    let (family, account, stamp, issued, expires) = row;
+    let family: [u8; 16] = family.try_into().map_err(|_| StoreError::Corrupt {
+        what: "device family",
+    })?;
+    Ok(DeviceRecord::new(
+        SessionId::from_bytes(family),
+        AccountId::new(account).map_err(|_| StoreError::Corrupt {
+            what: "device account",
+        })?,
+        stamp_from(&stamp)?,
+        Timestamp::from_millis(issued),
+        Timestamp::from_millis(expires),
+    ))
+}
+
+// `LIVE_CREDENTIAL` tests bits 1 and 2 of the flags.
+const _: () = assert!(
+    CredentialFlags::DISABLED
+        .union(CredentialFlags::MUST_RESET)
+        .bits()
+        == 3
+);
 
 #[cfg(test)]
 mod tests {

@@ -21,14 +21,13 @@ use crate::store::rows::{
     lane_state, parse_phc, purpose_str, stamp_from, token_record,
 };
 
-/// Schema migrations, applied in order; `shopsafe_meta.version` is how many ran. Account
-/// ids are `COLLATE "C"`: campaign cursors walk byte order, as on SQLite.
 mod campaigns;
 mod cards;
 mod credentials;
 mod incidents;
 mod ledger;
 mod retention;
+mod sessions;
 mod throttle;
 mod tokens;
 
@@ -166,6 +165,31 @@ const MIGRATIONS: &[&str] = &[
         id BIGSERIAL PRIMARY KEY,
         line TEXT NOT NULL
     );",
+    // 8: server-side sessions and remember-device tokens, by the digest of their secret
+    // (never the secret); the id names a session in the customer's list.
+    "CREATE TABLE sessions (
+        digest BYTEA PRIMARY KEY CHECK (length(digest) = 32),
+        id BYTEA NOT NULL UNIQUE CHECK (length(id) = 16),
+        account TEXT COLLATE \"C\" NOT NULL,
+        stamp BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_seen BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        source TEXT NOT NULL,
+        agent TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_account ON sessions (account, created_at);
+    CREATE TABLE device_tokens (
+        digest BYTEA PRIMARY KEY CHECK (length(digest) = 32),
+        family BYTEA NOT NULL CHECK (length(family) = 16),
+        account TEXT COLLATE \"C\" NOT NULL,
+        stamp BYTEA NOT NULL,
+        issued_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+    );
+    CREATE INDEX device_tokens_by_family ON device_tokens (family);
+    CREATE INDEX device_tokens_by_account ON device_tokens (account);",
 ];
 
 const SCHEMA: Schema = Schema {
@@ -184,7 +208,7 @@ const LIST_BATCH: usize = 10_000;
 /// use shopsafe::store::postgres::{PgOptions, PgStore};
 ///
 /// let store = PgStore::connect(PgOptions::new("host=/run/postgresql user=shopsafe_customer dbname=shop")?)?;
-/// assert_eq!(store.schema_version()?, 7);
+/// assert_eq!(store.schema_version()?, 8);
 /// # Ok::<(), shopsafe::persist::StoreError>(())
 /// ```
 #[derive(Debug)]
@@ -427,6 +451,7 @@ mod tests {
         crate::conformance::run_retention(&fresh);
         crate::conformance::run_throttle(&fresh);
         crate::conformance::run_ledger(&fresh);
+        crate::conformance::run_sessions(&fresh);
         let vault = || {
             let name = test_schema("conformance_vault");
             schemas.lock().expect("lock").push(name.clone());
@@ -437,7 +462,7 @@ mod tests {
         };
         crate::conformance::run_vault(&vault);
         let schemas = schemas.into_inner().expect("lock");
-        assert_eq!(schemas.len(), 25, "every check ran on its own schema");
+        assert_eq!(schemas.len(), 30, "every check ran on its own schema");
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         for s in schemas {
             admin
@@ -456,7 +481,7 @@ mod tests {
             .and_then(|o| o.schema(&name))
             .expect("options");
         let store = PgStore::connect(options.clone()).expect("connect");
-        assert_eq!(store.schema_version().expect("version"), 7);
+        assert_eq!(store.schema_version().expect("version"), 8);
         let incident = store
             .declare_incident(
                 &IncidentScope::All,

@@ -22,13 +22,13 @@ use crate::store::rows::{
     lane_state, parse_phc, purpose_str, redeem_refusal, stamp_from, token_record,
 };
 
-/// Schema migrations, applied in order; the database's `user_version` is how many ran.
 mod campaigns;
 mod cards;
 mod credentials;
 mod incidents;
 mod ledger;
 mod retention;
+mod sessions;
 mod throttle;
 mod tokens;
 
@@ -163,6 +163,31 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY,
         line TEXT NOT NULL
     );",
+    // 8: server-side sessions and remember-device tokens, by the digest of their secret
+    // (never the secret); the id names a session in the customer's list.
+    "CREATE TABLE sessions (
+        digest BLOB PRIMARY KEY CHECK (length(digest) = 32),
+        id BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+        account TEXT NOT NULL,
+        stamp BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        agent TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_account ON sessions (account, created_at);
+    CREATE TABLE device_tokens (
+        digest BLOB PRIMARY KEY CHECK (length(digest) = 32),
+        family BLOB NOT NULL CHECK (length(family) = 16),
+        account TEXT NOT NULL,
+        stamp BLOB NOT NULL,
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX device_tokens_by_family ON device_tokens (family);
+    CREATE INDEX device_tokens_by_account ON device_tokens (account);",
 ];
 
 const LIST_BATCH: usize = 10_000;
@@ -176,7 +201,7 @@ const LIST_BATCH: usize = 10_000;
 /// let dir = std::env::temp_dir().join(format!("shopsafe-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// let store = SqliteStore::open(dir.join("customers.db"))?;
-/// assert_eq!(store.schema_version()?, 7);
+/// assert_eq!(store.schema_version()?, 8);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -414,7 +439,8 @@ mod tests {
         crate::conformance::run_retention(&fresh);
         crate::conformance::run_throttle(&fresh);
         crate::conformance::run_ledger(&fresh);
-        assert_eq!(n.load(Ordering::SeqCst), 20);
+        crate::conformance::run_sessions(&fresh);
+        assert_eq!(n.load(Ordering::SeqCst), 25);
         let vault = || {
             let i = n.fetch_add(1, Ordering::SeqCst);
             super::super::SqliteVault::open(root.path().join(format!("vault-{i}.db")))
@@ -423,7 +449,7 @@ mod tests {
         crate::conformance::run_vault(&vault);
         assert_eq!(
             n.load(Ordering::SeqCst),
-            25,
+            30,
             "every vault check ran on its own file"
         );
     }
