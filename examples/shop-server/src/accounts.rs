@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -12,7 +12,7 @@ use shopsafe::aio::blocking;
 use shopsafe::card::VaultStore;
 use shopsafe::kernel::{AccountId, BrandId};
 use shopsafe::password::{Error as PasswordError, Password, PasswordContext};
-use shopsafe::rotation::{Delivery, Error as AuthError, LoginDecision, ResetToken};
+use shopsafe::rotation::{Delivery, Error as AuthError, LoginDecision, ResetToken, coarse_agent};
 
 use crate::answers::{
     Body, Source, auth_error, error, internal, invalid_credentials, retry_after, spend_async,
@@ -21,7 +21,7 @@ use crate::app::{App, CustomerStores, Shared};
 use crate::log;
 use crate::profiles::AppError;
 use crate::profiles::NewProfile;
-use crate::session::{Customer, new_session};
+use crate::session::Customer;
 
 pub(crate) async fn health() -> StatusCode {
     StatusCode::OK
@@ -175,8 +175,14 @@ pub(crate) struct LoginBody {
 pub(crate) async fn login<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
     Source(source): Source,
+    headers: HeaderMap,
     Body(body): Body<LoginBody>,
 ) -> Response {
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let password = Password::new(body.password);
     // By id, or by email through its blind index. Not even an id, or an email no one
     // has: the path of an unknown account, limiter included (the same cost, the same
@@ -202,8 +208,17 @@ pub(crate) async fn login<S: CustomerStores, V: VaultStore + 'static>(
         .await
     {
         Ok(LoginDecision::Accepted { session_stamp, .. }) => {
-            let session = new_session(&app.session_key, &account, &session_stamp);
-            (StatusCode::OK, Json(json!({ "session": session }))).into_response()
+            let sessions = Arc::clone(&app.sessions);
+            let agent = coarse_agent(&agent);
+            match blocking(move || sessions.start(&account, &session_stamp, &source, &agent)).await
+            {
+                Ok((token, _)) => (
+                    StatusCode::OK,
+                    Json(json!({ "session": token.expose_secret() })),
+                )
+                    .into_response(),
+                Err(e) => auth_error(&e),
+            }
         }
         Ok(LoginDecision::ResetRequired { .. }) => {
             // The same answer as a wrong password; the reset mail goes out off the
@@ -257,14 +272,14 @@ pub(crate) async fn send_reset<S: CustomerStores, V: VaultStore + 'static>(
     }
 }
 
-pub(crate) async fn me(Customer(account): Customer) -> Response {
+pub(crate) async fn me(Customer(account, _): Customer) -> Response {
     Json(json!({ "account": account.as_str() })).into_response()
 }
 
 /// `GET /me/profile`: what the shop holds about the customer, opened for them alone.
 pub(crate) async fn my_profile<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    Customer(account): Customer,
+    Customer(account, _): Customer,
 ) -> Response {
     let profiles = Arc::clone(&app.profiles);
     let id = account.as_str().to_owned();
@@ -326,7 +341,15 @@ pub(crate) async fn reset<S: CustomerStores, V: VaultStore + 'static>(
         .redeem(token, Password::new(body.password), context)
         .await
     {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Ok(account) => {
+            // The new stamp already ends every session; this also clears them from the
+            // customer's list and ends remembered devices.
+            let sessions = Arc::clone(&app.sessions);
+            if let Err(e) = blocking(move || sessions.end_all_of(&account)).await {
+                return auth_error(&e);
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => auth_error(&e),
     }
 }

@@ -71,7 +71,7 @@ pub(crate) fn exposure_text<S: CustomerStores>(
 
 pub(crate) async fn my_exposure<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    Customer(account): Customer,
+    Customer(account, _): Customer,
 ) -> Response {
     let (store, profiles, map) = (
         Arc::clone(&app.store),
@@ -103,6 +103,10 @@ pub(crate) async fn my_exposure<S: CustomerStores, V: VaultStore + 'static>(
 pub(crate) struct NewIncident {
     scope: Value,
     reason: String,
+    /// End every session the incident compromises at once (they are refused from the
+    /// declaration on anyway; this also clears them from the customers' lists).
+    #[serde(default)]
+    end_sessions: bool,
 }
 
 /// `POST /admin/audit/checkpoint`: a MAC'd checkpoint of the vault's audit trail, to be
@@ -145,16 +149,26 @@ pub(crate) async fn declare<S: CustomerStores, V: VaultStore + 'static>(
         },
         _ => return error(StatusCode::BAD_REQUEST, "invalid_scope"),
     };
-    let store = Arc::clone(&app.store);
-    let reason = body.reason;
-    match blocking(move || Incident::declare(&*store, scope, Timestamp::now(), &reason)).await {
-        Ok(incident) => {
+    let (store, sessions) = (Arc::clone(&app.store), Arc::clone(&app.sessions));
+    let (reason, end_sessions) = (body.reason, body.end_sessions);
+    let declared = blocking(move || {
+        let incident = Incident::declare(&*store, scope, Timestamp::now(), &reason)?;
+        let ended = if end_sessions {
+            Some(sessions.end_incident(incident.id)?)
+        } else {
+            None
+        };
+        Ok::<_, AuthError>((incident, ended))
+    })
+    .await;
+    match declared {
+        Ok((incident, ended)) => {
             log(&format!("incident {} declared", incident.id.0));
-            (
-                StatusCode::CREATED,
-                Json(json!({ "incident": incident.id.0 })),
-            )
-                .into_response()
+            let mut body = json!({ "incident": incident.id.0 });
+            if let Some(n) = ended {
+                body["sessions_ended"] = json!(n);
+            }
+            (StatusCode::CREATED, Json(body)).into_response()
         }
         Err(e) => auth_error(&e),
     }

@@ -18,7 +18,7 @@ use shopsafe::minimize::{DataMap, Form, RetentionStore};
 use shopsafe::password::{AcceptancePolicy, Hasher, OnLookupFailure, Params};
 use shopsafe::rotation::{
     Authenticator, BrandLinks, CampaignStore, CredentialStore, IncidentStore, RateLimiter,
-    ResetTokenStore, ResetUrlTemplate, StoreRateLimiter, ThrottleStore,
+    ResetTokenStore, ResetUrlTemplate, SessionStore, Sessions, StoreRateLimiter, ThrottleStore,
 };
 use shopsafe::smtp::{BrandMail, SmtpNotifier};
 
@@ -34,7 +34,7 @@ use crate::erasure::{
 };
 use crate::mail::{Mailer, Outbox, ProfileBook};
 use crate::profiles::{AppError, Profiles};
-use crate::session::session_key;
+use crate::session::{end_all_my_sessions, end_my_session, my_sessions};
 use crate::{Args, log, net};
 
 // ---------------------------------------------------------------------------------------
@@ -48,6 +48,7 @@ pub(crate) trait CustomerStores:
     + CardOnFileStore
     + ThrottleStore
     + RetentionStore
+    + SessionStore
     + 'static
 {
 }
@@ -59,6 +60,7 @@ impl<T> CustomerStores for T where
         + CardOnFileStore
         + ThrottleStore
         + RetentionStore
+        + SessionStore
         + 'static
 {
 }
@@ -79,7 +81,8 @@ pub(crate) struct App<S, V> {
     pub(crate) profiles: Arc<dyn Profiles>,
     pub(crate) links: Arc<BrandLinks>,
     pub(crate) brands: BTreeSet<String>,
-    pub(crate) session_key: [u8; 32],
+    /// Server-side sessions, in the customer database.
+    pub(crate) sessions: Arc<Sessions<S>>,
     pub(crate) mailer: Mailer,
     pub(crate) admin_token: Option<String>,
     pub(crate) campaigns: tokio::sync::Mutex<HashMap<i64, CampaignRun>>,
@@ -110,6 +113,12 @@ pub(crate) fn router<S: CustomerStores, V: VaultStore + 'static>(app: Arc<App<S,
         .route("/me", get(me).delete(erase_me::<S, V>))
         .route("/me/profile", get(my_profile::<S, V>))
         .route("/me/export", get(my_export::<S, V>))
+        .route("/me/sessions", get(my_sessions::<S, V>))
+        .route("/me/sessions/end-all", post(end_all_my_sessions::<S, V>))
+        .route(
+            "/me/sessions/{id}",
+            axum::routing::delete(end_my_session::<S, V>),
+        )
         .route(
             "/admin/customers/{account}/erase",
             post(admin_erase::<S, V>),
@@ -289,6 +298,7 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
             Mailer::Smtp(Arc::new(builder.build(ProfileBook(Arc::clone(&profiles)))?))
         }
     };
+    let sessions = Arc::new(Sessions::new(Arc::clone(&store)));
     let app = Arc::new(App {
         auth,
         store,
@@ -296,7 +306,7 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
         profiles,
         links,
         brands,
-        session_key: session_key(&vault_dir.join("session.key"))?,
+        sessions,
         mailer,
         admin_token: std::env::var("SHOPSAFE_ADMIN_TOKEN")
             .ok()
@@ -329,12 +339,18 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
     // An erasure cut off (a crash between its ledger entry and the key destruction, on
     // this server or another) is finished within a minute: the ledger is replayed every
     // 60 s (at start it was, before anything opened).
+    // Expired sessions are swept at the same pace (validation refuses them anyway).
     let profiles = Arc::clone(&app.profiles);
+    let sessions = Arc::clone(&app.sessions);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         every.tick().await;
         loop {
             every.tick().await;
+            let s = Arc::clone(&sessions);
+            if let Err(e) = blocking(move || s.purge()).await {
+                log(&format!("error: session purge: {e}"));
+            }
             let p = Arc::clone(&profiles);
             match blocking(move || p.replay_erasures()).await {
                 Ok((0, _)) => {}

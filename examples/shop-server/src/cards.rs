@@ -27,7 +27,7 @@ pub(crate) struct NewCard {
 
 pub(crate) async fn add_card<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    Customer(account): Customer,
+    Customer(account, _): Customer,
     Body(body): Body<NewCard>,
 ) -> Response {
     // The errors name what is wrong, never the number.
@@ -66,7 +66,7 @@ pub(crate) struct ChargeBody {
 
 pub(crate) async fn charge<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    Customer(account): Customer,
+    Customer(account, _): Customer,
     Source(source): Source,
     Body(body): Body<ChargeBody>,
 ) -> Response {

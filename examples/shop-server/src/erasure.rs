@@ -278,6 +278,7 @@ fn erase<S: CustomerStores, V: VaultStore>(
         app.store
             .set_flags(account, record.flags.union(CredentialFlags::DISABLED))?;
     }
+    app.sessions.end_all_of(account)?;
     app.audit.record(
         &AuditRecord::new("-".into(), reason.into(), by.into(), Timestamp::now())
             .with_kind(AuditKind::Erasure),
@@ -317,7 +318,7 @@ fn audited_export<S: CustomerStores, V: VaultStore>(
 
 pub(crate) async fn my_export<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    Customer(account): Customer,
+    Customer(account, _): Customer,
 ) -> Response {
     let app2 = Arc::clone(&app);
     match blocking(move || audited_export(&app2, &account, "customer")).await {
@@ -334,7 +335,7 @@ pub(crate) struct EraseMe {
 
 pub(crate) async fn erase_me<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
-    Customer(account): Customer,
+    Customer(account, _): Customer,
     Source(source): Source,
     Body(body): Body<EraseMe>,
 ) -> Response {
