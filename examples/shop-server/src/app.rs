@@ -181,6 +181,8 @@ pub(crate) fn data_map() -> DataMap {
         // Opened only with the key store and the KEK file, both on the vault side.
         .sealed_with("customer_db", &["key_store", "vault_keys"])
         .holds("customer_db", "password", Form::HashedArgon2id)
+        // Where each session's login came from, and a coarse browser and system.
+        .holds("customer_db", "session source and device", Form::Plain)
         .holds("customer_db", "card number", Form::Masked)
         .holds("vault", "card number", Form::EncryptedElsewhere)
 }

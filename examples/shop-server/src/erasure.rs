@@ -85,6 +85,11 @@ const COVERAGE: &[Coverage] = &[
         erasure: Fate::Erased,
     },
     Coverage {
+        field: "session source and device",
+        export: Export::Key("sessions"),
+        erasure: Fate::Erased,
+    },
+    Coverage {
         field: "password",
         export: Export::Withheld("kept only as an argon2id hash, from which it cannot be read"),
         erasure: Fate::Retained(
@@ -103,7 +108,7 @@ const COVERAGE: &[Coverage] = &[
 ];
 
 /// Erased beyond the data map's fields.
-const ALSO_ERASED: &[&str] = &["sessions", "reset links"];
+const ALSO_ERASED: &[&str] = &["remembered devices", "reset links"];
 /// Retained beyond them.
 const ALSO_RETAINED: &[(&str, &str)] = &[
     (
@@ -163,6 +168,15 @@ fn export_of<S: CustomerStores, V>(
                 "ship_to": o.ship_to})
         })
         .collect();
+    let sessions: Vec<Value> = app
+        .sessions
+        .list(account)?
+        .iter()
+        .map(|r| {
+            json!({"created_ms": r.created_at.as_millis(), "last_seen_ms": r.last_seen.as_millis(),
+                "source": r.source, "agent": r.agent})
+        })
+        .collect();
     let mut out = serde_json::Map::new();
     out.insert("account".into(), json!(account.as_str()));
     out.insert("orders".into(), Value::Array(orders));
@@ -179,6 +193,7 @@ fn export_of<S: CustomerStores, V>(
             ("home address", _) => json!(profile.home),
             ("shipping address", _) => json!(addresses.get(1..).unwrap_or(&[])),
             ("card number", _) => json!(cards),
+            ("session source and device", _) => json!(sessions),
             (other, _) => return Err(format!("the export has no value for {other:?}").into()),
         };
         if let Export::Key(key) = c.export {

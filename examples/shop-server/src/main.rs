@@ -58,7 +58,7 @@ struct Args {
     #[arg(long)]
     accept_erasure_ledger_cut: bool,
     /// The vault side: the card vault, the customer key store, every key file, the
-    /// audit trail and the session key (default `<data>/vault`). Everything else under
+    /// audit trail (default `<data>/vault`). Everything else under
     /// `--data` is the customer side.
     #[arg(long)]
     vault_dir: Option<PathBuf>,

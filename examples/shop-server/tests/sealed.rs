@@ -301,13 +301,7 @@ async fn a_copy_of_the_customer_side_on_sqlite_holds_no_personal_value_in_clear(
         assert!(!log.contains(n.as_str()), "the log names {n}");
     }
     // The vault side holds what it should, apart from the customer database.
-    for f in [
-        "vault.db",
-        "keys.db",
-        "customer.keys",
-        "vault.keys",
-        "session.key",
-    ] {
+    for f in ["vault.db", "keys.db", "customer.keys", "vault.keys"] {
         assert!(data.join("vault").join(f).exists(), "{f}");
     }
     // A lost key store (or KEK file) is not replaced by an empty one without a word.

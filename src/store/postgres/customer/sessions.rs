@@ -1,6 +1,9 @@
 //! Sessions and remember-device tokens: by digest, live only while their credential is.
 
+use std::sync::LazyLock;
+
 use postgres::Row;
+use postgres::types::Type;
 
 use super::{PgStore, StoreError, be};
 use crate::kernel::{AccountId, Timestamp};
@@ -10,6 +13,13 @@ use crate::rotation::{
 use crate::store::rows::{
     INCIDENT_COMPROMISES, LIVE_CREDENTIAL, SESSION_COLUMNS, device_record, session_record,
 };
+
+static LIVE_SESSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s JOIN credentials c ON c.account = s.account
+         WHERE s.digest = $1 AND {LIVE_CREDENTIAL}"
+    )
+});
 
 fn session_row(row: &Row) -> Result<SessionRecord, StoreError> {
     session_record((
@@ -53,16 +63,13 @@ impl SessionStore for PgStore {
 
     fn live_session(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
         self.pool.with(|c| {
-            c.query_opt(
-                &format!(
-                    "SELECT {SESSION_COLUMNS} FROM sessions s JOIN credentials c ON c.account = s.account
-                     WHERE s.digest = $1 AND {LIVE_CREDENTIAL}"
-                ),
-                &[&&digest[..]],
-            )
-            .map_err(be("find session"))?
-            .map(|r| session_row(&r))
-            .transpose()
+            // Typed: one round trip (parse, bind and execute together), where a query
+            // with untyped parameters takes two; and no named statement, so it works
+            // behind a pooler in transaction mode.
+            c.query_typed_opt(&LIVE_SESSION, &[(&&digest[..], Type::BYTEA)])
+                .map_err(be("find session"))?
+                .map(|r| session_row(&r))
+                .transpose()
         })
     }
 

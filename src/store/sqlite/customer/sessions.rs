@@ -1,5 +1,7 @@
 //! Sessions and remember-device tokens: by digest, live only while their credential is.
 
+use std::sync::LazyLock;
+
 use rusqlite::{OptionalExtension as _, params};
 
 use super::{SqliteStore, StoreError, be, begin};
@@ -11,6 +13,13 @@ use crate::store::rows::{
     INCIDENT_COMPROMISES, LIVE_CREDENTIAL, SESSION_COLUMNS, SessionRow, device_record,
     session_record,
 };
+
+static LIVE_SESSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s JOIN credentials c ON c.account = s.account
+         WHERE s.digest = ?1 AND {LIVE_CREDENTIAL}"
+    )
+});
 
 fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok((
@@ -56,14 +65,11 @@ impl SessionStore for SqliteStore {
 
     fn live_session(&self, digest: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
         self.with(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions s JOIN credentials c ON c.account = s.account
-                 WHERE s.digest = ?1 AND {LIVE_CREDENTIAL}"
-            ))
-            .and_then(|mut s| s.query_row([&digest[..]], session_row).optional())
-            .map_err(be("find session"))?
-            .map(session_record)
-            .transpose()
+            c.prepare_cached(&LIVE_SESSION)
+                .and_then(|mut s| s.query_row([&digest[..]], session_row).optional())
+                .map_err(be("find session"))?
+                .map(session_record)
+                .transpose()
         })
     }
 
