@@ -2,8 +2,8 @@
 
 use std::sync::LazyLock;
 
-use postgres::Row;
 use postgres::types::Type;
+use postgres::{GenericClient, Row};
 
 use super::{PgStore, StoreError, be};
 use crate::kernel::{AccountId, Timestamp};
@@ -32,6 +32,32 @@ fn session_row(row: &Row) -> Result<SessionRecord, StoreError> {
         row.get(6),
         row.get(7),
     ))
+}
+
+/// Stores a device token (a new one, or the successor a use hands out).
+fn insert_device(
+    c: &mut impl GenericClient,
+    digest: &[u8; 32],
+    r: &DeviceRecord,
+) -> Result<(), StoreError> {
+    let n = c
+        .execute(
+            "INSERT INTO device_tokens (digest, family, account, stamp, issued_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[
+                &&digest[..],
+                &&r.family.as_bytes()[..],
+                &r.account.as_str(),
+                &&r.stamp.as_bytes()[..],
+                &r.issued_at.as_millis(),
+                &r.expires_at.as_millis(),
+            ],
+        )
+        .map_err(be("insert device token"))?;
+    if n == 0 {
+        return Err(StoreError::AlreadyExists);
+    }
+    Ok(())
 }
 
 impl SessionStore for PgStore {
@@ -215,26 +241,7 @@ impl SessionStore for PgStore {
     }
 
     fn issue_device(&self, digest: &[u8; 32], r: &DeviceRecord) -> Result<(), StoreError> {
-        self.pool.with(|c| {
-            let n = c
-                .execute(
-                    "INSERT INTO device_tokens (digest, family, account, stamp, issued_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                    &[
-                        &&digest[..],
-                        &&r.family.as_bytes()[..],
-                        &r.account.as_str(),
-                        &&r.stamp.as_bytes()[..],
-                        &r.issued_at.as_millis(),
-                        &r.expires_at.as_millis(),
-                    ],
-                )
-                .map_err(be("insert device token"))?;
-            if n == 0 {
-                return Err(StoreError::AlreadyExists);
-            }
-            Ok(())
-        })
+        self.pool.with(|c| insert_device(c, digest, r))
     }
 
     fn use_device(
@@ -250,15 +257,18 @@ impl SessionStore for PgStore {
             // used.
             let row = tx
                 .query_opt(
-                    "SELECT family, account, stamp, issued_at, expires_at, used_at
-                     FROM device_tokens WHERE digest = $1 FOR UPDATE",
+                    &format!(
+                        "SELECT s.family, s.account, s.stamp, s.issued_at, s.expires_at, s.used_at,
+                             EXISTS (SELECT 1 FROM credentials c WHERE c.account = s.account AND {LIVE_CREDENTIAL})
+                         FROM device_tokens s WHERE s.digest = $1 FOR UPDATE OF s"
+                    ),
                     &[&&digest[..]],
                 )
                 .map_err(be("find device token"))?;
             let Some(row) = row else {
                 return Ok(DeviceUse::Unknown);
             };
-            let used_at: Option<i64> = row.get(5);
+            let (used_at, live): (Option<i64>, bool) = (row.get(5), row.get(6));
             let record =
                 device_record((row.get(0), row.get(1), row.get(2), row.get(3), row.get(4)))?;
             if used_at.is_some() {
@@ -272,16 +282,6 @@ impl SessionStore for PgStore {
                     account: record.account,
                 });
             }
-            let live: bool = tx
-                .query_one(
-                    &format!(
-                        "SELECT EXISTS (SELECT 1 FROM device_tokens s JOIN credentials c ON c.account = s.account
-                         WHERE s.digest = $1 AND {LIVE_CREDENTIAL})"
-                    ),
-                    &[&&digest[..]],
-                )
-                .map_err(be("check device credential"))?
-                .get(0);
             if !live || record.expires_at <= now {
                 return Ok(DeviceUse::Unknown);
             }
@@ -297,23 +297,7 @@ impl SessionStore for PgStore {
                 now,
                 next_expires_at,
             );
-            let n = tx
-                .execute(
-                    "INSERT INTO device_tokens (digest, family, account, stamp, issued_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                    &[
-                        &&next_digest[..],
-                        &&next.family.as_bytes()[..],
-                        &next.account.as_str(),
-                        &&next.stamp.as_bytes()[..],
-                        &now.as_millis(),
-                        &next_expires_at.as_millis(),
-                    ],
-                )
-                .map_err(be("insert next device token"))?;
-            if n == 0 {
-                return Err(StoreError::AlreadyExists);
-            }
+            insert_device(&mut tx, next_digest, &next)?;
             tx.commit().map_err(be("commit device rotation"))?;
             Ok(DeviceUse::Rotated(next))
         })

@@ -34,6 +34,34 @@ fn session_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     ))
 }
 
+/// Stores a device token (a new one, or the successor a use hands out).
+fn insert_device(
+    c: &rusqlite::Connection,
+    digest: &[u8; 32],
+    r: &DeviceRecord,
+) -> Result<(), StoreError> {
+    let n = c
+        .prepare_cached(
+            "INSERT INTO device_tokens (digest, family, account, stamp, issued_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                &digest[..],
+                &r.family.as_bytes()[..],
+                r.account.as_str(),
+                &r.stamp.as_bytes()[..],
+                r.issued_at.as_millis(),
+                r.expires_at.as_millis(),
+            ])
+        })
+        .map_err(be("insert device token"))?;
+    if n == 0 {
+        return Err(StoreError::AlreadyExists);
+    }
+    Ok(())
+}
+
 impl SessionStore for SqliteStore {
     fn create_session(&self, digest: &[u8; 32], r: &SessionRecord) -> Result<(), StoreError> {
         self.with(|c| {
@@ -212,28 +240,7 @@ impl SessionStore for SqliteStore {
     }
 
     fn issue_device(&self, digest: &[u8; 32], r: &DeviceRecord) -> Result<(), StoreError> {
-        self.with(|c| {
-            let n = c
-                .prepare_cached(
-                    "INSERT INTO device_tokens (digest, family, account, stamp, issued_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        &digest[..],
-                        &r.family.as_bytes()[..],
-                        r.account.as_str(),
-                        &r.stamp.as_bytes()[..],
-                        r.issued_at.as_millis(),
-                        r.expires_at.as_millis(),
-                    ])
-                })
-                .map_err(be("insert device token"))?;
-            if n == 0 {
-                return Err(StoreError::AlreadyExists);
-            }
-            Ok(())
-        })
+        self.with(|c| insert_device(c, digest, r))
     }
 
     fn use_device(
@@ -294,23 +301,7 @@ impl SessionStore for SqliteStore {
                 now,
                 next_expires_at,
             );
-            let n = tx
-                .execute(
-                    "INSERT INTO device_tokens (digest, family, account, stamp, issued_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                    params![
-                        &next_digest[..],
-                        &next.family.as_bytes()[..],
-                        next.account.as_str(),
-                        &next.stamp.as_bytes()[..],
-                        now.as_millis(),
-                        next_expires_at.as_millis(),
-                    ],
-                )
-                .map_err(be("insert next device token"))?;
-            if n == 0 {
-                return Err(StoreError::AlreadyExists);
-            }
+            insert_device(&tx, next_digest, &next)?;
             tx.commit().map_err(be("commit device rotation"))?;
             Ok(DeviceUse::Rotated(next))
         })
