@@ -13,6 +13,7 @@ pub mod card;
 #[cfg(any(test, feature = "conformance"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+pub mod events;
 pub mod guide;
 pub mod kernel;
 pub mod minimize;
@@ -26,6 +27,30 @@ pub mod secret;
 #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub mod smtp;
 pub mod store;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod web;
+
+/// What a login and checkout service needs, in one import: `use shopsafe::prelude::*;`.
+/// Each name here is also at its one path in its module.
+pub mod prelude {
+    #[cfg(feature = "tokio")]
+    pub use crate::aio::{AsyncAuthenticator, AsyncSessions, AsyncVault, blocking};
+    pub use crate::card::{CardOnFile, CardToken, Expiry, Pan, Purpose, Vault};
+    pub use crate::kernel::{AccountId, BrandId, Timestamp};
+    pub use crate::password::{AcceptancePolicy, Hasher, Password, PasswordContext};
+    pub use crate::rotation::{
+        Authenticator, Incident, IncidentId, IncidentScope, LoginDecision, ResetToken,
+        SessionId, SessionToken, Sessions,
+    };
+    #[cfg(feature = "sqlite")]
+    pub use crate::store::sqlite::SqliteStore;
+    #[cfg(feature = "axum")]
+    pub use crate::web::{
+        Answer, Body, ClientAgent, ClientSource, CurrentSession, Kit, SessionIssued, SignedOut,
+        accept_login,
+    };
+}
 
 /// Any error of this crate: one variant per module, each wrapping that module's own enum.
 ///

@@ -34,12 +34,14 @@
 mod auth;
 mod pool;
 mod seal;
+mod sessions;
 mod tasks;
 mod vault;
 
 pub use auth::{AsyncAuthenticator, AsyncHasher};
 pub use pool::{HashPool, blocking};
 pub use seal::AsyncSealer;
+pub use sessions::AsyncSessions;
 pub use tasks::{CampaignEnd, CampaignTask, RetentionTask, spawn_campaign, spawn_retention};
 pub use vault::AsyncVault;
 

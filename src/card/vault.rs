@@ -384,6 +384,7 @@ impl<S: VaultStore> Vault<S> {
         };
         // Written before the number exists in the clear.
         self.audit.record(&attempt(AuditOutcome::Revealed))?;
+        crate::events::card_revealed(&grant.caller, grant.purpose.as_str());
         self.fresh_ring()
             .and_then(|ring| self.open(&ring, &sealed))
             .or_else(|e| {

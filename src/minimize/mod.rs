@@ -38,7 +38,7 @@ mod redact;
 mod retention;
 mod scanner;
 mod store;
-#[cfg(feature = "tracing")]
+#[cfg(feature = "tracing-redact")]
 mod tracing_writer;
 mod writer;
 
@@ -54,6 +54,6 @@ pub use retention::{
 };
 pub use scanner::{Detect, PanMatch, scan};
 pub use store::{RetentionStore, RunReport, TableSpec};
-#[cfg(feature = "tracing")]
+#[cfg(feature = "tracing-redact")]
 pub use tracing_writer::RedactingMakeWriter;
 pub use writer::RedactingWriter;

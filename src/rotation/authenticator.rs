@@ -238,6 +238,8 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         {
             Admission::Allowed(r) => r,
             Admission::Throttled { retry_after } => {
+                crate::events::throttled("login", retry_after);
+                crate::events::login("throttled", account.as_str());
                 return Ok(LoginDecision::Throttled { retry_after });
             }
         };
@@ -262,6 +264,16 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         self.rate
             .settle(reservation, outcome, self.clock.now())
             .map_err(Error::RateLimiterUnavailable)?;
+        if let Ok(d) = &decided {
+            let outcome = match d {
+                LoginDecision::Accepted { .. } => "accepted",
+                LoginDecision::ResetRequired { .. } => "reset_required",
+                LoginDecision::SecondSignalRequired { .. } => "second_signal",
+                LoginDecision::Throttled { .. } => "throttled",
+                LoginDecision::Rejected => "rejected",
+            };
+            crate::events::login(outcome, account.as_str());
+        }
         decided
     }
 
@@ -273,6 +285,9 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
     ) -> Result<LoginDecision, Error> {
         let record = self.store.load_credential(account)?;
         let Some(record) = record.filter(|r| !r.flags.contains(CredentialFlags::DISABLED)) else {
+            // The reads a known account's check makes (its incidents), then the decoy
+            // verify: the same work, so the same timing class.
+            let _ = self.store.incidents()?;
             let _ = self.hasher.dummy_verify(password)?;
             return Ok(LoginDecision::Rejected);
         };
@@ -401,6 +416,7 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
                 .settle(r, AttemptOutcome::Failure, now)
                 .map_err(Error::RateLimiterUnavailable)?,
             Admission::Throttled { retry_after } => {
+                crate::events::throttled("reset", retry_after);
                 return Err(Error::ResetThrottled { retry_after });
             }
         }
@@ -428,6 +444,9 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
             },
         );
         self.store.issue_token(&rec)?;
+        if link.is_some() {
+            crate::events::reset("issued", "self_service", account.as_str());
+        }
         Ok(link)
     }
 
@@ -507,7 +526,14 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
             self.history,
         ))?;
         match outcome {
-            RedeemOutcome::Redeemed { account } => Ok(account),
+            RedeemOutcome::Redeemed { account } => {
+                let purpose = match found.purpose {
+                    TokenPurpose::SelfService => "self_service",
+                    TokenPurpose::Incident => "incident",
+                };
+                crate::events::reset("redeemed", purpose, account.as_str());
+                Ok(account)
+            }
             RedeemOutcome::AlreadyUsed => Err(Error::TokenAlreadyUsed),
             RedeemOutcome::Expired => Err(Error::TokenExpired),
             RedeemOutcome::Superseded => Err(Error::TokenSuperseded),

@@ -92,6 +92,16 @@ macro_rules! bearer_token {
                 self.text.0.expose_secret()
             }
 
+            /// A second copy, for a call that moves it to another thread (the async
+            /// layer); not `Clone`, so that copies stay few and inside the crate.
+            #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+            pub(crate) fn duplicate(&self) -> Self {
+                Self {
+                    text: Bearer(SecretString::new(self.expose_secret().to_owned())),
+                    digest: self.digest,
+                }
+            }
+
             /// SHA-256 of the secret's bytes: what the store keeps and looks up.
             pub(crate) fn digest(&self) -> &[u8; 32] {
                 &self.digest

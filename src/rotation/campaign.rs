@@ -331,6 +331,12 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
             }
         }
         report.elapsed = started.elapsed();
+        crate::events::campaign(
+            report.campaign.0,
+            report.sent_total,
+            report.undeliverable_total,
+            if report.finished { "complete" } else { "stopped" },
+        );
         Ok(report)
     }
 
@@ -459,6 +465,12 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
             }
             checkpoint.flush()?;
             report.sent_total = base + checkpoint.sent;
+            crate::events::campaign(
+                report.campaign.0,
+                report.sent_total,
+                report.undeliverable_total,
+                "running",
+            );
             if let Some(progress) = options.progress.as_mut() {
                 let secs = started.elapsed().as_secs_f64();
                 let rate = if secs > 0.0 {

@@ -88,7 +88,19 @@ impl Incident {
         if scope == IncidentScope::Accounts {
             return Err(Error::ScopeNeedsList);
         }
-        Ok(store.declare_incident(&scope, cutoff, Timestamp::now(), reason)?)
+        let incident = store.declare_incident(&scope, cutoff, Timestamp::now(), reason)?;
+        incident.announce();
+        Ok(incident)
+    }
+
+    /// The `shopsafe::incident` event.
+    fn announce(&self) {
+        let scope = match &self.scope {
+            IncidentScope::All => "all",
+            IncidentScope::Brand(_) => "brand",
+            IncidentScope::Accounts => "accounts",
+        };
+        crate::events::incident_declared(&self.id, scope, self.cutoff.as_millis());
     }
 
     /// Declares an incident for an explicit list of accounts, streamed into the store in
@@ -106,6 +118,7 @@ impl Incident {
         let incident =
             store.declare_incident(&IncidentScope::Accounts, cutoff, Timestamp::now(), reason)?;
         let listed = store.add_incident_accounts(incident.id, &mut accounts.into_iter())?;
+        incident.announce();
         Ok((incident, listed))
     }
 }

@@ -148,6 +148,20 @@ impl<S: SessionStore + ?Sized> Sessions<S> {
         self
     }
 
+    /// The same sessions over the store as a trait object (one type for every backend,
+    /// as a service's state or the web layer's kit holds it).
+    #[must_use]
+    pub fn into_dyn(self) -> Sessions<dyn SessionStore>
+    where
+        S: Sized + 'static,
+    {
+        Sessions {
+            store: self.store,
+            policy: self.policy,
+            clock: self.clock,
+        }
+    }
+
     /// The policy in force.
     #[must_use]
     pub fn policy(&self) -> &SessionPolicy {
@@ -223,7 +237,9 @@ impl<S: SessionStore + ?Sized> Sessions<S> {
     /// # Errors
     /// [`Error::Store`].
     pub fn end(&self, account: &AccountId, id: &SessionId) -> Result<bool, Error> {
-        Ok(self.store.end_session(account, id)?)
+        let ended = self.store.end_session(account, id)?;
+        crate::events::sessions_ended("one", u64::from(ended));
+        Ok(ended)
     }
 
     /// Ends the session `token` opens (a sign-out); whether there was one.
@@ -243,7 +259,9 @@ impl<S: SessionStore + ?Sized> Sessions<S> {
     /// # Errors
     /// [`Error::Store`].
     pub fn end_all_of(&self, account: &AccountId) -> Result<u64, Error> {
-        Ok(self.store.end_sessions_of(account)?)
+        let n = self.store.end_sessions_of(account)?;
+        crate::events::sessions_ended("account", n);
+        Ok(n)
     }
 
     /// Ends every session and remembered device the incident compromises (as part of its
@@ -253,7 +271,9 @@ impl<S: SessionStore + ?Sized> Sessions<S> {
     /// # Errors
     /// [`Error::Store`] (`NoSuchIncident` among them).
     pub fn end_incident(&self, incident: IncidentId) -> Result<u64, Error> {
-        Ok(self.store.end_incident_sessions(incident)?)
+        let n = self.store.end_incident_sessions(incident)?;
+        crate::events::sessions_ended("incident", n);
+        Ok(n)
     }
 
     /// Ends every session and remembered device of everyone; how many sessions ended.
@@ -261,7 +281,9 @@ impl<S: SessionStore + ?Sized> Sessions<S> {
     /// # Errors
     /// [`Error::Store`].
     pub fn end_everyone(&self) -> Result<u64, Error> {
-        Ok(self.store.end_all_sessions()?)
+        let n = self.store.end_all_sessions()?;
+        crate::events::sessions_ended("everyone", n);
+        Ok(n)
     }
 
     /// A new token for the session `token` opens, after a privilege change (a step-up,
@@ -276,10 +298,11 @@ impl<S: SessionStore + ?Sized> Sessions<S> {
         }
         let next = SessionToken::generate()?;
         let now = self.clock.now();
-        Ok(self
+        let rotated = self
             .store
-            .rotate_session(token.digest(), next.digest(), now)?
-            .then_some(next))
+            .rotate_session(token.digest(), next.digest(), now)?;
+        crate::events::sessions_ended("rotated", u64::from(rotated));
+        Ok(rotated.then_some(next))
     }
 
     /// Drops expired sessions and device tokens (a sweep; validation refuses them
@@ -293,7 +316,9 @@ impl<S: SessionStore + ?Sized> Sessions<S> {
             now.as_millis()
                 .saturating_sub(i64::try_from(self.policy.idle.as_millis()).unwrap_or(i64::MAX)),
         );
-        Ok(self.store.purge_sessions(now, idle_before)?)
+        let n = self.store.purge_sessions(now, idle_before)?;
+        crate::events::sessions_ended("purged", n);
+        Ok(n)
     }
 
     /// A remember-device token for an accepted login (the customer ticked "remember this
@@ -339,7 +364,11 @@ impl<S: SessionStore + ?Sized> Sessions<S> {
                 stamp: record.stamp,
                 next,
             },
-            DeviceUse::Reused { account } => Remembered::Reused { account },
+            DeviceUse::Reused { account } => {
+                // A stolen token used twice: its whole family ended.
+                crate::events::sessions_ended("device_reuse", 0);
+                Remembered::Reused { account }
+            }
             _ => Remembered::Unknown,
         })
     }

@@ -839,6 +839,7 @@ impl<S: KeyStore> Sealer<S> {
             done += chunk.len() as u64;
             progress(done);
         }
+        crate::events::erased(done, destroyed);
         // Moves the key store's mark up; another server's erasure half done is its own.
         match self.check_ledger() {
             Ok(()) | Err(Error::BehindLedger { .. }) => Ok(destroyed),
