@@ -48,7 +48,12 @@ macro_rules! event {
 
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn login(outcome: &'static str, account_id: &str) {
-    event!(info, "shopsafe::login", outcome, account = account(account_id));
+    event!(
+        info,
+        "shopsafe::login",
+        outcome,
+        account = account(account_id)
+    );
 }
 
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
@@ -58,18 +63,35 @@ pub(crate) fn throttled(flow: &'static str, retry_after: core::time::Duration) {
 }
 
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-pub(crate) fn incident_declared(incident: &dyn core::fmt::Display, scope: &'static str, cutoff_ms: i64) {
+pub(crate) fn incident_declared(
+    incident: &dyn core::fmt::Display,
+    scope: &'static str,
+    cutoff_ms: i64,
+) {
     event!(warn, "shopsafe::incident", incident = %incident, scope, cutoff_ms);
 }
 
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn campaign(campaign: i64, sent: u64, undeliverable: u64, state: &'static str) {
-    event!(info, "shopsafe::campaign", campaign, sent, undeliverable, state);
+    event!(
+        info,
+        "shopsafe::campaign",
+        campaign,
+        sent,
+        undeliverable,
+        state
+    );
 }
 
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 pub(crate) fn reset(step: &'static str, purpose: &'static str, account_id: &str) {
-    event!(info, "shopsafe::reset", step, purpose, account = account(account_id));
+    event!(
+        info,
+        "shopsafe::reset",
+        step,
+        purpose,
+        account = account(account_id)
+    );
 }
 
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]

@@ -36,15 +36,18 @@ pub mod web;
 pub mod prelude {
     #[cfg(feature = "tokio")]
     pub use crate::aio::{AsyncAuthenticator, AsyncSessions, AsyncVault, blocking};
-    pub use crate::card::{CardOnFile, CardToken, Expiry, Pan, Purpose, Vault};
+    pub use crate::card::{
+        CardOnFile, CardToken, Expiry, FileKeySource, Pan, Purpose, Vault, VaultKeyId,
+    };
     pub use crate::kernel::{AccountId, BrandId, Timestamp};
-    pub use crate::password::{AcceptancePolicy, Hasher, Password, PasswordContext};
+    pub use crate::password::{AcceptancePolicy, Hasher, Params, Password, PasswordContext};
     pub use crate::rotation::{
-        Authenticator, Incident, IncidentId, IncidentScope, LoginDecision, ResetToken,
-        SessionId, SessionToken, Sessions,
+        Authenticator, BrandLinks, Campaign, CampaignOptions, Incident, IncidentId, IncidentScope,
+        LoginDecision, Notice, NotifyError, ResetLink, ResetToken, ResetUrlTemplate, SessionId,
+        SessionToken, Sessions,
     };
     #[cfg(feature = "sqlite")]
-    pub use crate::store::sqlite::SqliteStore;
+    pub use crate::store::sqlite::{SqliteStore, SqliteVault};
     #[cfg(feature = "axum")]
     pub use crate::web::{
         Answer, Body, ClientAgent, ClientSource, CurrentSession, Kit, SessionIssued, SignedOut,

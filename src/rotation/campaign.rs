@@ -335,7 +335,11 @@ impl<'a, S: CampaignStore> Campaign<'a, S> {
             report.campaign.0,
             report.sent_total,
             report.undeliverable_total,
-            if report.finished { "complete" } else { "stopped" },
+            if report.finished {
+                "complete"
+            } else {
+                "stopped"
+            },
         );
         Ok(report)
     }

@@ -115,7 +115,11 @@ impl CurrentSession {
     /// # Errors
     /// [`Answer::NoSession`], [`Answer::SessionExpired`], [`Answer::CrossSite`], or the
     /// store's row of the answer table.
-    pub async fn from_headers(kit: &Kit, method: &Method, headers: &HeaderMap) -> Result<Self, Answer> {
+    pub async fn from_headers(
+        kit: &Kit,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Self, Answer> {
         let (text, carrier) = match bearer(headers) {
             Some(t) => (t, Carrier::Bearer),
             None => match cookie(headers, kit.cookie_name()) {
@@ -170,7 +174,11 @@ where
             return Err(Answer::internal("client source", &"no peer address"));
         };
         let kit = Kit::from_ref(state);
-        Ok(Self(client_source(*peer, &parts.headers, kit.trusted_proxies())))
+        Ok(Self(client_source(
+            *peer,
+            &parts.headers,
+            kit.trusted_proxies(),
+        )))
     }
 }
 
@@ -320,7 +328,10 @@ mod tests {
         assert!(!ok(&[("sec-fetch-site", "cross-site")]));
         assert!(!ok(&[("sec-fetch-site", "same-site")]));
         // A browser that says same-origin but an origin that is not the shop's.
-        assert!(!ok(&[("sec-fetch-site", "same-origin"), ("origin", "https://evil.example")]));
+        assert!(!ok(&[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "https://evil.example")
+        ]));
         // Neither header: only the CSRF token lets it through.
         assert!(!ok(&[]));
         assert!(ok(&[("x-csrf-token", &csrf_token(&t))]));

@@ -80,7 +80,10 @@ fn refused_logins_answer_alike_whatever_the_reason() {
     assert_eq!(accepted.ok(), Some(stamp));
 }
 
-fn header<'a>(rendered: &'a (u16, Vec<(String, Vec<u8>)>, Vec<u8>), name: &str) -> Option<&'a [u8]> {
+fn header<'a>(
+    rendered: &'a (u16, Vec<(String, Vec<u8>)>, Vec<u8>),
+    name: &str,
+) -> Option<&'a [u8]> {
     rendered
         .1
         .iter()
@@ -112,7 +115,12 @@ fn every_row_of_the_table() {
             r#"{"error":"throttled"}"#,
             Some("1"),
         ),
-        (overloaded.into(), 503, r#"{"error":"overloaded"}"#, Some("1")),
+        (
+            overloaded.into(),
+            503,
+            r#"{"error":"overloaded"}"#,
+            Some("1"),
+        ),
         (
             Error::RateLimiterUnavailable(backend()).into(),
             503,
@@ -225,7 +233,11 @@ fn every_row_of_the_table() {
         if !body.is_empty() {
             assert_eq!(String::from_utf8_lossy(&r.2), body, "{label}");
         }
-        assert_eq!(header(&r, "retry-after"), retry.map(str::as_bytes), "{label}");
+        assert_eq!(
+            header(&r, "retry-after"),
+            retry.map(str::as_bytes),
+            "{label}"
+        );
         assert_eq!(
             header(&r, "content-type"),
             Some(&b"application/json"[..]),
@@ -233,7 +245,9 @@ fn every_row_of_the_table() {
         );
     }
     // The policy's reason is text for the form, never the password.
-    let r = render(Answer::from(Error::PasswordRejected(Rejection::Blocklisted)));
+    let r = render(Answer::from(Error::PasswordRejected(
+        Rejection::Blocklisted,
+    )));
     let v: serde_json::Value = serde_json::from_slice(&r.2).unwrap();
     assert_eq!(v["error"], "password_rejected");
     assert_eq!(v["reason"], Rejection::Blocklisted.to_string());

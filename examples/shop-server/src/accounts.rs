@@ -4,19 +4,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use shopsafe::aio::blocking;
 use shopsafe::card::VaultStore;
 use shopsafe::kernel::{AccountId, BrandId};
-use shopsafe::password::{Error as PasswordError, Password, PasswordContext};
-use shopsafe::rotation::{Delivery, Error as AuthError, LoginDecision, ResetToken, coarse_agent};
+use shopsafe::password::{Password, PasswordContext};
+use shopsafe::rotation::{Delivery, Error as AuthError, ResetToken};
+use shopsafe::web::{Answer, ClientAgent, SessionIssued, accept_login};
 
-use crate::answers::{
-    Body, Source, auth_error, error, internal, invalid_credentials, retry_after, spend_async,
-};
+use crate::answers::{Body, Source, auth_error, error, internal, spend_async};
 use crate::app::{App, CustomerStores, Shared};
 use crate::log;
 use crate::profiles::AppError;
@@ -106,7 +105,7 @@ pub(crate) async fn create_account<S: CustomerStores, V: VaultStore + 'static>(
     .await;
     let password = match verdict {
         Ok((password, Ok(()))) => password,
-        Ok((_, Err(reason))) => return auth_error(&AuthError::PasswordRejected(reason)),
+        Ok((_, Err(reason))) => return auth_error(AuthError::PasswordRejected(reason)),
         Err(e) => return internal("password policy", &e),
     };
     // The profile next, sealed and pending (no lookup sees it yet): its insert decides
@@ -146,7 +145,7 @@ pub(crate) async fn create_account<S: CustomerStores, V: VaultStore + 'static>(
         if let Err(e) = blocking(move || profiles.remove(&id)).await {
             log(&format!("error: remove profile: {e}"));
         }
-        return auth_error(&e);
+        return auth_error(e);
     }
     // The credential is stored: the profile must become visible. Tried twice; a
     // failure both times is a database failure, and the row stays pending with its
@@ -175,14 +174,9 @@ pub(crate) struct LoginBody {
 pub(crate) async fn login<S: CustomerStores, V: VaultStore + 'static>(
     State(app): Shared<S, V>,
     Source(source): Source,
-    headers: HeaderMap,
+    ClientAgent(agent): ClientAgent,
     Body(body): Body<LoginBody>,
 ) -> Response {
-    let agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
     let password = Password::new(body.password);
     // By id, or by email through its blind index. Not even an id, or an email no one
     // has: the path of an unknown account, limiter included (the same cost, the same
@@ -202,47 +196,30 @@ pub(crate) async fn login<S: CustomerStores, V: VaultStore + 'static>(
         }
         _ => return error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
     };
-    match app
+    let decision = app
         .auth
         .login_from(account.clone(), password, source.clone())
+        .await;
+    let stamp = match accept_login(decision) {
+        Ok(stamp) => stamp,
+        Err(answer) => {
+            // The customer must hear from us (an incident, a second signal): the reset
+            // mail goes out off the request path, so the answer's timing does not tell.
+            if matches!(answer, Answer::Refused(why) if why.mail_reset()) {
+                let app = Arc::clone(&app);
+                tokio::spawn(async move { send_reset(&app, account, source).await });
+            }
+            return answer.into_response();
+        }
+    };
+    match app
+        .kit
+        .sessions()
+        .start(&account, &stamp, &source, &agent)
         .await
     {
-        Ok(LoginDecision::Accepted { session_stamp, .. }) => {
-            let sessions = Arc::clone(&app.sessions);
-            let agent = coarse_agent(&agent);
-            match blocking(move || sessions.start(&account, &session_stamp, &source, &agent)).await
-            {
-                Ok((token, _)) => (
-                    StatusCode::OK,
-                    Json(json!({ "session": token.expose_secret() })),
-                )
-                    .into_response(),
-                Err(e) => auth_error(&e),
-            }
-        }
-        Ok(LoginDecision::ResetRequired { .. }) => {
-            // The same answer as a wrong password; the reset mail goes out off the
-            // request path, so the answer's timing does not tell either.
-            let app = Arc::clone(&app);
-            tokio::spawn(async move { send_reset(&app, account, source).await });
-            invalid_credentials()
-        }
-        Ok(LoginDecision::Throttled { retry_after: wait }) => {
-            retry_after(StatusCode::TOO_MANY_REQUESTS, "throttled", wait.as_secs())
-        }
-        Ok(LoginDecision::SecondSignalRequired { .. }) => {
-            // The right password from a new source while others guess at the account:
-            // the second signal is the customer's mailbox. The answer is the one a
-            // wrong password gets, so it tells a guesser nothing.
-            let app = Arc::clone(&app);
-            tokio::spawn(async move { send_reset(&app, account, source).await });
-            invalid_credentials()
-        }
-        Ok(_) => invalid_credentials(),
-        // Longer than any password sign-up accepts, so never the right one; refused
-        // before any lookup, alike for every account.
-        Err(AuthError::Password(PasswordError::PasswordTooLong { .. })) => invalid_credentials(),
-        Err(e) => auth_error(&e),
+        Ok((token, _)) => SessionIssued::bearer(token).into_response(),
+        Err(e) => auth_error(e),
     }
 }
 
@@ -327,7 +304,7 @@ pub(crate) async fn reset<S: CustomerStores, V: VaultStore + 'static>(
 ) -> Response {
     let token = match ResetToken::parse(&body.token) {
         Ok(t) => t,
-        Err(e) => return auth_error(&e),
+        Err(e) => return auth_error(e),
     };
     let profiles = Arc::clone(&app.profiles);
     let name = token.account().as_str().to_owned();
@@ -346,10 +323,10 @@ pub(crate) async fn reset<S: CustomerStores, V: VaultStore + 'static>(
             // customer's list and ends remembered devices.
             let sessions = Arc::clone(&app.sessions);
             if let Err(e) = blocking(move || sessions.end_all_of(&account)).await {
-                return auth_error(&e);
+                return auth_error(e);
             }
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(e) => auth_error(&e),
+        Err(e) => auth_error(e),
     }
 }

@@ -170,7 +170,7 @@ pub(crate) async fn declare<S: CustomerStores, V: VaultStore + 'static>(
             }
             (StatusCode::CREATED, Json(body)).into_response()
         }
-        Err(e) => auth_error(&e),
+        Err(e) => auth_error(e),
     }
 }
 
@@ -214,7 +214,7 @@ pub(crate) async fn run_campaign<S: CustomerStores, V: VaultStore + 'static>(
     let incident = match find_incident(&app.store, id).await {
         Ok(Some(i)) => i,
         Ok(None) => return error(StatusCode::NOT_FOUND, "no_such_incident"),
-        Err(e) => return auth_error(&e),
+        Err(e) => return auth_error(e),
     };
     let mut campaigns = app.campaigns.lock().await;
     if !matches!(campaigns.get(&id), Some(CampaignRun::Running(_))) {

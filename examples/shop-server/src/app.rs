@@ -21,6 +21,7 @@ use shopsafe::rotation::{
     ResetTokenStore, ResetUrlTemplate, SessionStore, Sessions, StoreRateLimiter, ThrottleStore,
 };
 use shopsafe::smtp::{BrandMail, SmtpNotifier};
+use shopsafe::web::Kit;
 
 use crate::accounts::{create_account, forgot, health, login, me, my_profile, reset};
 use crate::admin::{
@@ -81,8 +82,10 @@ pub(crate) struct App<S, V> {
     pub(crate) profiles: Arc<dyn Profiles>,
     pub(crate) links: Arc<BrandLinks>,
     pub(crate) brands: BTreeSet<String>,
-    /// Server-side sessions, in the customer database.
-    pub(crate) sessions: Arc<Sessions<S>>,
+    /// Server-side sessions, in the customer database (the kit's).
+    pub(crate) sessions: Arc<Sessions<dyn SessionStore>>,
+    /// The web layer's settings: sessions, cookie, origin, trusted proxies.
+    pub(crate) kit: Kit,
     pub(crate) mailer: Mailer,
     pub(crate) admin_token: Option<String>,
     pub(crate) campaigns: tokio::sync::Mutex<HashMap<i64, CampaignRun>>,
@@ -93,8 +96,6 @@ pub(crate) struct App<S, V> {
     pub(crate) signups: Arc<dyn RateLimiter>,
     /// Charges, per account (and per source).
     pub(crate) charges: Arc<dyn RateLimiter>,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub(crate) proxies: Vec<net::Cidr>,
     /// The password policy the authenticator applies, checked at sign-up before the
     /// profile is made (a refused password then says nothing about the email).
     pub(crate) acceptance: AcceptancePolicy,
@@ -300,7 +301,10 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
             Mailer::Smtp(Arc::new(builder.build(ProfileBook(Arc::clone(&profiles)))?))
         }
     };
-    let sessions = Arc::new(Sessions::new(Arc::clone(&store)));
+    let kit = Kit::new(Sessions::new(Arc::clone(&store)))
+        .with_origin(&args.origin)?
+        .with_trusted_proxies(args.trusted_proxies.clone());
+    let sessions = Arc::clone(kit.sessions().sync());
     let app = Arc::new(App {
         auth,
         store,
@@ -309,6 +313,7 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
         links,
         brands,
         sessions,
+        kit,
         mailer,
         admin_token: std::env::var("SHOPSAFE_ADMIN_TOKEN")
             .ok()
@@ -318,7 +323,6 @@ pub(crate) async fn serve<S: CustomerStores, V: VaultStore + AuditSink + 'static
         audit,
         signups,
         charges,
-        proxies: args.trusted_proxies.clone(),
         acceptance,
     });
     if app.admin_token.is_none() {

@@ -365,7 +365,7 @@ pub(crate) async fn erase_me<S: CustomerStores, V: VaultStore + 'static>(
             return retry_after(StatusCode::TOO_MANY_REQUESTS, "throttled", wait.as_secs());
         }
         Ok(_) => return invalid_credentials(),
-        Err(e) => return auth_error(&e),
+        Err(e) => return auth_error(e),
     }
     let app2 = Arc::clone(&app);
     erased(

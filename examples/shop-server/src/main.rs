@@ -100,7 +100,11 @@ struct Args {
     /// client; repeat for several. Without it every client behind the proxy would count
     /// as the proxy's address, and one budget would throttle the whole site.
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
-    trusted_proxies: Vec<net::Cidr>,
+    trusted_proxies: Vec<shopsafe::web::Cidr>,
+    /// The shop's origin: a state-changing request by cookie must come from it
+    /// (`Origin`, `Sec-Fetch-Site`) or carry its CSRF token.
+    #[arg(long, value_name = "URL", default_value = shopsafe::web::DEFAULT_ORIGIN)]
+    origin: String,
     /// Connections open at once (one more is closed at once).
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
