@@ -1,7 +1,6 @@
-//! The smallest shop on shopsafe's web kit: sign-up, login with a server-side session,
-//! sign-out everywhere, forgot/reset, breach day (declare, end sessions, mail everyone),
-//! and a card at checkout; `tests/http.rs` drives it over HTTP. Mail goes to an outbox in
-//! memory: a real shop plugs in `shopsafe::smtp`.
+//! The smallest shop on shopsafe's web kit: sign-up, sessions, sign-out everywhere, forgot
+//! and reset, breach day and a card at checkout (`tests/http.rs` drives it over HTTP). Mail
+//! goes to an outbox in memory: a real shop plugs in `shopsafe::smtp`.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -58,8 +57,7 @@ pub fn app(dir: &Path) -> Result<(Router, Shop), Box<dyn std::error::Error>> {
     let vault =
         AsyncVault::new(Vault::new(Arc::clone(&vault_db), Box::new(keys), Box::new(vault_db))?);
     let kit = Kit::new(Sessions::new(Arc::clone(&store)));
-    let outbox = Arc::default();
-    let shop = Shop { auth, store, vault, kit, links, outbox };
+    let shop = Shop { auth, store, vault, kit, links, outbox: Arc::default() };
     let routes = Router::new()
         .route("/accounts", post(register))
         .route("/login", post(login))
@@ -67,7 +65,6 @@ pub fn app(dir: &Path) -> Result<(Router, Shop), Box<dyn std::error::Error>> {
         .route("/me", get(me))
         .route("/password/forgot", post(forgot))
         .route("/password/reset", post(reset))
-        .route("/admin/breach", post(breach))
         .route("/checkout", post(checkout))
         .with_state(shop.clone());
     Ok((routes, shop))
@@ -155,8 +152,11 @@ async fn reset(State(shop): State<Shop>, Body(b): Body<Reset>) -> Result<StatusC
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Breach day: passwords set until now must reset, sessions end, every customer is mailed.
-async fn breach(State(shop): State<Shop>) -> Result<Json<Value>> {
+/// Breach day, the operator's (no route): old passwords must reset, sessions end, all mailed.
+///
+/// # Errors
+/// The answer for a store that failed.
+pub async fn breach_day(shop: &Shop) -> Result<Value> {
     let store = Arc::clone(&shop.store);
     let incident = blocking(move || {
         Incident::declare(&*store, IncidentScope::All, Timestamp::now(), "db copied")
@@ -170,7 +170,7 @@ async fn breach(State(shop): State<Shop>) -> Result<Json<Value>> {
         Campaign::new(&*store, &shop.links).run(&incident, &send, CampaignOptions::new())
     })
     .await?;
-    Ok(Json(json!({ "incident": id.0, "sessions_ended": ended, "notified": report.sent_total })))
+    Ok(json!({ "incident": id.0, "sessions_ended": ended, "notified": report.sent_total }))
 }
 
 #[derive(Deserialize)]
