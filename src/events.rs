@@ -110,7 +110,8 @@ pub(crate) fn erased(customers: u64, keys_destroyed: u64) {
     event!(warn, "shopsafe::erasure", customers, keys_destroyed);
 }
 
-#[cfg_attr(not(feature = "tracing"), allow(unused_variables, dead_code))]
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) fn internal_error(what: &'static str, cause: &dyn core::fmt::Display) {
     event!(error, "shopsafe::web", what, cause = %cause);
 }

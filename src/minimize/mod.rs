@@ -6,7 +6,7 @@
 //! - [`Pseudonymizer`]: HMAC-SHA-256 pseudonyms per key and kind, for analytics joins.
 //! - [`scan`], [`redact`], [`redact_bytes`] and [`RedactingWriter`] find card numbers in
 //!   text (12–19 digits, plausible grouping, Luhn, known IIN) and write `[PAN:…1234]`;
-//!   with the `tracing` feature, `RedactingMakeWriter` puts that in front of a
+//!   with the `tracing-redact` feature, `RedactingMakeWriter` puts that in front of a
 //!   tracing-subscriber writer.
 //!
 //! - [`RetentionPolicy`]: per-category rules (age, dormancy, a statutory minimum), legal

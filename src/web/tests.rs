@@ -12,7 +12,9 @@ use crate::persist::StoreError;
 use crate::rotation::{Error, IncidentId, LoginDecision, ResetReason, SecurityStamp};
 
 /// Status, every header, and the body of an answer.
-fn render(answer: impl IntoResponse) -> (u16, Vec<(String, Vec<u8>)>, Vec<u8>) {
+type Rendered = (u16, Vec<(String, Vec<u8>)>, Vec<u8>);
+
+fn render(answer: impl IntoResponse) -> Rendered {
     let response = answer.into_response();
     let status = response.status().as_u16();
     let mut headers: Vec<(String, Vec<u8>)> = response
@@ -80,10 +82,7 @@ fn refused_logins_answer_alike_whatever_the_reason() {
     assert_eq!(accepted.ok(), Some(stamp));
 }
 
-fn header<'a>(
-    rendered: &'a (u16, Vec<(String, Vec<u8>)>, Vec<u8>),
-    name: &str,
-) -> Option<&'a [u8]> {
+fn header<'a>(rendered: &'a Rendered, name: &str) -> Option<&'a [u8]> {
     rendered
         .1
         .iter()

@@ -23,12 +23,13 @@ pub struct Shop {
     kit: Kit,
     links: Arc<BrandLinks>,
     /// Every mail sent: (account, reset link).
-    pub outbox: Arc<Mutex<Vec<(String, String)>>>,
+    pub outbox: Arc<Outbox>,
 }
 
-fn mail(outbox: &Mutex<Vec<(String, String)>>, to: &AccountId, link: &ResetLink) {
-    let mut outbox = outbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    outbox.push((to.as_str().to_owned(), link.expose_secret().to_owned()));
+fn mail(outbox: &Outbox, to: &AccountId, link: &ResetLink) -> Result<(), NotifyError> {
+    let entry = (to.as_str().to_owned(), link.expose_secret().to_owned());
+    outbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(entry);
+    Ok(())
 }
 
 impl FromRef<Shop> for Kit {
@@ -38,9 +39,9 @@ impl FromRef<Shop> for Kit {
 }
 
 type Result<T, E = Answer> = std::result::Result<T, E>;
+type Outbox = Mutex<Vec<(String, String)>>;
 
-/// Opens (or creates) the shop's files in `dir` and returns its routes (serve them with
-/// `into_make_service_with_connect_info::<SocketAddr>()`: the client source needs it).
+/// The shop's routes and state, its files in `dir` (serve with connect info, as main.rs).
 ///
 /// # Errors
 /// A store or key file that cannot be opened.
@@ -118,7 +119,7 @@ async fn logout_everywhere(State(shop): State<Shop>, session: CurrentSession) ->
 
 async fn mail_reset(shop: Shop, id: AccountId, source: String) {
     if let Ok(Some(link)) = shop.auth.request_reset_from(id.clone(), None, source).await {
-        mail(&shop.outbox, &id, &link);
+        let _ = mail(&shop.outbox, &id, &link);
     }
 }
 
@@ -165,8 +166,7 @@ pub async fn breach_day(shop: &Shop) -> Result<Value> {
     let (id, ended) = (incident.id, shop.kit.sessions().end_incident(incident.id).await?);
     let (store, shop) = (Arc::clone(&shop.store), shop.clone());
     let report = blocking(move || {
-        let send =
-            |n: &Notice| -> Result<(), NotifyError> { Ok(mail(&shop.outbox, &n.account, &n.link)) };
+        let send = |n: &Notice| mail(&shop.outbox, &n.account, &n.link);
         Campaign::new(&*store, &shop.links).run(&incident, &send, CampaignOptions::new())
     })
     .await?;
