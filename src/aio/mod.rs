@@ -32,6 +32,7 @@
 //! PostgreSQL stores off the runtime too: [`blocking`]`(|| PgStore::connect(options))`.
 
 mod auth;
+mod incidents;
 mod pool;
 mod seal;
 mod sessions;
@@ -39,6 +40,7 @@ mod tasks;
 mod vault;
 
 pub use auth::{AsyncAuthenticator, AsyncHasher};
+pub use incidents::AsyncIncidents;
 pub use pool::{HashPool, blocking};
 pub use seal::AsyncSealer;
 pub use sessions::AsyncSessions;

@@ -11,7 +11,7 @@ use crate::rotation::{
     Authenticator, BrandLinks, CampaignOptions, Error, LoginDecision, Notice, NotifyError,
     ResetUrlTemplate,
 };
-use crate::rotation::{Incident, IncidentScope};
+use crate::rotation::{Incident, IncidentId, IncidentScope};
 use crate::store::sqlite::SqliteStore;
 
 fn hasher() -> Arc<Hasher> {
@@ -216,6 +216,23 @@ async fn a_stopped_campaign_resumes_and_sends_each_notice_once() {
     let after_stop = sent.lock().expect("lock").len();
     assert!((50..300).contains(&after_stop), "{after_stop}");
 
+    // After a restart: the stopped campaign is the one to resume.
+    let incidents = AsyncIncidents::new(Arc::clone(&store));
+    let open = incidents.unfinished_campaigns().await.expect("lanes");
+    assert_eq!(open, [incident.clone()]);
+    assert_eq!(
+        incidents.get(incident.id).await.expect("get"),
+        Some(incident.clone())
+    );
+    assert_eq!(
+        incidents
+            .get(IncidentId(incident.id.0 + 1))
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(incidents.list().await.expect("list"), [incident.clone()]);
+    let incident = open.into_iter().next().expect("one");
     let second = spawn_campaign(
         Arc::clone(&store),
         links,
@@ -230,6 +247,13 @@ async fn a_stopped_campaign_resumes_and_sends_each_notice_once() {
         }
         other => panic!("{other:?}"),
     }
+    assert!(
+        incidents
+            .unfinished_campaigns()
+            .await
+            .expect("lanes")
+            .is_empty()
+    );
     let sent = sent.lock().expect("lock");
     assert_eq!(sent.len(), 300, "every account");
     assert!(sent.values().all(|&n| n == 1), "no notice twice");

@@ -121,6 +121,24 @@ impl Incident {
         incident.announce();
         Ok((incident, listed))
     }
+
+    /// The incident `id`, if it was declared.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub fn get(store: &dyn IncidentStore, id: IncidentId) -> Result<Option<Self>, Error> {
+        Ok(store.incidents()?.into_iter().find(|i| i.id == id))
+    }
+
+    /// Every incident declared, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub fn list(store: &dyn IncidentStore) -> Result<Vec<Self>, Error> {
+        let mut all = store.incidents()?;
+        all.sort_by_key(|i| i.id.0);
+        Ok(all)
+    }
 }
 
 /// Incidents.
