@@ -15,7 +15,7 @@
 //! | `shopsafe::campaign` | info | `campaign`, `sent`, `undeliverable`, `state` (`running`, `complete`, `stopped`) | each checkpoint and the end |
 //! | `shopsafe::reset` | info | `step` (`issued`, `redeemed`), `purpose` (`self_service`, `incident`, ``), `account`? | a reset link issued, a token redeemed |
 //! | `shopsafe::session` | info | `how` (`one`, `account`, `incident`, `everyone`, `rotated`, `purged`, `device_reuse`), `count` | sessions ended |
-//! | `shopsafe::card` | warn | `caller`, `purpose` | a card number revealed (after its audit record) |
+//! | `shopsafe::card` | warn | `caller` (the grant's: give grants a service or role name, not a person's login), `purpose` | a card number revealed (after its audit record) |
 //! | `shopsafe::erasure` | warn | `customers`, `keys_destroyed` (never the account) | customers erased |
 //! | `shopsafe::web` | error | `what`, `cause` | an error the answer table maps to 500 or 503 |
 

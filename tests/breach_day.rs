@@ -1243,3 +1243,44 @@ fn the_breach_corpus_is_asked_at_sign_up_and_reset_and_never_at_login() {
         acct("ann")
     );
 }
+
+#[test]
+fn a_right_password_that_needs_a_second_signal_costs_what_a_wrong_one_does() {
+    // The stored hash is weaker than the policy, so a plain accepted login rehashes and
+    // writes back. Under a second signal that extra work and write would tell a guesser
+    // the password was right: none is done, and the hash stays as it was.
+    let s = shop();
+    s.register("jane", &["shoes"], "walnut cobbler lantern river");
+    let stronger = Arc::new(Hasher::new(
+        Params::insecure_for_tests(128, 2, 1).expect("valid test params"),
+    ));
+    let auth = Authenticator::new(Arc::clone(&s.store), stronger).with_clock(s.clock.clone());
+    for i in 0..10 {
+        let _ = auth
+            .login_from(&acct("jane"), &pw(&format!("guess {i}")), "bot-0")
+            .expect("login");
+    }
+    let before = s
+        .store
+        .load_credential(&acct("jane"))
+        .expect("load")
+        .expect("jane");
+    let decision = auth
+        .login_from(
+            &acct("jane"),
+            &pw("walnut cobbler lantern river"),
+            "jane-home",
+        )
+        .expect("login");
+    assert!(
+        matches!(decision, LoginDecision::SecondSignalRequired { .. }),
+        "{decision:?}"
+    );
+    let after = s
+        .store
+        .load_credential(&acct("jane"))
+        .expect("load")
+        .expect("jane");
+    assert_eq!(after.hash.to_phc_string(), before.hash.to_phc_string());
+    assert_eq!(after.generation, before.generation);
+}

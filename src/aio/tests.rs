@@ -219,7 +219,7 @@ async fn a_stopped_campaign_resumes_and_sends_each_notice_once() {
     // After a restart: the stopped campaign is the one to resume.
     let incidents = AsyncIncidents::new(Arc::clone(&store));
     let open = incidents.unfinished_campaigns().await.expect("lanes");
-    assert_eq!(open, [incident.clone()]);
+    assert_eq!(open, std::slice::from_ref(&incident));
     assert_eq!(
         incidents.get(incident.id).await.expect("get"),
         Some(incident.clone())
@@ -231,7 +231,10 @@ async fn a_stopped_campaign_resumes_and_sends_each_notice_once() {
             .expect("get"),
         None
     );
-    assert_eq!(incidents.list().await.expect("list"), [incident.clone()]);
+    assert_eq!(
+        incidents.list().await.expect("list"),
+        std::slice::from_ref(&incident)
+    );
     let incident = open.into_iter().next().expect("one");
     let second = spawn_campaign(
         Arc::clone(&store),

@@ -292,6 +292,18 @@ impl Hasher {
         password: &Password,
         stored: &PasswordHash,
     ) -> Result<Verification, Error> {
+        self.verify_then(password, stored, true)
+    }
+
+    /// [`verify`](Self::verify), with the upgraded hash computed only when `rehash`:
+    /// a login whose answer must not tell a right password (a second signal is due)
+    /// costs one hash whether the password is right or wrong.
+    pub(crate) fn verify_then(
+        &self,
+        password: &Password,
+        stored: &PasswordHash,
+        rehash: bool,
+    ) -> Result<Verification, Error> {
         let pepper = self.pepper_for(stored)?;
         self.check_verify_cost(stored)?;
         // Normalize for every scheme: the same length rule applies to all of them.
@@ -309,7 +321,7 @@ impl Hasher {
         if !bool::from(tag.ct_eq(&stored.tag)) {
             return Ok(Verification::Mismatch);
         }
-        let rehash = if self.needs_rehash(stored) {
+        let rehash = if rehash && self.needs_rehash(stored) {
             let params = self.upgrade_params(stored.params);
             Some(self.hash_bytes(normalized.as_bytes(), Scheme::Argon2id, params)?)
         } else {

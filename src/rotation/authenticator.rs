@@ -245,14 +245,16 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
         };
         // Whatever happens below, the reservation is settled: a panic or an early return
         // leaves it counted as a failure (fail closed).
-        let decided = self.decide_login(account, password).map(|d| match d {
-            LoginDecision::Accepted { session_stamp, .. }
-                if reservation.second_signal_required() =>
-            {
-                LoginDecision::SecondSignalRequired { session_stamp }
-            }
-            other => other,
-        });
+        let decided = self
+            .decide_login(account, password, reservation.second_signal_required())
+            .map(|d| match d {
+                LoginDecision::Accepted { session_stamp, .. }
+                    if reservation.second_signal_required() =>
+                {
+                    LoginDecision::SecondSignalRequired { session_stamp }
+                }
+                other => other,
+            });
         let outcome = match &decided {
             Ok(LoginDecision::Accepted { .. }) => AttemptOutcome::Success,
             // Counted as the wrong password it might have been: what the next attempt
@@ -278,10 +280,13 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
     }
 
     /// The login decision once the attempt is reserved.
+    /// `quiet`: a second signal is due, so a right password must cost what a wrong one
+    /// does (no rehash, no write-back; the next plain login upgrades the hash).
     fn decide_login(
         &self,
         account: &AccountId,
         password: &Password,
+        quiet: bool,
     ) -> Result<LoginDecision, Error> {
         let record = self.store.load_credential(account)?;
         let Some(record) = record.filter(|r| !r.flags.contains(CredentialFlags::DISABLED)) else {
@@ -296,7 +301,7 @@ impl<S: CredentialStore + IncidentStore + ResetTokenStore> Authenticator<S> {
             let _ = self.hasher.dummy_verify(password)?;
             return Ok(LoginDecision::ResetRequired { reason });
         }
-        match self.hasher.verify(password, &record.hash)? {
+        match self.hasher.verify_then(password, &record.hash, !quiet)? {
             Verification::Mismatch => Ok(LoginDecision::Rejected),
             Verification::Match { rehash } => {
                 let rehashed = match rehash {

@@ -176,7 +176,9 @@ impl Answer {
             _ => return None,
         };
         // Rounded up: a client told 0 (or less than the real wait) comes back too soon.
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let secs = wait
+            .as_secs()
+            .saturating_add(u64::from(wait.subsec_nanos() > 0));
         Some(secs.max(1))
     }
 

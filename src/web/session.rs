@@ -32,8 +32,8 @@ pub enum Carrier {
 /// The live session of a request, as a handler argument: 401 `no_session` without one,
 /// 401 `session_expired` for one that is not live, 403 `cross_site` for a cookie request
 /// that changes state from another site. The token is kept for a sign-out or a rotation
-/// and never printed.
-#[derive(Debug)]
+/// and never printed; `Debug` shows the session's id and carrier only (the record holds
+/// the customer's source and device).
 pub struct CurrentSession {
     /// The session's record (its id, account, source, agent and times).
     pub record: SessionRecord,
@@ -41,6 +41,15 @@ pub struct CurrentSession {
     pub token: SessionToken,
     /// How it came.
     pub carrier: Carrier,
+}
+
+impl core::fmt::Debug for CurrentSession {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CurrentSession")
+            .field("id", &self.record.id)
+            .field("carrier", &self.carrier)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CurrentSession {
@@ -86,16 +95,24 @@ fn same_site(headers: &HeaderMap, origin: &str, token: &SessionToken) -> bool {
         && from.is_none_or(|o| o == origin.as_bytes())
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers (the first one).
+/// The value of cookie `name` in the request's `Cookie` headers; none when the name comes
+/// twice (a cookie planted beside ours by a sibling domain is not chosen between: the
+/// request has no session). Other cookies' bytes do not matter.
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|b| *b == b'=')?;
+            (&pair[..eq] == name.as_bytes()).then(|| &pair[eq + 1..])
+        });
+    let value = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    std::str::from_utf8(value).ok().map(|v| v.trim_matches('"'))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -246,7 +263,7 @@ impl IntoResponse for SessionIssued {
                 session: Some(self.token.expose_secret()),
                 csrf: None,
             };
-            return (StatusCode::OK, Json(body)).into_response();
+            return no_store((StatusCode::OK, Json(body)).into_response());
         };
         let body = Issued {
             session: None,
@@ -260,11 +277,19 @@ impl IntoResponse for SessionIssued {
         match HeaderValue::from_str(&set) {
             Ok(v) => {
                 response.headers_mut().insert(header::SET_COOKIE, v);
-                response
+                no_store(response)
             }
             Err(_) => Answer::Internal.into_response(),
         }
     }
+}
+
+/// An answer that carries a secret (a token, a cookie) is kept by no cache.
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// A sign-out: 204 and, for a cookie client, the cookie cleared.
@@ -346,6 +371,16 @@ mod tests {
         assert_eq!(cookie(&h, "__Host-session"), Some("sess_x"));
         assert_eq!(cookie(&h, "session"), None);
         let h = headers(&[("cookie", "x-session=evil"), ("cookie", "session=\"v\"")]);
+        assert_eq!(cookie(&h, "session"), Some("v"));
+        // Twice (one planted beside ours): neither.
+        let h = headers(&[("cookie", "session=mine; session=planted")]);
+        assert_eq!(cookie(&h, "session"), None);
+        // Another cookie's bytes that are not text do not hide ours.
+        let mut h = HeaderMap::new();
+        h.append(
+            "cookie",
+            HeaderValue::from_bytes(b"junk=\xff; session=v").unwrap(),
+        );
         assert_eq!(cookie(&h, "session"), Some("v"));
     }
 
