@@ -37,9 +37,16 @@ pub(crate) fn internal(what: &str, e: &dyn std::fmt::Display) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
 }
 
-/// An error of the library as its row of the answer table (`shopsafe::web`).
+/// An error of the library as its row of the answer table (`shopsafe::web`); one with
+/// no row of its own (a 500) is logged, as the shop logs its own failures (the error's
+/// text names no secret and no person).
 pub(crate) fn auth_error(e: AuthError) -> Response {
-    Answer::from(e).into_response()
+    let text = e.to_string();
+    let answer = Answer::from(e);
+    if answer == Answer::Internal {
+        log(&format!("error: {text}"));
+    }
+    answer.into_response()
 }
 
 pub(crate) fn invalid_credentials() -> Response {
