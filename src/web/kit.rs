@@ -44,6 +44,7 @@ pub struct Kit {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     sessions: AsyncSessions<dyn SessionStore>,
     cookie: String,
@@ -93,20 +94,9 @@ impl Kit {
         }
     }
 
+    /// A setting changed: in place, or on a copy when the kit is already shared.
     fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            f(inner);
-        } else {
-            let old = &self.inner;
-            let mut inner = Inner {
-                sessions: old.sessions.clone(),
-                cookie: old.cookie.clone(),
-                origin: old.origin.clone(),
-                proxies: old.proxies.clone(),
-            };
-            f(&mut inner);
-            self.inner = Arc::new(inner);
-        }
+        f(Arc::make_mut(&mut self.inner));
         self
     }
 

@@ -187,10 +187,20 @@ where
     type Rejection = Answer;
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Answer> {
+        Self::of(&Kit::from_ref(state), parts)
+    }
+}
+
+impl ClientSource {
+    /// The source of a request's parts, as the extractor finds it (for a service whose
+    /// state cannot give a `FromRef` to its kit).
+    ///
+    /// # Errors
+    /// [`Answer::Internal`] without the peer address.
+    pub fn of(kit: &Kit, parts: &Parts) -> Result<Self, Answer> {
         let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
             return Err(Answer::internal("client source", &"no peer address"));
         };
-        let kit = Kit::from_ref(state);
         Ok(Self(client_source(
             *peer,
             &parts.headers,

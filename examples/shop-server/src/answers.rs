@@ -2,11 +2,10 @@
 //! `shopsafe::web::Answer`, where the rule that an unknown account and a wrong password
 //! answer alike lives), the client source, the per-source budgets, and the admin check.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use shopsafe::aio::blocking;
 use shopsafe::kernel::{AccountId, Timestamp};
 use shopsafe::rotation::{Admission, AttemptOutcome, Error as AuthError, RateLimiter};
 pub(crate) use shopsafe::web::Body;
-use shopsafe::web::{Answer, Refusal, client_source};
+use shopsafe::web::{Answer, ClientSource, Refusal};
 use subtle::ConstantTimeEq as _;
 
 use crate::app::App;
@@ -53,7 +52,7 @@ pub(crate) fn invalid_credentials() -> Response {
     Answer::Refused(Refusal::Rejected).into_response()
 }
 
-/// The client address a request counts by (`shopsafe::web::client_source`, behind the
+/// The client address a request counts by (`shopsafe::web::ClientSource`, behind the
 /// kit's trusted proxies).
 pub(crate) struct Source(pub(crate) String);
 
@@ -63,11 +62,13 @@ impl<S: Send + Sync + 'static, V: Send + Sync + 'static> FromRequestParts<Arc<Ap
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App<S, V>>) -> Result<Self, Response> {
-        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
-            return Err(internal("source", &"no peer address"));
-        };
-        let proxies = app.kit.trusted_proxies();
-        Ok(Self(client_source(*peer, &parts.headers, proxies)))
+        match ClientSource::of(&app.kit, parts) {
+            Ok(ClientSource(source)) => Ok(Self(source)),
+            Err(answer) => {
+                log("error: source: no peer address");
+                Err(answer.into_response())
+            }
+        }
     }
 }
 
